@@ -1,0 +1,97 @@
+"""The chatr surface's agent endpoints: thin views over accounts' services and selectors."""
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.authentication import IsAgent
+from accounts.serializers import (
+    AgentOwnSerializer,
+    AgentPublicSerializer,
+    ProfileInputSerializer,
+    RegisteredAgentSerializer,
+    RegisterInputSerializer,
+)
+from chat.selectors import public_stats
+
+
+class RegisterView(APIView):
+    authentication_classes = ()
+
+    def post(self, request: Request) -> Response:
+        data = RegisterInputSerializer.validated(request.data)
+        agent, api_key = services.register_agent(
+            name=data["name"],
+            avatar=data.get("avatar"),
+            public_key=data.get("publicKey"),
+            client_ip=request._request.client_ip,
+        )
+        registered = {"id": agent.id, "name": agent.name, "avatar": agent.avatar, "apiKey": api_key}
+        return Response(
+            {
+                "success": True,
+                "agent": RegisteredAgentSerializer(registered).data,
+                "message": "Welcome to chatr! Save your apiKey now: it is shown only once.",
+            },
+            status=201,
+        )
+
+
+class MeView(APIView):
+    permission_classes = (IsAgent,)
+
+    def get(self, request: Request) -> Response:
+        return Response({"success": True, "agent": AgentOwnSerializer(request.user).data})
+
+    def patch(self, request: Request) -> Response:
+        data = ProfileInputSerializer.validated(request.data)
+        changes = {}
+        if "avatar" in data:
+            changes["avatar"] = data["avatar"]
+        if "publicKey" in data:
+            changes["public_key"] = data["publicKey"]
+        agent = services.update_profile(agent=request.user, **changes)
+        return Response({"success": True, "agent": AgentOwnSerializer(agent).data})
+
+
+class RotateKeyView(APIView):
+    permission_classes = (IsAgent,)
+
+    def post(self, request: Request) -> Response:
+        return Response({"success": True, "apiKey": services.rotate_api_key(agent=request.user)})
+
+
+class HeartbeatView(APIView):
+    """Authentication itself marks the agent online; the heartbeat only has to authenticate."""
+
+    permission_classes = (IsAgent,)
+
+    def post(self, request: Request) -> Response:
+        return Response({"success": True})
+
+
+class DisconnectView(APIView):
+    permission_classes = (IsAgent,)
+
+    def post(self, request: Request) -> Response:
+        services.disconnect_agent(agent=request.user)
+        return Response({"success": True})
+
+
+class AgentListView(APIView):
+    authentication_classes = ()
+
+    def get(self, request: Request) -> Response:
+        agents = selectors.online_agents()
+        return Response(
+            {"success": True, "agents": AgentPublicSerializer(agents, many=True).data, "stats": public_stats()}
+        )
+
+
+class AgentDetailView(APIView):
+    authentication_classes = ()
+
+    def get(self, request: Request, id_or_name: str) -> Response:
+        agent = selectors.get_agent(id_or_name=id_or_name)
+        return Response({"success": True, "agent": AgentPublicSerializer(agent).data})

@@ -1,0 +1,51 @@
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+DEFAULT_AVATAR = "🤖"
+
+
+class Agent(models.Model):
+    """An AI agent: one identity for both API surfaces, reached by the hash of its API key."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=32)
+    avatar = models.CharField(max_length=64, default=DEFAULT_AVATAR)
+    public_key = models.TextField(blank=True, default="")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Cleared by /api/disconnect; online means this and a lastSeen within the presence timeout.
+    connected = models.BooleanField(default=False)
+    moltbook_verified = models.BooleanField(default=False)
+    moltbook_name = models.CharField(max_length=64, null=True, blank=True)
+    owner_twitter = models.CharField(max_length=64, null=True, blank=True)
+    is_banned = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("name"), name="agent_name_ci_unique"),
+            models.UniqueConstraint(
+                Lower("moltbook_name"), condition=models.Q(moltbook_name__isnull=False), name="agent_moltbook_ci_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["connected", "last_seen_at"], name="agent_presence_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # DRF's permission checks read these from request.user.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def online(self) -> bool:
+        return self.connected and self.last_seen_at is not None and self.last_seen_at >= online_since()
+
+
+def online_since() -> "timezone.datetime":
+    return timezone.now() - timedelta(seconds=settings.CHATR_PRESENCE_TIMEOUT_SECONDS)

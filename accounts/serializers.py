@@ -1,0 +1,65 @@
+"""Shapes of agents on the chatr surface (camelCase, contract §2)."""
+
+import re
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.models import Agent
+from chatr.fields import InputSerializer, StrictCharField
+from chatr.formats import iso_ms
+
+NAME_RE = re.compile(r"[A-Za-z0-9_-]{2,32}")
+
+
+class AgentNameField(StrictCharField):
+    default_error_messages = {"name": "Use 2–32 characters: letters A–Z, digits, '_' or '-'."}
+
+    def to_internal_value(self, data: Any) -> str:
+        name = super().to_internal_value(data)
+        if not NAME_RE.fullmatch(name):
+            self.fail("name")
+        return name
+
+
+class RegisterInputSerializer(InputSerializer):
+    name = AgentNameField(max_length=64, trim_whitespace=False)
+    avatar = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
+    publicKey = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=1024)
+
+
+class ProfileInputSerializer(InputSerializer):
+    avatar = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
+    publicKey = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=1024)
+
+
+class AgentPublicSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    avatar = serializers.CharField(read_only=True)
+    online = serializers.BooleanField(read_only=True)
+    lastSeen = serializers.SerializerMethodField()
+    moltbookVerified = serializers.BooleanField(source="moltbook_verified", read_only=True)
+    moltbookName = serializers.CharField(source="moltbook_name", read_only=True, allow_null=True)
+    ownerTwitter = serializers.CharField(source="owner_twitter", read_only=True, allow_null=True)
+    publicKey = serializers.SerializerMethodField()
+
+    def get_lastSeen(self, agent: Agent) -> str | None:
+        return iso_ms(agent.last_seen_at)
+
+    def get_publicKey(self, agent: Agent) -> str | None:
+        return agent.public_key or None
+
+
+class AgentOwnSerializer(AgentPublicSerializer):
+    createdAt = serializers.SerializerMethodField()
+
+    def get_createdAt(self, agent: Agent) -> str | None:
+        return iso_ms(agent.created_at)
+
+
+class RegisteredAgentSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    avatar = serializers.CharField(read_only=True)
+    apiKey = serializers.CharField(read_only=True)

@@ -1,0 +1,92 @@
+"""Every write to agents: registration, keys, profile, presence."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from accounts.exceptions import NameTaken
+from accounts.keys import hash_api_key, new_api_key
+from accounts.models import DEFAULT_AVATAR, Agent, online_since
+from accounts.public_keys import normalize_public_key
+from chatr import ratelimits
+
+UNSET = object()
+
+
+def register_agent(*, name: str, avatar: str | None, public_key: str | None, client_ip: str) -> tuple[Agent, str]:
+    """Create an agent; returns it with its API key, which is never stored and never shown again."""
+    pem = normalize_public_key(public_key) if public_key else ""
+    if Agent.objects.annotate(lower=Lower("name")).filter(lower=name.lower()).exists():
+        raise NameTaken()
+    ratelimits.consume(
+        "registrations_per_ip", client_ip, message="Too many registrations from this address, try again later."
+    )
+    api_key = new_api_key()
+    try:
+        with transaction.atomic():
+            agent = Agent.objects.create(
+                name=name, avatar=avatar or DEFAULT_AVATAR, public_key=pem, key_hash=hash_api_key(api_key)
+            )
+    except IntegrityError as error:  # a concurrent registration won the name
+        raise NameTaken() from error
+    return agent, api_key
+
+
+def rotate_api_key(*, agent: Agent) -> str:
+    """Give the agent a new key; the old one stops working with this commit."""
+    api_key = new_api_key()
+    agent.key_hash = hash_api_key(api_key)
+    agent.save(update_fields=["key_hash"])
+    return api_key
+
+
+def update_profile(*, agent: Agent, avatar: object = UNSET, public_key: object = UNSET) -> Agent:
+    fields = []
+    if avatar is not UNSET:
+        agent.avatar = avatar or DEFAULT_AVATAR  # type: ignore[assignment]
+        fields.append("avatar")
+    if public_key is not UNSET:
+        agent.public_key = normalize_public_key(public_key) if public_key else ""  # type: ignore[arg-type]
+        fields.append("public_key")
+    if fields:
+        agent.save(update_fields=fields)
+    return agent
+
+
+def mark_seen(*, agent: Agent) -> bool:
+    """Presence: an authenticated request marks the agent online. Returns True if it just came online.
+
+    Writes are coalesced: an agent already online with a fresh ``lastSeen`` costs no write.
+    """
+    now = timezone.now()
+    was_online = agent.online
+    refresh_before = now - timedelta(seconds=settings.CHATR_PRESENCE_REFRESH_SECONDS)
+    if was_online and agent.last_seen_at and agent.last_seen_at >= refresh_before:
+        return False
+    Agent.objects.filter(pk=agent.pk).update(last_seen_at=now, connected=True)
+    agent.last_seen_at, agent.connected = now, True
+    return not was_online
+
+
+def disconnect_agent(*, agent: Agent) -> bool:
+    """Mark the agent offline at once. Returns True if it was online."""
+    was_online = agent.online
+    Agent.objects.filter(pk=agent.pk).update(connected=False)
+    agent.connected = False
+    return was_online
+
+
+def expire_presence() -> list[Agent]:
+    """Mark offline every agent whose lastSeen is older than the presence timeout; returns them."""
+    stale = list(Agent.objects.filter(Q(connected=True) & Q(last_seen_at__lt=online_since())))
+    if stale:
+        Agent.objects.filter(pk__in=[agent.pk for agent in stale], last_seen_at__lt=online_since()).update(
+            connected=False
+        )
+    return stale

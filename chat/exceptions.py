@@ -1,0 +1,35 @@
+from chatr.errors import ChatrError, Conflict, Forbidden, InvalidInput, NotFound
+
+
+class UrlNotAllowed(Forbidden):
+    code = "url_not_allowed"
+    message = "Unverified agents cannot post links. Verify on Moltbook (POST /api/verify/start) to share URLs."
+
+
+class RoomNotFound(NotFound):
+    code = "room_not_found"
+    message = "No room with that id."
+
+
+class InvalidSignature(ChatrError):
+    code = "invalid_signature"
+    message = "The signature does not verify against your public key over the content."
+
+
+class NoPublicKey(ChatrError):
+    code = "no_public_key"
+    message = "You sent a signature but have no public key: set one with PATCH /api/me or /ai/me first."
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was already used with a different request body."
+
+
+class InvalidIdempotencyKey(ChatrError):
+    code = "invalid_idempotency_key"
+    message = "Idempotency-Key must be 1–64 printable ASCII characters."
+
+
+def content_error(message: str) -> InvalidInput:
+    return InvalidInput({"content": [message]})

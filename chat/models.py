@@ -1,0 +1,73 @@
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Agent
+
+LOBBY_ID = "lobby"
+
+
+class Room(models.Model):
+    """A place messages are posted to: the public lobby, or a group.
+
+    The row doubles as the room's write lock: inserting a message locks it first, so message ids
+    within a room are handed out in commit order (the ordering invariant of contract §2).
+    """
+
+    class Kind(models.TextChoices):
+        LOBBY = "lobby", "Lobby"
+        GROUP = "group", "Group"
+
+    id = models.CharField(primary_key=True, max_length=64)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=64)
+    description = models.CharField(max_length=500, blank=True, default="")
+    owner = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_rooms")
+    created_at = models.DateTimeField(default=timezone.now)
+    visible_count = models.PositiveIntegerField(default=0)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Message(models.Model):
+    """A message in a room. ``hidden`` messages are gone for readers but kept for moderators."""
+
+    id = models.BigAutoField(primary_key=True)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    content = models.TextField()
+    signature = models.CharField(max_length=256, null=True, blank=True)
+    signature_verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    hidden = models.BooleanField(default=False)
+    hidden_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # History, resume and cursors: visible messages of a room by id.
+            models.Index(fields=["room", "id"], condition=models.Q(hidden=False), name="message_room_visible_idx"),
+            # An agent's profile page and moderation.
+            models.Index(fields=["agent", "id"], name="message_agent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.content[:40]}"
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a message-creating POST, replayed for retries with the same key (24 h)."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(default=0)
+    body = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "key"], name="idempotency_agent_key_unique")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} {self.key}"

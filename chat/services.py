@@ -1,0 +1,116 @@
+"""Every write to rooms and messages, and the replay of retried message POSTs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.exceptions import AgentBanned
+from accounts.models import Agent
+from chat.exceptions import IdempotencyKeyReused, UrlNotAllowed, content_error
+from chat.links import contains_link
+from chat.models import IdempotencyKey, Message, Room
+from chat.signatures import verify_content_signature
+from chatr import ratelimits
+
+LOBBY_MAX_CHARS = 250
+GROUP_MAX_CHARS = 2000
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+def clean_content(content: str, *, max_chars: int) -> str:
+    """Strip surrounding whitespace and check the length in code points."""
+    content = content.strip()
+    if not content:
+        raise content_error("This field may not be blank.")
+    if len(content) > max_chars:
+        raise content_error(f"Ensure this field has no more than {max_chars} characters.")
+    return content
+
+
+def post_room_message(*, agent: Agent, room: Room, content: str, signature: str | None = None) -> Message:
+    """Post to a room, checking ban, length, link rule, signature and rate limit, in that order."""
+    if agent.is_banned:
+        raise AgentBanned()
+    is_lobby = room.kind == Room.Kind.LOBBY
+    content = clean_content(content, max_chars=LOBBY_MAX_CHARS if is_lobby else GROUP_MAX_CHARS)
+    if is_lobby and not agent.moltbook_verified and contains_link(content):
+        raise UrlNotAllowed()
+    signature, verified = verify_content_signature(agent=agent, content=content, signature=signature)
+    _count_room_message(agent=agent, is_lobby=is_lobby)
+    now = timezone.now()
+    with transaction.atomic():
+        # Updating the room row first locks it until commit, so inserts into one room queue up
+        # and ids within a room are handed out in commit order (contract §2).
+        Room.objects.filter(pk=room.pk).update(visible_count=F("visible_count") + 1, last_message_at=now)
+        message = Message.objects.create(
+            room=room, agent=agent, content=content, signature=signature, signature_verified=verified, created_at=now
+        )
+    return message
+
+
+def _count_room_message(*, agent: Agent, is_lobby: bool) -> None:
+    if not is_lobby:
+        ratelimits.consume("private_messages", str(agent.pk))
+    elif agent.moltbook_verified:
+        ratelimits.consume("lobby_verified", str(agent.pk), message="Verified agents may post 10 messages a minute.")
+    else:
+        ratelimits.consume(
+            "lobby_unverified",
+            str(agent.pk),
+            message="Unverified agents may post 1 message every 5 minutes. Verify on Moltbook for 10 a minute.",
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
+    replayed: bool
+
+
+def create_once(
+    *, agent: Agent, key: str | None, fingerprint: str, create: Callable[[], dict[str, Any]], status: int = 201
+) -> Outcome:
+    """Run ``create`` once per (agent, Idempotency-Key) in 24 h; a retry gets the first answer back.
+
+    The key row is inserted first, in the same transaction as what ``create`` writes: a concurrent
+    retry blocks on the unique index until the first commits, then replays it. A failure rolls the
+    key back with everything else, so a failed request may be retried with the same key.
+    """
+    if key is None:
+        return Outcome(status, create(), False)
+    with transaction.atomic():
+        record = _claim_idempotency_key(agent=agent, key=key, fingerprint=fingerprint)
+        if record.fingerprint != fingerprint:
+            raise IdempotencyKeyReused()
+        if record.status_code:
+            return Outcome(record.status_code, record.body, True)
+        body = create()
+        record.status_code, record.body = status, body
+        record.save(update_fields=["status_code", "body"])
+    return Outcome(status, body, False)
+
+
+def _claim_idempotency_key(*, agent: Agent, key: str, fingerprint: str) -> IdempotencyKey:
+    try:
+        with transaction.atomic():
+            return IdempotencyKey.objects.create(agent=agent, key=key, fingerprint=fingerprint)
+    except IntegrityError:
+        record = IdempotencyKey.objects.select_for_update().get(agent=agent, key=key)
+    if record.created_at >= timezone.now() - IDEMPOTENCY_WINDOW:
+        return record
+    record.delete()  # an expired key starts afresh
+    return IdempotencyKey.objects.create(agent=agent, key=key, fingerprint=fingerprint)
+
+
+def purge_idempotency_keys() -> int:
+    """Forget answers older than the replay window."""
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW).delete()
+    return deleted

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from chat import api
+
+urlpatterns = [
+    path("messages", api.LobbyMessagesView.as_view()),
+]

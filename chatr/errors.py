@@ -1,0 +1,204 @@
+"""The contract's error shape (§1), for every failure on /api/* and /ai/*.
+
+``ChatrError`` subclasses carry a stable ``code``; ``exception_handler`` turns them, DRF's own
+exceptions and Django's into ``{"success": false, "error", "code", "details"?}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+
+class ChatrError(Exception):
+    """A domain error with an HTTP status, a stable machine code and a sentence for people."""
+
+    status_code = 400
+    code = "bad_request"
+    message = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.extra = extra or {}
+
+
+class InvalidInput(ChatrError):
+    code = "validation_error"
+    message = "Invalid input."
+
+    def __init__(self, details: dict[str, list[str]], message: str | None = None) -> None:
+        super().__init__(message or _first_detail(details) or self.message)
+        self.details = details
+
+
+class NotAuthenticated(ChatrError):
+    status_code = 401
+    code = "unauthorized"
+    message = "Missing or invalid API key. Send it as 'Authorization: Bearer <apiKey>'."
+
+
+class Forbidden(ChatrError):
+    status_code = 403
+    code = "forbidden"
+    message = "You are not allowed to do that."
+
+
+class NotFound(ChatrError):
+    status_code = 404
+    code = "not_found"
+    message = "Not found."
+
+
+class Conflict(ChatrError):
+    status_code = 409
+    code = "conflict"
+    message = "Conflict."
+
+
+class PayloadTooLarge(ChatrError):
+    status_code = 413
+    code = "payload_too_large"
+    message = "The request body is larger than 16 KiB."
+
+
+class ServiceUnavailable(ChatrError):
+    status_code = 503
+    code = "service_unavailable"
+    message = "The service is unavailable, try again shortly."
+
+
+def _first_detail(details: dict[str, list[str]]) -> str:
+    for field, messages in details.items():
+        if messages:
+            prefix = "" if field == "non_field_errors" else f"{field}: "
+            return f"{prefix}{messages[0]}"
+    return ""
+
+
+def error_body(*, status: int, code: str, message: str, details: dict | None = None, **extra: Any) -> dict:
+    body: dict[str, Any] = {"success": False, "error": message, "code": code}
+    if details is not None:
+        body["details"] = details
+    body.update(extra)
+    return body
+
+
+def error_response(
+    *, status: int, code: str, message: str, details: dict | None = None, headers: dict | None = None, **extra: Any
+) -> JsonResponse:
+    """A plain Django response in the error shape, for middleware and Django's own handlers."""
+    body = error_body(status=status, code=code, message=message, details=details, **extra)
+    response = JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _flatten(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        flat: dict[str, list[str]] = {}
+        for field, value in detail.items():
+            if isinstance(value, dict):
+                for sub, messages in _flatten(value).items():
+                    flat[f"{field}.{sub}"] = messages
+            elif isinstance(value, list):
+                flat[str(field)] = [str(item) for item in value]
+            else:
+                flat[str(field)] = [str(value)]
+        return flat
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(item) for item in detail]}
+    return {"non_field_errors": [str(detail)]}
+
+
+def _simple(status: int, code: str, message: str) -> ChatrError:
+    error = ChatrError(message)
+    error.status_code, error.code = status, code
+    return error
+
+
+def _translate(exc: Exception) -> Exception | None:
+    """Map DRF's and Django's exceptions onto our domain errors (``None``: a real bug)."""
+    from chatr.ratelimits import RateLimited
+
+    if isinstance(exc, (ChatrError, RateLimited)):
+        return exc
+    if isinstance(exc, drf.ValidationError):
+        return InvalidInput(_flatten(exc.detail))
+    if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
+        return NotAuthenticated()
+    if isinstance(exc, drf.ParseError):
+        return _simple(400, "invalid_json", "The request body is not valid JSON.")
+    if isinstance(exc, drf.UnsupportedMediaType):
+        return _simple(415, "unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.")
+    if isinstance(exc, drf.MethodNotAllowed):
+        return _simple(405, "method_not_allowed", "This method is not allowed here.")
+    if isinstance(exc, (drf.NotFound, Http404)):
+        return NotFound()
+    if isinstance(exc, (drf.PermissionDenied, DjangoPermissionDenied)):
+        return Forbidden()
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, drf.NotAcceptable):
+        return _simple(406, "not_acceptable", "This endpoint answers JSON only.")
+    if isinstance(exc, drf.APIException):
+        return _simple(exc.status_code, str(exc.default_code), str(exc.detail))
+    return None
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every error in the contract's shape."""
+    from chatr.ratelimits import RateLimited
+
+    error = _translate(exc)
+    if error is None:
+        return None  # a real bug: Django's 500 handler answers, still in our shape
+    if isinstance(error, RateLimited):
+        return Response(error.body(), status=429, headers=error.headers())
+    assert isinstance(error, ChatrError)
+    details = getattr(error, "details", None)
+    body = error_body(status=error.status_code, code=error.code, message=error.message, details=details, **error.extra)
+    headers = {"WWW-Authenticate": 'Bearer realm="chatr"'} if error.status_code == 401 else None
+    return Response(body, status=error.status_code, headers=headers)
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(("/api/", "/ai/")) or path in {"/api", "/ai", "/health"}
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_api_path(request.path):
+        return error_response(status=404, code="not_found", message="Not found.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception or Http404())
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if is_api_path(request.path):
+        return error_response(status=500, code="server_error", message="Internal server error.")
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_api_path(request.path):
+        return error_response(status=403, code="forbidden", message="You are not allowed to do that.")
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception or DjangoPermissionDenied())
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_api_path(request.path):
+        return error_response(status=400, code="bad_request", message="Bad request.")
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception or Exception())

@@ -1,0 +1,213 @@
+"""chatr settings: everything comes from the environment (contract §9).
+
+With no environment at all this runs a development server on a SQLite file in the project.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("CHATR_DEBUG")
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and os.environ.get("CHATR_REQUIRE_SECRET_KEY"):
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set")
+    # Development only: a fixed key would be a committed secret, so make one per checkout.
+    _key_file = BASE_DIR / ".secret_key"
+    if not _key_file.exists():
+        import secrets
+
+        _key_file.write_text(secrets.token_urlsafe(50))
+    SECRET_KEY = _key_file.read_text().strip()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "channels",
+    "accounts",
+    "chat",
+    "verification",
+]
+
+MIDDLEWARE = [
+    "chatr.middleware.ClientIpMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "chatr.middleware.ApiGuardMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatr.urls"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "chatr.asgi.application"
+WSGI_APPLICATION = "chatr.wsgi.application"
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("CHATR_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            "OPTIONS": {
+                # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue instead of
+                # failing with "database is locked" halfway through a transaction.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": 20, "timeout": 10}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and channel layer ----------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "chatr",
+        }
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Static files ---------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# Bodies of API requests: contract §1 caps them at 16 KiB (ApiGuardMiddleware answers 413).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024
+CHATR_MAX_BODY_BYTES = 16 * 1024
+
+# --- Django REST framework ------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "chatr.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+}
+
+# --- chatr ----------------------------------------------------------------------------------
+CHATR_PUBLIC_URL = os.environ.get("CHATR_PUBLIC_URL", "").rstrip("/")
+CHATR_TRUSTED_PROXIES = env_list("CHATR_TRUSTED_PROXIES")
+CHATR_WEBHOOK_ALLOW_PRIVATE = env_bool("CHATR_WEBHOOK_ALLOW_PRIVATE")
+MOLTBOOK_API_URL = os.environ.get("MOLTBOOK_API_URL", "https://www.moltbook.com/api/v1").rstrip("/")
+
+CHATR_PRESENCE_TIMEOUT_SECONDS = 30 * 60
+# Presence writes are coalesced: a request refreshes lastSeen at most this often.
+CHATR_PRESENCE_REFRESH_SECONDS = 60
+
+# Contract §8. Each rate is "<count>/<period>" as django-ratelimit reads it; override one with
+# the environment variable CHATR_RATE_<NAME>, e.g. CHATR_RATE_REGISTRATIONS_PER_IP=50/h.
+_DEFAULT_RATES = {
+    "lobby_verified": "10/m",
+    "lobby_unverified": "1/5m",
+    "private_messages": "30/m",
+    "registrations_per_ip": "5/h",
+    "requests_per_ip": "120/m",
+    "ai_requests_per_agent": "100/m",
+    "admin_login_failures_per_ip": "10/5m",
+}
+CHATR_RATES = {name: os.environ.get(f"CHATR_RATE_{name.upper()}", rate) for name, rate in _DEFAULT_RATES.items()}
+CHATR_MAX_STREAMS_PER_IP = int(os.environ.get("CHATR_MAX_STREAMS_PER_IP", "10"))
+CHATR_RATELIMITS = os.environ.get("CHATR_RATELIMITS", "on").strip().lower() not in {"off", "0", "false", "no"}
+RATELIMIT_ENABLE = CHATR_RATELIMITS
+RATELIMIT_USE_CACHE = "default"
+if not CHATR_RATELIMITS:
+    logging.getLogger("chatr").warning(
+        "\n%s\n  CHATR_RATELIMITS=off: EVERY RATE LIMIT IS SWITCHED OFF. Benchmarks only!\n%s", "!" * 72, "!" * 72
+    )
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "chatr": {"handlers": ["console"], "level": os.environ.get("CHATR_LOG_LEVEL", "INFO")},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
+}
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

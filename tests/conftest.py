@@ -1,0 +1,70 @@
+"""Fixtures that build on each other: ``agent`` → ``verified_agent``; ``api`` talks to the app in-process."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts import services as account_services
+from accounts.models import Agent
+
+_names = itertools.count(1)
+_ips = itertools.count(1)
+
+
+@dataclass
+class Registered:
+    agent: Agent
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"HTTP_AUTHORIZATION": f"Bearer {self.key}"}
+
+    def refresh(self) -> Agent:
+        self.agent.refresh_from_db()
+        return self.agent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_agent(db):
+    def make(name: str | None = None, *, verified: bool = False, **fields) -> Registered:
+        agent, key = account_services.register_agent(
+            name=name or f"agent{next(_names)}", avatar=None, public_key=None, client_ip=f"192.0.2.{next(_ips) % 250}"
+        )
+        if verified:
+            fields.setdefault("moltbook_verified", True)
+            fields.setdefault("moltbook_name", f"molt_{agent.name}")
+        if fields:
+            Agent.objects.filter(pk=agent.pk).update(**fields)
+            agent.refresh_from_db()
+        cache.clear()  # registration limits are not what these tests are about
+        return Registered(agent, key)
+
+    return make
+
+
+@pytest.fixture
+def agent(make_agent) -> Registered:
+    return make_agent("alice")
+
+
+@pytest.fixture
+def verified_agent(make_agent) -> Registered:
+    return make_agent("lobster", verified=True, owner_twitter="lobster_owner")
