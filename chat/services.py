@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
+from chat import events, hub
 from chat.exceptions import IdempotencyKeyReused, UrlNotAllowed, content_error
 from chat.links import contains_link
 from chat.models import IdempotencyKey, Message, Room
@@ -52,6 +53,7 @@ def post_room_message(*, agent: Agent, room: Room, content: str, signature: str 
         message = Message.objects.create(
             room=room, agent=agent, content=content, signature=signature, signature_verified=verified, created_at=now
         )
+        hub.publish_on_commit(hub.room_channel(room.pk), events.message_event(message))
     return message
 
 

@@ -1,0 +1,51 @@
+"""Every frame that leaves the server on a stream is built here: the one place that knows the wire format.
+
+An event is a dict ``{"type": ..., "data": ...}`` (contract §5). ``event_id`` is the id of the newest
+message it carries, for the SSE ``id:`` line, or ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.models import Agent
+from chat.models import Message
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    from chat.serializers import RoomMessageSerializer
+
+    return dict(RoomMessageSerializer(message).data)
+
+
+def history_event(messages: list[Message]) -> dict[str, Any]:
+    return {"type": "history", "data": [message_data(message) for message in messages]}
+
+
+def message_event(message: Message) -> dict[str, Any]:
+    return {"type": "message", "data": message_data(message)}
+
+
+def delete_event(message: Message) -> dict[str, Any]:
+    return {"type": "delete", "data": {"id": str(message.id)}}
+
+
+def presence_event(agent: Agent, *, online: bool) -> dict[str, Any]:
+    return {
+        "type": "presence",
+        "data": {"agentId": str(agent.id), "agentName": agent.name, "avatar": agent.avatar, "online": online},
+    }
+
+
+def stats_event(stats: dict[str, int]) -> dict[str, Any]:
+    return {"type": "stats", "data": stats}
+
+
+def event_id(event: dict[str, Any]) -> int | None:
+    """The id for the SSE ``id:`` line: the newest message id the event carries."""
+    data = event.get("data")
+    if event["type"] == "history":
+        return int(data[-1]["id"]) if data else None
+    if event["type"] in {"message", "direct"}:
+        return int(data["id"])
+    return None
