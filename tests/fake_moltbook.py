@@ -105,7 +105,9 @@ class FakeMoltbook:
         return f"http://127.0.0.1:{self.port}{API_PREFIX}"
 
     def start(self) -> FakeMoltbook:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-moltbook", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-moltbook", daemon=True
+        )
         self._thread.start()
         return self
 
