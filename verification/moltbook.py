@@ -13,6 +13,7 @@ even when the profile is followed by the ``/posts`` fallback, or the server tric
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ import httpx
 from django.conf import settings
 
 from verification.exceptions import MoltbookUnavailable, MoltbookUserNotFound
+
+logger = logging.getLogger("chatr.moltbook")
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 FALLBACK_POSTS_LIMIT = 50
@@ -107,6 +110,7 @@ class MoltbookClient:
 
 
 def _unavailable(why: str) -> MoltbookUnavailable:
+    logger.warning("Moltbook unavailable: %s", why)
     return MoltbookUnavailable(f"Moltbook is unavailable: {why}. Nothing changed; try again in a minute.")
 
 

@@ -72,7 +72,7 @@ def start_verification(*, agent: Agent, moltbook_name: str) -> Challenge:
         return challenge
 
 
-def complete_verification(*, agent: Agent, moltbook_name: str, client: MoltbookClient | None = None) -> Verified:
+def complete_verification(*, agent: Agent, moltbook_name: str) -> Verified:
     """Grant the badge if Moltbook shows a post by that claimed account with the challenge's code."""
     if agent.moltbook_verified and (agent.moltbook_name or "").lower() == moltbook_name.lower():
         return Verified(moltbook_name=agent.moltbook_name, owner_twitter=agent.owner_twitter, already_verified=True)
@@ -82,7 +82,7 @@ def complete_verification(*, agent: Agent, moltbook_name: str, client: MoltbookC
     ratelimits.consume(
         "verify_attempts_per_agent", str(agent.pk), message="Too many verification attempts, try again later."
     )
-    client = client or MoltbookClient()
+    client = MoltbookClient()
     profile = client.profile(name=moltbook_name)
     if not profile.is_claimed:
         raise MoltbookNotClaimed()
