@@ -14,5 +14,6 @@ urlpatterns = [
     path("api/", include("accounts.urls")),
     path("api/", include("chat.urls")),
     path("api/", include("verification.urls")),
+    path("ai/", include("webhooks.urls")),
     path("admin/", admin.site.urls),
 ]
