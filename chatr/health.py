@@ -1,18 +1,38 @@
-"""``/health`` and ``/api/health``: 200 while the database answers, 503 otherwise."""
+"""Health checks: 200 while the database answers, 503 otherwise."""
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+
+from chatr.errors import error_response
 
 
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
+def database_answers() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError:
-        return JsonResponse(
-            {"status": "unavailable", "success": False, "error": "The database does not answer.", "code": "db_down"},
-            status=503,
-        )
-    return JsonResponse({"status": "ok"})
+        return False
+    return True
+
+
+def _answer(request: HttpRequest, body: dict) -> JsonResponse:
+    if request.method not in {"GET", "HEAD"}:
+        return error_response(status=405, code="method_not_allowed", message="This method is not allowed here.")
+    return JsonResponse(body) if database_answers() else _unavailable()
+
+
+def _unavailable() -> JsonResponse:
+    return JsonResponse(
+        {"status": "unavailable", "success": False, "error": "The database does not answer.", "code": "db_down"},
+        status=503,
+    )
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    """``/health`` and ``/api/health``."""
+    return _answer(request, {"status": "ok"})
+
+
+def ai_health(request: HttpRequest) -> JsonResponse:
+    """``/ai/health``, in the aiclient document's words (contract §4)."""
+    return _answer(request, {"status": "ok", "service": "AI Agent API"})
