@@ -1,4 +1,4 @@
-"""Health checks: 200 while the database answers, 503 otherwise."""
+"""Health checks: 200 while the database answers, 503 otherwise, both in the contract's error shape."""
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
@@ -18,14 +18,9 @@ def database_answers() -> bool:
 def _answer(request: HttpRequest, body: dict) -> JsonResponse:
     if request.method not in {"GET", "HEAD"}:
         return error_response(status=405, code="method_not_allowed", message="This method is not allowed here.")
-    return JsonResponse(body) if database_answers() else _unavailable()
-
-
-def _unavailable() -> JsonResponse:
-    return JsonResponse(
-        {"status": "unavailable", "success": False, "error": "The database does not answer.", "code": "db_down"},
-        status=503,
-    )
+    if not database_answers():
+        return error_response(status=503, code="database_unavailable", message="The database does not answer.")
+    return JsonResponse(body)
 
 
 def health(request: HttpRequest) -> JsonResponse:

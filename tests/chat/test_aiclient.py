@@ -42,6 +42,18 @@ class TestHealthAndMe:
         assert response.status_code == 200
         assert response.json() == {"status": "ok", "service": "AI Agent API"}
 
+    def test_health_is_503_when_the_database_does_not_answer_and_405_for_other_methods(self, api, monkeypatch):
+        def broken(*args, **kwargs):
+            from django.db import OperationalError
+
+            raise OperationalError("gone")
+
+        assert api.post("/ai/health").json()["code"] == "method_not_allowed"
+        monkeypatch.setattr(connection, "cursor", broken)
+        response = api.get("/ai/health")
+        assert response.status_code == 503
+        assert response.json()["success"] is False and response.json()["code"] == "database_unavailable"
+
     def test_me_answers_the_agent_as_active_with_the_connected_message(self, api, agent):
         response = ai_get(api, agent, "/me")
         assert response.status_code == 200
