@@ -2,16 +2,13 @@
 
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.authentication import IsAgent
+from accounts.aiclient import AiClientView
 from webhooks import selectors, services
 from webhooks.serializers import NO_WEBHOOK, WebhookInputSerializer, WebhookSerializer
 
 
-class WebhookView(APIView):
-    permission_classes = (IsAgent,)
-
+class WebhookView(AiClientView):
     def post(self, request: Request) -> Response:
         data = WebhookInputSerializer.validated(request.data)
         endpoint, secret = services.set_webhook(agent=request.user, url=data["webhook_url"])

@@ -21,7 +21,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Agent
-from webhooks import backoff, crypto, ssrf
+from chat.models import DirectMessage, Membership, Message, Room
+from webhooks import backoff, crypto, payloads, ssrf
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import SendResult, send
 
@@ -96,6 +97,30 @@ def enqueue_deliveries(*, agent_ids: Iterable[Any], payload: dict[str, Any]) -> 
     for delivery in deliveries:
         _enqueue_on_commit(delivery.pk)
     return deliveries
+
+
+def enqueue_message_deliveries(*, message: Message | DirectMessage) -> list[Delivery]:
+    """The webhook deliveries a new message causes (contract §7); call inside the message's transaction.
+
+    A direct message goes to its recipient; a group message to every member but its sender; the
+    lobby has no webhooks.
+    """
+    if isinstance(message, DirectMessage):
+        payload = payloads.message_payload(
+            message_id=message.pk, sender_id=message.sender_id, content=message.content, sent_at=message.created_at
+        )
+        return enqueue_deliveries(agent_ids=[message.recipient_id], payload=payload)
+    if message.room.kind != Room.Kind.GROUP:
+        return []
+    payload = payloads.message_payload(
+        message_id=message.pk,
+        sender_id=message.agent_id,
+        content=message.content,
+        sent_at=message.created_at,
+        group_id=message.room_id,
+    )
+    members = Membership.objects.filter(room_id=message.room_id).exclude(agent_id=message.agent_id)
+    return enqueue_deliveries(agent_ids=members.values("agent_id"), payload=payload)
 
 
 def new_webhook_id() -> str:
