@@ -35,7 +35,9 @@ Resolver = Callable[..., list[tuple[Any, ...]]]
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# Not global, yet not all in ipaddress' private list (Python 3.11): CGNAT (Alibaba's metadata
+# service is 100.100.100.200) and the IETF protocol assignments block.
+_ALSO_BLOCKED = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("192.0.0.0/24"))
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def is_public_address(ip: IPAddress) -> bool:
             return is_public_address(embedded)
         if ip.is_site_local:
             return False
-    elif ip in _CGNAT:
+    elif any(ip in network for network in _ALSO_BLOCKED):
         return False
     return ip.is_global and not (
         ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified

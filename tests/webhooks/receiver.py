@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         receiver = self.server.receiver
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with receiver.lock:
@@ -55,8 +56,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"ok")
 
-    do_GET = do_POST
-
     def log_message(self, format: str, *args: object) -> None:
         pass
 
@@ -64,7 +63,14 @@ class _Handler(BaseHTTPRequestHandler):
 class Receiver:
     """``with Receiver([Reply(500), Reply(200)]) as hook:`` … ``hook.url``, ``hook.requests``, ``hook.connections``."""
 
-    def __init__(self, script: list[Reply] | None = None, *, default: Reply | None = None, host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        script: list[Reply] | None = None,
+        *,
+        default: Reply | None = None,
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+    ):
         self.script = list(script or [])
         self.default = default or Reply(200)
         self.requests: list[Received] = []
@@ -73,6 +79,8 @@ class Receiver:
         self.released = threading.Event()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._server = _Server((host, 0), self, family)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.host = host
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -1,5 +1,6 @@
 """Deliveries in-process: real receivers on loopback, the real services, time moved instead of waited for."""
 
+import itertools
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -13,9 +14,9 @@ from standardwebhooks.webhooks import Webhook
 
 from chat import services as chat_services
 from chat.models import Room
+from tests.webhooks.receiver import Receiver, Reply
 from webhooks import backoff, services
 from webhooks.models import Attempt, Delivery, Endpoint
-from tests.webhooks.receiver import Receiver, Reply
 
 pytestmark = pytest.mark.django_db
 
@@ -136,10 +137,13 @@ class TestOutbox:
     ):
         with Receiver() as hook:
             hooked(hook)
-        with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(RuntimeError):
-            with transaction.atomic():
-                chat_services.send_direct_message(sender=bob.agent, recipient_id=agent.agent.pk, content="oops")
-                raise RuntimeError("the request failed after the message was written")
+        with (
+            django_capture_on_commit_callbacks(execute=True) as callbacks,
+            pytest.raises(RuntimeError),
+            transaction.atomic(),
+        ):
+            chat_services.send_direct_message(sender=bob.agent, recipient_id=agent.agent.pk, content="oops")
+            raise RuntimeError("the request failed after the message was written")
         assert callbacks == []
         assert Delivery.objects.count() == 0 and DBTaskResult.objects.count() == 0
 
@@ -150,16 +154,14 @@ class TestOutbox:
             hooked(hook)
         delivery = direct_message()  # its on-commit enqueue never runs: as if the process died there
         assert services.enqueue_due_deliveries() == 0  # a fresh delivery is left to its own task
-        with time_machine.travel(timezone.now() + services.SWEEP_GRACE + timedelta(seconds=1), tick=False):
-            with django_capture_on_commit_callbacks(execute=True):
-                assert services.enqueue_due_deliveries() == 1
-                assert services.enqueue_due_deliveries() == 0
+        later = timezone.now() + services.SWEEP_GRACE + timedelta(seconds=1)
+        with time_machine.travel(later, tick=False), django_capture_on_commit_callbacks(execute=True):
+            assert services.enqueue_due_deliveries() == 1
+            assert services.enqueue_due_deliveries() == 0
         (task,) = DBTaskResult.objects.all()
         assert task.args_kwargs["kwargs"] == {"delivery_id": delivery.pk}
 
-    def test_a_delivery_held_by_a_worker_is_not_tried_by_another_until_its_claim_runs_out(
-        self, hooked, direct_message
-    ):
+    def test_a_delivery_held_by_a_worker_is_not_tried_by_another_until_its_claim_runs_out(self, hooked, direct_message):
         with Receiver() as hook:
             hooked(hook)
             delivery = direct_message()
@@ -203,7 +205,7 @@ class TestRetries:
         assert backoff.max_attempts() >= 5
         assert max(delays[0]) <= timedelta(seconds=30)
         assert sum((min(each) for each in delays[: backoff.max_attempts() - 1]), timedelta()) >= timedelta(hours=1)
-        for earlier, later in zip(delays, delays[1:], strict=False):
+        for earlier, later in itertools.pairwise(delays):
             assert min(later) > max(earlier)  # exponential: each wait is longer than the one before
         assert len(set(delays[0])) > 100  # jittered, not in lockstep
 
@@ -224,7 +226,8 @@ class TestRetries:
         assert other.status == Delivery.Status.FAILED  # given up with its endpoint
         body = api.get("/ai/webhook", **agent.auth).json()
         assert body["enabled"] is False and body["webhook_url"] == hook.url
-        assert f"All {backoff.max_attempts()} attempts" in body["disabled_reason"] and "HTTP 500" in body["disabled_reason"]
+        assert f"All {backoff.max_attempts()} attempts" in body["disabled_reason"]
+        assert "HTTP 500" in body["disabled_reason"]
         assert body["disabled_at"].endswith("Z") and body["consecutive_failures"] == backoff.max_attempts()
         with pytest.raises(Delivery.DoesNotExist):
             direct_message("after it was disabled")
