@@ -6,6 +6,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -44,9 +45,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         receiver = self.server.receiver
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         with receiver.lock:
-            reply = receiver.script.pop(0) if receiver.script else receiver.default
-            receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            receiver.requests.append(received)
+            if receiver.reply_for is not None:
+                reply = receiver.reply_for(received, list(receiver.requests))
+            else:
+                reply = receiver.script.pop(0) if receiver.script else receiver.default
         if reply.hang:
             receiver.released.wait(reply.hang)
         self.send_response(reply.status)
@@ -70,7 +75,9 @@ class Receiver:
         default: Reply | None = None,
         host: str = "127.0.0.1",
         tls: ssl.SSLContext | None = None,
+        reply_for: Callable[[Received, list[Received]], Reply] | None = None,
     ):
+        self.reply_for = reply_for
         self.script = list(script or [])
         self.default = default or Reply(200)
         self.requests: list[Received] = []
