@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -143,14 +144,19 @@ def deliver(*, delivery_id: int) -> Delivery | None:
     if not endpoint.enabled:
         _give_up(delivery, status=Delivery.Status.FAILED, now=now)
         return delivery
-    result = send(
-        url=endpoint.url,
-        secret=crypto.decrypt_secret(endpoint.secret_encrypted),
-        webhook_id=delivery.webhook_id,
-        payload=delivery.payload,
-        timeout=settings.CHATR_WEBHOOK_TIMEOUT_SECONDS,
-        allow_private=settings.CHATR_WEBHOOK_ALLOW_PRIVATE,
-    )
+    try:
+        secret = crypto.decrypt_secret(endpoint.secret_encrypted)
+    except InvalidToken:
+        result = SendResult(None, 0, "not sent: the secret cannot be decrypted (SECRET_KEY changed?); set it again")
+    else:
+        result = send(
+            url=endpoint.url,
+            secret=secret,
+            webhook_id=delivery.webhook_id,
+            payload=delivery.payload,
+            timeout=settings.CHATR_WEBHOOK_TIMEOUT_SECONDS,
+            allow_private=settings.CHATR_WEBHOOK_ALLOW_PRIVATE,
+        )
     _record(delivery, endpoint, result, started_at=now)
     return delivery
 

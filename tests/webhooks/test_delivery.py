@@ -304,6 +304,18 @@ class TestRetries:
         assert delivery.status == Delivery.Status.PENDING
 
 
+def test_a_secret_that_cannot_be_decrypted_is_a_logged_failure_not_a_crash(hooked, direct_message, settings):
+    with Receiver() as hook:
+        hooked(hook)
+        delivery = direct_message()
+        settings.SECRET_KEY = "another key, the old one lost"
+        services.deliver(delivery_id=delivery.pk)
+        assert hook.connections == 0
+    delivery.refresh_from_db()
+    (attempt,) = Attempt.objects.filter(delivery=delivery)
+    assert "cannot be decrypted" in attempt.error and delivery.status == Delivery.Status.PENDING
+
+
 def test_the_secret_is_stored_encrypted_and_setting_the_webhook_again_replaces_it(hooked, agent):
     with Receiver() as hook:
         first = hooked(hook)
@@ -315,3 +327,13 @@ def test_the_secret_is_stored_encrypted_and_setting_the_webhook_again_replaces_i
 
     assert decrypt_secret(Endpoint.objects.get(agent=agent.agent).secret_encrypted) == second
     assert json.dumps(first)  # shown once: a plain string
+
+
+def test_secrets_survive_a_secret_key_rotation_through_the_fallbacks(hooked, agent, settings):
+    from webhooks.crypto import decrypt_secret
+
+    with Receiver() as hook:
+        secret = hooked(hook)
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "the new key", [old_key]
+    assert decrypt_secret(Endpoint.objects.get(agent=agent.agent).secret_encrypted) == secret
