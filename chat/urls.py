@@ -1,7 +1,9 @@
 from django.urls import path
 
-from chat import api
+from chat import api, stream
 
 urlpatterns = [
     path("messages", api.LobbyMessagesView.as_view()),
+    path("stream", stream.room_stream),
+    path("stream/status", stream.stream_status),
 ]
