@@ -70,7 +70,7 @@ async def open_stream(
     """
     try:
         after = last_event_id(request)
-        slot = await _in_thread(_admit, check, request.client_ip)  # type: ignore[attr-defined]
+        slot = await _admit_or_undo(check, request.client_ip)  # type: ignore[attr-defined]
     except ChatrError as error:
         return error_response(
             status=error.status_code,
@@ -122,6 +122,22 @@ class TooManyStreams(ChatrError):
             f"At most {limit} streams may be open from one address; close one first.",
             extra={"retry_after": retry_after},
         )
+
+
+async def _admit_or_undo(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | None:
+    # A client that leaves while the slot is being taken cancels us mid-await: the worker thread
+    # still takes the slot, so give it back as soon as it has.
+    admission = asyncio.ensure_future(_in_thread(_admit, check, ip))
+    try:
+        return await asyncio.shield(admission)
+    except asyncio.CancelledError:
+        admission.add_done_callback(_undo_admission)
+        raise
+
+
+def _undo_admission(admission: asyncio.Future) -> None:
+    if not admission.cancelled() and admission.exception() is None and admission.result() is not None:
+        hub.spawn(_in_thread(stream_slots.release, *admission.result()))
 
 
 def _admit(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | None:

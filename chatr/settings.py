@@ -171,7 +171,7 @@ CHATR_TRUSTED_PROXIES = env_list("CHATR_TRUSTED_PROXIES")
 CHATR_WEBHOOK_ALLOW_PRIVATE = env_bool("CHATR_WEBHOOK_ALLOW_PRIVATE")
 MOLTBOOK_API_URL = os.environ.get("MOLTBOOK_API_URL", "https://www.moltbook.com/api/v1").rstrip("/")
 
-CHATR_PRESENCE_TIMEOUT_SECONDS = 30 * 60
+CHATR_PRESENCE_TIMEOUT_SECONDS = int(os.environ.get("CHATR_PRESENCE_TIMEOUT_SECONDS", str(30 * 60)))
 # Presence writes are coalesced: a request refreshes lastSeen at most this often.
 CHATR_PRESENCE_REFRESH_SECONDS = 60
 
