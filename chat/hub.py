@@ -51,7 +51,7 @@ class Overflow(Exception):
 class Subscription:
     """One viewer's bounded queue of encoded frames. Lives in the event loop's thread."""
 
-    __slots__ = ("_frames", "_limit", "_waiter", "channel", "last_offer", "overflowed", "wants_stats")
+    __slots__ = ("_frames", "_limit", "_task", "_waiter", "channel", "last_offer", "overflowed", "wants_stats")
 
     def __init__(self, channel: str, *, limit: int, wants_stats: bool, now: float) -> None:
         self.channel = channel
@@ -61,17 +61,22 @@ class Subscription:
         self._frames: deque[bytes] = deque()
         self._limit = limit
         self._waiter: asyncio.Future[None] | None = None
+        self._task = asyncio.current_task()  # the task that writes this viewer's response
 
     def offer(self, frame: bytes, now: float) -> None:
         if self.overflowed:
             return
+        waiter = self._waiter
         if len(self._frames) >= self._limit:
             self.overflowed = True
             self._frames.clear()  # nothing more will be sent: let the memory go at once
+            if (waiter is None or waiter.done()) and self._task is not None:
+                # Not waiting for frames means stuck writing to a client that does not read (the
+                # server pushes back once the socket's buffers are full): end it there.
+                self._task.cancel()
         else:
             self._frames.append(frame)
             self.last_offer = now
-        waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
@@ -164,7 +169,7 @@ class Hub:
         # now loads its history after subscribing, so a frame skipped here is in that history.
         if loop is None or loop.is_closed() or channel not in self.channels:
             return
-        if _running_loop() is loop:
+        if running_loop() is loop:
             self.fan_out(channel, frame)
         else:
             loop.call_soon_threadsafe(self.fan_out, channel, frame)
@@ -238,7 +243,7 @@ def group_name(channel: str) -> str:
     return "chatr.h." + hashlib.blake2s(channel.encode()).hexdigest()
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -274,7 +279,7 @@ def _send_remote(channel: str, frame: bytes) -> None:
 
     layer = get_channel_layer()
     message = {"type": "chatr.frame", "channel": channel, "frame": frame}
-    if _running_loop() is not None:  # publishing from async code: no thread to block
+    if running_loop() is not None:  # publishing from async code: no thread to block
         _hub.spawn(layer.group_send(group_name(channel), message))
         return
     # From a sync thread: async_to_sync runs the send on the server's event loop when there is

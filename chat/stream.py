@@ -80,15 +80,29 @@ async def open_stream(
             headers=getattr(error, "headers", None),
             **error.extra,
         )
-    lease = _Lease(slot)
-    frames = _frames(lease=lease, channel=channel, backlog=backlog, after=after, with_stats=with_stats)
-    # A client that leaves before the first frame never starts the generator, so its finally never
-    # runs: the lease is also released when the generator is collected.
-    weakref.finalize(frames, lease.release)
-    response = StreamingHttpResponse(frames, content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    stream = _Stream(slot)
+    frames = _frames(stream=stream, channel=channel, backlog=backlog, after=after, with_stats=with_stats)
+    # The generator's finally does not always run: a client that leaves before the first frame never
+    # starts it, and Django does not close it when a write is cancelled. So the stream is also
+    # closed with the response, and when the generator is collected.
+    weakref.finalize(frames, stream.close)
+    return EventStreamResponse(frames, on_close=stream.close)
+
+
+class EventStreamResponse(StreamingHttpResponse):
+    """``text/event-stream`` with the headers of contract §5; ``on_close`` runs when Django closes it."""
+
+    def __init__(self, frames: AsyncIterator[bytes], *, on_close: Callable[[], None]) -> None:
+        super().__init__(frames, content_type="text/event-stream")
+        self["Cache-Control"] = "no-cache"
+        self["X-Accel-Buffering"] = "no"
+        self._on_close = on_close
+
+    def close(self) -> None:
+        try:
+            self._on_close()
+        finally:
+            super().close()
 
 
 def last_event_id(request: HttpRequest) -> int | None:
@@ -156,13 +170,12 @@ def _admit(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | Non
 
 
 async def _frames(
-    *, lease: _Lease, channel: str, backlog: Backlog, after: int | None, with_stats: bool
+    *, stream: _Stream, channel: str, backlog: Backlog, after: int | None, with_stats: bool
 ) -> AsyncIterator[bytes]:
-    subscription: hub.Subscription | None = None
     try:
         jobs.start()
         yield events.RETRY
-        subscription = await hub.subscribe(channel, wants_stats=with_stats)
+        subscription = stream.subscription = await hub.subscribe(channel, wants_stats=with_stats)
         first = await _in_thread(_load, backlog, after)
         newest = after or 0
         for event in first:
@@ -182,9 +195,7 @@ async def _frames(
     except hub.Overflow:
         logger.info("a stream on %s fell behind and was closed", channel)
     finally:
-        if subscription is not None:
-            hub.unsubscribe(subscription)
-        lease.release()
+        stream.close()
 
 
 def _load(backlog: Backlog, after: int | None) -> list[dict[str, Any]]:
@@ -210,26 +221,34 @@ async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
     return await sync_to_async(function, thread_sensitive=False)(*args)
 
 
-class _Lease:
-    """A stream's per-IP slot: refreshed by the process while held, released exactly once."""
+class _Stream:
+    """What one open stream holds: its hub subscription and its per-IP slot (refreshed while held).
 
-    live: set[_Lease] = set()
+    ``close`` gives both back exactly once, from any thread (the garbage collector may call it).
+    """
+
+    open: set[_Stream] = set()
 
     def __init__(self, slot: tuple[str, str] | None) -> None:
         self.slot = slot
+        self.subscription: hub.Subscription | None = None
         self.loop = asyncio.get_running_loop()
-        if slot is not None:
-            _Lease.live.add(self)
+        self.closed = False
+        _Stream.open.add(self)
 
-    def release(self) -> None:
-        """Idempotent; callable from any thread (the garbage collector may call it)."""
-        if self.slot is None:
+    def close(self) -> None:
+        if self.closed:
             return
-        slot, self.slot = self.slot, None
-        _Lease.live.discard(self)
-        if self.loop.is_closed():
+        if hub.running_loop() is not self.loop:
+            if not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(self.close)
             return
-        self.loop.call_soon_threadsafe(lambda: hub.spawn(_in_thread(stream_slots.release, *slot)))
+        self.closed = True
+        _Stream.open.discard(self)
+        if self.subscription is not None:
+            hub.unsubscribe(self.subscription)
+        if self.slot is not None:
+            hub.spawn(_in_thread(stream_slots.release, *self.slot))
 
 
 class _Jobs:
@@ -283,7 +302,7 @@ class _Jobs:
 
     async def _refresh_slots(self) -> None:
         await asyncio.sleep(settings.CHATR_STREAM_SLOT_SECONDS / 3)
-        held = dict(lease.slot for lease in list(_Lease.live) if lease.slot is not None)
+        held = dict(stream.slot for stream in list(_Stream.open) if stream.slot is not None)
         await _in_thread(stream_slots.refresh, held)
 
 

@@ -264,3 +264,54 @@ def test_presence_frames_when_an_agent_comes_online_goes_offline_and_times_out(f
     offline = [frame for frame in seen if frame.type == "presence"][-1]
     assert offline.data["agentId"] == agent["id"]
     assert offline.data["avatar"] == "🤖"
+
+
+def test_a_reader_that_never_reads_is_dropped_with_bounded_memory_and_others_are_not_delayed(tmp_path):
+    """uvicorn pushes back when a socket's buffers are full, so the silent reader's queue fills up."""
+    import psutil
+
+    env = {**STREAM_ENV, "CHATR_STREAM_QUEUE_FRAMES": "16", "CHATR_STREAM_STATS_SECONDS": "600"}
+    uvicorn = sqlite_server(tmp_path, server="uvicorn", **env)
+    try:
+        agent = register(uvicorn.url, "flood")
+        silent = RawStream(uvicorn.port, rcvbuf=4096)
+        silent.read_until(b"retry: 3000")
+        arrivals: dict[str, float] = {}
+        reader_frames = sse_frames(uvicorn.url)
+        assert next(reader_frames).type == "history"
+
+        def read() -> None:
+            try:
+                for frame in reader_frames:
+                    if frame.type == "message":
+                        arrivals[frame.id] = time.monotonic()
+            except requests.RequestException:
+                pass  # the server stopped at the end of the test
+
+        threading.Thread(target=read, daemon=True).start()
+        wait_for_status(uvicorn.url, subscribers=2)
+        server = psutil.Process(uvicorn.pid)
+        rss_before = server.memory_info().rss
+        sent: dict[str, float] = {}
+        content = "🦞" * 250  # a 1.3 KB frame: the kernel's socket buffers fill after a few thousand
+        session = requests.Session()
+        for n in range(8000):
+            started = time.monotonic()
+            sent[post(uvicorn.url, agent, content, session)["id"]] = started
+            if n % 200 == 0 and stream_status(uvicorn.url)["subscribers"] == 1:
+                break
+        assert stream_status(uvicorn.url)["subscribers"] == 1, "the silent reader was never dropped"
+        growth = server.memory_info().rss - rss_before
+        assert growth < 40 * 1024 * 1024
+        deadline = time.monotonic() + 10
+        while len(arrivals) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert set(arrivals) == set(sent)  # the reading reader missed nothing
+        delays = sorted(arrivals[key] - sent[key] for key in sent)
+        assert delays[len(delays) // 2] < 0.1
+        assert delays[-1] < 2
+        silent.sock.settimeout(10)
+        while silent.sock.recv(1 << 20):  # what was buffered, then the end of the stream
+            pass
+    finally:
+        uvicorn.stop()
