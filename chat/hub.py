@@ -70,7 +70,7 @@ class Subscription:
         if len(self._frames) >= self._limit:
             self.overflowed = True
             self._frames.clear()  # nothing more will be sent: let the memory go at once
-            if (waiter is None or waiter.done()) and self._task is not None:
+            if waiter is None and self._task is not None:
                 # Not waiting for frames means stuck writing to a client that does not read (the
                 # server pushes back once the socket's buffers are full): end it there.
                 self._task.cancel()

@@ -54,13 +54,13 @@ def test_a_viewer_that_falls_a_whole_queue_behind_is_ended():
     async def viewer(ready: asyncio.Event, subscriptions: list) -> None:
         subscriptions.append(hub.Subscription("room:lobby", limit=2, wants_stats=False, now=0.0))
         ready.set()
-        await asyncio.sleep(0.05)  # busy, not reading its queue
-        await subscriptions[0].next_frames()
+        await subscriptions[0].next_frames()  # a burst bigger than the queue arrives in one go
 
     async def overflow() -> None:
         ready, subscriptions = asyncio.Event(), []
         task = asyncio.create_task(viewer(ready, subscriptions))
         await ready.wait()
+        await asyncio.sleep(0)  # the viewer is now waiting for frames
         for n in range(3):
             subscriptions[0].offer(b"frame %d" % n, now=0.0)
         with pytest.raises(hub.Overflow):
