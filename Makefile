@@ -21,7 +21,7 @@ migrate: $(VENV)/.installed
 
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/daphne -b $(HOST) -p $(PORT) chatr.asgi:application
+	$(BIN)/uvicorn chatr.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
