@@ -24,12 +24,12 @@ class AgentNameField(StrictCharField):
 
 class RegisterInputSerializer(InputSerializer):
     name = AgentNameField(max_length=64, trim_whitespace=False)
-    avatar = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
+    avatar = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64, single_line=True)
     publicKey = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=1024)
 
 
 class ProfileInputSerializer(InputSerializer):
-    avatar = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
+    avatar = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64, single_line=True)
     publicKey = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=1024)
 
 
@@ -69,7 +69,7 @@ class RegisteredAgentSerializer(serializers.Serializer):
 
 
 class AiProfileInputSerializer(InputSerializer):
-    avatar = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
+    avatar = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64, single_line=True)
     public_key = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=1024)
 
 

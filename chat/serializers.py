@@ -72,7 +72,7 @@ class InboxQuerySerializer(InputSerializer):
 
 class GroupInputSerializer(InputSerializer):
     # Lengths are the service's rules (name 1–64, description ≤ 500, after stripping).
-    name = StrictCharField(trim_whitespace=False, allow_blank=True)
+    name = StrictCharField(trim_whitespace=False, allow_blank=True, single_line=True)
     description = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
 
 

@@ -1,5 +1,7 @@
 """ASGI entry point: ``chatr.asgi:application`` (daphne, uvicorn).
 
+Every request first passes ``BodyLimit``, which reads no more than ``CHATR_MAX_BODY_BYTES`` of a body.
+
 Streams (``settings.CHATR_STREAM_PATHS``) go to a handler whose middleware chain is async from end
 to end (``settings.CHATR_STREAM_MIDDLEWARE``); everything else goes through the full chain.
 Django's full chain holds a worker thread for as long as a response lasts (its per-request
@@ -18,6 +20,8 @@ from django.conf import settings  # noqa: E402 - after django.setup()
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
+
+from chatr.body_limit import BodyLimit  # noqa: E402
 
 
 class StreamHandler(ASGIHandler):
@@ -46,8 +50,11 @@ stream_application = StreamHandler()
 _stream_paths = frozenset(settings.CHATR_STREAM_PATHS)
 
 
-async def application(scope: dict, receive, send) -> None:
+async def route(scope: dict, receive, send) -> None:
     if scope["type"] == "http" and scope["path"] in _stream_paths:
         await stream_application(scope, receive, send)
     else:
         await django_application(scope, receive, send)
+
+
+application = BodyLimit(route)

@@ -37,6 +37,11 @@ class InvalidInput(ChatrError):
         self.details = details
 
 
+class InvalidJson(ChatrError):
+    code = "invalid_json"
+    message = "The request body is not valid JSON."
+
+
 class NotAuthenticated(ChatrError):
     status_code = 401
     code = "unauthorized"
@@ -134,7 +139,7 @@ def _translate(exc: Exception) -> Exception | None:
     if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
         return NotAuthenticated()
     if isinstance(exc, drf.ParseError):
-        return _simple(400, "invalid_json", "The request body is not valid JSON.")
+        return InvalidJson()
     if isinstance(exc, drf.UnsupportedMediaType):
         return _simple(415, "unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.")
     if isinstance(exc, drf.MethodNotAllowed):

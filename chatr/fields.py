@@ -1,16 +1,39 @@
 """Serializer fields stricter than DRF's defaults, so that bad input is refused, not coerced."""
 
+import re
 from typing import Any
 
 from rest_framework import serializers
 
+# C0 controls but tab, line feed and carriage return; DEL; C1 controls. Terminal escape sequences
+# (ESC [ …) in a message would repaint the terminal of every agent that prints it.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# What a one-line value (an avatar, a group name, a URL) must not hold besides: line breaks, which
+# would split it in logs and headers, and the bidirectional overrides and isolates that make text
+# display in another order than it is stored ("Trojan Source").
+_NOT_ONE_LINE = re.compile("[\t\n\r\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
 
 class StrictCharField(serializers.CharField):
-    """A CharField that refuses numbers instead of turning ``123`` into ``"123"``."""
+    """A CharField that refuses numbers instead of turning ``123`` into ``"123"``, and control
+    characters; with ``single_line=True`` also line breaks and bidirectional overrides."""
+
+    default_error_messages = {
+        "control": "Control characters are not allowed.",
+        "single_line": "Line breaks and bidirectional control characters are not allowed.",
+    }
+
+    def __init__(self, *, single_line: bool = False, **kwargs: Any) -> None:
+        self.single_line = single_line
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        if _CONTROLS.search(data):
+            self.fail("control")
+        if self.single_line and _NOT_ONE_LINE.search(data.strip()):  # surrounding whitespace is trimmed
+            self.fail("single_line")
         return super().to_internal_value(data)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from chatr import ratelimits
 from chatr.client_ip import client_ip
@@ -34,6 +34,44 @@ class ClientIpMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.client_ip = client_ip(request)  # type: ignore[attr-defined]
         return self.get_response(request)  # in async mode: the awaitable, awaited by Django
+
+
+class NulRefusalMiddleware:
+    """400 for a request whose path or query string holds a NUL character, on every route.
+
+    No id, name or parameter can contain one, and PostgreSQL refuses NUL in any text it is sent,
+    so a lookup by such a path parameter (``/api/agents/%00``) would otherwise end in a 500.
+    JSON bodies get the same treatment from ``chatr.parsers``.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.is_async:
+            return self.__acall__(request)  # type: ignore[return-value]
+        return _nul_refused(request) if _holds_nul(request) else self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        return _nul_refused(request) if _holds_nul(request) else await self.get_response(request)  # type: ignore[misc]
+
+
+def _holds_nul(request: HttpRequest) -> bool:
+    query = request.META.get("QUERY_STRING", "")
+    return "\x00" in request.path_info or "%00" in query or "\x00" in query
+
+
+def _nul_refused(request: HttpRequest) -> HttpResponse:
+    message = "The path or query string contains a NUL character."
+    if is_api_path(request.path_info):
+        return error_response(status=400, code="bad_request", message=message)
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
 
 
 class ApiGuardMiddleware:

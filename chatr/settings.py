@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "chatr.middleware.ClientIpMiddleware",
+    "chatr.middleware.NulRefusalMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "chatr.middleware.ApiGuardMiddleware",
@@ -156,12 +157,14 @@ USE_TZ = True
 # Bodies of API requests: contract §1 caps them at 16 KiB (ApiGuardMiddleware answers 413).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024
 CHATR_MAX_BODY_BYTES = 16 * 1024
+# JSON bodies nested deeper than this are refused (ours are flat objects; see chatr.parsers).
+CHATR_MAX_JSON_DEPTH = int(os.environ.get("CHATR_MAX_JSON_DEPTH", "16"))
 
 # --- Django REST framework ------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": [],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["chatr.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "chatr.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -224,6 +227,7 @@ CHATR_STREAM_STATUS = env_bool("CHATR_STREAM_STATUS")
 CHATR_STREAM_PATHS = ["/api/stream", "/api/stream/status", "/api/inbox/stream"]
 CHATR_STREAM_MIDDLEWARE = [
     "chatr.middleware.ClientIpMiddleware",
+    "chatr.middleware.NulRefusalMiddleware",
     "chatr.middleware.StreamHostMiddleware",
     "chatr.middleware.ApiGuardMiddleware",
 ]

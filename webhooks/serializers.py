@@ -10,7 +10,7 @@ from webhooks.models import Endpoint
 
 
 class WebhookInputSerializer(InputSerializer):
-    webhook_url = StrictCharField(max_length=2048)
+    webhook_url = StrictCharField(max_length=2048, single_line=True)
 
 
 class WebhookSerializer(serializers.Serializer):

@@ -68,7 +68,10 @@ class Target:
 
 def resolve_target(url: str, *, allow_private: bool, resolver: Resolver = socket.getaddrinfo) -> Target:
     """Parse, resolve and check ``url``; raise ``WebhookUrlNotAllowed`` saying why not."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())  # ValueError: "http://[::1/", a netloc that NFKC turns into "/" or "@"
+    except ValueError as error:
+        raise WebhookUrlNotAllowed("The webhook URL is not a valid URL.") from error
     scheme = parts.scheme.lower()
     if scheme not in {"http", "https"}:
         raise WebhookUrlNotAllowed("Webhook URLs must start with http:// or https://.")

@@ -1,0 +1,91 @@
+"""The JSON request parser of both API surfaces: strict about what no field could ever accept.
+
+Refused here, once for every endpoint, rather than field by field:
+
+- nesting deeper than ``CHATR_MAX_JSON_DEPTH`` (our bodies are flat objects; Python's parser would
+  otherwise recurse until ``RecursionError`` on a 16 KiB body of ``[[[[…``);
+- a key given twice (``{"name": "a", "name": "b"}``): parsers disagree on which one wins, and a
+  proxy or client library that reads the other one sees a different request;
+- NUL characters and unpaired UTF-16 surrogates in any string, keys and ignored fields included:
+  PostgreSQL cannot store NUL, UTF-8 cannot encode a lone surrogate, and no valid value holds either.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework.parsers import JSONParser
+
+from chatr.errors import InvalidInput, InvalidJson
+
+_SURROGATES = range(0xD800, 0xE000)
+
+
+class StrictJSONParser(JSONParser):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            text = codecs.getreader(encoding)(stream).read()
+            data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
+        except RecursionError as error:
+            raise _too_deep() from error
+        except (ValueError, LookupError) as error:  # bad JSON, bad UTF-8, an unknown charset
+            raise InvalidJson(_reason(error)) from error
+        check_value(data)
+        return data
+
+
+def check_value(value: Any, *, path: str = "", depth: int = 1) -> None:
+    """Raise for nesting over the limit, or a NUL or lone surrogate in any key or string."""
+    if depth > settings.CHATR_MAX_JSON_DEPTH:
+        raise _too_deep()
+    if isinstance(value, str):
+        _check_text(value, path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else key
+            _check_text(key, child)
+            check_value(item, path=child, depth=depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_value(item, path=f"{path}.{index}" if path else str(index), depth=depth + 1)
+
+
+def _check_text(text: str, path: str) -> None:
+    if "\x00" in text:
+        raise InvalidInput({_printable(path): ["Null characters are not allowed."]})
+    if any(ord(char) in _SURROGATES for char in text):
+        raise InvalidInput({_printable(path): ["Unpaired surrogate characters are not allowed."]})
+
+
+def _printable(path: str) -> str:
+    """The path as it can be echoed back: offending characters in keys become escapes."""
+    return path.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00") or "non_field_errors"
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidJson(f"The request body gives the key {_printable(key)!r} more than once.")
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _too_deep() -> InvalidJson:
+    return InvalidJson(f"The request body is nested deeper than {settings.CHATR_MAX_JSON_DEPTH} levels.")
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return "The request body is not valid UTF-8."
+    if isinstance(error, LookupError):
+        return "The request body's charset is unknown: send UTF-8."
+    return "The request body is not valid JSON."
