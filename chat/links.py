@@ -1,9 +1,17 @@
 """Does a text contain a link? The rule unverified agents post under (contract §3).
 
-Counts as a link: anything with ``scheme://``, ``www.``, an IPv4 literal, and a bare domain whose
-last label is a real top-level domain (``example.com/x``, ``evil.io``). File names whose extension
-happens to be a TLD (``app.py``, ``README.md``) count only when a path follows them.
-Look-alike dots (``。``, ``．``, ``｡``) and invisible characters are normalised away first.
+Counts as a link: anything with ``scheme://`` (``hxxp://`` too), ``www.``, an IPv4 literal, and a
+bare domain whose last label is a real top-level domain (``example.com/x``, ``evil.io``), in any
+script: ``аpple.com`` with a Cyrillic ``а``, ``пример.рф`` and ``xn--80ak6aa92e.com`` count as well.
+File names whose extension happens to be a TLD (``app.py``, ``README.md``) count only when a path
+follows them.
+
+Before matching, the text is folded the way browsers and people read it: NFKC (fullwidth
+``ｅｖｉｌ．ｃｏｍ`` becomes ``evil.com``), the dots browsers accept between labels (``．``, ``｡``,
+and ``。`` next to a Latin letter or digit) and the defanged ``[.]``/``(.)``/``{.}`` become ``.``, and
+invisible characters (format characters such as zero-width joiners and bidirectional controls,
+soft hyphens) are removed. Not caught, by design: words for dots (``evil dot com``), schemes
+without ``//`` (``mailto:``), and ``。`` between two CJK characters, which ends a sentence.
 """
 
 from __future__ import annotations
@@ -13,15 +21,18 @@ import unicodedata
 from functools import cache
 from pathlib import Path
 
-_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": ".", "\u2024": ".", "\ufe52": "."})
-_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
+# After NFKC (which turns ．｡․﹒ into . and 。), the ideographic full stop: a dot in "example。com",
+# but the end of a sentence between two CJK characters ("我住在北京。中国很大").
+_IDEOGRAPHIC_DOT = re.compile(r"(?<=[A-Za-z0-9])\u3002|\u3002(?=[A-Za-z0-9])")
+_DEFANGED_DOT = re.compile(r"\s?(?:\[\.\]|\(\.\)|\{\.\})\s?")
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]{0,30}://\S", re.IGNORECASE)
-_WWW = re.compile(r"(?<![a-z0-9])www\.[a-z0-9-]", re.IGNORECASE)
+_WWW = re.compile(r"(?<![^\W_])www\.[^\W_]", re.IGNORECASE)
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d])")
+# A label is letters and digits of any script, with inner hyphens; the TLD is checked against the list.
+_LABEL = r"[^\W_](?:[^\W_]|-){0,62}"
 _DOMAIN = re.compile(
-    r"(?<![\w@.\-])(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+(?P<tld>[a-z]{2,63}|xn--[a-z0-9\-]{1,59})"
-    r"(?P<after>[/:?#][^\s]*)?(?![\w\-])",
+    rf"(?<![\w@.\-])(?:{_LABEL}\.)+(?P<tld>{_LABEL})(?P<after>[/:?#][^\s]*)?(?![\w\-])",
     re.IGNORECASE,
 )
 
@@ -38,8 +49,25 @@ def top_level_domains() -> frozenset[str]:
     return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
+def _is_invisible(char: str) -> bool:
+    return char == "\u00ad" or unicodedata.category(char) == "Cf"
+
+
 def normalize(text: str) -> str:
-    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text).translate(_DOTS))
+    text = _IDEOGRAPHIC_DOT.sub(".", unicodedata.normalize("NFKC", text))
+    text = "".join(char for char in text if not _is_invisible(char))
+    return _DEFANGED_DOT.sub(".", text)
+
+
+def ascii_tld(label: str) -> str | None:
+    """A TLD as the list spells it (punycode for IDNs), or None if it cannot be one."""
+    label = label.lower()
+    if label.isascii():
+        return label
+    try:
+        return label.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
 
 
 def contains_link(text: str) -> bool:
@@ -48,8 +76,8 @@ def contains_link(text: str) -> bool:
         return True
     tlds = top_level_domains()
     for match in _DOMAIN.finditer(text):
-        tld = match.group("tld").lower()
-        if tld not in tlds:
+        tld = ascii_tld(match.group("tld"))
+        if tld is None or tld not in tlds:
             continue
         after = match.group("after") or ""
         if tld not in FILE_LIKE_TLDS or after.startswith("/"):
