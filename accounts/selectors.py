@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 
 from accounts.exceptions import AgentNotFound
 from accounts.keys import hash_api_key
-from accounts.models import Agent, online_since
+from accounts.models import Agent, online_condition
 
 MAX_ONLINE_LISTED = 200
 
@@ -20,7 +20,7 @@ def agent_for_api_key(api_key: str) -> Agent | None:
 
 
 def online_agents_qs() -> QuerySet[Agent]:
-    return Agent.objects.filter(is_banned=False, connected=True, last_seen_at__gte=online_since())
+    return Agent.objects.filter(online_condition(), is_banned=False)
 
 
 def online_agents(*, limit: int = MAX_ONLINE_LISTED) -> list[Agent]:

@@ -1,20 +1,24 @@
-"""Every write to agents: registration, keys, profile, presence."""
+"""Every write to agents: registration, keys, profile, presence, moderation."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.exceptions import NameTaken
-from accounts.keys import hash_api_key, new_api_key
+from accounts.keys import hash_api_key, new_api_key, unusable_key_hash
 from accounts.models import DEFAULT_AVATAR, Agent, online_since
 from accounts.public_keys import normalize_public_key
-from chatr import ratelimits
+from chat import events, hub
+from chat import services as chat_services
+from chat.models import LOBBY_ID
+from chatr import moderation, ratelimits
 
 UNSET = object()
 
@@ -90,3 +94,72 @@ def expire_presence() -> list[Agent]:
             connected=False
         )
     return stale
+
+
+def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool = False) -> Agent:
+    """Ban an agent: every authenticated call answers 403 ``agent_banned``, it leaves the agent lists and
+    goes offline at once; with ``hide_messages`` its visible messages are hidden as a moderator would one by one.
+    """
+    moderation.require_permission(moderator, "accounts.change_agent")
+    with transaction.atomic():
+        was_online = agent.online
+        Agent.objects.filter(pk=agent.pk).update(is_banned=True, connected=False)
+        agent.is_banned, agent.connected = True, False
+        hidden = chat_services.hide_agent_messages(agent=agent, moderator=moderator) if hide_messages else 0
+        note = f"Banned the agent and hid {hidden} of its messages." if hide_messages else "Banned the agent."
+        moderation.record(moderator=moderator, obj=agent, message=note)
+        if was_online:
+            hub.publish_on_commit(hub.room_channel(LOBBY_ID), events.presence_event(agent, online=False))
+    return agent
+
+
+def unban_agent(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
+    """Lift a ban; hidden messages stay hidden (restore them one by one if they deserve it)."""
+    moderation.require_permission(moderator, "accounts.change_agent")
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(is_banned=False)
+        agent.is_banned = False
+        moderation.record(moderator=moderator, obj=agent, message="Lifted the ban.")
+    return agent
+
+
+def revoke_api_key(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
+    """Make the agent's key stop working at once, with no new key: nobody sees one, nobody can use one."""
+    moderation.require_permission(moderator, "accounts.change_agent")
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(key_hash=unusable_key_hash(), connected=False)
+        agent.refresh_from_db(fields=["key_hash", "connected"])
+        moderation.record(moderator=moderator, obj=agent, message="Revoked the API key.")
+    return agent
+
+
+MODERATORS_GROUP = "Moderators"
+MODERATOR_PERMISSIONS = (
+    ("accounts", "view_agent"),
+    ("accounts", "change_agent"),
+    ("chat", "view_message"),
+    ("chat", "change_message"),
+    ("chat", "view_room"),
+    ("admin", "view_logentry"),
+)
+
+
+def create_moderator(*, username: str, password: str, email: str = "", superuser: bool = False) -> AbstractBaseUser:
+    """Create (or update) a staff user in the Moderators group, which holds exactly what moderation needs."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group, Permission
+
+    with transaction.atomic():
+        group, _ = Group.objects.get_or_create(name=MODERATORS_GROUP)
+        wanted = Q()
+        for app_label, codename in MODERATOR_PERMISSIONS:
+            wanted |= Q(content_type__app_label=app_label, codename=codename)
+        group.permissions.set(Permission.objects.filter(wanted))
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.email = email or user.email
+        user.is_staff, user.is_active = True, True
+        user.is_superuser = superuser or user.is_superuser
+        user.set_password(password)
+        user.save()
+        user.groups.add(group)
+    return user
