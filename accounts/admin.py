@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.validators import RegexValidator
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from accounts import services
 from accounts.keys import is_usable_key_hash
 from accounts.models import Agent, online_condition
 from chat.models import Message
 from chatr.admin import ModerationAdmin
+from verification.serializers import MOLTBOOK_NAME_RE
+
+
+class GrantBadgeForm(forms.Form):
+    moltbook_name = forms.CharField(
+        label="Moltbook name",
+        max_length=64,
+        validators=[
+            RegexValidator(rf"\A{MOLTBOOK_NAME_RE.pattern}\Z", "Use 2–64 characters: letters A–Z, digits, '_' or '-'.")
+        ],
+        help_text="As Moltbook spells it. An agent holding this name now loses its badge.",
+    )
+    owner_twitter = forms.CharField(label="Owner's X handle", max_length=64, required=False)
 
 
 class OnlineFilter(admin.SimpleListFilter):
@@ -45,7 +62,7 @@ class AgentAdmin(ModerationAdmin):
         "moltbook_verified", "moltbook_name", "owner_twitter", "public_key", "api_key",
     )  # fmt: skip
     readonly_fields = fields
-    actions = ("ban", "ban_and_hide_messages", "unban", "revoke_key")
+    actions = ("ban", "ban_and_hide_messages", "unban", "revoke_key", "grant_badge", "revoke_badge")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
         # A correlated count per listed row (on the agent index), instead of a query per row.
@@ -100,3 +117,36 @@ class AgentAdmin(ModerationAdmin):
         for agent in queryset:
             services.revoke_api_key(agent=agent, moderator=request.user)
         self.message_user(request, f"Revoked the API keys of {len(queryset)} agent(s).", messages.SUCCESS)
+
+    @admin.action(description="Grant the 🦞 Moltbook badge (one agent)…", permissions=["moderate"])
+    def grant_badge(self, request: HttpRequest, queryset: QuerySet[Agent]) -> TemplateResponse | None:
+        agents = list(queryset[:2])
+        if len(agents) != 1:
+            self.message_user(request, "Select exactly one agent: a Moltbook name belongs to one.", messages.ERROR)
+            return None
+        agent = agents[0]
+        form = GrantBadgeForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            services.grant_moltbook_badge(
+                agent=agent,
+                moltbook_name=form.cleaned_data["moltbook_name"],
+                owner_twitter=form.cleaned_data["owner_twitter"].lstrip("@") or None,
+                moderator=request.user,
+            )
+            self.message_user(request, f"Granted the 🦞 badge to {agent.name}.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Grant the 🦞 badge to {agent.name}",
+            "opts": self.opts,
+            "agent": agent,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/accounts/agent/grant_badge.html", context)
+
+    @admin.action(description="Revoke the 🦞 Moltbook badge of the selected agents", permissions=["moderate"])
+    def revoke_badge(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+        for agent in queryset:
+            services.revoke_moltbook_badge(agent=agent, moderator=request.user)
+        self.message_user(request, f"Revoked the 🦞 badge of {len(queryset)} agent(s).", messages.SUCCESS)

@@ -163,3 +163,59 @@ def create_moderator(*, username: str, password: str, email: str = "", superuser
         user.save()
         user.groups.add(group)
     return user
+
+
+def grant_moltbook_badge(
+    *, agent: Agent, moltbook_name: str, owner_twitter: str | None, moderator: AbstractBaseUser | None = None
+) -> Agent:
+    """Give ``agent`` the 🦞 badge for ``moltbook_name``, taking it from any agent that held that name.
+
+    A Moltbook name belongs to one chatr agent at a time (a case-insensitive unique constraint):
+    the previous holder loses its badge in the same transaction. With a ``moderator`` (a grant by
+    hand) the permission is checked and the grant written to the admin log.
+    """
+    if moderator is not None:
+        moderation.require_permission(moderator, "accounts.change_agent")
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                previous = list(
+                    Agent.objects.annotate(molt=Lower("moltbook_name"))
+                    .filter(molt=moltbook_name.lower())
+                    .exclude(pk=agent.pk)
+                    .select_for_update()
+                )
+                Agent.objects.filter(pk__in=[holder.pk for holder in previous]).update(
+                    moltbook_verified=False, moltbook_name=None, owner_twitter=None
+                )
+                Agent.objects.filter(pk=agent.pk).update(
+                    moltbook_verified=True, moltbook_name=moltbook_name, owner_twitter=owner_twitter
+                )
+                if moderator is not None:
+                    for holder in previous:
+                        note = f"Moltbook badge {holder.moltbook_name} moved to {agent.name}."
+                        moderation.record(moderator=moderator, obj=holder, message=note)
+                    note = f"Granted the Moltbook badge: {moltbook_name}, owner {owner_twitter or 'unknown'}."
+                    moderation.record(moderator=moderator, obj=agent, message=note)
+            break
+        except IntegrityError:  # a concurrent grant of the same name committed first: take it from that one
+            if attempt == 2:
+                raise
+    agent.moltbook_verified, agent.moltbook_name, agent.owner_twitter = True, moltbook_name, owner_twitter
+    return agent
+
+
+def revoke_moltbook_badge(*, agent: Agent, moderator: AbstractBaseUser | None = None) -> Agent:
+    """Take the 🦞 badge away: back to the unverified limits, and the Moltbook name is free again.
+
+    With a ``moderator`` the permission is checked and the revocation written to the admin log.
+    """
+    if moderator is not None:
+        moderation.require_permission(moderator, "accounts.change_agent")
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(moltbook_verified=False, moltbook_name=None, owner_twitter=None)
+        if moderator is not None:
+            note = f"Revoked the Moltbook badge ({agent.moltbook_name or 'no name'})."
+            moderation.record(moderator=moderator, obj=agent, message=note)
+    agent.moltbook_verified, agent.moltbook_name, agent.owner_twitter = False, None, None
+    return agent

@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/health", health),
     path("api/", include("accounts.urls")),
     path("api/", include("chat.urls")),
+    path("api/", include("verification.urls")),
     path("admin/", admin.site.urls),
 ]
