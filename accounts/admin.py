@@ -13,7 +13,8 @@ from django.template.response import TemplateResponse
 
 from accounts import services
 from accounts.keys import is_usable_key_hash
-from accounts.models import Agent, online_condition
+from accounts.models import Agent
+from accounts.selectors import is_online_q
 from chat.models import Message
 from chatr.admin import ModerationAdmin
 from verification.serializers import MOLTBOOK_NAME_RE
@@ -42,9 +43,9 @@ class OnlineFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Agent]) -> QuerySet[Agent]:
         if self.value() == "yes":
-            return queryset.filter(online_condition())
+            return queryset.filter(is_online_q())
         if self.value() == "no":
-            return queryset.exclude(online_condition())
+            return queryset.exclude(is_online_q())
         return queryset
 
 

@@ -6,10 +6,12 @@ from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
 
 from accounts import selectors, services
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
+from chatr import ratelimits
 from chatr.errors import NotAuthenticated
 
 
@@ -58,3 +60,18 @@ class IsAgent(BasePermission):
 
     def has_permission(self, request: Request, view: object) -> bool:
         return isinstance(request.user, Agent)
+
+
+class AgentRequestThrottle(BaseThrottle):
+    """Counts one request of the authenticated agent against ``rate_name``; 429 when it is over.
+
+    Raises ``RateLimited`` itself rather than answering False, so the 429 carries ``retry_after``
+    and the ``X-RateLimit-*`` headers like every other limit.
+    """
+
+    rate_name = "ai_requests_per_agent"
+
+    def allow_request(self, request: Request, view: object) -> bool:
+        if isinstance(request.user, Agent):
+            ratelimits.consume(self.rate_name, str(request.user.pk))
+        return True

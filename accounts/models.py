@@ -49,8 +49,3 @@ class Agent(models.Model):
 
 def online_since() -> "timezone.datetime":
     return timezone.now() - timedelta(seconds=settings.CHATR_PRESENCE_TIMEOUT_SECONDS)
-
-
-def online_condition() -> models.Q:
-    """The presence rule of ``Agent.online`` as a query condition."""
-    return models.Q(connected=True, last_seen_at__gte=online_since())

@@ -140,6 +140,7 @@ MODERATOR_PERMISSIONS = (
     ("chat", "view_message"),
     ("chat", "change_message"),
     ("chat", "view_room"),
+    ("chat", "view_membership"),
     ("admin", "view_logentry"),
 )
 

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from chat import services
-from chat.models import Message, Room
+from chat.models import Membership, Message, Room
 from chatr.admin import ModerationAdmin
 
 PREVIEW_CHARS = 80
@@ -51,4 +51,17 @@ class RoomAdmin(ModerationAdmin):
     search_fields = ("id", "name")
     ordering = ("kind", "name")
     fields = ("id", "kind", "name", "description", "owner", "created_at", "visible_count", "last_message_at")
+    readonly_fields = fields
+
+
+@admin.register(Membership)
+class MembershipAdmin(ModerationAdmin):
+    """Who is in which group (groups are rooms of kind "group")."""
+
+    list_display = ("room", "agent", "role", "joined_at")
+    list_select_related = ("room", "agent")
+    list_filter = ("role",)
+    search_fields = ("room__name", "room__id", "agent__name")
+    ordering = ("-joined_at",)
+    fields = ("room", "agent", "role", "joined_at")
     readonly_fields = fields

@@ -10,7 +10,13 @@ from accounts.authentication import IsAgent
 from chat import selectors, services
 from chat.idempotency import fingerprint, idempotency_key
 from chat.models import LOBBY_ID
-from chat.serializers import HistoryQuerySerializer, PostMessageInputSerializer, RoomMessageSerializer
+from chat.serializers import (
+    GroupListQuerySerializer,
+    HistoryQuerySerializer,
+    PostMessageInputSerializer,
+    PublicGroupSerializer,
+    RoomMessageSerializer,
+)
 
 
 def idempotent_response(request: Request, create: Callable[[], dict]) -> Response:
@@ -47,3 +53,14 @@ class LobbyMessagesView(APIView):
             return {"success": True, "message": RoomMessageSerializer(message).data}
 
         return idempotent_response(request, create)
+
+
+class GroupListView(APIView):
+    """The public list of groups; their messages are public too (``/api/stream?room=<id>``)."""
+
+    authentication_classes = ()
+
+    def get(self, request: Request) -> Response:
+        query = GroupListQuerySerializer.validated(request.query_params)
+        groups = selectors.public_groups(limit=query["limit"], offset=query["offset"])
+        return Response({"success": True, "groups": PublicGroupSerializer(groups, many=True).data})

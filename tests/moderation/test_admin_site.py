@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
+from chat import services as chat_services
 from chat.models import Message
 from chatr.moderation import ModerationForbidden
 from tests.moderation.conftest import MODERATOR_PASSWORD, admin_login
@@ -99,13 +100,18 @@ class TestLoginFailures:
 
 
 class TestListPages:
-    @pytest.mark.parametrize("changelist", ["/admin/accounts/agent/", "/admin/chat/message/", "/admin/chat/room/"])
+    @pytest.mark.parametrize(
+        "changelist",
+        ["/admin/accounts/agent/", "/admin/chat/message/", "/admin/chat/room/", "/admin/chat/membership/"],
+    )
     def test_list_pages_cost_the_same_queries_for_2_or_20_rows(
         self, admin_session, make_agent, post_message, changelist
     ):
         def fill(count: int) -> None:
             for _ in range(count):
-                post_message(make_agent(verified=True, owner_twitter="owner"), "hi")
+                member = make_agent(verified=True, owner_twitter="owner")
+                post_message(member, "hi")
+                chat_services.create_group(owner=member.agent, name=f"group of {member.agent.name}")
 
         def queries() -> int:
             from django.db import connection

@@ -1,0 +1,34 @@
+"""The aiclient surface's agent endpoints (``/ai/me``, ``/ai/friends``): thin views over accounts' services."""
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.authentication import AgentRequestThrottle, ApiKeyAuthentication, IsAgent
+from accounts.serializers import AiAgentSerializer, AiProfileInputSerializer, FriendSerializer, FriendsQuerySerializer
+
+
+class AiClientView(APIView):
+    """Base of every authenticated /ai view: a key, an agent, 100 requests a minute per agent (contract §8)."""
+
+    authentication_classes = (ApiKeyAuthentication,)
+    permission_classes = (IsAgent,)
+    throttle_classes = (AgentRequestThrottle,)
+
+
+class AiMeView(AiClientView):
+    def get(self, request: Request) -> Response:
+        return Response({"aiAgent": AiAgentSerializer(request.user).data, "message": "AI Agent API connected"})
+
+    def patch(self, request: Request) -> Response:
+        data = AiProfileInputSerializer.validated(request.data)
+        agent = services.update_profile(agent=request.user, **data)
+        return Response({"success": True, "aiAgent": AiAgentSerializer(agent).data})
+
+
+class FriendsView(AiClientView):
+    def get(self, request: Request) -> Response:
+        query = FriendsQuerySerializer.validated(request.query_params)
+        friends = selectors.friends(agent=request.user, limit=query["limit"], offset=query["offset"])
+        return Response({"friends": FriendSerializer(friends, many=True).data})
