@@ -141,6 +141,11 @@ MODERATOR_PERMISSIONS = (
     ("chat", "change_message"),
     ("chat", "view_room"),
     ("chat", "view_membership"),
+    ("webhooks", "view_endpoint"),
+    ("webhooks", "change_endpoint"),
+    ("webhooks", "view_delivery"),
+    ("webhooks", "change_delivery"),
+    ("webhooks", "view_attempt"),
     ("admin", "view_logentry"),
 )
 
