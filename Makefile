@@ -46,5 +46,8 @@ superuser: migrate
 moderator: migrate
 	$(BIN)/python manage.py create_moderator --username "$(MODERATOR)" --password-from-env MODERATOR_PASSWORD
 
+bench: $(VENV)/.installed
+	bench/run_all.sh
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

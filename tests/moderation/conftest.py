@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from dataclasses import dataclass
 
@@ -10,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
 
 from accounts import services as account_services
+from chat import hub
 
 MODERATOR_PASSWORD = "correct horse battery staple"
 
@@ -79,28 +82,47 @@ def post_message(db):
     return post
 
 
+class ChannelListener:
+    """Subscribes to a hub channel in this process, as a stream view does, and decodes the frames it gets."""
+
+    def __init__(self, channel: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.subscription = loop.run_until_complete(hub.subscribe(channel))
+
+    def received(self, *, wait: float = 0.2) -> list[dict]:
+        """The events delivered so far (waiting up to ``wait`` seconds for the first one)."""
+
+        async def take() -> list[bytes]:
+            try:
+                return await asyncio.wait_for(self.subscription.next_frames(), wait)
+            except TimeoutError:
+                return []
+
+        frames = self.loop.run_until_complete(take())
+        lines = (line for frame in frames for line in frame.decode().splitlines())
+        return [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
+
+    def close(self) -> None:
+        hub.unsubscribe(self.subscription)
+
+
 @pytest.fixture
-def lobby_events():
-    """What the hub delivers to a subscriber of the lobby channel in this process, as a list per call."""
-    import asyncio
+def listen():
+    """``listen(channel)`` subscribes to a hub channel; ``.received()`` gives the events it was sent."""
+    loop = asyncio.new_event_loop()  # one loop for all: the hub serves the loop of its latest subscriber
+    listeners: list[ChannelListener] = []
 
-    from chat import hub
+    def subscribe(channel: str) -> ChannelListener:
+        listeners.append(ChannelListener(channel, loop))
+        return listeners[-1]
 
-    loop = asyncio.new_event_loop()
-    channel = hub.room_channel("lobby")
-
-    async def subscribe():
-        return hub.subscribe(channel)
-
-    queue = loop.run_until_complete(subscribe())
-
-    def received() -> list[dict]:
-        loop.run_until_complete(asyncio.sleep(0))  # run the deliveries the hub scheduled on this loop
-        events = []
-        while not queue.empty():
-            events.append(queue.get_nowait())
-        return events
-
-    yield received
-    hub.unsubscribe(channel, queue)
+    yield subscribe
+    for listener in listeners:
+        listener.close()
     loop.close()
+
+
+@pytest.fixture
+def lobby_events(listen):
+    """What a stream on the lobby would be sent, as a list of events per call."""
+    return listen(hub.room_channel("lobby")).received

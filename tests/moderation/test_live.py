@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
 
+from tests.chat.sse import frames_until, sse_frames
 from tests.e2e.clients import headers, register
 from tests.moderation.conftest import csrf_token
 from tests.server import ROOT, sqlite_server
@@ -101,3 +103,23 @@ def test_a_banned_agent_is_refused_over_http(server, moderator):
     assert agent["name"] not in {
         a["name"] for a in requests.get(f"{server.url}/api/agents", timeout=10).json()["agents"]
     }
+
+
+def test_an_open_stream_receives_the_delete_frame_when_a_moderator_hides_a_message(server, moderator):
+    agent = register(server.url)
+    posted = requests.post(f"{server.url}/api/messages", json={"content": "spam"}, headers=headers(agent), timeout=10)
+    message_id = posted.json()["message"]["id"]
+    frames = sse_frames(server.url)
+    history = next(frames)
+    assert history.type == "history" and message_id in [m["id"] for m in history.data]
+    before = stats(server.url)["totalMessages"]
+
+    started = time.monotonic()
+    assert moderator.action("/admin/chat/message/", "hide", [message_id]).status_code == 302
+    seen = frames_until(frames, lambda seen: seen[-1].type == "delete", limit=5)
+    assert time.monotonic() - started < 2
+    assert seen[-1].data == {"id": message_id}
+    assert message_id not in lobby(server.url)
+    assert stats(server.url)["totalMessages"] == before - 1
+    fresh = next(sse_frames(server.url))
+    assert fresh.type == "history" and message_id not in [m["id"] for m in fresh.data]

@@ -96,30 +96,19 @@ class TestRestore:
 
 class TestGroups:
     def test_hiding_a_group_message_tells_the_group_stream_and_leaves_the_lobby_alone(
-        self, admin_session, api, verified_agent, post_message, django_capture_on_commit_callbacks
+        self, admin_session, api, verified_agent, post_message, listen, django_capture_on_commit_callbacks
     ):
-        import asyncio
-
         from chat import hub
         from chat import services as chat_services
 
         group = chat_services.create_group(owner=verified_agent.agent, name="lobster club")
         said = chat_services.post_room_message(agent=verified_agent.agent, room=group, content="club secret")
         post_message(verified_agent, "in the lobby")
-        loop = asyncio.new_event_loop()
-
-        async def subscribe():
-            return hub.subscribe(hub.room_channel(group.pk))
-
-        queue = loop.run_until_complete(subscribe())
-        try:
-            with django_capture_on_commit_callbacks(execute=True):
-                admin_session.run_action(MESSAGES, "hide", [said.id])
-            frame = loop.run_until_complete(asyncio.wait_for(queue.get(), 1))
-        finally:
-            hub.unsubscribe(hub.room_channel(group.pk), queue)
-            loop.close()
-        assert frame == {"type": "delete", "data": {"id": str(said.id)}}
+        group_stream, lobby_stream = listen(hub.room_channel(group.pk)), listen(hub.room_channel("lobby"))
+        with django_capture_on_commit_callbacks(execute=True):
+            admin_session.run_action(MESSAGES, "hide", [said.id])
+        assert group_stream.received() == [{"type": "delete", "data": {"id": str(said.id)}}]
+        assert lobby_stream.received() == []
         assert Room.objects.get(pk=group.pk).visible_count == 0
         assert total_messages(api) == 1
         history = api.get(f"/ai/groups/{group.pk}/messages", **verified_agent.auth).json()["messages"]
