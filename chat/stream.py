@@ -27,7 +27,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 
 from chat import events, hub, selectors, stream_slots
 from chat.models import LOBBY_ID
-from chatr.errors import ChatrError, InvalidInput, error_response
+from chatr.errors import ChatrError, InvalidInput, error_response, method_not_allowed
 
 logger = logging.getLogger("chatr.stream")
 
@@ -67,7 +67,10 @@ async def open_stream(
     """An SSE response for ``channel``; errors (400, 404, 429) answer in the contract's shape instead.
 
     ``check`` runs first (in a worker thread) and may raise a ``ChatrError``, e.g. an unknown room.
+    A stream is opened by GET only: any other method is 405 before anything is counted or held.
     """
+    if request.method != "GET":
+        return method_not_allowed("GET")
     try:
         after = last_event_id(request)
         slot = await _admit_or_undo(check, request.client_ip)  # type: ignore[attr-defined]
@@ -314,6 +317,8 @@ async def stream_status(request: HttpRequest) -> HttpResponse:
     number of streams open from the caller's own address (nothing about anybody else's)."""
     if not settings.CHATR_STREAM_STATUS:
         return error_response(status=404, code="not_found", message="Not found.")
+    if request.method not in {"GET", "HEAD"}:
+        return method_not_allowed("GET", "HEAD")
     ip = request.client_ip  # type: ignore[attr-defined]
     return JsonResponse(
         {

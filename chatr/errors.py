@@ -105,6 +105,16 @@ def error_response(
     return response
 
 
+def method_not_allowed(*allowed: str) -> JsonResponse:
+    """405 in the error shape, for plain Django views (DRF views get theirs from the handler)."""
+    return error_response(
+        status=405,
+        code="method_not_allowed",
+        message="This method is not allowed here.",
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
 def _flatten(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         flat: dict[str, list[str]] = {}
