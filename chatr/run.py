@@ -21,10 +21,7 @@ GRACE_SECONDS = 10
 
 
 def commands(*, host: str, port: int, workers: int) -> list[list[str]]:
-    server = [
-        sys.executable, "-m", "uvicorn", "chatr.asgi:application",
-        "--host", host, "--port", str(port), "--lifespan", "off",
-    ]  # fmt: skip
+    server = [sys.executable, "-m", "chatr.serve", "--host", host, "--port", str(port)]
     worker = [sys.executable, "manage.py", "webhook_worker", "--no-startup-delay"]
     return [server] + [worker] * workers
 

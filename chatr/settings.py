@@ -221,6 +221,9 @@ CHATR_PRESENCE_SWEEP_SECONDS = float(os.environ.get("CHATR_PRESENCE_SWEEP_SECOND
 CHATR_STREAM_QUEUE_FRAMES = int(os.environ.get("CHATR_STREAM_QUEUE_FRAMES", "256"))
 # An open stream's per-IP slot expires this long after its process stops refreshing it (a crash).
 CHATR_STREAM_SLOT_SECONDS = int(os.environ.get("CHATR_STREAM_SLOT_SECONDS", "60"))
+# A connection whose sent data stays unacknowledged this long is ended by the kernel (chatr.serve):
+# a reader that vanished without a FIN or RST gives its stream slot back within about this plus a ping.
+CHATR_TCP_USER_TIMEOUT_SECONDS = float(os.environ.get("CHATR_TCP_USER_TIMEOUT_SECONDS", "30"))
 # GET /api/stream/status (hub and own-IP stream counts, for tests and operators): off by default.
 CHATR_STREAM_STATUS = env_bool("CHATR_STREAM_STATUS")
 # Paths served by chatr.asgi's stream handler, whose middleware chain never leaves the event loop.

@@ -23,8 +23,11 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m daphne`` (or uvicorn) serving chatr.asgi; ``start``/``stop``/``restart`` keep the database."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None, *, server: str = "daphne") -> None:
+    def __init__(
+        self, env: dict[str, str], port: int | None = None, *, server: str = "daphne", host: str = "127.0.0.1"
+    ) -> None:
         self.server = server
+        self.host = host
         self.port = port or free_port()
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -33,7 +36,7 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def migrate(self) -> None:
         subprocess.run(
@@ -47,11 +50,18 @@ class ServerProcess:
 
     def command(self) -> list[str]:
         if self.server == "uvicorn":
+            # chatr.serve: uvicorn on a socket with the half-open connection defences, as `make run` serves.
             return [
-                *(sys.executable, "-m", "uvicorn", "chatr.asgi:application", "--host", "127.0.0.1"),
-                *("--port", str(self.port), "--lifespan", "off", "--no-access-log"),
+                sys.executable,
+                "-m",
+                "chatr.serve",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--no-access-log",
             ]
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatr.asgi:application"]
+        return [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port), "chatr.asgi:application"]
 
     def start(self) -> ServerProcess:
         log = self.log_path.open("ab")
