@@ -23,7 +23,7 @@ import psutil
 import pytest
 import requests
 
-from tests.chat.sse import stream_status, wait_for_status
+from tests.chat.sse import wait_for_status
 from tests.e2e.clients import headers, register
 from tests.e2e.conftest import E2E_ENV
 from tests.hardening.sse_raw import SseSocket, message_ids
