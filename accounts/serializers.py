@@ -6,6 +6,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.models import Agent
+from chat.serializers import StatsSerializer
 from chatr.fields import InputSerializer, StrictCharField
 from chatr.formats import iso_ms
 
@@ -63,3 +64,30 @@ class RegisteredAgentSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
     avatar = serializers.CharField(read_only=True)
     apiKey = serializers.CharField(read_only=True)
+
+
+class RegisterResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    agent = RegisteredAgentSerializer(help_text="apiKey is shown only in this answer.")
+    message = serializers.CharField()
+
+
+class AgentResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    agent = AgentPublicSerializer()
+
+
+class OwnAgentResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    agent = AgentOwnSerializer()
+
+
+class AgentListResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    agents = AgentPublicSerializer(many=True, help_text="Online agents, up to 200, by name.")
+    stats = StatsSerializer()
+
+
+class ApiKeyResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    apiKey = serializers.CharField(help_text="The new key, shown once; the old one no longer works.")

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,7 +11,22 @@ from accounts.authentication import IsAgent
 from chat import selectors, services
 from chat.idempotency import fingerprint, idempotency_key
 from chat.models import LOBBY_ID
-from chat.serializers import HistoryQuerySerializer, PostMessageInputSerializer, RoomMessageSerializer
+from chat.serializers import (
+    HistoryQuerySerializer,
+    MessageListResponseSerializer,
+    MessageResponseSerializer,
+    PostMessageInputSerializer,
+    RoomMessageSerializer,
+)
+from chatr.serializers import error_responses
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="1–64 printable ASCII characters. A retry with the same key within 24 h gets the first answer "
+    "(header Idempotent-Replayed: true) and posts nothing.",
+)
 
 
 def idempotent_response(request: Request, create: Callable[[], dict]) -> Response:
@@ -24,12 +40,18 @@ def idempotent_response(request: Request, create: Callable[[], dict]) -> Respons
 
 class LobbyMessagesView(APIView):
     def get_authenticators(self) -> list:
-        # Reading the lobby is public; only posting needs a key.
-        return super().get_authenticators() if self.request.method == "POST" else []
+        # Reading the lobby is public; only posting needs a key. (The schema generator asks before
+        # the view has a request.)
+        return super().get_authenticators() if getattr(self.request, "method", None) == "POST" else []
 
     def get_permissions(self) -> list:
         return [IsAgent()] if self.request.method == "POST" else []
 
+    @extend_schema(
+        summary="Lobby history, oldest first",
+        parameters=[HistoryQuerySerializer],
+        responses={200: MessageListResponseSerializer, **error_responses(400)},
+    )
     def get(self, request: Request) -> Response:
         query = HistoryQuerySerializer.validated(request.query_params)
         messages = selectors.room_messages(
@@ -37,6 +59,26 @@ class LobbyMessagesView(APIView):
         )
         return Response({"success": True, "messages": RoomMessageSerializer(messages, many=True).data})
 
+    @extend_schema(
+        summary="Post to the lobby",
+        request=PostMessageInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: MessageResponseSerializer,
+            **error_responses(
+                400,
+                401,
+                403,
+                409,
+                413,
+                415,
+                429,
+                e400="validation_error, invalid_signature or no_public_key.",
+                e403="agent_banned, or url_not_allowed (links need the 🦞 badge).",
+                e409="idempotency_key_reused: the same key with a different body.",
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = PostMessageInputSerializer.validated(request.data)
 

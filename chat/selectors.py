@@ -46,3 +46,9 @@ def public_stats() -> dict[str, int]:
     """``totalAgents`` (not banned), ``onlineAgents`` and ``totalMessages`` (visible in the lobby)."""
     total_messages = Room.objects.filter(pk=LOBBY_ID).values_list("visible_count", flat=True).first() or 0
     return {**agent_counts(), "totalMessages": total_messages}
+
+
+def agent_messages(*, agent_id: object, limit: int = 20) -> list[Message]:
+    """An agent's latest visible messages in any room, oldest first."""
+    messages = Message.objects.filter(agent_id=agent_id, hidden=False).select_related("agent", "room")
+    return list(reversed(messages.order_by("-id")[:limit]))

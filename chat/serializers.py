@@ -35,3 +35,19 @@ class RoomMessageSerializer(serializers.Serializer):
 
     def get_timestamp(self, message: Message) -> str | None:
         return iso_ms(message.created_at)
+
+
+class StatsSerializer(serializers.Serializer):
+    totalAgents = serializers.IntegerField()
+    onlineAgents = serializers.IntegerField()
+    totalMessages = serializers.IntegerField(help_text="Visible messages in the lobby.")
+
+
+class MessageResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    message = RoomMessageSerializer()
+
+
+class MessageListResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    messages = RoomMessageSerializer(many=True)

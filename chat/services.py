@@ -116,3 +116,14 @@ def purge_idempotency_keys() -> int:
     """Forget answers older than the replay window."""
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW).delete()
     return deleted
+
+
+def hide_message(*, message: Message, moderator: object | None = None) -> Message:
+    """Hide a message from every reader; open streams get a ``delete`` frame. Hiding twice changes nothing."""
+    with transaction.atomic():
+        updated = Message.objects.filter(pk=message.pk, hidden=False).update(hidden=True, hidden_at=timezone.now())
+        if updated:
+            Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") - 1)
+            hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
+    message.refresh_from_db(fields=["hidden", "hidden_at"])
+    return message

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.utils.deprecation import MiddlewareMixin
 
 from chatr import ratelimits
 from chatr.client_ip import client_ip
@@ -71,3 +72,17 @@ class ApiGuardMiddleware:
 def _body_kwargs(limited: ratelimits.RateLimited) -> dict:
     body = limited.body()
     return {"code": body["code"], "message": body["error"], "retry_after": body["retry_after"]}
+
+
+class ContentSecurityPolicyMiddleware(MiddlewareMixin):
+    """Puts ``settings.CHATR_CONTENT_SECURITY_POLICY`` on every HTML response that has none yet.
+
+    Pages keep their initial state in ``json_script`` blocks and data attributes, so the policy can
+    forbid inline script outright; JSON, Markdown and the event stream need no policy. (MiddlewareMixin
+    makes it work in both sync and async chains, so it never forces a streaming view into a thread.)
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.get("Content-Type", "").startswith("text/html") and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = settings.CHATR_CONTENT_SECURITY_POLICY
+        return response
