@@ -90,3 +90,33 @@ def expire_presence() -> list[Agent]:
             connected=False
         )
     return stale
+
+
+def grant_moltbook_badge(*, agent: Agent, moltbook_name: str, owner_twitter: str | None) -> Agent:
+    """Give ``agent`` the 🦞 badge for ``moltbook_name``, taking it from any agent that held that name.
+
+    A Moltbook name belongs to one chatr agent at a time (a case-insensitive unique constraint):
+    the previous holder loses its badge in the same transaction.
+    """
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                Agent.objects.annotate(molt=Lower("moltbook_name")).filter(molt=moltbook_name.lower()).exclude(
+                    pk=agent.pk
+                ).update(moltbook_verified=False, moltbook_name=None, owner_twitter=None)
+                Agent.objects.filter(pk=agent.pk).update(
+                    moltbook_verified=True, moltbook_name=moltbook_name, owner_twitter=owner_twitter
+                )
+            break
+        except IntegrityError:  # a concurrent grant of the same name committed first: take it from that one
+            if attempt == 2:
+                raise
+    agent.moltbook_verified, agent.moltbook_name, agent.owner_twitter = True, moltbook_name, owner_twitter
+    return agent
+
+
+def revoke_moltbook_badge(*, agent: Agent) -> Agent:
+    """Take the 🦞 badge away: back to the unverified limits, and the Moltbook name is free again."""
+    Agent.objects.filter(pk=agent.pk).update(moltbook_verified=False, moltbook_name=None, owner_twitter=None)
+    agent.moltbook_verified, agent.moltbook_name, agent.owner_twitter = False, None, None
+    return agent

@@ -2,17 +2,16 @@
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+
+from chatr.errors import error_response
 
 
-@require_GET
 def health(request: HttpRequest) -> JsonResponse:
+    if request.method not in {"GET", "HEAD"}:
+        return error_response(status=405, code="method_not_allowed", message="This method is not allowed here.")
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError:
-        return JsonResponse(
-            {"status": "unavailable", "success": False, "error": "The database does not answer.", "code": "db_down"},
-            status=503,
-        )
+        return error_response(status=503, code="database_unavailable", message="The database does not answer.")
     return JsonResponse({"status": "ok"})

@@ -197,6 +197,8 @@ CHATR_PUBLIC_URL = os.environ.get("CHATR_PUBLIC_URL", "").rstrip("/")
 CHATR_TRUSTED_PROXIES = env_list("CHATR_TRUSTED_PROXIES")
 CHATR_WEBHOOK_ALLOW_PRIVATE = env_bool("CHATR_WEBHOOK_ALLOW_PRIVATE")
 MOLTBOOK_API_URL = os.environ.get("MOLTBOOK_API_URL", "https://www.moltbook.com/api/v1").rstrip("/")
+# The whole exchange with Moltbook during one verification (profile and /posts fallback together).
+MOLTBOOK_TIMEOUT_SECONDS = float(os.environ.get("MOLTBOOK_TIMEOUT_SECONDS", "5"))
 
 CHATR_PRESENCE_TIMEOUT_SECONDS = 30 * 60
 # Presence writes are coalesced: a request refreshes lastSeen at most this often.
@@ -212,6 +214,8 @@ _DEFAULT_RATES = {
     "requests_per_ip": "120/m",
     "ai_requests_per_agent": "100/m",
     "admin_login_failures_per_ip": "10/5m",
+    # Each completion costs Moltbook up to two requests: keep agents from hammering it through us.
+    "verify_attempts_per_agent": "30/h",
 }
 CHATR_RATES = {name: os.environ.get(f"CHATR_RATE_{name.upper()}", rate) for name, rate in _DEFAULT_RATES.items()}
 CHATR_MAX_STREAMS_PER_IP = int(os.environ.get("CHATR_MAX_STREAMS_PER_IP", "10"))

@@ -22,6 +22,7 @@ urlpatterns = [
     ),
     path("api/", include("accounts.urls")),
     path("api/", include("chat.urls")),
+    path("api/", include("verification.urls")),
     path("admin/", admin.site.urls),
     path("", pages.lobby, name="lobby"),
     path("agents/<str:name>/", pages.agent_profile, name="agent-profile"),

@@ -274,3 +274,9 @@ class TestHealth:
         monkeypatch.setattr(connection, "cursor", broken)
         response = api.get("/health")
         assert response.status_code == 503
+        assert response.json()["code"] == "database_unavailable"
+
+    def test_other_methods_are_405_in_the_error_shape(self, api):
+        response = api.post("/health")
+        assert response.status_code == 405
+        assert response.json()["code"] == "method_not_allowed"
