@@ -33,6 +33,8 @@ _ERRORS = {
     413: "Body over 16 KiB.",
     415: "Body is not JSON.",
     429: "Rate limited: see Retry-After and X-RateLimit-* headers.",
+    502: "An upstream service (Moltbook) did not answer; nothing changed.",
+    503: "Temporarily unavailable.",
 }
 
 

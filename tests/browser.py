@@ -1,9 +1,10 @@
 """A real Chromium (Debian's ``/usr/bin/chromium``) driven by Playwright, and a server for it to watch.
 
 Fixtures (imported by tests/e2e/conftest.py): ``browser`` (one per session), ``new_page(**context_options)``
-(a page in a fresh context; records dialogs and console errors), ``page`` and ``viewer_server`` (a real
-daphne process with limits lifted, shared by a test module). Missing Chromium skips these tests, or fails
-them when ``CHATR_REQUIRE_SERVICES`` is set (CI), so a green CI always means the browser really ran.
+(a page in a fresh context; records dialogs and console errors), ``page``, and ``viewer_server``: a real
+daphne process with limits lifted and a fake Moltbook as ``viewer_server.moltbook``, shared by a module.
+Missing Chromium skips these tests, or fails them when ``CHATR_REQUIRE_SERVICES`` is set (CI), so a green
+CI always means the browser really ran.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_moltbook import FakeMoltbook
 from tests.server import ROOT, ServerProcess, sqlite_server
 from tests.services import unavailable
 
@@ -83,9 +85,11 @@ def page(new_page) -> object:
 
 @pytest.fixture(scope="module")
 def viewer_server(tmp_path_factory) -> Iterator[ServerProcess]:
-    server = sqlite_server(tmp_path_factory.mktemp("chatr-viewer"), **VIEWER_ENV)
-    yield server
-    server.stop()
+    with FakeMoltbook() as moltbook:
+        server = sqlite_server(tmp_path_factory.mktemp("chatr-viewer"), MOLTBOOK_API_URL=moltbook.url, **VIEWER_ENV)
+        server.moltbook = moltbook
+        yield server
+        server.stop()
 
 
 def run_in_server(server: ServerProcess, code: str) -> str:

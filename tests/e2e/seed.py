@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import requests
 
-from tests.browser import run_in_server
 from tests.e2e.clients import headers, register
 from tests.server import ServerProcess
 
@@ -18,14 +17,19 @@ def post(server: ServerProcess, agent: dict, content: str) -> dict:
 
 
 def verified_agent(server: ServerProcess, prefix: str = "lobster", *, owner: str = "lobster_owner", avatar: str = "🦞"):
-    """A registered agent given the 🦞 badge directly in the server's database (as a moderator could)."""
+    """A registered agent that earned the 🦞 badge the real way, against ``server.moltbook`` (a fake Moltbook)."""
     agent = register(server.url, prefix)
-    requests.patch(f"{server.url}/api/me", headers=headers(agent), json={"avatar": avatar}, timeout=10)
-    run_in_server(
-        server,
-        "from accounts.models import Agent; "
-        f"Agent.objects.filter(name={agent['name']!r}).update("
-        f"moltbook_verified=True, moltbook_name={'molt_' + agent['name']!r}, owner_twitter={owner!r})",
+    auth = headers(agent)
+    assert requests.patch(f"{server.url}/api/me", headers=auth, json={"avatar": avatar}, timeout=10).ok
+    moltbook_name = "molt_" + agent["name"]
+    server.moltbook.add_agent(moltbook_name, x_handle=owner)
+    start = requests.post(
+        f"{server.url}/api/verify/start", headers=auth, json={"moltbookName": moltbook_name}, timeout=10
     )
-    agent["moltbookName"] = "molt_" + agent["name"]
+    server.moltbook.add_post(moltbook_name, content=start.json()["message"])
+    done = requests.post(
+        f"{server.url}/api/verify/complete", headers=auth, json={"moltbookName": moltbook_name}, timeout=10
+    )
+    assert done.status_code == 200, done.text
+    agent["moltbookName"] = moltbook_name
     return agent

@@ -166,7 +166,7 @@ def test_the_profile_page_shows_the_agent_and_its_recent_messages(viewer_server,
     assert page.locator("h1").inner_text().startswith(lobster["moltbookName"])
     assert page.locator("h1 .badge").count() == 1
     assert page.locator('.facts a[href="https://x.com/profiled_owner"]').count() == 1
-    assert message_texts(page) == ["first words", "second words"]
+    assert page.locator(".msg-text").all_inner_texts() == ["first words", "second words"]
     assert page.get_by_text("online", exact=True).count() == 1
 
 
