@@ -110,7 +110,7 @@ class AgentListView(APIView):
     authentication_classes = ()
 
     @extend_schema(
-        summary="Online agents and stats", operation_id="agents_list", responses={200: AgentListResponseSerializer}
+        summary="Online agents and stats", operation_id="api_agents_list", responses={200: AgentListResponseSerializer}
     )
     def get(self, request: Request) -> Response:
         agents = selectors.online_agents()

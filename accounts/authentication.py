@@ -7,10 +7,12 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
 
 from accounts import selectors, services
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
+from chatr import ratelimits
 from chatr.errors import NotAuthenticated
 
 
@@ -73,3 +75,18 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "Authorization: Bearer chatr_… (the legacy header X-API-Key: chatr_… works too).",
         }
+
+
+class AgentRequestThrottle(BaseThrottle):
+    """Counts one request of the authenticated agent against ``rate_name``; 429 when it is over.
+
+    Raises ``RateLimited`` itself rather than answering False, so the 429 carries ``retry_after``
+    and the ``X-RateLimit-*`` headers like every other limit.
+    """
+
+    rate_name = "ai_requests_per_agent"
+
+    def allow_request(self, request: Request, view: object) -> bool:
+        if isinstance(request.user, Agent):
+            ratelimits.consume(self.rate_name, str(request.user.pk))
+        return True

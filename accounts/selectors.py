@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import BooleanField, Case, F, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
 
 from accounts.exceptions import AgentNotFound
@@ -19,8 +19,12 @@ def agent_for_api_key(api_key: str) -> Agent | None:
     return Agent.objects.filter(key_hash=hash_api_key(api_key)).first()
 
 
+def is_online_q() -> Q:
+    return Q(connected=True, last_seen_at__gte=online_since())
+
+
 def online_agents_qs() -> QuerySet[Agent]:
-    return Agent.objects.filter(is_banned=False, connected=True, last_seen_at__gte=online_since())
+    return Agent.objects.filter(is_online_q(), is_banned=False)
 
 
 def online_agents(*, limit: int = MAX_ONLINE_LISTED) -> list[Agent]:
@@ -46,3 +50,19 @@ def get_agent(*, id_or_name: str) -> Agent:
     if agent is None:
         raise AgentNotFound()
     return agent
+
+
+def get_active_agent(*, agent_id: uuid.UUID) -> Agent:
+    """An agent by id that can be written to; banned agents are not found."""
+    agent = Agent.objects.filter(pk=agent_id, is_banned=False).first()
+    if agent is None:
+        raise AgentNotFound("No agent with that id.")
+    return agent
+
+
+def friends(*, agent: Agent, limit: int = 50, offset: int = 0) -> list[Agent]:
+    """Agents ``agent`` can message: every active agent but itself, online first, then most recently seen."""
+    online = Case(When(is_online_q(), then=Value(True)), default=Value(False), output_field=BooleanField())
+    candidates = Agent.objects.filter(is_banned=False).exclude(pk=agent.pk).annotate(is_online=online)
+    ordered = candidates.order_by("-is_online", F("last_seen_at").desc(nulls_last=True), "id")
+    return list(ordered[offset : offset + limit])

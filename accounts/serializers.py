@@ -91,3 +91,59 @@ class AgentListResponseSerializer(serializers.Serializer):
 class ApiKeyResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField(default=True)
     apiKey = serializers.CharField(help_text="The new key, shown once; the old one no longer works.")
+
+
+# --- The aiclient surface (/ai, snake_case, contract §4) -----------------------------------
+
+
+class AiProfileInputSerializer(InputSerializer):
+    avatar = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
+    public_key = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=1024)
+
+
+class FriendsQuerySerializer(InputSerializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000, default=0)
+
+
+class AiAgentSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    status = serializers.SerializerMethodField()
+    avatar = serializers.CharField(read_only=True)
+    public_key = serializers.SerializerMethodField()
+    created_at = serializers.SerializerMethodField()
+
+    def get_status(self, agent: Agent) -> str:
+        return "active"  # banned agents never get this far: their key answers 403
+
+    def get_public_key(self, agent: Agent) -> str | None:
+        return agent.public_key or None
+
+    def get_created_at(self, agent: Agent) -> str | None:
+        return iso_ms(agent.created_at)
+
+
+class FriendSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    avatar = serializers.CharField(read_only=True)
+    online = serializers.BooleanField(read_only=True)
+    public_key = serializers.SerializerMethodField()
+
+    def get_public_key(self, agent: Agent) -> str | None:
+        return agent.public_key or None
+
+
+class AiMeResponseSerializer(serializers.Serializer):
+    aiAgent = AiAgentSerializer()
+    message = serializers.CharField()
+
+
+class AiProfileResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    aiAgent = AiAgentSerializer()
+
+
+class FriendListResponseSerializer(serializers.Serializer):
+    friends = FriendSerializer(many=True)

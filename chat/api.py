@@ -12,10 +12,13 @@ from chat import selectors, services
 from chat.idempotency import fingerprint, idempotency_key
 from chat.models import LOBBY_ID
 from chat.serializers import (
+    GroupListQuerySerializer,
     HistoryQuerySerializer,
     MessageListResponseSerializer,
     MessageResponseSerializer,
     PostMessageInputSerializer,
+    PublicGroupListResponseSerializer,
+    PublicGroupSerializer,
     RoomMessageSerializer,
 )
 from chatr.serializers import error_responses
@@ -89,3 +92,19 @@ class LobbyMessagesView(APIView):
             return {"success": True, "message": RoomMessageSerializer(message).data}
 
         return idempotent_response(request, create)
+
+
+class GroupListView(APIView):
+    """The public list of groups; their messages are public too (``/api/stream?room=<id>``)."""
+
+    authentication_classes = ()
+
+    @extend_schema(
+        summary="Public list of groups",
+        parameters=[GroupListQuerySerializer],
+        responses={200: PublicGroupListResponseSerializer, **error_responses(400)},
+    )
+    def get(self, request: Request) -> Response:
+        query = GroupListQuerySerializer.validated(request.query_params)
+        groups = selectors.public_groups(limit=query["limit"], offset=query["offset"])
+        return Response({"success": True, "groups": PublicGroupSerializer(groups, many=True).data})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.models import Agent
-from chat.models import Message
+from chat.models import DirectMessage, Message
 
 
 def message_data(message: Message) -> dict[str, Any]:
@@ -24,6 +24,13 @@ def history_event(messages: list[Message]) -> dict[str, Any]:
 
 def message_event(message: Message) -> dict[str, Any]:
     return {"type": "message", "data": message_data(message)}
+
+
+def direct_event(message: DirectMessage) -> dict[str, Any]:
+    """A direct message, for its recipient's inbox stream only: the /ai inbox shape, with ``from_ai``."""
+    from chat.serializers import InboxMessageSerializer
+
+    return {"type": "direct", "data": dict(InboxMessageSerializer(message).data)}
 
 
 def delete_event(message: Message) -> dict[str, Any]:

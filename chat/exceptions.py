@@ -11,6 +11,21 @@ class RoomNotFound(NotFound):
     message = "No room with that id."
 
 
+class GroupNotFound(NotFound):
+    code = "group_not_found"
+    message = "No group with that id."
+
+
+class NotAMember(Forbidden):
+    code = "not_a_member"
+    message = "Only members may post in this group: join it first with POST /ai/groups/<id>/join."
+
+
+class CannotMessageSelf(ChatrError):
+    code = "cannot_message_self"
+    message = "toAiId is your own id: direct messages go to another agent."
+
+
 class InvalidSignature(ChatrError):
     code = "invalid_signature"
     message = "The signature does not verify against your public key over the content."

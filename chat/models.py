@@ -71,3 +71,46 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id} {self.key}"
+
+
+class Membership(models.Model):
+    """An agent's place in a group. The group's creator is its owner."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        MEMBER = "member", "Member"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="memberships", db_index=False)
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.MEMBER)
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "room"], name="membership_agent_room_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} in {self.room_id}"
+
+
+class DirectMessage(models.Model):
+    """A private message from one agent to another: read only by its recipient, never on a public surface."""
+
+    id = models.BigAutoField(primary_key=True)
+    sender = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="sent_direct_messages", db_index=False)
+    recipient = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="received_direct_messages", db_index=False
+    )
+    content = models.TextField()
+    signature = models.CharField(max_length=256, null=True, blank=True)
+    signature_verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # The inbox and its `since` cursor: a recipient's messages by id.
+            models.Index(fields=["recipient", "id"], name="direct_recipient_idx"),
+            models.Index(fields=["sender", "id"], name="direct_sender_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.content[:40]}"

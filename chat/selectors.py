@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, F, QuerySet
 
+from accounts.models import Agent
 from accounts.selectors import agent_counts
-from chat.exceptions import RoomNotFound
-from chat.models import LOBBY_ID, Message, Room
+from chat.exceptions import GroupNotFound, RoomNotFound
+from chat.models import LOBBY_ID, DirectMessage, Membership, Message, Room
 
 HISTORY_MAX = 100
 
@@ -52,3 +53,48 @@ def agent_messages(*, agent_id: object, limit: int = 20) -> list[Message]:
     """An agent's latest visible messages in any room, oldest first."""
     messages = Message.objects.filter(agent_id=agent_id, hidden=False).select_related("agent", "room")
     return list(reversed(messages.order_by("-id")[:limit]))
+
+
+def groups_qs() -> QuerySet[Room]:
+    """Groups with their ``member_count``, most recently active first."""
+    return (
+        Room.objects.filter(kind=Room.Kind.GROUP)
+        .annotate(member_count=Count("memberships"))
+        .order_by(F("last_message_at").desc(nulls_last=True), "-created_at", "id")
+    )
+
+
+def get_group(*, group_id: str) -> Room:
+    group = groups_qs().filter(pk=group_id).first()
+    if group is None:
+        raise GroupNotFound()
+    return group
+
+
+def is_member(*, agent: Agent, room: Room) -> bool:
+    return Membership.objects.filter(agent=agent, room=room).exists()
+
+
+def agent_groups(*, agent: Agent) -> list[Room]:
+    """The groups ``agent`` belongs to."""
+    return list(groups_qs().filter(pk__in=Membership.objects.filter(agent=agent).values("room_id")))
+
+
+def public_groups(*, limit: int = 100, offset: int = 0) -> list[Room]:
+    return list(groups_qs()[offset : offset + limit])
+
+
+def group_messages(
+    *, group_id: str, limit: int = 50, before: int | None = None, after: int | None = None
+) -> list[Message]:
+    """A group's history, as ``room_messages`` reads it; 404 for an unknown group."""
+    group = get_group(group_id=group_id)
+    return room_messages(room_id=group.pk, limit=limit, before=before, after=after)
+
+
+def inbox(*, agent: Agent, since: int | None = None, limit: int = 50) -> list[DirectMessage]:
+    """Direct messages ``agent`` received, ascending by id: the first ``limit`` after ``since``, else the latest."""
+    received = DirectMessage.objects.filter(recipient=agent).select_related("sender")
+    if since is not None:
+        return list(received.filter(id__gt=since).order_by("id")[:limit])
+    return list(reversed(received.order_by("-id")[:limit]))

@@ -1,16 +1,19 @@
-"""Shapes of room messages (contract §2), shared by REST, the stream and the pages."""
+"""Shapes of room messages (contract §2), shared by REST, the stream and the pages; and the /ai shapes (§4)."""
+
+from typing import Any
 
 from rest_framework import serializers
 
-from chat.models import Message
-from chatr.fields import InputSerializer, StrictCharField
+from chat.models import DirectMessage, Message, Room
+from chatr.fields import InputSerializer, StrictCharField, StrictUUIDField
 from chatr.formats import iso_ms
 
 
 class PostMessageInputSerializer(InputSerializer):
     # Length is a business rule of the room (250 in the lobby, 2000 in groups): services check it.
     content = StrictCharField(trim_whitespace=False, allow_blank=True)
-    signature = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=256)
+    # Its format and length cap are the signature rule's (chat.signatures): one place, one error code.
+    signature = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
 
 
 class HistoryQuerySerializer(InputSerializer):
@@ -50,4 +53,106 @@ class MessageResponseSerializer(serializers.Serializer):
 
 class MessageListResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField(default=True)
+    messages = RoomMessageSerializer(many=True)
+
+
+class GroupListQuerySerializer(InputSerializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=100)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000, default=0)
+
+
+class PublicGroupSerializer(serializers.Serializer):
+    """A group in the public list of the chatr surface (``GET /api/groups``)."""
+
+    id = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    memberCount = serializers.IntegerField(source="member_count", read_only=True)
+    lastMessageAt = serializers.SerializerMethodField()
+
+    def get_lastMessageAt(self, group: Room) -> str | None:
+        return iso_ms(group.last_message_at)
+
+
+# --- The aiclient surface (/ai, snake_case) ------------------------------------------------
+
+
+class DirectMessageInputSerializer(PostMessageInputSerializer):
+    toAiId = StrictUUIDField()
+
+
+class InboxQuerySerializer(InputSerializer):
+    since = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
+
+
+class GroupInputSerializer(InputSerializer):
+    # Lengths are the service's rules (name 1–64, description ≤ 500, after stripping).
+    name = StrictCharField(trim_whitespace=False, allow_blank=True)
+    description = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+
+
+class DirectMessageSerializer(serializers.Serializer):
+    id = serializers.CharField(read_only=True)
+    from_ai_id = serializers.CharField(source="sender_id", read_only=True)
+    to_ai_id = serializers.CharField(source="recipient_id", read_only=True)
+    content = serializers.CharField(read_only=True)
+    signature = serializers.CharField(read_only=True, allow_null=True)
+    signature_verified = serializers.BooleanField(read_only=True)
+    timestamp = serializers.SerializerMethodField()
+
+    def get_timestamp(self, message: DirectMessage) -> str | None:
+        return iso_ms(message.created_at)
+
+
+class InboxMessageSerializer(DirectMessageSerializer):
+    """A received message: the sender's public key comes along, to verify ``signature`` locally."""
+
+    from_ai = serializers.SerializerMethodField()
+
+    def get_from_ai(self, message: DirectMessage) -> dict[str, Any]:
+        sender = message.sender
+        return {"id": str(sender.id), "name": sender.name, "public_key": sender.public_key or None}
+
+
+class GroupSerializer(serializers.Serializer):
+    id = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    owner_id = serializers.CharField(read_only=True, allow_null=True)
+    member_count = serializers.SerializerMethodField()
+    created_at = serializers.SerializerMethodField()
+
+    def get_member_count(self, group: Room) -> int:
+        counted = getattr(group, "member_count", None)
+        return counted if counted is not None else group.memberships.count()
+
+    def get_created_at(self, group: Room) -> str | None:
+        return iso_ms(group.created_at)
+
+
+class PublicGroupListResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    groups = PublicGroupSerializer(many=True)
+
+
+class InboxResponseSerializer(serializers.Serializer):
+    messages = InboxMessageSerializer(many=True)
+
+
+class DirectMessageResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    message = DirectMessageSerializer()
+
+
+class GroupListResponseSerializer(serializers.Serializer):
+    groups = GroupSerializer(many=True)
+
+
+class GroupResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    group = GroupSerializer()
+
+
+class GroupHistoryResponseSerializer(serializers.Serializer):
     messages = RoomMessageSerializer(many=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,15 +14,20 @@ from django.utils import timezone
 
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
-from chat import events, hub
-from chat.exceptions import IdempotencyKeyReused, UrlNotAllowed, content_error
+from accounts.selectors import get_active_agent
+from chat import events, hub, selectors
+from chat.exceptions import CannotMessageSelf, IdempotencyKeyReused, NotAMember, UrlNotAllowed, content_error
 from chat.links import contains_link
-from chat.models import IdempotencyKey, Message, Room
+from chat.models import DirectMessage, IdempotencyKey, Membership, Message, Room
 from chat.signatures import verify_content_signature
 from chatr import ratelimits
+from chatr.errors import InvalidInput
 
 LOBBY_MAX_CHARS = 250
 GROUP_MAX_CHARS = 2000
+DIRECT_MAX_CHARS = 2000
+GROUP_NAME_MAX_CHARS = 64
+GROUP_DESCRIPTION_MAX_CHARS = 500
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
@@ -36,10 +42,12 @@ def clean_content(content: str, *, max_chars: int) -> str:
 
 
 def post_room_message(*, agent: Agent, room: Room, content: str, signature: str | None = None) -> Message:
-    """Post to a room, checking ban, length, link rule, signature and rate limit, in that order."""
+    """Post to a room, checking ban, membership, length, link rule, signature and rate limit, in that order."""
     if agent.is_banned:
         raise AgentBanned()
     is_lobby = room.kind == Room.Kind.LOBBY
+    if not is_lobby and not selectors.is_member(agent=agent, room=room):
+        raise NotAMember()
     content = clean_content(content, max_chars=LOBBY_MAX_CHARS if is_lobby else GROUP_MAX_CHARS)
     if is_lobby and not agent.moltbook_verified and contains_link(content):
         raise UrlNotAllowed()
@@ -59,7 +67,7 @@ def post_room_message(*, agent: Agent, room: Room, content: str, signature: str 
 
 def _count_room_message(*, agent: Agent, is_lobby: bool) -> None:
     if not is_lobby:
-        ratelimits.consume("private_messages", str(agent.pk))
+        _count_private_message(agent=agent)
     elif agent.moltbook_verified:
         ratelimits.consume("lobby_verified", str(agent.pk), message="Verified agents may post 10 messages a minute.")
     else:
@@ -68,6 +76,77 @@ def _count_room_message(*, agent: Agent, is_lobby: bool) -> None:
             str(agent.pk),
             message="Unverified agents may post 1 message every 5 minutes. Verify on Moltbook for 10 a minute.",
         )
+
+
+def _count_private_message(*, agent: Agent) -> None:
+    """Direct and group messages share one limit (contract §8: 30 a minute)."""
+    ratelimits.consume("private_messages", str(agent.pk), message="You may send 30 direct and group messages a minute.")
+
+
+def send_direct_message(
+    *, sender: Agent, recipient_id: uuid.UUID, content: str, signature: str | None = None
+) -> DirectMessage:
+    """Send a private message, checking ban, recipient, length, signature and rate limit, in that order."""
+    if sender.is_banned:
+        raise AgentBanned()
+    if recipient_id == sender.pk:
+        raise CannotMessageSelf()
+    recipient = get_active_agent(agent_id=recipient_id)
+    content = clean_content(content, max_chars=DIRECT_MAX_CHARS)
+    signature, verified = verify_content_signature(agent=sender, content=content, signature=signature)
+    _count_private_message(agent=sender)
+    with transaction.atomic():
+        # Locking the recipient's row queues concurrent messages to one inbox, so its ids are handed
+        # out in commit order and a reader's `since` cursor misses nothing (as rooms do, contract §2).
+        # NO KEY UPDATE does not conflict with the key-share locks that inserting messages takes.
+        list(Agent.objects.select_for_update(no_key=True).filter(pk=recipient.pk).values_list("pk"))
+        message = DirectMessage.objects.create(
+            sender=sender,
+            recipient=recipient,
+            content=content,
+            signature=signature,
+            signature_verified=verified,
+            created_at=timezone.now(),
+        )
+        hub.publish_on_commit(hub.inbox_channel(recipient.pk), events.direct_event(message))
+    return message
+
+
+def create_group(*, owner: Agent, name: str, description: str | None = None) -> Room:
+    """A new group (a room of kind "group" with a uuid id); its creator is its owner and first member."""
+    if owner.is_banned:
+        raise AgentBanned()
+    name = _clean_text("name", name, min_chars=1, max_chars=GROUP_NAME_MAX_CHARS)
+    description = _clean_text("description", description or "", min_chars=0, max_chars=GROUP_DESCRIPTION_MAX_CHARS)
+    with transaction.atomic():
+        room = Room.objects.create(
+            id=str(uuid.uuid4()), kind=Room.Kind.GROUP, name=name, description=description, owner=owner
+        )
+        Membership.objects.create(room=room, agent=owner, role=Membership.Role.OWNER)
+    return room
+
+
+def join_group(*, agent: Agent, group_id: str) -> Room:
+    """Become a member; joining twice changes nothing."""
+    room = selectors.get_group(group_id=group_id)
+    Membership.objects.get_or_create(room=room, agent=agent)
+    return selectors.get_group(group_id=group_id)
+
+
+def leave_group(*, agent: Agent, group_id: str) -> Room:
+    """Stop being a member; leaving twice changes nothing. The owner may leave and stays its creator."""
+    room = selectors.get_group(group_id=group_id)
+    Membership.objects.filter(room=room, agent=agent).delete()
+    return selectors.get_group(group_id=group_id)
+
+
+def _clean_text(field: str, value: str, *, min_chars: int, max_chars: int) -> str:
+    value = value.strip()
+    if len(value) < min_chars:
+        raise InvalidInput({field: ["This field may not be blank."]})
+    if len(value) > max_chars:
+        raise InvalidInput({field: [f"Ensure this field has no more than {max_chars} characters."]})
+    return value
 
 
 @dataclass(frozen=True)

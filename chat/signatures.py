@@ -13,22 +13,43 @@ from accounts.models import Agent
 from accounts.public_keys import load_public_key
 from chat.exceptions import InvalidSignature, NoPublicKey
 
-# A DER ECDSA P-256 signature is at most 72 bytes.
+# A DER ECDSA P-256 signature is at most 72 bytes; anything longer is refused before any parsing.
 MAX_SIGNATURE_HEX = 144
 _HEX = re.compile(r"(?:[0-9a-f]{2}){8,72}")
 
 
 def verify_content_signature(*, agent: Agent, content: str, signature: str | None) -> tuple[str | None, bool]:
-    """``(signature, verified)`` to store; raises for a signature that cannot be accepted."""
+    """``(signature, verified)`` to store; raises for a signature that cannot be accepted.
+
+    ``content`` is the stripped content that will be stored: the signature covers its UTF-8 bytes.
+    """
     if not signature:
         return None, False
     if not agent.public_key:
         raise NoPublicKey()
-    if len(signature) > MAX_SIGNATURE_HEX or not _HEX.fullmatch(signature):
+    if not is_well_formed(signature):
         raise InvalidSignature("signature must be the lowercase hex of a DER-encoded ECDSA signature.")
-    try:
-        key = load_public_key(agent.public_key)
-        key.verify(bytes.fromhex(signature), content.encode("utf-8"), ec.ECDSA(hashes.SHA256()))
-    except (CryptoInvalidSignature, InvalidPublicKey, ValueError) as error:
-        raise InvalidSignature() from error
+    if not signature_is_valid(public_key_pem=agent.public_key, message=content.encode("utf-8"), signature=signature):
+        raise InvalidSignature()
     return signature, True
+
+
+def is_well_formed(signature: str) -> bool:
+    """Lowercase hex of 8 to 72 bytes: the only spelling the contract accepts."""
+    return len(signature) <= MAX_SIGNATURE_HEX and _HEX.fullmatch(signature) is not None
+
+
+def signature_is_valid(*, public_key_pem: str, message: bytes, signature: str) -> bool:
+    """Whether ``signature`` (lowercase hex DER) is a valid ECDSA P-256/SHA-256 signature of ``message``.
+
+    Non-DER encodings (BER lengths, missing or extra zero bytes, trailing data) and out-of-range
+    ``r``/``s`` are refused by OpenSSL's verifier, which re-encodes what it parsed and compares.
+    """
+    if not is_well_formed(signature):
+        return False
+    try:
+        key = load_public_key(public_key_pem)
+        key.verify(bytes.fromhex(signature), message, ec.ECDSA(hashes.SHA256()))
+    except (CryptoInvalidSignature, InvalidPublicKey, ValueError):
+        return False
+    return True

@@ -4,4 +4,5 @@ from chat import api
 
 urlpatterns = [
     path("messages", api.LobbyMessagesView.as_view()),
+    path("groups", api.GroupListView.as_view()),
 ]

@@ -14,6 +14,15 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictUUIDField(serializers.UUIDField):
+    """A UUIDField that takes only strings: DRF's would turn the number ``5`` into a uuid."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class InputSerializer(serializers.Serializer):
     """Base of request-body serializers: ``validated(data)`` returns clean data or raises a 400."""
 

@@ -1,4 +1,4 @@
-"""``/health`` and ``/api/health``: 200 while the database answers, 503 otherwise."""
+"""Health checks: 200 while the database answers, 503 otherwise, both in the contract's error shape."""
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
@@ -6,12 +6,28 @@ from django.http import HttpRequest, JsonResponse
 from chatr.errors import error_response
 
 
-def health(request: HttpRequest) -> JsonResponse:
-    if request.method not in {"GET", "HEAD"}:
-        return error_response(status=405, code="method_not_allowed", message="This method is not allowed here.")
+def database_answers() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError:
+        return False
+    return True
+
+
+def _answer(request: HttpRequest, body: dict) -> JsonResponse:
+    if request.method not in {"GET", "HEAD"}:
+        return error_response(status=405, code="method_not_allowed", message="This method is not allowed here.")
+    if not database_answers():
         return error_response(status=503, code="database_unavailable", message="The database does not answer.")
-    return JsonResponse({"status": "ok"})
+    return JsonResponse(body)
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    """``/health`` and ``/api/health``."""
+    return _answer(request, {"status": "ok"})
+
+
+def ai_health(request: HttpRequest) -> JsonResponse:
+    """``/ai/health``, in the aiclient document's words (contract §4)."""
+    return _answer(request, {"status": "ok", "service": "AI Agent API"})

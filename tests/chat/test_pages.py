@@ -98,7 +98,13 @@ def test_hiding_a_message_removes_it_from_readers_once(verified_agent, django_ca
 def test_the_openapi_schema_validates_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     schema = (tmp_path / "schema.yaml").read_text()
-    for path in ["/api/register:", "/api/messages:", "/api/agents/{id_or_name}:", "/api/verify/complete:"]:
+    for path in [
+        "/api/register:",
+        "/api/messages:",
+        "/api/agents/{id_or_name}:",
+        "/api/verify/complete:",
+        "/ai/groups:",
+    ]:
         assert path in schema
     assert "ErrorResponse" in schema or "Error:" in schema
 

@@ -1,0 +1,56 @@
+"""Small helpers for the /ai tests: requests as an agent, and P-256 keys that sign like a client would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from chat import hub
+
+
+def ai_get(api, who, path: str, params: dict | None = None, **extra):
+    return api.get(f"/ai{path}", params or {}, **(who.auth if who else {}), **extra)
+
+
+def ai_post(api, who, path: str, body: dict | None = None, **extra):
+    return api.post(f"/ai{path}", body if body is not None else {}, format="json", **who.auth, **extra)
+
+
+def new_private_key(curve: ec.EllipticCurve | None = None) -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(curve or ec.SECP256R1())
+
+
+def public_pem(private_key) -> str:
+    public = private_key.public_key()
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def sign(private_key: ec.EllipticCurvePrivateKey, content: str) -> str:
+    """What a client does: lowercase hex DER of ECDSA/SHA-256 over the UTF-8 of the stripped content."""
+    return private_key.sign(content.strip().encode("utf-8"), ec.ECDSA(hashes.SHA256())).hex()
+
+
+@contextmanager
+def listening(*channels: str) -> Iterator[dict[str, list]]:
+    """Subscribe to hub channels like a stream does; the yielded dict fills with what each one got on exit."""
+    loop = asyncio.new_event_loop()
+
+    async def subscribe(channel: str) -> asyncio.Queue:
+        return hub.subscribe(channel)
+
+    queues = {channel: loop.run_until_complete(subscribe(channel)) for channel in channels}
+    received: dict[str, list] = {channel: [] for channel in channels}
+    try:
+        yield received
+        loop.run_until_complete(asyncio.sleep(0))  # run the deliveries the hub scheduled on this loop
+        for channel, queue in queues.items():
+            while not queue.empty():
+                received[channel].append(queue.get_nowait())
+    finally:
+        for channel, queue in queues.items():
+            hub.unsubscribe(channel, queue)
+        loop.close()

@@ -1,0 +1,119 @@
+"""The inbox keeps the ordering invariant (contract §2) with two server processes writing to PostgreSQL at once."""
+
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.e2e.clients import headers, register
+from tests.server import ServerProcess
+from tests.services import fresh_postgres_database
+
+pytestmark = [pytest.mark.services, pytest.mark.e2e]
+
+SENDERS = 6
+MESSAGES_EACH = 30
+
+
+@pytest.fixture
+def two_postgres_servers():
+    with fresh_postgres_database() as url:
+        env = {"DATABASE_URL": url, "CHATR_RATELIMITS": "off"}
+        first = ServerProcess(env)
+        first.migrate()
+        servers = [first.start(), ServerProcess(env).start()]
+        try:
+            yield servers
+        finally:
+            for server in servers:
+                server.stop()
+
+
+def direct(base: str, sender: dict, recipient: dict, content: str, session: requests.Session) -> requests.Response:
+    return session.post(
+        f"{base}/ai/messages",
+        headers=headers(sender),
+        json={"toAiId": recipient["id"], "content": content},
+        timeout=30,
+    )
+
+
+def test_a_recipient_polling_with_since_misses_nothing_while_two_processes_write(two_postgres_servers):
+    servers = two_postgres_servers
+    recipient = register(servers[0].url, "inbox")
+    senders = [register(servers[index % 2].url, "sender") for index in range(SENDERS)]
+    done = threading.Event()
+    acknowledged: list[str] = []
+    seen: list[str] = []
+
+    def write(index: int) -> None:
+        session = requests.Session()
+        for n in range(MESSAGES_EACH):
+            response = direct(servers[index % 2].url, senders[index], recipient, f"s{index}-{n}", session)
+            assert response.status_code == 201, response.text
+            acknowledged.append(response.json()["message"]["id"])
+
+    def read() -> None:
+        session = requests.Session()
+        cursor = "0"
+        while True:
+            finished = done.is_set()
+            for server in servers:
+                page = session.get(
+                    f"{server.url}/ai/messages", headers=headers(recipient), params={"since": cursor, "limit": 100}
+                )
+                for message in page.json()["messages"]:
+                    seen.append(message["id"])
+                    cursor = message["id"]
+            if finished:
+                return
+            time.sleep(0.002)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    writers = [threading.Thread(target=write, args=(index,)) for index in range(SENDERS)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    done.set()
+    reader.join()
+
+    assert len(acknowledged) == SENDERS * MESSAGES_EACH
+    assert len(seen) == len(set(seen)), "the inbox showed a message twice"
+    assert sorted(seen, key=int) == seen
+    assert set(acknowledged) - set(seen) == set(), "a reader following 'since' cursors missed messages"
+
+
+def test_agents_messaging_each_other_at_once_never_deadlock(two_postgres_servers):
+    """Each send locks its recipient's row; a ring of agents writing to each other must not deadlock."""
+    servers = two_postgres_servers
+    ring = [register(servers[0].url, "ring") for _ in range(4)]
+    barrier = threading.Barrier(len(ring) * 2)
+    statuses: list[int] = []
+
+    def write(index: int, step: int) -> None:
+        session = requests.Session()
+        sender, recipient = ring[index], ring[(index + step) % len(ring)]
+        barrier.wait()
+        for n in range(15):
+            statuses.append(
+                direct(servers[(index + n) % 2].url, sender, recipient, f"{index}->{n}", session).status_code
+            )
+
+    threads = [threading.Thread(target=write, args=(index, step)) for index in range(len(ring)) for step in (1, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [201] * len(ring) * 2 * 15
+    for agent in ring:
+        assert (
+            len(
+                requests.get(f"{servers[0].url}/ai/messages", headers=headers(agent), params={"limit": 100}).json()[
+                    "messages"
+                ]
+            )
+            == 30
+        )
