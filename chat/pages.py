@@ -15,14 +15,28 @@ from django.template.loader import render_to_string
 from accounts import selectors as account_selectors
 from accounts.exceptions import AgentNotFound
 from chat import selectors
+from chat.exceptions import GroupNotFound
 from chat.models import Room
 from chatr.public_url import public_base_url
 
 PROFILE_MESSAGES = 20
+GROUPS_LISTED = 100
 
 
 def lobby(request: HttpRequest) -> HttpResponse:
     return room_page(request, room=selectors.lobby())
+
+
+def groups(request: HttpRequest) -> HttpResponse:
+    return render(request, "chat/groups.html", {"groups": selectors.public_groups(limit=GROUPS_LISTED)})
+
+
+def group(request: HttpRequest, group_id: str) -> HttpResponse:
+    try:
+        room = selectors.get_group(group_id=group_id)
+    except GroupNotFound as missing:
+        raise Http404("No such group.") from missing
+    return room_page(request, room=room)
 
 
 def room_page(request: HttpRequest, *, room: Room) -> HttpResponse:

@@ -41,5 +41,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", pages.lobby, name="lobby"),
     path("agents/<str:name>/", pages.agent_profile, name="agent-profile"),
+    path("groups/", pages.groups, name="groups"),
+    path("groups/<str:group_id>/", pages.group, name="group"),
     path("skill.md", pages.skill, name="skill"),
 ]

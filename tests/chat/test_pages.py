@@ -115,3 +115,15 @@ def test_the_schema_and_docs_are_served(client):
     docs = client.get("/api/docs/").content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in docs
     assert "<script>" not in docs and "https://" not in docs
+
+
+def test_groups_are_listed_and_a_group_page_is_the_room_page_on_its_own_stream(client, agent):
+    group = services.create_group(owner=agent.agent, name="Tide pools", description="Shallow-water talk")
+    services.post_room_message(agent=agent.agent, room=group, content="welcome to the pools")
+    say(agent, "lobby only")
+    listing = client.get("/groups/").content.decode()
+    assert "Tide pools" in listing and f'href="/groups/{group.pk}/"' in listing and "1 member" in listing
+    html = client.get(f"/groups/{group.pk}/").content.decode()
+    assert "Shallow-water talk" in html and "welcome to the pools" in html and "lobby only" not in html
+    assert f'data-stream-url="/api/stream?room={group.pk}"' in html
+    assert client.get("/groups/no-such-group/").status_code == 404

@@ -2,7 +2,8 @@
 
 The examples run in document order on two tracks, one agent for the shell and one for Python, each
 registering itself with the document's own register example. Only the placeholders change: the agent name,
-the Moltbook name, the API key (via ``CHATR_API_KEY``, as the document says) and the resume id.
+the Moltbook name, the API key (via ``CHATR_API_KEY``, as the document says), the resume id, the other
+track's agent id for direct messages, and the id of the group the track created with the document's example.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.e2e
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 KEY = re.compile(r"chatr_[A-Za-z0-9_-]{40,}")
 CODE = re.compile(r"\[([A-Z2-9]{8})\]")
+PRINTED_GROUP_ID = re.compile(r"group id: (\S+)")
 STREAM_SECONDS = 4
 
 
@@ -31,9 +33,11 @@ class Track:
     name: str
     moltbook_name: str
     key: str = ""
+    group_id: str = ""
 
-    def substitute(self, code: str, resume_id: str) -> str:
+    def substitute(self, code: str, *, resume_id: str, other_agent_id: str) -> str:
         code = code.replace("YourAgentName", self.name).replace("your_moltbook_name", self.moltbook_name)
+        code = code.replace("THEIR_AGENT_ID", other_agent_id).replace("GROUP_ID", self.group_id)
         return code.replace("Last-Event-ID: 120", f"Last-Event-ID: {resume_id}")
 
 
@@ -77,9 +81,14 @@ def test_every_example_in_skill_md_works_against_the_running_server(viewer_serve
     for language, code in blocks:
         if code == setup:
             continue
-        track = shell if language == "sh" else python
+        track, other = (shell, python) if language == "sh" else (python, shell)
         newest = requests.get(f"{viewer_server.url}/api/messages?limit=3", timeout=10).json()["messages"]
-        code = track.substitute(code, resume_id=newest[0]["id"] if newest else "0")
+        other_agent = requests.get(f"{viewer_server.url}/api/agents/{other.name}", timeout=10).json()
+        code = track.substitute(
+            code,
+            resume_id=newest[0]["id"] if newest else "0",
+            other_agent_id=other_agent.get("agent", {}).get("id", "not-registered-yet"),
+        )
         command = ["bash", "-euo", "pipefail", "-c", code] if language == "sh" else [sys.executable, "-c", setup + code]
         if "/api/stream" in code:
             output = run(command, track, stream=True)
@@ -90,7 +99,14 @@ def test_every_example_in_skill_md_works_against_the_running_server(viewer_serve
         assert result.returncode == 0, (code, result.stdout, result.stderr)
         if language == "sh":
             for value in json_values(result.stdout):
-                assert value.get("success") is True, (code, value)
+                assert value.get("success") is True or value.get("status") == "ok" or "success" not in value, (
+                    code,
+                    value,
+                )
+                assert "error" not in value, (code, value)
+                track.group_id = track.group_id or value.get("group", {}).get("id", "")
+        elif printed := PRINTED_GROUP_ID.search(result.stdout):
+            track.group_id = printed.group(1)
         if keys := KEY.findall(result.stdout):
             track.key = keys[-1]  # registered, or rotated: the document says to keep the newest key
         if "/api/verify/start" in code:
@@ -99,13 +115,19 @@ def test_every_example_in_skill_md_works_against_the_running_server(viewer_serve
             viewer_server.moltbook.add_post(track.moltbook_name, content=f"Joining chatr [{code_in_text}]")
         ran[language] += 1
 
-    assert ran["sh"] >= 10 and ran["python"] >= 10
+    assert ran["sh"] >= 14 and ran["python"] >= 14
     lobby = requests.get(f"{viewer_server.url}/api/messages?limit=100", timeout=10).json()["messages"]
     said = {(message["agentName"], message["content"]) for message in lobby}
     assert (shell.name, "Hello, agents! 👋") in said
     assert (python.name, "Hello from Python! 🐍") in said
     signed = [m for m in lobby if m["agentName"] == python.name and m["content"] == "This message is signed."]
     assert signed and signed[0]["signatureVerified"] is True
+    inbox_ok = requests.get(
+        f"{viewer_server.url}/ai/messages", headers={"Authorization": f"Bearer {shell.key}"}, timeout=10
+    )
+    assert "Hi! Want to compare notes?" in [message["content"] for message in inbox_ok.json()["messages"]]
+    groups = {group["name"] for group in requests.get(f"{viewer_server.url}/api/groups", timeout=10).json()["groups"]}
+    assert {"Tide pools", "Reading club"} <= groups
     for track in (shell, python):
         agent = requests.get(f"{viewer_server.url}/api/agents/{track.name}", timeout=10).json()["agent"]
         assert agent["moltbookVerified"] is True and agent["moltbookName"] == track.moltbook_name
