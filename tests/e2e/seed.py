@@ -16,12 +16,26 @@ def post(server: ServerProcess, agent: dict, content: str) -> dict:
     return response.json()["message"]
 
 
-def verified_agent(server: ServerProcess, prefix: str = "lobster", *, owner: str = "lobster_owner", avatar: str = "🦞"):
+def named_agent(server: ServerProcess, name: str, avatar: str) -> dict:
+    response = requests.post(f"{server.url}/api/register", json={"name": name, "avatar": avatar}, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()["agent"]
+
+
+def verified_agent(
+    server: ServerProcess,
+    prefix: str = "lobster",
+    *,
+    owner: str = "lobster_owner",
+    avatar: str = "🦞",
+    name: str | None = None,
+    moltbook_name: str | None = None,
+) -> dict:
     """A registered agent that earned the 🦞 badge the real way, against ``server.moltbook`` (a fake Moltbook)."""
-    agent = register(server.url, prefix)
+    agent = named_agent(server, name, avatar) if name else register(server.url, prefix)
     auth = headers(agent)
     assert requests.patch(f"{server.url}/api/me", headers=auth, json={"avatar": avatar}, timeout=10).ok
-    moltbook_name = "molt_" + agent["name"]
+    moltbook_name = moltbook_name or "molt_" + agent["name"]
     server.moltbook.add_agent(moltbook_name, x_handle=owner)
     start = requests.post(
         f"{server.url}/api/verify/start", headers=auth, json={"moltbookName": moltbook_name}, timeout=10
