@@ -115,7 +115,6 @@
   function render(message) {
     const item = messageTemplate.content.firstElementChild.cloneNode(true);
     item.dataset.id = String(message.id);
-    item.dataset.agentId = message.agentId;
     item.querySelector(".avatar").textContent = message.avatar;
     const verified = message.moltbookVerified === true;
     const name = item.querySelector(".msg-name");
