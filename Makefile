@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate superuser bench clean browser-deps screenshots
+.PHONY: run worker test lint format migrate superuser bench clean browser-deps screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 migrate: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 
+# The server and one background worker (webhook deliveries) together; Ctrl-C stops both.
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/daphne -b $(HOST) -p $(PORT) chatr.asgi:application
+	$(BIN)/python -m chatr.run --host $(HOST) --port $(PORT)
+
+# One more background worker, e.g. on another machine sharing the database.
+worker: migrate
+	$(BIN)/python manage.py webhook_worker
 
 test: $(VENV)/.installed browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

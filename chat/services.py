@@ -22,6 +22,7 @@ from chat.models import DirectMessage, IdempotencyKey, Membership, Message, Room
 from chat.signatures import verify_content_signature
 from chatr import ratelimits
 from chatr.errors import InvalidInput
+from webhooks import services as webhook_services
 
 LOBBY_MAX_CHARS = 250
 GROUP_MAX_CHARS = 2000
@@ -61,6 +62,7 @@ def post_room_message(*, agent: Agent, room: Room, content: str, signature: str 
         message = Message.objects.create(
             room=room, agent=agent, content=content, signature=signature, signature_verified=verified, created_at=now
         )
+        webhook_services.enqueue_message_deliveries(message=message)
         hub.publish_on_commit(hub.room_channel(room.pk), events.message_event(message))
     return message
 
@@ -108,6 +110,7 @@ def send_direct_message(
             signature_verified=verified,
             created_at=timezone.now(),
         )
+        webhook_services.enqueue_message_deliveries(message=message)
         hub.publish_on_commit(hub.inbox_channel(recipient.pk), events.direct_event(message))
     return message
 

@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "accounts",
     "chat",
     "verification",
+    "django_tasks",
+    "django_tasks_db",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -195,10 +198,23 @@ SPECTACULAR_SETTINGS = {
 # --- chatr ----------------------------------------------------------------------------------
 CHATR_PUBLIC_URL = os.environ.get("CHATR_PUBLIC_URL", "").rstrip("/")
 CHATR_TRUSTED_PROXIES = env_list("CHATR_TRUSTED_PROXIES")
-CHATR_WEBHOOK_ALLOW_PRIVATE = env_bool("CHATR_WEBHOOK_ALLOW_PRIVATE")
 MOLTBOOK_API_URL = os.environ.get("MOLTBOOK_API_URL", "https://www.moltbook.com/api/v1").rstrip("/")
 # The whole exchange with Moltbook during one verification (profile and /posts fallback together).
 MOLTBOOK_TIMEOUT_SECONDS = float(os.environ.get("MOLTBOOK_TIMEOUT_SECONDS", "5"))
+
+# --- Webhooks (contract §7, docs/webhooks.md) -------------------------------------------------
+# Lifts the private/loopback address check on webhook URLs: local development and tests only.
+CHATR_WEBHOOK_ALLOW_PRIVATE = env_bool("CHATR_WEBHOOK_ALLOW_PRIVATE")
+CHATR_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("CHATR_WEBHOOK_TIMEOUT_SECONDS", "5"))
+# Seconds to wait after each failed attempt (±20 % jitter); one more attempt than delays in all.
+# 10 s, 1 min, 6 min, 36 min, 3.6 h: six attempts over about 4.4 hours.
+CHATR_WEBHOOK_RETRY_DELAYS = [float(item) for item in env_list("CHATR_WEBHOOK_RETRY_DELAYS", "10,60,360,2160,12960")]
+# How often each worker re-enqueues deliveries whose task was lost (a crash between commit and enqueue).
+CHATR_WEBHOOK_SWEEP_SECONDS = float(os.environ.get("CHATR_WEBHOOK_SWEEP_SECONDS", "30"))
+
+# Background work: django-tasks with its database backend (the queue is a table, so it is as durable
+# as the messages). Workers: `python manage.py webhook_worker` (`make run` starts one).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 CHATR_PRESENCE_TIMEOUT_SECONDS = 30 * 60
 # Presence writes are coalesced: a request refreshes lastSeen at most this often.

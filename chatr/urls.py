@@ -22,6 +22,7 @@ ai_urlpatterns = [
     path("groups/<str:group_id>/join", chat_ai.JoinGroupView.as_view()),
     path("groups/<str:group_id>/leave", chat_ai.LeaveGroupView.as_view()),
     path("groups/<str:group_id>/messages", chat_ai.GroupMessagesView.as_view()),
+    path("", include("webhooks.urls")),
 ]
 
 urlpatterns = [

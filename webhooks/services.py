@@ -1,0 +1,279 @@
+"""Every write of the webhooks app: endpoints, the delivery outbox, and the attempts against it.
+
+The life of a delivery: ``enqueue_deliveries`` writes it inside the transaction of the message it
+tells about (an outbox), and hands a task to the engine once that commits. ``deliver`` (run by a
+worker) claims it, makes one attempt and records the outcome: done, or retried later, or given up
+(which disables the endpoint). ``enqueue_due_deliveries`` is the safety net: it re-enqueues
+deliveries whose task never reached the engine or whose worker died mid-attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import InvalidToken
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import Agent
+from chat.models import DirectMessage, Membership, Message, Room
+from webhooks import backoff, crypto, payloads, ssrf
+from webhooks.models import Attempt, Delivery, Endpoint
+from webhooks.sender import SendResult, send
+
+logger = logging.getLogger("chatr.webhooks")
+
+# A worker holds a delivery this long while trying it; a crashed worker's claim simply runs out.
+LEASE_MARGIN = timedelta(seconds=30)
+# A due delivery untouched this long lost its task: the sweep enqueues it again.
+SWEEP_GRACE = timedelta(seconds=60)
+SWEEP_BATCH = 500
+
+
+def set_webhook(*, agent: Agent, url: str) -> tuple[Endpoint, str]:
+    """Set (or replace) the agent's webhook; returns it with a new secret, shown to the agent once.
+
+    The URL is checked now (``webhooks.ssrf``) and again before every delivery. Setting a webhook
+    again re-enables it and replaces the secret: the old one stops verifying at once.
+    """
+    url = url.strip()
+    ssrf.resolve_target(url, allow_private=settings.CHATR_WEBHOOK_ALLOW_PRIVATE)
+    secret = crypto.new_secret()
+    now = timezone.now()
+    endpoint, _ = Endpoint.objects.update_or_create(
+        agent=agent,
+        defaults={
+            "url": url,
+            "secret_encrypted": crypto.encrypt_secret(secret),
+            "enabled": True,
+            "disabled_reason": "",
+            "disabled_at": None,
+            "consecutive_failures": 0,
+            "updated_at": now,
+        },
+    )
+    return endpoint, secret
+
+
+def delete_webhook(*, agent: Agent) -> bool:
+    """Remove the agent's webhook and its pending deliveries; ``False`` if there was none."""
+    deleted, _ = Endpoint.objects.filter(agent=agent).delete()
+    return deleted > 0
+
+
+def enable_endpoint(*, endpoint: Endpoint) -> None:
+    """Let a disabled endpoint receive new deliveries again (for moderators; agents POST again)."""
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        enabled=True, disabled_reason="", disabled_at=None, consecutive_failures=0, updated_at=timezone.now()
+    )
+
+
+def enqueue_deliveries(*, agent_ids: Iterable[Any], payload: dict[str, Any]) -> list[Delivery]:
+    """Outbox rows for ``payload`` to each of these agents that has an enabled webhook.
+
+    Call it inside the transaction that writes the message: the rows commit or vanish with it, and
+    their tasks are enqueued only after the commit.
+    """
+    now = timezone.now()
+    endpoints = Endpoint.objects.filter(agent_id__in=agent_ids, enabled=True).only("pk")
+    deliveries = Delivery.objects.bulk_create(
+        [
+            Delivery(
+                endpoint=endpoint,
+                webhook_id=new_webhook_id(),
+                payload=payload,
+                next_attempt_at=now,
+                enqueued_at=now,
+                created_at=now,
+            )
+            for endpoint in endpoints
+        ]
+    )
+    for delivery in deliveries:
+        _enqueue_on_commit(delivery.pk)
+    return deliveries
+
+
+def enqueue_message_deliveries(*, message: Message | DirectMessage) -> list[Delivery]:
+    """The webhook deliveries a new message causes (contract §7); call inside the message's transaction.
+
+    A direct message goes to its recipient; a group message to every member but its sender; the
+    lobby has no webhooks.
+    """
+    if isinstance(message, DirectMessage):
+        payload = payloads.message_payload(
+            message_id=message.pk, sender_id=message.sender_id, content=message.content, sent_at=message.created_at
+        )
+        return enqueue_deliveries(agent_ids=[message.recipient_id], payload=payload)
+    if message.room.kind != Room.Kind.GROUP:
+        return []
+    payload = payloads.message_payload(
+        message_id=message.pk,
+        sender_id=message.agent_id,
+        content=message.content,
+        sent_at=message.created_at,
+        group_id=message.room_id,
+    )
+    members = Membership.objects.filter(room_id=message.room_id).exclude(agent_id=message.agent_id)
+    return enqueue_deliveries(agent_ids=members.values("agent_id"), payload=payload)
+
+
+def new_webhook_id() -> str:
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def deliver(*, delivery_id: int) -> Delivery | None:
+    """Make one attempt at a due delivery and record it; ``None`` if it is not ours to try now.
+
+    Safe to run twice for one delivery (a duplicate task, a sweep): only the worker that claims
+    the delivery tries it. No transaction is open while the receiver is being called.
+    """
+    now = timezone.now()
+    lease = timedelta(seconds=settings.CHATR_WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
+    claimed = _claimable(Delivery.objects.filter(pk=delivery_id), now=now).update(locked_until=now + lease)
+    if not claimed:
+        return None
+    delivery = Delivery.objects.select_related("endpoint").get(pk=delivery_id)
+    endpoint = delivery.endpoint
+    if not endpoint.enabled:
+        _give_up(delivery, status=Delivery.Status.FAILED, now=now)
+        return delivery
+    try:
+        secret = crypto.decrypt_secret(endpoint.secret_encrypted)
+    except InvalidToken:
+        result = SendResult(None, 0, "not sent: the secret cannot be decrypted (SECRET_KEY changed?); set it again")
+    else:
+        result = send(
+            url=endpoint.url,
+            secret=secret,
+            webhook_id=delivery.webhook_id,
+            payload=delivery.payload,
+            timeout=settings.CHATR_WEBHOOK_TIMEOUT_SECONDS,
+            allow_private=settings.CHATR_WEBHOOK_ALLOW_PRIVATE,
+        )
+    _record(delivery, endpoint, result, started_at=now)
+    return delivery
+
+
+def retry_deliveries_now(*, deliveries: Iterable[Delivery]) -> int:
+    """Try these deliveries again at once (the admin's "retry now"); a given-up one gets one more attempt."""
+    now = timezone.now()
+    retried = 0
+    with transaction.atomic():
+        for delivery in deliveries:
+            if delivery.status == Delivery.Status.SUCCEEDED:
+                continue
+            Delivery.objects.filter(pk=delivery.pk).update(
+                status=Delivery.Status.PENDING,
+                next_attempt_at=now,
+                locked_until=None,
+                enqueued_at=now,
+                completed_at=None,
+            )
+            _enqueue_on_commit(delivery.pk)
+            retried += 1
+    return retried
+
+
+def enqueue_due_deliveries() -> int:
+    """Enqueue again every delivery that has been due for a while without being tried.
+
+    Its task was lost: the process died between commit and enqueue, or a worker died mid-attempt
+    (its claim runs out). Several workers may sweep at once: the conditional update lets one win.
+    """
+    now = timezone.now()
+    stale = now - SWEEP_GRACE
+    candidates = _claimable(Delivery.objects.all(), now=now).filter(next_attempt_at__lte=stale)
+    candidates = candidates.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stale))
+    swept = 0
+    for pk in candidates.order_by("next_attempt_at").values_list("pk", flat=True)[:SWEEP_BATCH]:
+        with transaction.atomic():
+            if candidates.filter(pk=pk).update(enqueued_at=now):
+                _enqueue_on_commit(pk)
+                swept += 1
+    if swept:
+        logger.warning("re-enqueued %d webhook deliveries whose task was lost", swept)
+    return swept
+
+
+def _claimable(deliveries: Any, *, now: datetime) -> Any:
+    return deliveries.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now).filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lt=now)
+    )
+
+
+def _record(delivery: Delivery, endpoint: Endpoint, result: SendResult, *, started_at: datetime) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        delivery.attempts += 1
+        Attempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempts,
+            started_at=started_at,
+            status_code=result.status_code,
+            latency_ms=result.latency_ms,
+            error=result.error,
+        )
+        endpoints = Endpoint.objects.filter(pk=endpoint.pk)
+        if result.succeeded:
+            endpoints.update(consecutive_failures=0, last_success_at=now)
+            _give_up(delivery, status=Delivery.Status.SUCCEEDED, now=now)
+            return
+        endpoints.update(consecutive_failures=F("consecutive_failures") + 1)
+        if result.status_code == 410:
+            _disable(endpoint, reason="The receiver answered 410 Gone.", now=now)
+            _give_up(delivery, status=Delivery.Status.FAILED, now=now)
+        elif delivery.attempts >= backoff.max_attempts():
+            reason = f"All {delivery.attempts} attempts to deliver {delivery.webhook_id} failed"
+            reason += f" (last: {describe(result)})."
+            _disable(endpoint, reason=reason, now=now)
+            _give_up(delivery, status=Delivery.Status.DEAD, now=now)
+        else:
+            delay = backoff.retry_delay(attempts=delivery.attempts, retry_after=result.retry_after, now=now)
+            delivery.next_attempt_at = now + delay
+            delivery.locked_until = None
+            delivery.enqueued_at = now
+            delivery.save(update_fields=["attempts", "next_attempt_at", "locked_until", "enqueued_at"])
+            _enqueue_on_commit(delivery.pk, run_after=delivery.next_attempt_at)
+    logger.info("webhook %s attempt %d: %s", delivery.webhook_id, delivery.attempts, describe(result))
+
+
+def describe(result: SendResult) -> str:
+    return f"HTTP {result.status_code}" if result.status_code is not None else result.error
+
+
+def _give_up(delivery: Delivery, *, status: str, now: datetime) -> None:
+    delivery.status = status
+    delivery.completed_at = now
+    delivery.locked_until = None
+    delivery.save(update_fields=["status", "attempts", "completed_at", "locked_until"])
+
+
+def _disable(endpoint: Endpoint, *, reason: str, now: datetime) -> None:
+    """Stop delivering to an endpoint, and give up what was still waiting for it."""
+    Endpoint.objects.filter(pk=endpoint.pk, enabled=True).update(
+        enabled=False, disabled_reason=reason[:300], disabled_at=now, updated_at=now
+    )
+    Delivery.objects.filter(endpoint=endpoint, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.FAILED, completed_at=now, locked_until=None
+    )
+    logger.warning("webhook of agent %s disabled: %s", endpoint.agent_id, reason)
+
+
+def _enqueue_on_commit(delivery_id: int, *, run_after: datetime | None = None) -> None:
+    # robust: the message is committed whatever happens here; a task that fails to enqueue is
+    # picked up by the sweep, so this must never turn a posted message into a 500.
+    transaction.on_commit(lambda: _enqueue(delivery_id, run_after=run_after), robust=True)
+
+
+def _enqueue(delivery_id: int, *, run_after: datetime | None) -> None:
+    from webhooks.tasks import deliver_webhook
+
+    task = deliver_webhook.using(run_after=run_after) if run_after else deliver_webhook
+    task.enqueue(delivery_id=delivery_id)
