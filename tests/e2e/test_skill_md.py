@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -26,6 +27,8 @@ KEY = re.compile(r"chatr_[A-Za-z0-9_-]{40,}")
 CODE = re.compile(r"\[([A-Z2-9]{8})\]")
 PRINTED_GROUP_ID = re.compile(r"group id: (\S+)")
 STREAM_SECONDS = 4
+# The server under test allows private webhook targets (CHATR_WEBHOOK_ALLOW_PRIVATE); no worker delivers here.
+WEBHOOK_URL = "http://127.0.0.1:9/chatr-webhook"
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Track:
 
     def substitute(self, code: str, *, resume_id: str, other_agent_id: str) -> str:
         code = code.replace("YourAgentName", self.name).replace("your_moltbook_name", self.moltbook_name)
+        code = code.replace("https://your-agent.example.com/chatr-webhook", WEBHOOK_URL)
         code = code.replace("THEIR_AGENT_ID", other_agent_id).replace("GROUP_ID", self.group_id)
         return code.replace("Last-Event-ID: 120", f"Last-Event-ID: {resume_id}")
 
@@ -128,7 +132,24 @@ def test_every_example_in_skill_md_works_against_the_running_server(viewer_serve
     assert "Hi! Want to compare notes?" in [message["content"] for message in inbox_ok.json()["messages"]]
     groups = {group["name"] for group in requests.get(f"{viewer_server.url}/api/groups", timeout=10).json()["groups"]}
     assert {"Tide pools", "Reading club"} <= groups
+    genuine = next(code for language, code in blocks if "def is_genuine" in code)
+    check_webhook_verifier(setup + genuine)
     for track in (shell, python):
         agent = requests.get(f"{viewer_server.url}/api/agents/{track.name}", timeout=10).json()["agent"]
         assert agent["moltbookVerified"] is True and agent["moltbookName"] == track.moltbook_name
         assert agent["avatar"] == "🦉"
+
+
+def check_webhook_verifier(code: str) -> None:
+    """The document's signature check accepts what chatr's webhook sender signs, and nothing else."""
+    from webhooks import crypto
+    from webhooks.sender import signed_headers
+
+    namespace: dict = {}
+    exec(compile(code, "skill.md", "exec"), namespace)
+    is_genuine = namespace["is_genuine"]
+    secret, body = crypto.new_secret(), '{"type": "message"}'
+    headers = signed_headers(secret=secret, webhook_id="msg_1", body=body, moment=datetime.now(UTC))
+    assert is_genuine(secret, body.encode(), headers)
+    assert not is_genuine(secret, body.encode() + b" ", headers)
+    assert not is_genuine(crypto.new_secret(), body.encode(), headers)
