@@ -59,5 +59,8 @@ format: $(VENV)/.installed
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
 
+bench: $(VENV)/.installed
+	bench/run_all.sh
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

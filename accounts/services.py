@@ -14,6 +14,8 @@ from accounts.exceptions import NameTaken
 from accounts.keys import hash_api_key, new_api_key
 from accounts.models import DEFAULT_AVATAR, Agent, online_since
 from accounts.public_keys import normalize_public_key
+from chat import events, hub
+from chat.models import LOBBY_ID
 from chatr import ratelimits
 
 UNSET = object()
@@ -62,34 +64,61 @@ def update_profile(*, agent: Agent, avatar: object = UNSET, public_key: object =
 def mark_seen(*, agent: Agent) -> bool:
     """Presence: an authenticated request marks the agent online. Returns True if it just came online.
 
-    Writes are coalesced: an agent already online with a fresh ``lastSeen`` costs no write.
+    Writes are coalesced: an agent already online with a fresh ``lastSeen`` costs no write. Coming
+    online is announced on the lobby stream; of concurrent requests, the one whose UPDATE flipped the
+    row announces it.
     """
     now = timezone.now()
     was_online = agent.online
     refresh_before = now - timedelta(seconds=settings.CHATR_PRESENCE_REFRESH_SECONDS)
     if was_online and agent.last_seen_at and agent.last_seen_at >= refresh_before:
         return False
-    Agent.objects.filter(pk=agent.pk).update(last_seen_at=now, connected=True)
-    agent.last_seen_at, agent.connected = now, True
-    return not was_online
+    came_online = False
+    with transaction.atomic():
+        if not was_online:
+            offline = Q(connected=False) | Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=online_since())
+            came_online = Agent.objects.filter(offline, pk=agent.pk).update(last_seen_at=now, connected=True) == 1
+        if not came_online:
+            Agent.objects.filter(pk=agent.pk).update(last_seen_at=now, connected=True)
+        agent.last_seen_at, agent.connected = now, True
+        if came_online:
+            _announce(agent, online=True)
+    return came_online
 
 
 def disconnect_agent(*, agent: Agent) -> bool:
-    """Mark the agent offline at once. Returns True if it was online."""
-    was_online = agent.online
-    Agent.objects.filter(pk=agent.pk).update(connected=False)
-    agent.connected = False
-    return was_online
+    """Mark the agent offline at once. Returns True if it was online (and says so on the lobby stream)."""
+    with transaction.atomic():
+        went_offline = (
+            Agent.objects.filter(pk=agent.pk, connected=True, last_seen_at__gte=online_since()).update(connected=False)
+            == 1
+        )
+        if not went_offline:
+            Agent.objects.filter(pk=agent.pk).update(connected=False)
+        agent.connected = False
+        if went_offline:
+            _announce(agent, online=False)
+    return went_offline
 
 
 def expire_presence() -> list[Agent]:
-    """Mark offline every agent whose lastSeen is older than the presence timeout; returns them."""
-    stale = list(Agent.objects.filter(Q(connected=True) & Q(last_seen_at__lt=online_since())))
-    if stale:
-        Agent.objects.filter(pk__in=[agent.pk for agent in stale], last_seen_at__lt=online_since()).update(
-            connected=False
-        )
-    return stale
+    """Mark offline every agent whose lastSeen is older than the presence timeout; returns them.
+
+    Several processes sweep; each agent's UPDATE succeeds in one of them, which alone announces it.
+    """
+    cutoff = online_since()
+    expired = []
+    for agent in Agent.objects.filter(connected=True, last_seen_at__lt=cutoff):
+        with transaction.atomic():
+            if Agent.objects.filter(pk=agent.pk, connected=True, last_seen_at__lt=cutoff).update(connected=False):
+                agent.connected = False
+                expired.append(agent)
+                _announce(agent, online=False)
+    return expired
+
+
+def _announce(agent: Agent, *, online: bool) -> None:
+    hub.publish_on_commit(hub.room_channel(LOBBY_ID), events.presence_event(agent, online=online))
 
 
 def grant_moltbook_badge(*, agent: Agent, moltbook_name: str, owner_twitter: str | None) -> Agent:

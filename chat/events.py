@@ -1,11 +1,13 @@
 """Every frame that leaves the server on a stream is built here: the one place that knows the wire format.
 
 An event is a dict ``{"type": ..., "data": ...}`` (contract §5). ``event_id`` is the id of the newest
-message it carries, for the SSE ``id:`` line, or ``None``.
+message it carries, for the SSE ``id:`` line, or ``None``. ``encode`` turns an event into the bytes of
+one unnamed SSE frame (no ``event:`` line, so ``EventSource.onmessage`` sees every frame).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from accounts.models import Agent
@@ -56,3 +58,16 @@ def event_id(event: dict[str, Any]) -> int | None:
     if event["type"] in {"message", "direct"}:
         return int(data["id"])
     return None
+
+
+RETRY = b"retry: 3000\n\n"
+PING = b": ping\n\n"
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    """One SSE frame: an ``id:`` line when the event carries messages, then one ``data:`` line of JSON."""
+    # JSON escapes every newline inside strings, so the data always fits on one line.
+    data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    number = event_id(event)
+    head = f"id: {number}\n" if number is not None else ""
+    return f"{head}data: {data}\n\n".encode()

@@ -10,6 +10,7 @@ from chat.exceptions import GroupNotFound, RoomNotFound
 from chat.models import LOBBY_ID, DirectMessage, Membership, Message, Room
 
 HISTORY_MAX = 100
+REPLAY_MAX = 1000
 
 
 def get_room(*, room_id: str) -> Room:
@@ -41,6 +42,21 @@ def room_messages(
     if after is not None:
         return list(messages.filter(id__gt=after).order_by("id")[:limit])
     return list(reversed(messages.order_by("-id")[:limit]))
+
+
+def stream_backlog(*, room_id: str, after: int | None) -> tuple[list[Message], bool]:
+    """What a stream sends before live frames, in one query: ``(messages oldest first, is_replay)``.
+
+    A fresh connect (``after`` is None) gets the last 100 as history. A resume gets every visible
+    message after ``after`` to replay, unless more than 1,000 were missed: then the last 100 as history.
+    """
+    messages = visible_messages(room_id=room_id)
+    if after is None:
+        return list(reversed(messages.order_by("-id")[:HISTORY_MAX])), False
+    missed = list(messages.filter(id__gt=after).order_by("-id")[: REPLAY_MAX + 1])
+    if len(missed) > REPLAY_MAX:
+        return list(reversed(missed[:HISTORY_MAX])), False
+    return list(reversed(missed)), True
 
 
 def public_stats() -> dict[str, int]:

@@ -1,8 +1,10 @@
 from django.urls import path
 
-from chat import api
+from chat import api, stream
 
 urlpatterns = [
     path("messages", api.LobbyMessagesView.as_view()),
     path("groups", api.GroupListView.as_view()),
+    path("stream", stream.room_stream),
+    path("stream/status", stream.stream_status),
 ]

@@ -1,9 +1,14 @@
-"""Cross-cutting request plumbing: the client IP, body limits and the per-IP request limit."""
+"""Cross-cutting request plumbing: the client IP, body limits and the per-IP request limit.
+
+Both middlewares work sync and async, so that the stream handler's chain (chatr.asgi) runs on the
+event loop alone: a sync middleware in front of an async view costs a thread per open stream.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
@@ -19,44 +24,76 @@ _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 class ClientIpMiddleware:
     """Sets ``request.client_ip`` once, for every limit and log line after it."""
 
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.client_ip = client_ip(request)  # type: ignore[attr-defined]
-        return self.get_response(request)
+        return self.get_response(request)  # in async mode: the awaitable, awaited by Django
 
 
 class ApiGuardMiddleware:
     """For /api and /ai: 413 for bodies over 16 KiB, 120 requests a minute per IP, limit headers."""
 
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.is_async:
+            return self.__acall__(request)  # type: ignore[return-value]
         if not is_api_path(request.path_info):
             return self.get_response(request)
         token = ratelimits.begin_request()
         try:
-            response = self._guarded(request)
+            response = self._refusal(request) or self.get_response(request)
         finally:
             usages = ratelimits.end_request(token)
-        usage = ratelimits.tightest(usages)
-        if usage is not None and "X-RateLimit-Limit" not in response:
-            for name, value in usage.headers().items():
-                response[name] = value
-        return response
+        return _with_limit_headers(response, usages)
 
-    def _guarded(self, request: HttpRequest) -> HttpResponse:
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        if not is_api_path(request.path_info):
+            return await self.get_response(request)
+        token = ratelimits.begin_request()
+        try:
+            response = self._too_large(request)
+            if response is None:
+                try:
+                    await ratelimits.aconsume("requests_per_ip", request.client_ip)  # type: ignore[attr-defined]
+                except ratelimits.RateLimited as limited:
+                    response = _limited_response(limited)
+            response = response or await self.get_response(request)
+        finally:
+            usages = ratelimits.end_request(token)
+        return _with_limit_headers(response, usages)
+
+    def _refusal(self, request: HttpRequest) -> HttpResponse | None:
+        """413 or 429 before the view runs, else ``None``."""
+        response = self._too_large(request)
+        if response is not None:
+            return response
+        try:
+            ratelimits.consume("requests_per_ip", request.client_ip)  # type: ignore[attr-defined]
+        except ratelimits.RateLimited as limited:
+            return _limited_response(limited)
+        return None
+
+    def _too_large(self, request: HttpRequest) -> HttpResponse | None:
         if request.method in _BODY_METHODS and self._body_too_large(request):
             return error_response(
                 status=413, code="payload_too_large", message="The request body is larger than 16 KiB."
             )
-        try:
-            ratelimits.consume("requests_per_ip", request.client_ip)  # type: ignore[attr-defined]
-        except ratelimits.RateLimited as limited:
-            return error_response(status=429, headers=limited.headers(), **_body_kwargs(limited))
-        return self.get_response(request)
+        return None
 
     @staticmethod
     def _body_too_large(request: HttpRequest) -> bool:
@@ -69,15 +106,47 @@ class ApiGuardMiddleware:
             return True
 
 
-def _body_kwargs(limited: ratelimits.RateLimited) -> dict:
+def _limited_response(limited: ratelimits.RateLimited) -> HttpResponse:
     body = limited.body()
-    return {"code": body["code"], "message": body["error"], "retry_after": body["retry_after"]}
+    return error_response(
+        status=429,
+        headers=limited.headers(),
+        code=body["code"],
+        message=body["error"],
+        retry_after=body["retry_after"],
+    )
+
+
+def _with_limit_headers(response: HttpResponse, usages: list[ratelimits.Usage]) -> HttpResponse:
+    usage = ratelimits.tightest(usages)
+    if usage is not None and "X-RateLimit-Limit" not in response:
+        for name, value in usage.headers().items():
+            response[name] = value
+    return response
+
+
+class StreamHostMiddleware:
+    """For the stream handler's short chain (chatr.asgi), what the full chain's Common and Security
+    middleware would do there: refuse a Host outside ALLOWED_HOSTS (400) and send ``nosniff``."""
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.get_host()  # DisallowedHost becomes Django's 400
+        response = await self.get_response(request)  # type: ignore[misc]
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
 
 
 class ContentSecurityPolicyMiddleware(MiddlewareMixin):
     """Puts ``settings.CHATR_CONTENT_SECURITY_POLICY`` on every HTML response that has none yet.
 
-    Pages keep their initial state in ``json_script`` blocks and data attributes, so the policy can
+    Pages keep their initial state in data attributes, never in inline script, so the policy can
     forbid inline script outright; JSON, Markdown and the event stream need no policy. (MiddlewareMixin
     makes it work in both sync and async chains, so it never forces a streaming view into a thread.)
     """

@@ -102,3 +102,14 @@ def _remember(usage: Usage) -> None:
     usages = _request_usages.get()
     if usages is not None:
         usages.append(usage)
+
+
+async def aconsume(name: str, subject: str, *, message: str | None = None) -> Usage | None:
+    """``consume`` for async code: inline on the local-memory cache, in a worker thread on Redis."""
+    if not settings.CHATR_RATELIMITS:
+        return None
+    if not settings.REDIS_URL:
+        return consume(name, subject, message=message)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(consume, thread_sensitive=False)(name, subject, message=message)

@@ -1,8 +1,8 @@
-"""``python -m chatr.run``: the server (daphne) and the background worker(s) together, for ``make run``.
+"""``python -m chatr.run``: the ASGI server (uvicorn) and the background worker(s) together, for ``make run``.
 
 Ctrl-C or SIGTERM stops all of them (each stops gracefully: a worker finishes its current attempt);
 if one of them exits on its own, the others are stopped too and the exit status is non-zero. When
-scaled out, run ``daphne`` and ``manage.py webhook_worker`` as separate services instead.
+scaled out, run the ASGI server and ``manage.py webhook_worker`` as separate services instead.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ GRACE_SECONDS = 10
 
 
 def commands(*, host: str, port: int, workers: int) -> list[list[str]]:
-    server = [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "chatr.asgi:application"]
+    server = [
+        sys.executable, "-m", "uvicorn", "chatr.asgi:application",
+        "--host", host, "--port", str(port), "--lifespan", "off",
+    ]  # fmt: skip
     worker = [sys.executable, "manage.py", "webhook_worker", "--no-startup-delay"]
     return [server] + [worker] * workers
 

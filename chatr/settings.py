@@ -216,7 +216,7 @@ CHATR_WEBHOOK_SWEEP_SECONDS = float(os.environ.get("CHATR_WEBHOOK_SWEEP_SECONDS"
 # as the messages). Workers: `python manage.py webhook_worker` (`make run` starts one).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
-CHATR_PRESENCE_TIMEOUT_SECONDS = 30 * 60
+CHATR_PRESENCE_TIMEOUT_SECONDS = int(os.environ.get("CHATR_PRESENCE_TIMEOUT_SECONDS", str(30 * 60)))
 # Presence writes are coalesced: a request refreshes lastSeen at most this often.
 CHATR_PRESENCE_REFRESH_SECONDS = 60
 
@@ -235,6 +235,25 @@ _DEFAULT_RATES = {
 }
 CHATR_RATES = {name: os.environ.get(f"CHATR_RATE_{name.upper()}", rate) for name, rate in _DEFAULT_RATES.items()}
 CHATR_MAX_STREAMS_PER_IP = int(os.environ.get("CHATR_MAX_STREAMS_PER_IP", "10"))
+
+# --- The live stream (contract §5) ---------------------------------------------------------
+# Intervals are settable so tests need not wait 10-15 s; the defaults are the contract's.
+CHATR_STREAM_PING_SECONDS = float(os.environ.get("CHATR_STREAM_PING_SECONDS", "15"))
+CHATR_STREAM_STATS_SECONDS = float(os.environ.get("CHATR_STREAM_STATS_SECONDS", "10"))
+CHATR_PRESENCE_SWEEP_SECONDS = float(os.environ.get("CHATR_PRESENCE_SWEEP_SECONDS", "60"))
+# Frames a viewer may fall behind before its stream is ended (it resumes with Last-Event-ID).
+CHATR_STREAM_QUEUE_FRAMES = int(os.environ.get("CHATR_STREAM_QUEUE_FRAMES", "256"))
+# An open stream's per-IP slot expires this long after its process stops refreshing it (a crash).
+CHATR_STREAM_SLOT_SECONDS = int(os.environ.get("CHATR_STREAM_SLOT_SECONDS", "60"))
+# GET /api/stream/status (hub and own-IP stream counts, for tests and operators): off by default.
+CHATR_STREAM_STATUS = env_bool("CHATR_STREAM_STATUS")
+# Paths served by chatr.asgi's stream handler, whose middleware chain never leaves the event loop.
+CHATR_STREAM_PATHS = ["/api/stream", "/api/stream/status", "/api/inbox/stream"]
+CHATR_STREAM_MIDDLEWARE = [
+    "chatr.middleware.ClientIpMiddleware",
+    "chatr.middleware.StreamHostMiddleware",
+    "chatr.middleware.ApiGuardMiddleware",
+]
 CHATR_RATELIMITS = os.environ.get("CHATR_RATELIMITS", "on").strip().lower() not in {"off", "0", "false", "no"}
 RATELIMIT_ENABLE = CHATR_RATELIMITS
 RATELIMIT_USE_CACHE = "default"

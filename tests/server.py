@@ -1,4 +1,4 @@
-"""A real chatr server process (daphne) on a free port, with its own database, for socket tests."""
+"""A real chatr server process (daphne or uvicorn) on a free port, with its own database, for socket tests."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m daphne`` serving chatr.asgi; ``start``/``stop``/``restart`` keep the database."""
+    """``python -m daphne`` (or uvicorn) serving chatr.asgi; ``start``/``stop``/``restart`` keep the database."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], port: int | None = None, *, server: str = "daphne") -> None:
+        self.server = server
         self.port = port or free_port()
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -39,10 +40,23 @@ class ServerProcess:
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True
         )
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def command(self) -> list[str]:
+        if self.server == "uvicorn":
+            return [
+                *(sys.executable, "-m", "uvicorn", "chatr.asgi:application", "--host", "127.0.0.1"),
+                *("--port", str(self.port), "--lifespan", "off", "--no-access-log"),
+            ]
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatr.asgi:application"]
+
     def start(self) -> ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatr.asgi:application"],
+            self.command(),
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -78,7 +92,7 @@ class ServerProcess:
         self.start()
 
 
-def sqlite_server(tmp_path: Path, **env: str) -> ServerProcess:
-    server = ServerProcess({"CHATR_SQLITE_PATH": str(tmp_path / "chatr.sqlite3"), **env})
-    server.migrate()
-    return server.start()
+def sqlite_server(tmp_path: Path, *, server: str = "daphne", **env: str) -> ServerProcess:
+    process = ServerProcess({"CHATR_SQLITE_PATH": str(tmp_path / "chatr.sqlite3"), **env}, server=server)
+    process.migrate()
+    return process.start()

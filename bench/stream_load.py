@@ -1,0 +1,289 @@
+"""Load tool for GET /api/stream: N readers, M stamped messages a second, delivery latency per (reader, message).
+
+It starts its own server process (daphne or uvicorn, one process, CHATR_RATELIMITS=off) on a fresh
+SQLite file, so it can watch that process's RSS and CPU. Readers are raw asyncio sockets, many per
+process, that only look for the stamp in each frame; the load tool runs on the same 2 cores as the
+server and says how much CPU it used itself.
+
+    .venv/bin/python bench/stream_load.py --server uvicorn --readers 1000 --rate 10 --seconds 30
+    .venv/bin/python bench/stream_load.py --server daphne --readers 5000 --rate 0 --seconds 10   # idle RSS
+    .venv/bin/python bench/stream_load.py --server uvicorn --seed-messages 1000000 --probe 200  # history latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import multiprocessing
+import os
+import re
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.server import ServerProcess
+
+STAMP = re.compile(rb'"content":"s(\d+)"')
+HISTORY = b'data: {"type":"history"'
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+async def open_reader(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    writer.write(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    await writer.drain()
+    await reader.readuntil(HISTORY)
+    return reader, writer
+
+
+async def read_stamps(reader: asyncio.StreamReader, arrivals: list[tuple[int, float]], stop) -> None:
+    tail = b""
+    while time.monotonic() < stop.value:
+        try:
+            chunk = await asyncio.wait_for(reader.read(65536), timeout=0.5)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        now = time.monotonic()
+        data = tail + chunk
+        cut = data.rfind(b"\n\n") + 2
+        for match in STAMP.finditer(data, 0, cut):
+            arrivals.append((int(match.group(1)), now))
+        tail = data[cut:]
+
+
+def reader_process(port: int, count: int, stop, ready, results) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def main() -> None:
+        connections = []
+        for start in range(0, count, 100):  # connect in waves: the server's accept queue is finite
+            connections += await asyncio.gather(*(open_reader(port) for _ in range(min(100, count - start))))
+        ready.put(len(connections))
+        arrivals = [[] for _ in connections]
+        await asyncio.gather(
+            *(read_stamps(reader, arrivals[index], stop) for index, (reader, _) in enumerate(connections))
+        )
+        cpu = time.process_time()
+        for _, writer in connections:
+            writer.close()
+        results.put((arrivals, cpu))
+
+    asyncio.run(main())
+
+
+async def post_messages(
+    port: int, key: str, rate: float, seconds: float, sent: dict[int, float], ids: dict[int, int]
+) -> int:
+    """Open-loop posting at ``rate``/s over 4 keep-alive connections; returns how many failed."""
+    connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
+    free: asyncio.Queue = asyncio.Queue()
+    for connection in connections:
+        free.put_nowait(connection)
+    failures = 0
+
+    async def post(seq: int) -> None:
+        nonlocal failures
+        reader, writer = await free.get()
+        body = json.dumps({"content": f"s{seq}"}).encode()
+        started = time.monotonic()
+        writer.write(
+            b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+        body = await reader.readexactly(length)
+        if head.startswith(b"HTTP/1.1 201"):
+            sent[seq] = started
+            ids[seq] = int(json.loads(body)["message"]["id"])
+        else:
+            failures += 1
+        free.put_nowait((reader, writer))
+
+    tasks = []
+    begin = time.monotonic()
+    for seq in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, begin + seq / rate - time.monotonic()))
+        tasks.append(asyncio.create_task(post(seq)))
+    await asyncio.gather(*tasks)
+    for _, writer in connections:
+        writer.close()
+    return failures
+
+
+def seed_messages(db: Path, agent_id: str, count: int) -> None:
+    """Bulk-insert ``count`` lobby messages straight into the SQLite file (a benchmark fixture)."""
+    connection = sqlite3.connect(db)
+    agent = agent_id.replace("-", "")
+    rows = ((f"seeded message {n}", agent) for n in range(count))
+    connection.executemany(
+        "INSERT INTO chat_message (room_id, agent_id, content, signature, signature_verified, created_at, hidden)"
+        " VALUES ('lobby', ?2, ?1, NULL, 0, '2026-01-01 00:00:00', 0)",
+        rows,
+    )
+    connection.execute("UPDATE chat_room SET visible_count = visible_count + ? WHERE id = 'lobby'", (count,))
+    connection.commit()
+    connection.close()
+
+
+def probe_history(port: int, probes: int) -> list[float]:
+    """Connect → history frame fully received, one connection after another."""
+
+    async def main() -> list[float]:
+        times = []
+        for _ in range(probes):
+            started = time.monotonic()
+            reader, writer = await open_reader(port)
+            await reader.readuntil(b"\n\n")
+            times.append(time.monotonic() - started)
+            writer.close()
+        return times
+
+    return asyncio.run(main())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--readers", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=10, help="messages per second (0: idle readers)")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--reader-procs", type=int, default=1)
+    parser.add_argument("--seed-messages", type=int, default=0)
+    parser.add_argument("--probe", type=int, default=0, help="connect → history probes")
+    parser.add_argument("--profile", help="write a py-spy profile of the server during the run here")
+    args = parser.parse_args()
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
+    workdir = Path(tempfile.mkdtemp(prefix="chatr-bench-"))
+    db = workdir / "bench.sqlite3"
+    env = {"CHATR_SQLITE_PATH": str(db), "CHATR_RATELIMITS": "off", "CHATR_LOG_LEVEL": "ERROR"}
+    server = ServerProcess(env, server=args.server)
+    server.log_path = workdir / "server.log"
+    server.migrate()
+    server.start()
+    try:
+        agent = requests.post(f"{server.url}/api/register", json={"name": "bench"}, timeout=10).json()["agent"]
+        if args.seed_messages:
+            server.stop()
+            started = time.monotonic()
+            seed_messages(db, agent["id"], args.seed_messages)
+            print(f"seeded {args.seed_messages} messages in {time.monotonic() - started:.1f} s", file=sys.stderr)
+            server.start()
+        process = psutil.Process(server.pid)
+        report: dict = {"server": args.server, "readers": args.readers, "rate": args.rate, "seconds": args.seconds}
+        report["loadavg_before"] = os.getloadavg()
+        if args.probe:
+            times = probe_history(server.port, args.probe)
+            report["history_ms"] = {q: round(percentile(times, q) * 1000, 1) for q in (50, 90, 99)}
+            report["history_ms"]["max"] = round(max(times) * 1000, 1)
+        if args.readers:
+            run_readers(args, server, agent, process, report)
+        report["loadavg_after"] = os.getloadavg()
+        print(json.dumps(report, indent=1))
+    finally:
+        server.stop()
+
+
+def run_readers(args, server: ServerProcess, agent: dict, process: psutil.Process, report: dict) -> None:
+    rss_before = process.memory_info().rss
+    context = multiprocessing.get_context("fork")
+    ready, results = context.Queue(), context.Queue()
+    connect_budget = 60 + args.readers / 50
+    stop = context.Value("d", time.monotonic() + 3600)
+    share = [
+        args.readers // args.reader_procs + (i < args.readers % args.reader_procs) for i in range(args.reader_procs)
+    ]
+    workers = [context.Process(target=reader_process, args=(server.port, n, stop, ready, results)) for n in share]
+    for worker in workers:
+        worker.start()
+    connected = sum(ready.get(timeout=connect_budget) for _ in workers)
+    time.sleep(1)
+    rss_idle = process.memory_info().rss
+    report["connected"] = connected
+    report["rss_mb_before"] = round(rss_before / 2**20, 1)
+    report["rss_kb_per_reader"] = round((rss_idle - rss_before) / 1024 / connected, 1)
+    sent: dict[int, float] = {}
+    ids: dict[int, int] = {}
+    profiler = None
+    if args.profile:
+        command = [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "-p",
+            str(server.pid),
+            "-d",
+            str(int(args.seconds) - 2),
+            "-o",
+            args.profile,
+        ]
+        profiler = subprocess.Popen([*command, "--format", "raw", "--nonblocking"], stdout=subprocess.DEVNULL)
+    cpu_before = process.cpu_times()
+    wall = time.monotonic()
+    failures = (
+        asyncio.run(post_messages(server.port, agent["apiKey"], args.rate, args.seconds, sent, ids)) if args.rate else 0
+    )
+    if not args.rate:
+        time.sleep(args.seconds)
+    cpu_after = process.cpu_times()
+    elapsed = time.monotonic() - wall
+    stop.value = time.monotonic() + 2  # the last deliveries' grace
+    if profiler is not None:
+        profiler.wait()
+    report["server_cpu_percent"] = round(
+        100 * ((cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)) / elapsed, 1
+    )
+    report["rss_kb_per_reader_after_run"] = round((process.memory_info().rss - rss_before) / 1024 / connected, 1)
+    collected = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join()
+    if not args.rate:
+        return
+    latencies: list[float] = []
+    gaps = duplicates = disorder = 0
+    for arrivals_of_process, _cpu in collected:
+        for arrivals in arrivals_of_process:
+            seqs = [seq for seq, _ in arrivals]
+            duplicates += len(seqs) - len(set(seqs))
+            # Order by message id: with overlapping POSTs, ids need not follow the posting order.
+            disorder += sum(1 for a, b in itertools.pairwise(seqs) if ids.get(b, 0) < ids.get(a, 0))
+            got = {seq: at for seq, at in arrivals}
+            gaps += sum(1 for seq in sent if seq not in got)
+            latencies += [got[seq] - sent[seq] for seq in sent if seq in got]
+    report["posted"] = len(sent)
+    report["post_failures"] = failures
+    report["deliveries"] = len(latencies)
+    report["latency_ms"] = {q: round(percentile(latencies, q) * 1000, 1) for q in (50, 90, 99)}
+    report["latency_ms"]["max"] = round(max(latencies) * 1000, 1) if latencies else None
+    report["latency_ms"]["mean"] = round(statistics.fmean(latencies) * 1000, 1) if latencies else None
+    report["gaps"], report["duplicates"], report["out_of_order"] = gaps, duplicates, disorder
+    report["loadgen_cpu_seconds"] = round(sum(cpu for _, cpu in collected), 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""The live SSE streams (contract §5): ``GET /api/stream`` here, on machinery any stream can reuse.
+
+A stream is: ``retry:``, then its backlog from the database (history, or the replay after
+``Last-Event-ID``), then the frames its hub subscription receives. It subscribes *before* loading the
+backlog and drops live frames the backlog already holds, so a message committed in between is sent
+exactly once. The backlog is one query in a worker thread whose database connection is closed
+straight after; nothing else touches the database for the life of the stream.
+
+``open_stream`` is the reusable part: an inbox stream is ``open_stream(request,
+channel=hub.inbox_channel(agent.id), backlog=<loader of its events>)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+
+from chat import events, hub, selectors, stream_slots
+from chat.models import LOBBY_ID
+from chatr.errors import ChatrError, InvalidInput, error_response
+
+logger = logging.getLogger("chatr.stream")
+
+Backlog = Callable[[int | None], list[dict[str, Any]]]
+"""Given the Last-Event-ID (or None), the events to send before live ones, oldest first (sync)."""
+
+_MAX_ID = 2**63 - 1
+
+
+def room_backlog(room_id: str, after: int | None) -> list[dict[str, Any]]:
+    messages, is_replay = selectors.stream_backlog(room_id=room_id, after=after)
+    if is_replay:
+        return [events.message_event(message) for message in messages]
+    return [events.history_event(messages)]
+
+
+async def room_stream(request: HttpRequest) -> HttpResponse:
+    """``GET /api/stream[?room=<id>]``: the lobby's stream, or any existing room's."""
+    room_id = request.GET.get("room") or LOBBY_ID
+    return await open_stream(
+        request,
+        channel=hub.room_channel(room_id),
+        backlog=functools.partial(room_backlog, room_id),
+        check=functools.partial(selectors.get_room, room_id=room_id),
+        with_stats=True,
+    )
+
+
+async def open_stream(
+    request: HttpRequest,
+    *,
+    channel: str,
+    backlog: Backlog,
+    check: Callable[[], object] | None = None,
+    with_stats: bool = False,
+) -> HttpResponse:
+    """An SSE response for ``channel``; errors (400, 404, 429) answer in the contract's shape instead.
+
+    ``check`` runs first (in a worker thread) and may raise a ``ChatrError``, e.g. an unknown room.
+    """
+    try:
+        after = last_event_id(request)
+        slot = await _admit_or_undo(check, request.client_ip)  # type: ignore[attr-defined]
+    except ChatrError as error:
+        return error_response(
+            status=error.status_code,
+            code=error.code,
+            message=error.message,
+            details=getattr(error, "details", None),
+            headers=getattr(error, "headers", None),
+            **error.extra,
+        )
+    stream = _Stream(slot)
+    frames = _frames(stream=stream, channel=channel, backlog=backlog, after=after, with_stats=with_stats)
+    # The generator's finally does not always run: a client that leaves before the first frame never
+    # starts it, and Django does not close it when a write is cancelled. So the stream is also
+    # closed with the response, and when the generator is collected.
+    weakref.finalize(frames, stream.close)
+    return EventStreamResponse(frames, on_close=stream.close)
+
+
+class EventStreamResponse(StreamingHttpResponse):
+    """``text/event-stream`` with the headers of contract §5; ``on_close`` runs when Django closes it."""
+
+    def __init__(self, frames: AsyncIterator[bytes], *, on_close: Callable[[], None]) -> None:
+        super().__init__(frames, content_type="text/event-stream")
+        self["Cache-Control"] = "no-cache"
+        self["X-Accel-Buffering"] = "no"
+        self._on_close = on_close
+
+    def close(self) -> None:
+        try:
+            self._on_close()
+        finally:
+            super().close()
+
+
+def last_event_id(request: HttpRequest) -> int | None:
+    """The id to resume after: the ``Last-Event-ID`` header, else ``?lastEventId=``; None if absent."""
+    raw = request.headers.get("Last-Event-ID")
+    field = "Last-Event-ID"
+    if raw is None or not raw.strip():
+        raw, field = request.GET.get("lastEventId"), "lastEventId"
+    if raw is None or not raw.strip():
+        return None
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit() or int(raw) > _MAX_ID:
+        raise InvalidInput({field: ["A message id (a non-negative integer) is required."]})
+    return int(raw)
+
+
+class TooManyStreams(ChatrError):
+    status_code = 429
+    code = "too_many_streams"
+
+    def __init__(self) -> None:
+        limit = settings.CHATR_MAX_STREAMS_PER_IP
+        retry_after = 5
+        self.headers = {
+            "Retry-After": str(retry_after),
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(int(time.time()) + retry_after),
+        }
+        super().__init__(
+            f"At most {limit} streams may be open from one address; close one first.",
+            extra={"retry_after": retry_after},
+        )
+
+
+async def _admit_or_undo(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | None:
+    # A client that leaves while the slot is being taken cancels us mid-await: the worker thread
+    # still takes the slot, so give it back as soon as it has.
+    admission = asyncio.ensure_future(_in_thread(_admit, check, ip))
+    try:
+        return await asyncio.shield(admission)
+    except asyncio.CancelledError:
+        admission.add_done_callback(_undo_admission)
+        raise
+
+
+def _undo_admission(admission: asyncio.Future) -> None:
+    if not admission.cancelled() and admission.exception() is None and admission.result() is not None:
+        hub.spawn(_in_thread(stream_slots.release, *admission.result()))
+
+
+def _admit(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | None:
+    """Runs ``check`` and takes a stream slot for ``ip`` (None when limits are off)."""
+    try:
+        if check is not None:
+            check()
+    finally:
+        connection.close()
+    if not settings.CHATR_RATELIMITS:
+        return None
+    slot = stream_slots.take(ip)
+    if slot is None:
+        raise TooManyStreams()
+    return slot
+
+
+async def _frames(
+    *, stream: _Stream, channel: str, backlog: Backlog, after: int | None, with_stats: bool
+) -> AsyncIterator[bytes]:
+    try:
+        jobs.start()
+        yield events.RETRY
+        subscription = stream.subscription = await hub.subscribe(channel, wants_stats=with_stats)
+        first = await _in_thread(_load, backlog, after)
+        newest = after or 0
+        for event in first:
+            newest = max(newest, events.event_id(event) or 0)
+        if first:
+            yield b"".join(events.encode(event) for event in first)
+        # Until a live frame newer than the backlog shows up, live frames may repeat backlog ones.
+        deduplicate = True
+        while True:
+            frames = await subscription.next_frames()
+            if deduplicate:
+                frames = [frame for frame in frames if not _older(frame, newest)]
+                deduplicate = all(_frame_id(frame) is None for frame in frames)
+                if not frames:
+                    continue
+            yield b"".join(frames) if len(frames) > 1 else frames[0]
+    except hub.Overflow:
+        logger.info("a stream on %s fell behind and was closed", channel)
+    finally:
+        stream.close()
+
+
+def _load(backlog: Backlog, after: int | None) -> list[dict[str, Any]]:
+    try:
+        return backlog(after)
+    finally:
+        connection.close()  # no connection is held for the life of the stream
+
+
+def _frame_id(frame: bytes) -> int | None:
+    if not frame.startswith(b"id: "):
+        return None
+    return int(frame[4 : frame.index(b"\n")])
+
+
+def _older(frame: bytes, newest: int) -> bool:
+    number = _frame_id(frame)
+    return number is not None and number <= newest
+
+
+async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
+    # Not thread-sensitive: the default pool's threads are shared by every stream.
+    return await sync_to_async(function, thread_sensitive=False)(*args)
+
+
+class _Stream:
+    """What one open stream holds: its hub subscription and its per-IP slot (refreshed while held).
+
+    ``close`` gives both back exactly once, from any thread (the garbage collector may call it).
+    """
+
+    open: set[_Stream] = set()
+
+    def __init__(self, slot: tuple[str, str] | None) -> None:
+        self.slot = slot
+        self.subscription: hub.Subscription | None = None
+        self.loop = asyncio.get_running_loop()
+        self.closed = False
+        _Stream.open.add(self)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        if hub.running_loop() is not self.loop:
+            if not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(self.close)
+            return
+        self.closed = True
+        _Stream.open.discard(self)
+        if self.subscription is not None:
+            hub.unsubscribe(self.subscription)
+        if self.slot is not None:
+            hub.spawn(_in_thread(stream_slots.release, *self.slot))
+
+
+class _Jobs:
+    """The once-per-process work of all streams: stats, keep-alives, presence expiry, slot refresh."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.loop is loop:
+            return
+        self.loop = loop
+        for job in (self._stats, self._keepalive, self._presence, self._refresh_slots):
+            hub.spawn(self._forever(job))
+
+    async def _forever(self, job: Callable[[], Any]) -> None:
+        while True:
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("stream job %s failed", job.__name__)
+                await asyncio.sleep(1)
+
+    async def _stats(self) -> None:
+        await asyncio.sleep(settings.CHATR_STREAM_STATS_SECONDS)
+        if not any(subscription.wants_stats for subscription in hub.subscriptions()):
+            return
+        stats = await _in_thread(_load, lambda _after: selectors.public_stats(), None)
+        frame = events.encode(events.stats_event(stats))
+        now = asyncio.get_running_loop().time()
+        for subscription in hub.subscriptions():
+            if subscription.wants_stats:
+                subscription.offer(frame, now)
+
+    async def _keepalive(self) -> None:
+        interval = settings.CHATR_STREAM_PING_SECONDS
+        await asyncio.sleep(min(1.0, interval / 4))
+        now = asyncio.get_running_loop().time()
+        for subscription in hub.subscriptions():
+            if now - subscription.last_offer >= interval:
+                subscription.offer(events.PING, now)
+
+    async def _presence(self) -> None:
+        from accounts.services import expire_presence
+
+        await asyncio.sleep(settings.CHATR_PRESENCE_SWEEP_SECONDS)
+        await _in_thread(_load, lambda _after: expire_presence(), None)
+
+    async def _refresh_slots(self) -> None:
+        await asyncio.sleep(settings.CHATR_STREAM_SLOT_SECONDS / 3)
+        held = dict(stream.slot for stream in list(_Stream.open) if stream.slot is not None)
+        await _in_thread(stream_slots.refresh, held)
+
+
+jobs = _Jobs()
+
+
+async def stream_status(request: HttpRequest) -> HttpResponse:
+    """``GET /api/stream/status`` when ``CHATR_STREAM_STATUS`` is on: this process's hub counts and the
+    number of streams open from the caller's own address (nothing about anybody else's)."""
+    if not settings.CHATR_STREAM_STATUS:
+        return error_response(status=404, code="not_found", message="Not found.")
+    ip = request.client_ip  # type: ignore[attr-defined]
+    return JsonResponse(
+        {
+            "success": True,
+            "subscribers": hub.subscriber_count(),
+            "channels": hub.channel_count(),
+            "openStreams": await _in_thread(stream_slots.count, ip),
+        }
+    )

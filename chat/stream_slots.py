@@ -1,0 +1,48 @@
+"""Open streams per client IP (contract §8: 10 at once), counted in the shared cache.
+
+Each open stream holds one of its IP's slot keys ``chatr:stream:<ip>:<n>`` (n < the limit), taken
+with the cache's atomic ``add``; the 11th finds every slot taken. Slots carry a TTL that the
+stream's process refreshes while the stream lives, so a process that crashes without releasing
+anything frees its slots within ``CHATR_STREAM_SLOT_SECONDS``. A plain counter cannot recover like
+that: a decrement lost in a crash stays lost forever, and an expiry on the whole counter would also
+forget the streams that are still open. The cache is local memory by default and Redis with
+``REDIS_URL``, so the limit holds across processes.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.cache import cache
+
+
+def _key(ip: str, slot: int) -> str:
+    return f"chatr:stream:{ip}:{slot}"
+
+
+def take(ip: str) -> tuple[str, str] | None:
+    """A free slot of ``ip`` as ``(key, token)``, or ``None`` when all are taken."""
+    token = uuid.uuid4().hex
+    limit = settings.CHATR_MAX_STREAMS_PER_IP
+    held = cache.get_many([_key(ip, slot) for slot in range(limit)])
+    for slot in range(limit):
+        key = _key(ip, slot)
+        if key not in held and cache.add(key, token, timeout=settings.CHATR_STREAM_SLOT_SECONDS):
+            return key, token
+    return None
+
+
+def release(key: str, token: str) -> None:
+    if cache.get(key) == token:
+        cache.delete(key)
+
+
+def refresh(slots: dict[str, str]) -> None:
+    """Extend the life of slots that are still in use (``key -> token``)."""
+    if slots:
+        cache.set_many(slots, timeout=settings.CHATR_STREAM_SLOT_SECONDS)
+
+
+def count(ip: str) -> int:
+    return len(cache.get_many([_key(ip, slot) for slot in range(settings.CHATR_MAX_STREAMS_PER_IP)]))
