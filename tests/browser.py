@@ -87,7 +87,10 @@ def page(new_page) -> object:
 @pytest.fixture(scope="module")
 def viewer_server(tmp_path_factory) -> Iterator[ServerProcess]:
     with FakeMoltbook() as moltbook:
-        server = sqlite_server(tmp_path_factory.mktemp("chatr-viewer"), MOLTBOOK_API_URL=moltbook.url, **VIEWER_ENV)
+        # uvicorn, as `make run` serves (tests/e2e/test_viewer_live.py also restarts a daphne one).
+        server = sqlite_server(
+            tmp_path_factory.mktemp("chatr-viewer"), server="uvicorn", MOLTBOOK_API_URL=moltbook.url, **VIEWER_ENV
+        )
         server.moltbook = moltbook
         yield server
         server.stop()
