@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run worker test lint format migrate superuser bench clean browser-deps screenshots
+.PHONY: run worker test lint format migrate superuser moderator bench clean browser-deps screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ format: $(VENV)/.installed
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
+
+# A moderator without prompts: MODERATOR_PASSWORD=... make moderator MODERATOR=alice
+moderator: migrate
+	$(BIN)/python manage.py create_moderator --username "$(MODERATOR)" --password-from-env MODERATOR_PASSWORD
 
 bench: $(VENV)/.installed
 	bench/run_all.sh

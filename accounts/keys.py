@@ -16,3 +16,16 @@ def new_api_key() -> str:
 
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# A SHA-256 hex digest never contains "!", so no presented key can ever match a hash starting with it
+# (Django's unusable passwords work the same way). The random tail keeps the column unique.
+UNUSABLE_PREFIX = "!"
+
+
+def unusable_key_hash() -> str:
+    return UNUSABLE_PREFIX + secrets.token_hex(31)
+
+
+def is_usable_key_hash(key_hash: str) -> bool:
+    return not key_hash.startswith(UNUSABLE_PREFIX)

@@ -1,22 +1,24 @@
-"""Every write to agents: registration, keys, profile, presence."""
+"""Every write to agents: registration, keys, profile, presence, moderation."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.exceptions import NameTaken
-from accounts.keys import hash_api_key, new_api_key
+from accounts.keys import hash_api_key, new_api_key, unusable_key_hash
 from accounts.models import DEFAULT_AVATAR, Agent, online_since
 from accounts.public_keys import normalize_public_key
 from chat import events, hub
+from chat import services as chat_services
 from chat.models import LOBBY_ID
-from chatr import ratelimits
+from chatr import moderation, ratelimits
 
 UNSET = object()
 
@@ -121,21 +123,113 @@ def _announce(agent: Agent, *, online: bool) -> None:
     hub.publish_on_commit(hub.room_channel(LOBBY_ID), events.presence_event(agent, online=online))
 
 
-def grant_moltbook_badge(*, agent: Agent, moltbook_name: str, owner_twitter: str | None) -> Agent:
+def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool = False) -> Agent:
+    """Ban an agent: every authenticated call answers 403 ``agent_banned``, it leaves the agent lists and
+    goes offline at once; with ``hide_messages`` its visible messages are hidden as a moderator would one by one.
+    """
+    moderation.require_permission(moderator, "accounts.change_agent")
+    with transaction.atomic():
+        was_online = agent.online
+        Agent.objects.filter(pk=agent.pk).update(is_banned=True, connected=False)
+        agent.is_banned, agent.connected = True, False
+        hidden = chat_services.hide_agent_messages(agent=agent, moderator=moderator) if hide_messages else 0
+        note = f"Banned the agent and hid {hidden} of its messages." if hide_messages else "Banned the agent."
+        moderation.record(moderator=moderator, obj=agent, message=note)
+        if was_online:
+            _announce(agent, online=False)
+    return agent
+
+
+def unban_agent(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
+    """Lift a ban; hidden messages stay hidden (restore them one by one if they deserve it)."""
+    moderation.require_permission(moderator, "accounts.change_agent")
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(is_banned=False)
+        agent.is_banned = False
+        moderation.record(moderator=moderator, obj=agent, message="Lifted the ban.")
+    return agent
+
+
+def revoke_api_key(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
+    """Make the agent's key stop working at once, with no new key: nobody sees one, nobody can use one."""
+    moderation.require_permission(moderator, "accounts.change_agent")
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(key_hash=unusable_key_hash(), connected=False)
+        agent.refresh_from_db(fields=["key_hash", "connected"])
+        moderation.record(moderator=moderator, obj=agent, message="Revoked the API key.")
+    return agent
+
+
+MODERATORS_GROUP = "Moderators"
+MODERATOR_PERMISSIONS = (
+    ("accounts", "view_agent"),
+    ("accounts", "change_agent"),
+    ("chat", "view_message"),
+    ("chat", "change_message"),
+    ("chat", "view_room"),
+    ("chat", "view_membership"),
+    ("webhooks", "view_endpoint"),
+    ("webhooks", "change_endpoint"),
+    ("webhooks", "view_delivery"),
+    ("webhooks", "change_delivery"),
+    ("webhooks", "view_attempt"),
+    ("admin", "view_logentry"),
+)
+
+
+def create_moderator(*, username: str, password: str, email: str = "", superuser: bool = False) -> AbstractBaseUser:
+    """Create (or update) a staff user in the Moderators group, which holds exactly what moderation needs."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group, Permission
+
+    with transaction.atomic():
+        group, _ = Group.objects.get_or_create(name=MODERATORS_GROUP)
+        wanted = Q()
+        for app_label, codename in MODERATOR_PERMISSIONS:
+            wanted |= Q(content_type__app_label=app_label, codename=codename)
+        group.permissions.set(Permission.objects.filter(wanted))
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.email = email or user.email
+        user.is_staff, user.is_active = True, True
+        user.is_superuser = superuser or user.is_superuser
+        user.set_password(password)
+        user.save()
+        user.groups.add(group)
+    return user
+
+
+def grant_moltbook_badge(
+    *, agent: Agent, moltbook_name: str, owner_twitter: str | None, moderator: AbstractBaseUser | None = None
+) -> Agent:
     """Give ``agent`` the 🦞 badge for ``moltbook_name``, taking it from any agent that held that name.
 
     A Moltbook name belongs to one chatr agent at a time (a case-insensitive unique constraint):
-    the previous holder loses its badge in the same transaction.
+    the previous holder loses its badge in the same transaction. With a ``moderator`` (a grant by
+    hand) the permission is checked and the grant written to the admin log.
     """
+    if moderator is not None:
+        moderation.require_permission(moderator, "accounts.change_agent")
     for attempt in range(3):
         try:
             with transaction.atomic():
-                Agent.objects.annotate(molt=Lower("moltbook_name")).filter(molt=moltbook_name.lower()).exclude(
-                    pk=agent.pk
-                ).update(moltbook_verified=False, moltbook_name=None, owner_twitter=None)
+                previous = list(
+                    Agent.objects.annotate(molt=Lower("moltbook_name"))
+                    .filter(molt=moltbook_name.lower())
+                    .exclude(pk=agent.pk)
+                    .select_for_update()
+                )
+                Agent.objects.filter(pk__in=[holder.pk for holder in previous]).update(
+                    moltbook_verified=False, moltbook_name=None, owner_twitter=None
+                )
                 Agent.objects.filter(pk=agent.pk).update(
                     moltbook_verified=True, moltbook_name=moltbook_name, owner_twitter=owner_twitter
                 )
+                if moderator is not None:
+                    for holder in previous:
+                        note = f"Moltbook badge {holder.moltbook_name} moved to {agent.name}."
+                        moderation.record(moderator=moderator, obj=holder, message=note)
+                    note = f"Granted the Moltbook badge: {moltbook_name}, owner {owner_twitter or 'unknown'}."
+                    moderation.record(moderator=moderator, obj=agent, message=note)
             break
         except IntegrityError:  # a concurrent grant of the same name committed first: take it from that one
             if attempt == 2:
@@ -144,8 +238,17 @@ def grant_moltbook_badge(*, agent: Agent, moltbook_name: str, owner_twitter: str
     return agent
 
 
-def revoke_moltbook_badge(*, agent: Agent) -> Agent:
-    """Take the 🦞 badge away: back to the unverified limits, and the Moltbook name is free again."""
-    Agent.objects.filter(pk=agent.pk).update(moltbook_verified=False, moltbook_name=None, owner_twitter=None)
+def revoke_moltbook_badge(*, agent: Agent, moderator: AbstractBaseUser | None = None) -> Agent:
+    """Take the 🦞 badge away: back to the unverified limits, and the Moltbook name is free again.
+
+    With a ``moderator`` the permission is checked and the revocation written to the admin log.
+    """
+    if moderator is not None:
+        moderation.require_permission(moderator, "accounts.change_agent")
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(moltbook_verified=False, moltbook_name=None, owner_twitter=None)
+        if moderator is not None:
+            note = f"Revoked the Moltbook badge ({agent.moltbook_name or 'no name'})."
+            moderation.record(moderator=moderator, obj=agent, message=note)
     agent.moltbook_verified, agent.moltbook_name, agent.owner_twitter = False, None, None
     return agent

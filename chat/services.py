@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -20,7 +21,7 @@ from chat.exceptions import CannotMessageSelf, IdempotencyKeyReused, NotAMember,
 from chat.links import contains_link
 from chat.models import DirectMessage, IdempotencyKey, Membership, Message, Room
 from chat.signatures import verify_content_signature
-from chatr import ratelimits
+from chatr import moderation, ratelimits
 from chatr.errors import InvalidInput
 from webhooks import services as webhook_services
 
@@ -78,6 +79,46 @@ def _count_room_message(*, agent: Agent, is_lobby: bool) -> None:
             str(agent.pk),
             message="Unverified agents may post 1 message every 5 minutes. Verify on Moltbook for 10 a minute.",
         )
+
+
+def hide_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
+    """Take a message away from every reader: history, REST, pages; open streams get a ``delete`` frame.
+
+    Returns False (and changes nothing) if it was already hidden.
+    """
+    moderation.require_permission(moderator, "chat.change_message")
+    now = timezone.now()
+    with transaction.atomic():
+        # The conditional update makes concurrent hides of one message count it once.
+        if not Message.objects.filter(pk=message.pk, hidden=False).update(hidden=True, hidden_at=now):
+            return False
+        Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") - 1)
+        message.hidden, message.hidden_at = True, now
+        moderation.record(moderator=moderator, obj=message, message="Hid the message from readers.")
+        hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
+    return True
+
+
+def restore_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
+    """Bring a hidden message back into history (no frame: open streams pick it up on their next history).
+
+    Returns False (and changes nothing) if it was not hidden.
+    """
+    moderation.require_permission(moderator, "chat.change_message")
+    with transaction.atomic():
+        if not Message.objects.filter(pk=message.pk, hidden=True).update(hidden=False, hidden_at=None):
+            return False
+        Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") + 1)
+        message.hidden, message.hidden_at = False, None
+        moderation.record(moderator=moderator, obj=message, message="Restored the message.")
+    return True
+
+
+def hide_agent_messages(*, agent: Agent, moderator: AbstractBaseUser) -> int:
+    """Hide every visible message of ``agent`` in every room, each as ``hide_message`` does; returns how many."""
+    with transaction.atomic():
+        messages = list(Message.objects.filter(agent=agent, hidden=False).order_by("id"))
+        return sum(hide_message(message=message, moderator=moderator) for message in messages)
 
 
 def _count_private_message(*, agent: Agent) -> None:
@@ -198,14 +239,3 @@ def purge_idempotency_keys() -> int:
     """Forget answers older than the replay window."""
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW).delete()
     return deleted
-
-
-def hide_message(*, message: Message, moderator: object | None = None) -> Message:
-    """Hide a message from every reader; open streams get a ``delete`` frame. Hiding twice changes nothing."""
-    with transaction.atomic():
-        updated = Message.objects.filter(pk=message.pk, hidden=False).update(hidden=True, hidden_at=timezone.now())
-        if updated:
-            Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") - 1)
-            hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
-    message.refresh_from_db(fields=["hidden", "hidden_at"])
-    return message

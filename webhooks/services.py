@@ -17,12 +17,14 @@ from typing import Any
 
 from cryptography.fernet import InvalidToken
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Agent
 from chat.models import DirectMessage, Membership, Message, Room
+from chatr import moderation
 from webhooks import backoff, crypto, payloads, ssrf
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import SendResult, send
@@ -67,11 +69,14 @@ def delete_webhook(*, agent: Agent) -> bool:
     return deleted > 0
 
 
-def enable_endpoint(*, endpoint: Endpoint) -> None:
+def enable_endpoint(*, endpoint: Endpoint, moderator: AbstractBaseUser) -> None:
     """Let a disabled endpoint receive new deliveries again (for moderators; agents POST again)."""
-    Endpoint.objects.filter(pk=endpoint.pk).update(
-        enabled=True, disabled_reason="", disabled_at=None, consecutive_failures=0, updated_at=timezone.now()
-    )
+    moderation.require_permission(moderator, "webhooks.change_endpoint")
+    with transaction.atomic():
+        Endpoint.objects.filter(pk=endpoint.pk).update(
+            enabled=True, disabled_reason="", disabled_at=None, consecutive_failures=0, updated_at=timezone.now()
+        )
+        moderation.record(moderator=moderator, obj=endpoint, message="Enabled the endpoint again.")
 
 
 def enqueue_deliveries(*, agent_ids: Iterable[Any], payload: dict[str, Any]) -> list[Delivery]:
@@ -161,8 +166,9 @@ def deliver(*, delivery_id: int) -> Delivery | None:
     return delivery
 
 
-def retry_deliveries_now(*, deliveries: Iterable[Delivery]) -> int:
+def retry_deliveries_now(*, deliveries: Iterable[Delivery], moderator: AbstractBaseUser) -> int:
     """Try these deliveries again at once (the admin's "retry now"); a given-up one gets one more attempt."""
+    moderation.require_permission(moderator, "webhooks.change_delivery")
     now = timezone.now()
     retried = 0
     with transaction.atomic():
@@ -177,6 +183,7 @@ def retry_deliveries_now(*, deliveries: Iterable[Delivery]) -> int:
                 completed_at=None,
             )
             _enqueue_on_commit(delivery.pk)
+            moderation.record(moderator=moderator, obj=delivery, message="Retry now.")
             retried += 1
     return retried
 

@@ -4,6 +4,7 @@ import base64
 import re
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 from django_tasks_db.models import DBTaskResult
 
@@ -118,10 +119,24 @@ class TestAdmin:
             assert response.status_code == 302
             delivery.refresh_from_db()
             assert delivery.status == Delivery.Status.PENDING
+            logged = LogEntry.objects.get(object_id=str(delivery.pk))  # recorded with the moderator's name
+            assert logged.user.username == "mod" and logged.get_change_message() == "Retry now."
             (_task,) = DBTaskResult.objects.filter(args_kwargs__kwargs__delivery_id=delivery.pk)
             services.deliver(delivery_id=delivery.pk)  # what the worker does with that task
             assert len(hook.requests) == 2
         assert list(Attempt.objects.filter(delivery=delivery).values_list("status_code", flat=True)) == [500, 200]
+
+    def test_enable_turns_a_disabled_endpoint_back_on_and_is_logged(self, moderator, hooked):
+        with Receiver() as hook:
+            hooked(hook)
+        endpoint = Endpoint.objects.get()
+        Endpoint.objects.filter(pk=endpoint.pk).update(enabled=False, disabled_reason="gone", consecutive_failures=9)
+        response = moderator.post("/admin/webhooks/endpoint/", {"action": "enable", "_selected_action": [endpoint.pk]})
+        assert response.status_code == 302
+        endpoint.refresh_from_db()
+        assert endpoint.enabled and endpoint.consecutive_failures == 0 and endpoint.disabled_reason == ""
+        logged = LogEntry.objects.get(object_id=str(endpoint.pk))
+        assert logged.user.username == "mod" and logged.get_change_message() == "Enabled the endpoint again."
 
     def test_moderators_cannot_edit_or_delete_deliveries_directly(self, moderator, hooked, direct_message):
         with Receiver() as hook:

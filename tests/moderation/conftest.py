@@ -1,0 +1,128 @@
+"""Moderators and an admin session driven through the real admin views, CSRF checks on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import AbstractBaseUser
+from django.test import Client
+
+from accounts import services as account_services
+from chat import hub
+
+MODERATOR_PASSWORD = "correct horse battery staple"
+
+_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    match = _TOKEN.search(html)
+    assert match, "the page carries no CSRF token"
+    return match.group(1)
+
+
+@dataclass
+class AdminSession:
+    """A browser-like session on the admin: reads each form's CSRF token from the page it posts from."""
+
+    client: Client
+    user: AbstractBaseUser
+
+    def run_action(self, changelist: str, action: str, ids: list[object]):
+        page = self.client.get(changelist)
+        assert page.status_code == 200
+        return self.client.post(
+            changelist,
+            {
+                "csrfmiddlewaretoken": csrf_token(page.content.decode()),
+                "action": action,
+                "_selected_action": [str(pk) for pk in ids],
+                "index": "0",
+                "select_across": "0",
+            },
+        )
+
+
+def admin_login(client: Client, username: str, password: str, **extra):
+    page = client.get("/admin/login/", **extra)
+    return client.post(
+        "/admin/login/?next=/admin/",
+        {"csrfmiddlewaretoken": csrf_token(page.content.decode()), "username": username, "password": password},
+        **extra,
+    )
+
+
+@pytest.fixture
+def moderator(db) -> AbstractBaseUser:
+    return account_services.create_moderator(username="mod", password=MODERATOR_PASSWORD)
+
+
+@pytest.fixture
+def admin_session(moderator) -> AdminSession:
+    client = Client(enforce_csrf_checks=True)
+    response = admin_login(client, "mod", MODERATOR_PASSWORD)
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    return AdminSession(client, moderator)
+
+
+@pytest.fixture
+def post_message(db):
+    """Posts to the lobby through the real service, as the API would."""
+
+    def post(who, content: str = "hello"):
+        from chat import selectors
+        from chat import services as chat_services
+
+        return chat_services.post_room_message(agent=who.agent, room=selectors.lobby(), content=content)
+
+    return post
+
+
+class ChannelListener:
+    """Subscribes to a hub channel in this process, as a stream view does, and decodes the frames it gets."""
+
+    def __init__(self, channel: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.subscription = loop.run_until_complete(hub.subscribe(channel))
+
+    def received(self, *, wait: float = 0.2) -> list[dict]:
+        """The events delivered so far (waiting up to ``wait`` seconds for the first one)."""
+
+        async def take() -> list[bytes]:
+            try:
+                return await asyncio.wait_for(self.subscription.next_frames(), wait)
+            except TimeoutError:
+                return []
+
+        frames = self.loop.run_until_complete(take())
+        lines = (line for frame in frames for line in frame.decode().splitlines())
+        return [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
+
+    def close(self) -> None:
+        hub.unsubscribe(self.subscription)
+
+
+@pytest.fixture
+def listen():
+    """``listen(channel)`` subscribes to a hub channel; ``.received()`` gives the events it was sent."""
+    loop = asyncio.new_event_loop()  # one loop for all: the hub serves the loop of its latest subscriber
+    listeners: list[ChannelListener] = []
+
+    def subscribe(channel: str) -> ChannelListener:
+        listeners.append(ChannelListener(channel, loop))
+        return listeners[-1]
+
+    yield subscribe
+    for listener in listeners:
+        listener.close()
+    loop.close()
+
+
+@pytest.fixture
+def lobby_events(listen):
+    """What a stream on the lobby would be sent, as a list of events per call."""
+    return listen(hub.room_channel("lobby")).received
