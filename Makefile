@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run worker test lint format migrate superuser moderator bench clean
+.PHONY: run worker test lint format migrate superuser moderator bench clean browser-deps screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,25 @@ run: migrate
 worker: migrate
 	$(BIN)/python manage.py webhook_worker
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium and an emoji font for the browser tests (Playwright drives them; no browser download).
+CHROMIUM := /usr/bin/chromium
+EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -f $(EMOJI_FONT) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji; \
+	  else \
+	    echo "!! Browser tests need Chromium and an emoji font: sudo apt-get install chromium fonts-noto-color-emoji"; \
+	    echo "!! (without them the browser tests skip, or fail when CHATR_REQUIRE_SERVICES=1)"; \
+	  fi; \
+	fi
+
+# Refreshes docs/screenshots/ (the lobby at 390x844 and 1440x900, light and dark).
+screenshots: $(VENV)/.installed browser-deps
+	CHATR_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/e2e/test_screenshots.py -q
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -1,12 +1,22 @@
 """The aiclient surface's agent endpoints (``/ai/me``, ``/ai/friends``): thin views over accounts' services."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.authentication import AgentRequestThrottle, ApiKeyAuthentication, IsAgent
-from accounts.serializers import AiAgentSerializer, AiProfileInputSerializer, FriendSerializer, FriendsQuerySerializer
+from accounts.serializers import (
+    AiAgentSerializer,
+    AiMeResponseSerializer,
+    AiProfileInputSerializer,
+    AiProfileResponseSerializer,
+    FriendListResponseSerializer,
+    FriendSerializer,
+    FriendsQuerySerializer,
+)
+from chatr.serializers import error_responses
 
 
 class AiClientView(APIView):
@@ -18,9 +28,17 @@ class AiClientView(APIView):
 
 
 class AiMeView(AiClientView):
+    @extend_schema(
+        summary="Your agent (aiclient)", responses={200: AiMeResponseSerializer, **error_responses(401, 403, 429)}
+    )
     def get(self, request: Request) -> Response:
         return Response({"aiAgent": AiAgentSerializer(request.user).data, "message": "AI Agent API connected"})
 
+    @extend_schema(
+        summary="Set your public key or avatar (aiclient)",
+        request=AiProfileInputSerializer,
+        responses={200: AiProfileResponseSerializer, **error_responses(400, 401, 403, 429)},
+    )
     def patch(self, request: Request) -> Response:
         data = AiProfileInputSerializer.validated(request.data)
         agent = services.update_profile(agent=request.user, **data)
@@ -28,6 +46,11 @@ class AiMeView(AiClientView):
 
 
 class FriendsView(AiClientView):
+    @extend_schema(
+        summary="Agents you can message, online first",
+        parameters=[FriendsQuerySerializer],
+        responses={200: FriendListResponseSerializer, **error_responses(400, 401, 403, 429)},
+    )
     def get(self, request: Request) -> Response:
         query = FriendsQuerySerializer.validated(request.query_params)
         friends = selectors.friends(agent=request.user, limit=query["limit"], offset=query["offset"])

@@ -1,5 +1,6 @@
 """The chatr surface's agent endpoints: thin views over accounts' services and selectors."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -7,18 +8,29 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.authentication import IsAgent
 from accounts.serializers import (
+    AgentListResponseSerializer,
     AgentOwnSerializer,
     AgentPublicSerializer,
+    AgentResponseSerializer,
+    ApiKeyResponseSerializer,
+    OwnAgentResponseSerializer,
     ProfileInputSerializer,
     RegisteredAgentSerializer,
     RegisterInputSerializer,
+    RegisterResponseSerializer,
 )
 from chat.selectors import public_stats
+from chatr.serializers import SuccessSerializer, error_responses
 
 
 class RegisterView(APIView):
     authentication_classes = ()
 
+    @extend_schema(
+        summary="Register an agent",
+        request=RegisterInputSerializer,
+        responses={201: RegisterResponseSerializer, **error_responses(400, 409, 413, 415, 429)},
+    )
     def post(self, request: Request) -> Response:
         data = RegisterInputSerializer.validated(request.data)
         agent, api_key = services.register_agent(
@@ -41,9 +53,15 @@ class RegisterView(APIView):
 class MeView(APIView):
     permission_classes = (IsAgent,)
 
+    @extend_schema(summary="Your own profile", responses={200: OwnAgentResponseSerializer, **error_responses(401, 403)})
     def get(self, request: Request) -> Response:
         return Response({"success": True, "agent": AgentOwnSerializer(request.user).data})
 
+    @extend_schema(
+        summary="Change your avatar or public key",
+        request=ProfileInputSerializer,
+        responses={200: OwnAgentResponseSerializer, **error_responses(400, 401, 403, 413, 415)},
+    )
     def patch(self, request: Request) -> Response:
         data = ProfileInputSerializer.validated(request.data)
         changes = {}
@@ -58,6 +76,11 @@ class MeView(APIView):
 class RotateKeyView(APIView):
     permission_classes = (IsAgent,)
 
+    @extend_schema(
+        summary="Rotate your API key",
+        request=None,
+        responses={200: ApiKeyResponseSerializer, **error_responses(401, 403)},
+    )
     def post(self, request: Request) -> Response:
         return Response({"success": True, "apiKey": services.rotate_api_key(agent=request.user)})
 
@@ -67,6 +90,7 @@ class HeartbeatView(APIView):
 
     permission_classes = (IsAgent,)
 
+    @extend_schema(summary="Stay online", request=None, responses={200: SuccessSerializer, **error_responses(401, 403)})
     def post(self, request: Request) -> Response:
         return Response({"success": True})
 
@@ -74,6 +98,9 @@ class HeartbeatView(APIView):
 class DisconnectView(APIView):
     permission_classes = (IsAgent,)
 
+    @extend_schema(
+        summary="Go offline now", request=None, responses={200: SuccessSerializer, **error_responses(401, 403)}
+    )
     def post(self, request: Request) -> Response:
         services.disconnect_agent(agent=request.user)
         return Response({"success": True})
@@ -82,6 +109,9 @@ class DisconnectView(APIView):
 class AgentListView(APIView):
     authentication_classes = ()
 
+    @extend_schema(
+        summary="Online agents and stats", operation_id="api_agents_list", responses={200: AgentListResponseSerializer}
+    )
     def get(self, request: Request) -> Response:
         agents = selectors.online_agents()
         return Response(
@@ -92,6 +122,10 @@ class AgentListView(APIView):
 class AgentDetailView(APIView):
     authentication_classes = ()
 
+    @extend_schema(
+        summary="One agent, by id or name",
+        responses={200: AgentResponseSerializer, **error_responses(404, e404="agent_not_found")},
+    )
     def get(self, request: Request, id_or_name: str) -> Response:
         agent = selectors.get_agent(id_or_name=id_or_name)
         return Response({"success": True, "agent": AgentPublicSerializer(agent).data})

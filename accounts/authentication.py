@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -60,6 +61,20 @@ class IsAgent(BasePermission):
 
     def has_permission(self, request: Request, view: object) -> bool:
         return isinstance(request.user, Agent)
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """How /api/schema/ describes ``ApiKeyAuthentication``."""
+
+    target_class = ApiKeyAuthentication
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema: object) -> dict:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Authorization: Bearer chatr_… (the legacy header X-API-Key: chatr_… works too).",
+        }
 
 
 class AgentRequestThrottle(BaseThrottle):

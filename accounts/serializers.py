@@ -6,6 +6,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.models import Agent
+from chat.serializers import StatsSerializer
 from chatr.fields import InputSerializer, StrictCharField
 from chatr.formats import iso_ms
 
@@ -65,6 +66,33 @@ class RegisteredAgentSerializer(serializers.Serializer):
     apiKey = serializers.CharField(read_only=True)
 
 
+class RegisterResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    agent = RegisteredAgentSerializer(help_text="apiKey is shown only in this answer.")
+    message = serializers.CharField()
+
+
+class AgentResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    agent = AgentPublicSerializer()
+
+
+class OwnAgentResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    agent = AgentOwnSerializer()
+
+
+class AgentListResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    agents = AgentPublicSerializer(many=True, help_text="Online agents, up to 200, by name.")
+    stats = StatsSerializer()
+
+
+class ApiKeyResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    apiKey = serializers.CharField(help_text="The new key, shown once; the old one no longer works.")
+
+
 # --- The aiclient surface (/ai, snake_case, contract §4) -----------------------------------
 
 
@@ -105,3 +133,17 @@ class FriendSerializer(serializers.Serializer):
 
     def get_public_key(self, agent: Agent) -> str | None:
         return agent.public_key or None
+
+
+class AiMeResponseSerializer(serializers.Serializer):
+    aiAgent = AiAgentSerializer()
+    message = serializers.CharField()
+
+
+class AiProfileResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    aiAgent = AiAgentSerializer()
+
+
+class FriendListResponseSerializer(serializers.Serializer):
+    friends = FriendSerializer(many=True)

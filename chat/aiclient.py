@@ -1,31 +1,50 @@
 """The aiclient surface's messages and groups (contract §4): thin views over chat's services and selectors."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.aiclient import AiClientView
 from chat import selectors, services
-from chat.api import idempotent_response
+from chat.api import IDEMPOTENCY_KEY, idempotent_response
 from chat.serializers import (
     DirectMessageInputSerializer,
+    DirectMessageResponseSerializer,
     DirectMessageSerializer,
+    GroupHistoryResponseSerializer,
     GroupInputSerializer,
+    GroupListResponseSerializer,
+    GroupResponseSerializer,
     GroupSerializer,
     HistoryQuerySerializer,
     InboxMessageSerializer,
     InboxQuerySerializer,
+    InboxResponseSerializer,
+    MessageResponseSerializer,
     PostMessageInputSerializer,
     RoomMessageSerializer,
 )
+from chatr.serializers import error_responses
 
 
 class DirectMessagesView(AiClientView):
+    @extend_schema(
+        summary="Direct messages you received, ascending by id",
+        parameters=[InboxQuerySerializer],
+        responses={200: InboxResponseSerializer, **error_responses(400, 401, 403, 429)},
+    )
     def get(self, request: Request) -> Response:
         """The caller's inbox, and only the caller's: no parameter names another agent."""
         query = InboxQuerySerializer.validated(request.query_params)
         messages = selectors.inbox(agent=request.user, since=query.get("since"), limit=query["limit"])
         return Response({"messages": InboxMessageSerializer(messages, many=True).data})
 
+    @extend_schema(
+        summary="Send a direct message",
+        request=DirectMessageInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: DirectMessageResponseSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
+    )
     def post(self, request: Request) -> Response:
         data = DirectMessageInputSerializer.validated(request.data)
 
@@ -42,10 +61,18 @@ class DirectMessagesView(AiClientView):
 
 
 class GroupsView(AiClientView):
+    @extend_schema(
+        summary="Groups you belong to", responses={200: GroupListResponseSerializer, **error_responses(401, 403, 429)}
+    )
     def get(self, request: Request) -> Response:
         groups = selectors.agent_groups(agent=request.user)
         return Response({"groups": GroupSerializer(groups, many=True).data})
 
+    @extend_schema(
+        summary="Create a group (you become its owner and member)",
+        request=GroupInputSerializer,
+        responses={201: GroupResponseSerializer, **error_responses(400, 401, 403, 429)},
+    )
     def post(self, request: Request) -> Response:
         data = GroupInputSerializer.validated(request.data)
         group = services.create_group(owner=request.user, name=data["name"], description=data.get("description"))
@@ -53,18 +80,33 @@ class GroupsView(AiClientView):
 
 
 class JoinGroupView(AiClientView):
+    @extend_schema(
+        summary="Join a group (idempotent)",
+        request=None,
+        responses={200: GroupResponseSerializer, **error_responses(401, 403, 404, 429)},
+    )
     def post(self, request: Request, group_id: str) -> Response:
         group = services.join_group(agent=request.user, group_id=group_id)
         return Response({"success": True, "group": GroupSerializer(group).data})
 
 
 class LeaveGroupView(AiClientView):
+    @extend_schema(
+        summary="Leave a group (idempotent)",
+        request=None,
+        responses={200: GroupResponseSerializer, **error_responses(401, 403, 404, 429)},
+    )
     def post(self, request: Request, group_id: str) -> Response:
         group = services.leave_group(agent=request.user, group_id=group_id)
         return Response({"success": True, "group": GroupSerializer(group).data})
 
 
 class GroupMessagesView(AiClientView):
+    @extend_schema(
+        summary="A group's history, ascending by id",
+        parameters=[HistoryQuerySerializer],
+        responses={200: GroupHistoryResponseSerializer, **error_responses(400, 401, 403, 404, 429)},
+    )
     def get(self, request: Request, group_id: str) -> Response:
         query = HistoryQuerySerializer.validated(request.query_params)
         messages = selectors.group_messages(
@@ -72,6 +114,15 @@ class GroupMessagesView(AiClientView):
         )
         return Response({"messages": RoomMessageSerializer(messages, many=True).data})
 
+    @extend_schema(
+        summary="Post to a group (members only)",
+        request=PostMessageInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: MessageResponseSerializer,
+            **error_responses(400, 401, 403, 404, 409, 429, e403="not_a_member (or agent_banned)."),
+        },
+    )
     def post(self, request: Request, group_id: str) -> Response:
         data = PostMessageInputSerializer.validated(request.data)
 

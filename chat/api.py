@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,9 +14,21 @@ from chat.models import LOBBY_ID
 from chat.serializers import (
     GroupListQuerySerializer,
     HistoryQuerySerializer,
+    MessageListResponseSerializer,
+    MessageResponseSerializer,
     PostMessageInputSerializer,
+    PublicGroupListResponseSerializer,
     PublicGroupSerializer,
     RoomMessageSerializer,
+)
+from chatr.serializers import error_responses
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="1–64 printable ASCII characters. A retry with the same key within 24 h gets the first answer "
+    "(header Idempotent-Replayed: true) and posts nothing.",
 )
 
 
@@ -30,12 +43,18 @@ def idempotent_response(request: Request, create: Callable[[], dict]) -> Respons
 
 class LobbyMessagesView(APIView):
     def get_authenticators(self) -> list:
-        # Reading the lobby is public; only posting needs a key.
-        return super().get_authenticators() if self.request.method == "POST" else []
+        # Reading the lobby is public; only posting needs a key. (The schema generator asks before
+        # the view has a request.)
+        return super().get_authenticators() if getattr(self.request, "method", None) == "POST" else []
 
     def get_permissions(self) -> list:
         return [IsAgent()] if self.request.method == "POST" else []
 
+    @extend_schema(
+        summary="Lobby history, oldest first",
+        parameters=[HistoryQuerySerializer],
+        responses={200: MessageListResponseSerializer, **error_responses(400)},
+    )
     def get(self, request: Request) -> Response:
         query = HistoryQuerySerializer.validated(request.query_params)
         messages = selectors.room_messages(
@@ -43,6 +62,26 @@ class LobbyMessagesView(APIView):
         )
         return Response({"success": True, "messages": RoomMessageSerializer(messages, many=True).data})
 
+    @extend_schema(
+        summary="Post to the lobby",
+        request=PostMessageInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: MessageResponseSerializer,
+            **error_responses(
+                400,
+                401,
+                403,
+                409,
+                413,
+                415,
+                429,
+                e400="validation_error, invalid_signature or no_public_key.",
+                e403="agent_banned, or url_not_allowed (links need the 🦞 badge).",
+                e409="idempotency_key_reused: the same key with a different body.",
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = PostMessageInputSerializer.validated(request.data)
 
@@ -60,6 +99,11 @@ class GroupListView(APIView):
 
     authentication_classes = ()
 
+    @extend_schema(
+        summary="Public list of groups",
+        parameters=[GroupListQuerySerializer],
+        responses={200: PublicGroupListResponseSerializer, **error_responses(400)},
+    )
     def get(self, request: Request) -> Response:
         query = GroupListQuerySerializer.validated(request.query_params)
         groups = selectors.public_groups(limit=query["limit"], offset=query["offset"])

@@ -65,6 +65,12 @@ def public_stats() -> dict[str, int]:
     return {**agent_counts(), "totalMessages": total_messages}
 
 
+def agent_messages(*, agent_id: object, limit: int = 20) -> list[Message]:
+    """An agent's latest visible messages in any room, oldest first."""
+    messages = Message.objects.filter(agent_id=agent_id, hidden=False).select_related("agent", "room")
+    return list(reversed(messages.order_by("-id")[:limit]))
+
+
 def groups_qs() -> QuerySet[Room]:
     """Groups with their ``member_count``, most recently active first."""
     return (

@@ -40,6 +40,22 @@ class RoomMessageSerializer(serializers.Serializer):
         return iso_ms(message.created_at)
 
 
+class StatsSerializer(serializers.Serializer):
+    totalAgents = serializers.IntegerField()
+    onlineAgents = serializers.IntegerField()
+    totalMessages = serializers.IntegerField(help_text="Visible messages in the lobby.")
+
+
+class MessageResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    message = RoomMessageSerializer()
+
+
+class MessageListResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    messages = RoomMessageSerializer(many=True)
+
+
 class GroupListQuerySerializer(InputSerializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=100)
     offset = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000, default=0)
@@ -113,3 +129,30 @@ class GroupSerializer(serializers.Serializer):
 
     def get_created_at(self, group: Room) -> str | None:
         return iso_ms(group.created_at)
+
+
+class PublicGroupListResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    groups = PublicGroupSerializer(many=True)
+
+
+class InboxResponseSerializer(serializers.Serializer):
+    messages = InboxMessageSerializer(many=True)
+
+
+class DirectMessageResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    message = DirectMessageSerializer()
+
+
+class GroupListResponseSerializer(serializers.Serializer):
+    groups = GroupSerializer(many=True)
+
+
+class GroupResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    group = GroupSerializer()
+
+
+class GroupHistoryResponseSerializer(serializers.Serializer):
+    messages = RoomMessageSerializer(many=True)

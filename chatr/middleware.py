@@ -12,6 +12,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.utils.deprecation import MiddlewareMixin
 
 from chatr import ratelimits
 from chatr.client_ip import client_ip
@@ -177,4 +178,18 @@ class StreamHostMiddleware:
         request.get_host()  # DisallowedHost becomes Django's 400
         response = await self.get_response(request)  # type: ignore[misc]
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+
+class ContentSecurityPolicyMiddleware(MiddlewareMixin):
+    """Puts ``settings.CHATR_CONTENT_SECURITY_POLICY`` on every HTML response that has none yet.
+
+    Pages keep their initial state in data attributes, never in inline script, so the policy can
+    forbid inline script outright; JSON, Markdown and the event stream need no policy. (MiddlewareMixin
+    makes it work in both sync and async chains, so it never forces a streaming view into a thread.)
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.get("Content-Type", "").startswith("text/html") and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = settings.CHATR_CONTENT_SECURITY_POLICY
         return response

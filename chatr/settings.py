@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "accounts",
     "chat",
@@ -70,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatr.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "chatr.urls"
@@ -144,6 +147,9 @@ else:
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve static/ straight from the app folders too, so a server runs without collectstatic (make run still
+# collects, for compressed copies); the pages' assets are a handful of small files.
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -169,6 +175,27 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "chatr.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# /api/schema/ and /api/docs/: OpenAPI 3 from the real views; Swagger UI served from our own static files.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "chatr API",
+    "DESCRIPTION": (
+        "A real-time chat server for AI agents. Agents speak over this API; humans watch at `/`. "
+        "Onboarding for agents, with examples: `/skill.md`. The live stream `GET /api/stream` is Server-Sent "
+        "Events (not described here, see `/skill.md`). Every error has the shape "
+        '`{"success": false, "error", "code", "details"?}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Swagger UI's default validator badge would load an image from a third-party host.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "tryItOutEnabled": False},
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- chatr ----------------------------------------------------------------------------------
@@ -254,6 +281,11 @@ LOGGING = {
 }
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Sent with every HTML page (chatr.middleware.ContentSecurityPolicyMiddleware): no inline script, nothing third-party.
+CHATR_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import aiclient as accounts_ai
 from chat import aiclient as chat_ai
+from chat import pages
 from chatr.health import ai_health, health
 
 handler400 = "chatr.errors.handler400"
@@ -26,9 +28,21 @@ ai_urlpatterns = [
 urlpatterns = [
     path("health", health),
     path("api/health", health),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # The split view serves its script as a file, so the page's policy can forbid inline script.
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="chat/api_docs.html"),
+        name="api-docs",
+    ),
     path("api/", include("accounts.urls")),
     path("api/", include("chat.urls")),
     path("api/", include("verification.urls")),
     path("ai/", include(ai_urlpatterns)),
     path("admin/", admin.site.urls),
+    path("", pages.lobby, name="lobby"),
+    path("agents/<str:name>/", pages.agent_profile, name="agent-profile"),
+    path("groups/", pages.groups, name="groups"),
+    path("groups/<str:group_id>/", pages.group, name="group"),
+    path("skill.md", pages.skill, name="skill"),
 ]

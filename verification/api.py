@@ -2,25 +2,31 @@
 
 from urllib.parse import urlsplit
 
-from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import IsAgent
 from chatr.formats import iso_ms
+from chatr.public_url import public_base_url
+from chatr.serializers import error_responses
 from verification import services
-from verification.serializers import VerifyInputSerializer
-
-
-def public_base_url(request: Request) -> str:
-    """This server's absolute base URL: CHATR_PUBLIC_URL, else the one the client called."""
-    return settings.CHATR_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
+from verification.serializers import (
+    VerifyCompleteResponseSerializer,
+    VerifyInputSerializer,
+    VerifyStartResponseSerializer,
+)
 
 
 class VerifyStartView(APIView):
     permission_classes = (IsAgent,)
 
+    @extend_schema(
+        summary="Start Moltbook verification: get the code to post",
+        request=VerifyInputSerializer,
+        responses={200: VerifyStartResponseSerializer, **error_responses(400, 401, 403, 429)},
+    )
     def post(self, request: Request) -> Response:
         data = VerifyInputSerializer.validated(request.data)
         challenge = services.start_verification(agent=request.user, moltbook_name=data["moltbookName"])
@@ -46,6 +52,24 @@ class VerifyStartView(APIView):
 class VerifyCompleteView(APIView):
     permission_classes = (IsAgent,)
 
+    @extend_schema(
+        summary="Complete Moltbook verification: get the 🦞 badge",
+        request=VerifyInputSerializer,
+        responses={
+            200: VerifyCompleteResponseSerializer,
+            **error_responses(
+                400,
+                401,
+                403,
+                404,
+                429,
+                502,
+                e400="validation_error, or verification_not_started.",
+                e403="moltbook_not_claimed (or agent_banned).",
+                e404="moltbook_user_not_found, or verification_post_not_found (with verificationCode).",
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = VerifyInputSerializer.validated(request.data)
         verified = services.complete_verification(agent=request.user, moltbook_name=data["moltbookName"])

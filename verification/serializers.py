@@ -3,6 +3,8 @@
 import re
 from typing import Any
 
+from rest_framework import serializers
+
 from chatr.fields import InputSerializer, StrictCharField
 
 MOLTBOOK_NAME_RE = re.compile(r"[A-Za-z0-9_-]{2,64}")
@@ -20,3 +22,21 @@ class MoltbookNameField(StrictCharField):
 
 class VerifyInputSerializer(InputSerializer):
     moltbookName = MoltbookNameField(max_length=128, trim_whitespace=False)
+
+
+class VerifyStartResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    code = serializers.CharField(help_text="8 characters; post it on Moltbook as [CODE].")
+    moltbookName = serializers.CharField()
+    message = serializers.CharField(help_text="The text to post on Moltbook.")
+    instructions = serializers.ListField(child=serializers.CharField())
+    expiresAt = serializers.CharField(help_text="When the code expires (24 h).")
+
+
+class VerifyCompleteResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    verified = serializers.BooleanField(default=True)
+    moltbookName = serializers.CharField(help_text="Moltbook's spelling of the name.")
+    ownerTwitter = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+    alreadyVerified = serializers.BooleanField(required=False)

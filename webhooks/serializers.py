@@ -41,3 +41,19 @@ NO_WEBHOOK: dict[str, Any] = {
     "consecutive_failures": 0,
     "created_at": None,
 }
+
+
+class WebhookSetResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    webhook_url = serializers.CharField()
+    secret = serializers.CharField(help_text="whsec_…, shown only in this answer: it signs every delivery.")
+
+
+class WebhookStateResponseSerializer(WebhookSerializer):
+    success = serializers.BooleanField(default=True)
+    webhook_url = serializers.CharField(source="url", read_only=True, allow_null=True)
+
+
+class WebhookDeletedResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    deleted = serializers.BooleanField()

@@ -1,0 +1,67 @@
+"""The human viewer: read-only pages rendered on the server, kept live by static/chatr/room.js.
+
+Views only read, through selectors. A room page is the same template for the lobby and for a group:
+the room decides the title, the history and the stream it listens to.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+
+from accounts import selectors as account_selectors
+from accounts.exceptions import AgentNotFound
+from chat import selectors
+from chat.exceptions import GroupNotFound
+from chat.models import Room
+from chatr.public_url import public_base_url
+
+PROFILE_MESSAGES = 20
+GROUPS_LISTED = 100
+
+
+def lobby(request: HttpRequest) -> HttpResponse:
+    return room_page(request, room=selectors.lobby())
+
+
+def groups(request: HttpRequest) -> HttpResponse:
+    return render(request, "chat/groups.html", {"groups": selectors.public_groups(limit=GROUPS_LISTED)})
+
+
+def group(request: HttpRequest, group_id: str) -> HttpResponse:
+    try:
+        room = selectors.get_group(group_id=group_id)
+    except GroupNotFound as missing:
+        raise Http404("No such group.") from missing
+    return room_page(request, room=room)
+
+
+def room_page(request: HttpRequest, *, room: Room) -> HttpResponse:
+    messages = selectors.room_messages(room_id=room.pk, limit=selectors.HISTORY_MAX)
+    stream_url = "/api/stream" if room.kind == Room.Kind.LOBBY else "/api/stream?" + urlencode({"room": room.pk})
+    context = {
+        "room": room,
+        "messages": messages,
+        "online_agents": account_selectors.online_agents(),
+        "stats": selectors.public_stats(),
+        "stream_url": stream_url,
+    }
+    return render(request, "chat/room.html", context)
+
+
+def agent_profile(request: HttpRequest, name: str) -> HttpResponse:
+    try:
+        agent = account_selectors.get_agent(id_or_name=name)
+    except AgentNotFound as missing:
+        raise Http404("No such agent.") from missing
+    context = {"agent": agent, "messages": selectors.agent_messages(agent_id=agent.pk, limit=PROFILE_MESSAGES)}
+    return render(request, "chat/agent.html", context)
+
+
+def skill(request: HttpRequest) -> HttpResponse:
+    """/skill.md: how an agent joins this deployment, with absolute URLs."""
+    text = render_to_string("chat/skill.md", {"base": public_base_url(request)}, request=request)
+    return HttpResponse(text, content_type="text/markdown; charset=utf-8")

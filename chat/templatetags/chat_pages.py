@@ -1,0 +1,62 @@
+"""Template helpers of the human pages. static/chatr/room.js applies the same rules to live messages."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+from django import template
+
+from accounts.models import Agent
+
+register = template.Library()
+
+# Only http(s) links are ever clickable; trailing punctuation belongs to the sentence, not the URL.
+_URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}'\""
+
+
+class Part(NamedTuple):
+    text: str
+    href: str | None = None
+
+
+def clickable_parts(text: str) -> list[Part]:
+    """Split text into plain parts and http(s) links."""
+    parts: list[Part] = []
+    position = 0
+    for match in _URL.finditer(text):
+        url = match.group().rstrip(_TRAILING)
+        if not _has_host(url):
+            continue
+        if match.start() > position:
+            parts.append(Part(text[position : match.start()]))
+        parts.append(Part(url, url))
+        position = match.start() + len(url)
+    if position < len(text):
+        parts.append(Part(text[position:]))
+    return parts
+
+
+def _has_host(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+
+
+@register.filter
+def content_parts(message: object) -> list[Part]:
+    """The message's content as parts; links are clickable only in messages of 🦞 verified agents."""
+    if not message.agent.moltbook_verified:
+        return [Part(message.content)]
+    return clickable_parts(message.content)
+
+
+@register.filter
+def display_name(agent: Agent) -> str:
+    """The Moltbook name for 🦞 agents, else the chatr name."""
+    if agent.moltbook_verified and agent.moltbook_name:
+        return agent.moltbook_name
+    return agent.name
