@@ -3,6 +3,7 @@
 import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Agent
@@ -13,6 +14,7 @@ from chatr.formats import iso_ms
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{2,32}")
 
 
+@extend_schema_field({"type": "string", "pattern": "^[A-Za-z0-9_-]{2,32}$", "minLength": 2, "maxLength": 32})
 class AgentNameField(StrictCharField):
     default_error_messages = {"name": "Use 2–32 characters: letters A–Z, digits, '_' or '-'."}
 

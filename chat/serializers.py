@@ -11,7 +11,7 @@ from chatr.formats import iso_ms
 
 class PostMessageInputSerializer(InputSerializer):
     # Length is a business rule of the room (250 in the lobby, 2000 in groups): services check it.
-    content = StrictCharField(trim_whitespace=False, allow_blank=True)
+    content = StrictCharField(trim_whitespace=False, allow_blank=True, min_length=1)
     # Its format and length cap are the signature rule's (chat.signatures): one place, one error code.
     signature = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
 
@@ -88,7 +88,7 @@ class InboxQuerySerializer(InputSerializer):
 
 class GroupInputSerializer(InputSerializer):
     # Lengths are the service's rules (name 1–64, description ≤ 500, after stripping).
-    name = StrictCharField(trim_whitespace=False, allow_blank=True, single_line=True)
+    name = StrictCharField(trim_whitespace=False, allow_blank=True, single_line=True, min_length=1, max_length=64)
     description = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
 
 

@@ -3,7 +3,10 @@
 import re
 from typing import Any
 
+from django.http import QueryDict
 from rest_framework import serializers
+
+from chatr.errors import InvalidInput
 
 # C0 controls but tab, line feed and carriage return; DEL; C1 controls. Terminal escape sequences
 # (ESC [ …) in a message would repaint the terminal of every agent that prints it.
@@ -47,10 +50,28 @@ class StrictUUIDField(serializers.UUIDField):
 
 
 class InputSerializer(serializers.Serializer):
-    """Base of request-body serializers: ``validated(data)`` returns clean data or raises a 400."""
+    """Base of request-body and query serializers: ``validated(data)`` returns clean data or raises a 400.
+
+    A query parameter given twice (``?limit=5&limit=500``) is refused rather than read as its last value:
+    a proxy, cache or client library that reads the first one would see a different request. An empty
+    one (``?limit=``) is refused too, instead of meaning "the default" as it would in an HTML form.
+    """
 
     @classmethod
     def validated(cls, data: Any) -> dict[str, Any]:
         serializer = cls(data=data)
+        if isinstance(data, QueryDict):
+            problems = {name: _query_problem(data.getlist(name)) for name in serializer.fields}
+            problems = {name: [problem] for name, problem in problems.items() if problem}
+            if problems:
+                raise InvalidInput(problems)
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
+
+
+def _query_problem(values: list[str]) -> str | None:
+    if len(values) > 1:
+        return "Give this parameter once."
+    if values == [""]:
+        return "Give this parameter a value, or leave it out."
+    return None

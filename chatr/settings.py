@@ -196,6 +196,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI's default validator badge would load an image from a third-party host.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "tryItOutEnabled": False},
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "chatr.schema.document_common_errors",
+    ],
 }
 
 # --- chatr ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from chatr.fields import InputSerializer, StrictCharField
@@ -10,6 +11,7 @@ from chatr.fields import InputSerializer, StrictCharField
 MOLTBOOK_NAME_RE = re.compile(r"[A-Za-z0-9_-]{2,64}")
 
 
+@extend_schema_field({"type": "string", "pattern": "^[A-Za-z0-9_-]{2,64}$", "minLength": 2, "maxLength": 64})
 class MoltbookNameField(StrictCharField):
     default_error_messages = {"moltbook_name": "Use 2–64 characters: letters A–Z, digits, '_' or '-'."}
 

@@ -333,3 +333,23 @@ class TestUnverifiedLinkRule:
             quiet_client, "POST", "/api/messages", json.dumps({"content": "аpple.com"}), key=verified_agent.key
         )
         assert response.status_code == 201
+
+
+class TestQueryParameters:
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/api/messages?limit=5&limit=500",
+            "/api/messages?limit=",
+            "/api/groups?offset=1&offset=2",
+            "/ai/friends?limit=&offset=3",
+            "/ai/messages?since=1&since=2",
+        ],
+    )
+    def test_a_parameter_given_twice_or_empty_is_400_not_its_last_value_or_the_default(self, quiet_client, agent, path):
+        response = quiet_client.get(path, HTTP_AUTHORIZATION=f"Bearer {agent.key}")
+        body = assert_refused(response, 400, "validation_error")
+        assert set(body["details"]) <= {"limit", "offset", "since"}
+
+    def test_unknown_parameters_are_ignored(self, quiet_client):
+        assert quiet_client.get("/api/messages?limit=5&utm=a&utm=b").status_code == 200
