@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.hardening.fuzz import fuzz_everything  # noqa: E402
+from tests.hardening.fuzz import fuzz_everything
 
 
 def main() -> int:
