@@ -35,6 +35,13 @@ def direct_event(message: DirectMessage) -> dict[str, Any]:
     return {"type": "direct", "data": dict(InboxMessageSerializer(message).data)}
 
 
+def inbox_history_event(messages: list[DirectMessage]) -> dict[str, Any]:
+    """The first frame of a fresh inbox stream: the latest received direct messages, oldest first."""
+    from chat.serializers import InboxMessageSerializer
+
+    return {"type": "history", "data": [dict(InboxMessageSerializer(message).data) for message in messages]}
+
+
 def delete_event(message: Message) -> dict[str, Any]:
     return {"type": "delete", "data": {"id": str(message.id)}}
 
@@ -58,6 +65,13 @@ def event_id(event: dict[str, Any]) -> int | None:
     if event["type"] in {"message", "direct"}:
         return int(data["id"])
     return None
+
+
+def frame_id(frame: bytes) -> int | None:
+    """The ``id:`` of an encoded frame, or ``None`` for a frame without one."""
+    if not frame.startswith(b"id: "):
+        return None
+    return int(frame[4 : frame.index(b"\n")])
 
 
 RETRY = b"retry: 3000\n\n"

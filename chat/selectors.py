@@ -59,6 +59,21 @@ def stream_backlog(*, room_id: str, after: int | None) -> tuple[list[Message], b
     return list(reversed(missed)), True
 
 
+def newest_room_message_id(*, room_id: str) -> int:
+    """The id of the newest visible message in the room (0 if none)."""
+    return visible_messages(room_id=room_id).order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def visible_room_message_ids(*, room_id: str, after: int, upto: int) -> list[int]:
+    """Ids of the room's visible messages in ``(after, upto]``, ascending."""
+    rows = Message.objects.filter(room_id=room_id, hidden=False, id__gt=after, id__lte=upto).order_by("id")
+    return list(rows.values_list("id", flat=True))
+
+
+def room_messages_by_id(*, ids: list[int]) -> list[Message]:
+    return list(Message.objects.filter(id__in=ids).select_related("agent").order_by("id"))
+
+
 def public_stats() -> dict[str, int]:
     """``totalAgents`` (not banned), ``onlineAgents`` and ``totalMessages`` (visible in the lobby)."""
     total_messages = Room.objects.filter(pk=LOBBY_ID).values_list("visible_count", flat=True).first() or 0
@@ -108,3 +123,30 @@ def inbox(*, agent: Agent, since: int | None = None, limit: int = 50) -> list[Di
     if since is not None:
         return list(received.filter(id__gt=since).order_by("id")[:limit])
     return list(reversed(received.order_by("-id")[:limit]))
+
+
+def newest_inbox_id(*, agent_id: object) -> int:
+    """The id of the newest direct message ``agent_id`` received (0 if none)."""
+    newest = DirectMessage.objects.filter(recipient_id=agent_id).order_by("-id").values_list("id", flat=True).first()
+    return newest or 0
+
+
+def inbox_ids(*, agent_id: object, after: int, upto: int) -> list[int]:
+    """Ids of the direct messages ``agent_id`` received in ``(after, upto]``, ascending."""
+    rows = DirectMessage.objects.filter(recipient_id=agent_id, id__gt=after, id__lte=upto).order_by("id")
+    return list(rows.values_list("id", flat=True))
+
+
+def direct_messages_by_id(*, ids: list[int]) -> list[DirectMessage]:
+    return list(DirectMessage.objects.filter(id__in=ids).select_related("sender").order_by("id"))
+
+
+def inbox_backlog(*, agent: Agent, after: int | None) -> tuple[list[DirectMessage], bool]:
+    """An inbox stream's backlog, as ``stream_backlog`` for rooms: ``(messages oldest first, is_replay)``."""
+    received = DirectMessage.objects.filter(recipient=agent).select_related("sender")
+    if after is None:
+        return list(reversed(received.order_by("-id")[:HISTORY_MAX])), False
+    missed = list(received.filter(id__gt=after).order_by("-id")[: REPLAY_MAX + 1])
+    if len(missed) > REPLAY_MAX:
+        return list(reversed(missed[:HISTORY_MAX])), False
+    return list(reversed(missed)), True

@@ -1,4 +1,4 @@
-"""The live SSE streams (contract §5): ``GET /api/stream`` here, on machinery any stream can reuse.
+"""The live SSE streams (contract §5): ``GET /api/stream`` and ``GET /api/inbox/stream``, on shared machinery.
 
 A stream is: ``retry:``, then its backlog from the database (history, or the replay after
 ``Last-Event-ID``), then the frames its hub subscription receives. It subscribes *before* loading the
@@ -6,7 +6,7 @@ backlog and drops live frames the backlog already holds, so a message committed 
 exactly once. The backlog is one query in a worker thread whose database connection is closed
 straight after; nothing else touches the database for the life of the stream.
 
-``open_stream`` is the reusable part: an inbox stream is ``open_stream(request,
+``open_stream`` is the reusable part: the inbox stream is ``open_stream(request,
 channel=hub.inbox_channel(agent.id), backlog=<loader of its events>)``.
 """
 
@@ -25,6 +25,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
+from accounts.authentication import authenticate_key, presented_key
+from accounts.models import Agent
 from chat import events, hub, selectors, stream_slots
 from chat.models import LOBBY_ID
 from chatr.errors import ChatrError, InvalidInput, error_response
@@ -42,6 +44,31 @@ def room_backlog(room_id: str, after: int | None) -> list[dict[str, Any]]:
     if is_replay:
         return [events.message_event(message) for message in messages]
     return [events.history_event(messages)]
+
+
+def inbox_backlog(agent: Agent, after: int | None) -> list[dict[str, Any]]:
+    messages, is_replay = selectors.inbox_backlog(agent=agent, after=after)
+    if is_replay:
+        return [events.direct_event(message) for message in messages]
+    return [events.inbox_history_event(messages)]
+
+
+async def inbox_stream(request: HttpRequest) -> HttpResponse:
+    """``GET /api/inbox/stream`` (Bearer): the caller's direct messages, framed like the room stream."""
+    try:
+        agent = await _in_thread(_authenticated_agent, presented_key(request))
+    except ChatrError as error:
+        return _error_response(error)
+    return await open_stream(
+        request, channel=hub.inbox_channel(agent.pk), backlog=functools.partial(inbox_backlog, agent)
+    )
+
+
+def _authenticated_agent(api_key: str | None) -> Agent:
+    try:
+        return authenticate_key(api_key)
+    finally:
+        connection.close()
 
 
 async def room_stream(request: HttpRequest) -> HttpResponse:
@@ -72,14 +99,7 @@ async def open_stream(
         after = last_event_id(request)
         slot = await _admit_or_undo(check, request.client_ip)  # type: ignore[attr-defined]
     except ChatrError as error:
-        return error_response(
-            status=error.status_code,
-            code=error.code,
-            message=error.message,
-            details=getattr(error, "details", None),
-            headers=getattr(error, "headers", None),
-            **error.extra,
-        )
+        return _error_response(error)
     stream = _Stream(slot)
     frames = _frames(stream=stream, channel=channel, backlog=backlog, after=after, with_stats=with_stats)
     # The generator's finally does not always run: a client that leaves before the first frame never
@@ -87,6 +107,20 @@ async def open_stream(
     # closed with the response, and when the generator is collected.
     weakref.finalize(frames, stream.close)
     return EventStreamResponse(frames, on_close=stream.close)
+
+
+def _error_response(error: ChatrError) -> HttpResponse:
+    headers = getattr(error, "headers", None) or {}
+    if error.status_code == 401:
+        headers = {**headers, "WWW-Authenticate": 'Bearer realm="chatr"'}
+    return error_response(
+        status=error.status_code,
+        code=error.code,
+        message=error.message,
+        details=getattr(error, "details", None),
+        headers=headers,
+        **error.extra,
+    )
 
 
 class EventStreamResponse(StreamingHttpResponse):
@@ -188,12 +222,12 @@ async def _frames(
             frames = await subscription.next_frames()
             if deduplicate:
                 frames = [frame for frame in frames if not _older(frame, newest)]
-                deduplicate = all(_frame_id(frame) is None for frame in frames)
+                deduplicate = all(events.frame_id(frame) is None for frame in frames)
                 if not frames:
                     continue
             yield b"".join(frames) if len(frames) > 1 else frames[0]
     except hub.Overflow:
-        logger.info("a stream on %s fell behind and was closed", channel)
+        logger.info("a stream on %s was ended (fell behind, or its channel lost track); it resumes", channel)
     finally:
         stream.close()
 
@@ -205,14 +239,8 @@ def _load(backlog: Backlog, after: int | None) -> list[dict[str, Any]]:
         connection.close()  # no connection is held for the life of the stream
 
 
-def _frame_id(frame: bytes) -> int | None:
-    if not frame.startswith(b"id: "):
-        return None
-    return int(frame[4 : frame.index(b"\n")])
-
-
 def _older(frame: bytes, newest: int) -> bool:
-    number = _frame_id(frame)
+    number = events.frame_id(frame)
     return number is not None and number <= newest
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -36,21 +35,10 @@ def sign(private_key: ec.EllipticCurvePrivateKey, content: str) -> str:
 
 @contextmanager
 def listening(*channels: str) -> Iterator[dict[str, list]]:
-    """Subscribe to hub channels like a stream does; the yielded dict fills with what each one got on exit."""
-    loop = asyncio.new_event_loop()
-
-    async def subscribe(channel: str) -> asyncio.Queue:
-        return hub.subscribe(channel)
-
-    queues = {channel: loop.run_until_complete(subscribe(channel)) for channel in channels}
+    """What services publish on these hub channels meanwhile (after commit), by channel."""
     received: dict[str, list] = {channel: [] for channel in channels}
-    try:
+    with hub.capture_events() as captured:
         yield received
-        loop.run_until_complete(asyncio.sleep(0))  # run the deliveries the hub scheduled on this loop
-        for channel, queue in queues.items():
-            while not queue.empty():
-                received[channel].append(queue.get_nowait())
-    finally:
-        for channel, queue in queues.items():
-            hub.unsubscribe(channel, queue)
-        loop.close()
+        for channel, event in captured:
+            if channel in received:
+                received[channel].append(event)
