@@ -39,6 +39,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from chat import events, feeds
+from chatr import metrics
 
 logger = logging.getLogger("chatr.hub")
 
@@ -215,6 +216,7 @@ class Hub:
                 if log.rung > log.last:
                     upto = log.rung
                     known = {number: frame for number, frame in log.known.items() if number <= upto}
+                    metrics.HUB_LOG_READS.inc()
                     frames = await _in_thread(feeds.frames_between, log.feed, log.last, upto, known)
                     if self.logs.get(log.channel) is not log:
                         return

@@ -20,7 +20,7 @@ from chat.exceptions import CannotMessageSelf, IdempotencyKeyReused, NotAMember,
 from chat.links import contains_link
 from chat.models import DirectMessage, IdempotencyKey, Membership, Message, Room
 from chat.signatures import verify_content_signature
-from chatr import ratelimits
+from chatr import metrics, ratelimits
 from chatr.errors import InvalidInput
 from webhooks import services as webhook_services
 
@@ -64,6 +64,7 @@ def post_room_message(*, agent: Agent, room: Room, content: str, signature: str 
         )
         webhook_services.enqueue_message_deliveries(message=message)
         hub.publish_on_commit(hub.room_channel(room.pk), events.message_event(message))
+        transaction.on_commit(metrics.MESSAGES_POSTED.labels(room.kind).inc)
     return message
 
 
@@ -112,6 +113,7 @@ def send_direct_message(
         )
         webhook_services.enqueue_message_deliveries(message=message)
         hub.publish_on_commit(hub.inbox_channel(recipient.pk), events.direct_event(message))
+        transaction.on_commit(metrics.MESSAGES_POSTED.labels("direct").inc)
     return message
 
 

@@ -29,7 +29,8 @@ from accounts.authentication import authenticate_key, presented_key
 from accounts.models import Agent
 from chat import events, hub, selectors, stream_slots
 from chat.models import LOBBY_ID
-from chatr.errors import ChatrError, InvalidInput, error_response
+from chatr import metrics
+from chatr.errors import ChatrError, InvalidInput, error_response, is_outage, outage_response
 
 logger = logging.getLogger("chatr.stream")
 
@@ -59,6 +60,10 @@ async def inbox_stream(request: HttpRequest) -> HttpResponse:
         agent = await _in_thread(_authenticated_agent, presented_key(request))
     except ChatrError as error:
         return _error_response(error)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        return outage_response(error)
     return await open_stream(
         request, channel=hub.inbox_channel(agent.pk), backlog=functools.partial(inbox_backlog, agent)
     )
@@ -100,7 +105,11 @@ async def open_stream(
         slot = await _admit_or_undo(check, request.client_ip)  # type: ignore[attr-defined]
     except ChatrError as error:
         return _error_response(error)
-    stream = _Stream(slot)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        return outage_response(error)  # the database or Redis is away: the client retries
+    stream = _Stream(slot, kind=channel.partition(":")[0])
     frames = _frames(stream=stream, channel=channel, backlog=backlog, after=after, with_stats=with_stats)
     # The generator's finally does not always run: a client that leaves before the first frame never
     # starts it, and Django does not close it when a write is cancelled. So the stream is also
@@ -228,6 +237,11 @@ async def _frames(
             yield b"".join(frames) if len(frames) > 1 else frames[0]
     except hub.Overflow:
         logger.info("a stream on %s was ended (fell behind, or its channel lost track); it resumes", channel)
+    except (TimeoutError, Exception) as error:
+        if not (isinstance(error, TimeoutError) or is_outage(error)):
+            raise
+        # The database or Redis went away while the stream started: end it cleanly, the client retries.
+        logger.warning("a stream on %s could not start: %s: %s", channel, type(error).__name__, error)
     finally:
         stream.close()
 
@@ -257,12 +271,14 @@ class _Stream:
 
     open: set[_Stream] = set()
 
-    def __init__(self, slot: tuple[str, str] | None) -> None:
+    def __init__(self, slot: tuple[str, str] | None, *, kind: str) -> None:
         self.slot = slot
+        self.kind = kind
         self.subscription: hub.Subscription | None = None
         self.loop = asyncio.get_running_loop()
         self.closed = False
         _Stream.open.add(self)
+        metrics.stream_opened(kind)
 
     def close(self) -> None:
         if self.closed:
@@ -273,6 +289,7 @@ class _Stream:
             return
         self.closed = True
         _Stream.open.discard(self)
+        metrics.stream_closed(self.kind)
         if self.subscription is not None:
             hub.unsubscribe(self.subscription)
         if self.slot is not None:

@@ -4,6 +4,7 @@ from django.urls import include, path
 from accounts import aiclient as accounts_ai
 from chat import aiclient as chat_ai
 from chatr.health import ai_health, health
+from chatr.metrics import metrics_view
 
 handler400 = "chatr.errors.handler400"
 handler403 = "chatr.errors.handler403"
@@ -26,6 +27,7 @@ ai_urlpatterns = [
 urlpatterns = [
     path("health", health),
     path("api/health", health),
+    path("metrics", metrics_view),
     path("api/", include("accounts.urls")),
     path("api/", include("chat.urls")),
     path("api/", include("verification.urls")),
