@@ -194,7 +194,16 @@ async def _admit_or_undo(check: Callable[[], object] | None, ip: str) -> tuple[s
 
 def _undo_admission(admission: asyncio.Future) -> None:
     if not admission.cancelled() and admission.exception() is None and admission.result() is not None:
-        hub.spawn(_in_thread(stream_slots.release, *admission.result()))
+        hub.spawn(_in_thread(_release_slot, *admission.result()))
+
+
+def _release_slot(key: str, token: str) -> None:
+    try:
+        stream_slots.release(key, token)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        logger.warning("could not give back a stream slot (it expires by itself): %s", error)
 
 
 def _admit(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | None:
@@ -293,7 +302,7 @@ class _Stream:
         if self.subscription is not None:
             hub.unsubscribe(self.subscription)
         if self.slot is not None:
-            hub.spawn(_in_thread(stream_slots.release, *self.slot))
+            hub.spawn(_in_thread(_release_slot, *self.slot))
 
 
 class _Jobs:
@@ -316,8 +325,11 @@ class _Jobs:
                 await job()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("stream job %s failed", job.__name__)
+            except Exception as error:
+                if is_outage(error):
+                    logger.warning("stream job %s: the database or Redis is away: %s", job.__name__, error)
+                else:
+                    logger.exception("stream job %s failed", job.__name__)
                 await asyncio.sleep(1)
 
     async def _stats(self) -> None:
