@@ -468,9 +468,20 @@ def _send_remote(channel: str, frame: bytes) -> None:
     if running_loop() is not None:  # publishing from async code: no thread to block
         _hub.spawn(layer.group_send(group_name(channel), message))
         return
-    # From a sync thread: async_to_sync runs the send on the server's event loop when there is
-    # one (the layer's connection lives there) and waits for Redis to take it.
+    loop = _hub.loop
+    if loop is not None and loop.is_running():
+        # From a request thread of the server: send on the server's loop, where the layer's
+        # connection lives, and wait until Redis has it.
+        sent = asyncio.run_coroutine_threadsafe(layer.group_send(group_name(channel), message), loop)
+        sent.result(timeout=settings.CHATR_REDIS_TIMEOUT_SECONDS + 1)
+        return
+    # Outside a server (a management command): a loop of its own for this send.
     async_to_sync(layer.group_send)(group_name(channel), message)
+
+
+def attach(loop: asyncio.AbstractEventLoop) -> None:
+    """Bind the hub to the server's event loop (cheap when it already is)."""
+    _hub._bind(loop)
 
 
 async def subscribe(channel: str, *, wants_stats: bool = False) -> Subscription:

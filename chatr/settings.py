@@ -91,6 +91,8 @@ TEMPLATES = [
 ]
 
 ASGI_APPLICATION = "chatr.asgi.application"
+# Threads per server process that run requests (everything but streams) through Django's WSGI handler.
+CHATR_WSGI_THREADS = int(os.environ.get("CHATR_WSGI_THREADS", "8"))
 WSGI_APPLICATION = "chatr.wsgi.application"
 
 # --- Database -------------------------------------------------------------------------------
@@ -104,6 +106,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("CHATR_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            # One connection per request thread, kept: requests run on a fixed pool of threads
+            # (chatr.asgi), and reopening costs a connect and, as the last connection closes, a
+            # WAL checkpoint with fsync (measured: 2.8 → 1.0 ms per POST in process).
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue instead of
                 # failing with "database is locked" halfway through a transaction.
@@ -128,10 +134,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and channel layer ----------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # Redis that does not answer fails a request within seconds (503), never hangs it.
-REDIS_TIMEOUTS = {
-    "socket_connect_timeout": float(os.environ.get("CHATR_REDIS_TIMEOUT", "2")),
-    "socket_timeout": float(os.environ.get("CHATR_REDIS_TIMEOUT", "2")),
-}
+CHATR_REDIS_TIMEOUT_SECONDS = float(os.environ.get("CHATR_REDIS_TIMEOUT", "2"))
+REDIS_TIMEOUTS = {"socket_connect_timeout": CHATR_REDIS_TIMEOUT_SECONDS, "socket_timeout": CHATR_REDIS_TIMEOUT_SECONDS}
 if REDIS_URL:
     CACHES = {
         "default": {
