@@ -164,7 +164,8 @@ def main() -> None:
                 profiler = subprocess.Popen(
                     [
                         str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(servers[0].pid),
-                        "-d", str(int(args.seconds) - 1), "-o", args.profile, "--format", "raw", "--nonblocking",
+                        "-d", str(int(args.seconds) - 1), "-o", args.profile,
+                        "--format", "raw", "--nonblocking", "--gil",  # samples of the thread holding the GIL: CPU
                     ],
                     stdout=subprocess.DEVNULL,
                 )  # fmt: skip

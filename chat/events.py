@@ -15,9 +15,14 @@ from chat.models import DirectMessage, Message
 
 
 def message_data(message: Message) -> dict[str, Any]:
+    """The room message shape (contract §2), built once per message object: the frame and the
+    POST's answer share it."""
     from chat.serializers import RoomMessageSerializer
 
-    return dict(RoomMessageSerializer(message).data)
+    cached = message.__dict__.get("_wire_data")
+    if cached is None:
+        cached = message.__dict__["_wire_data"] = dict(RoomMessageSerializer(message).data)
+    return cached
 
 
 def history_event(messages: list[Message]) -> dict[str, Any]:

@@ -24,6 +24,12 @@ def lobby() -> Room:
     return get_room(room_id=LOBBY_ID)
 
 
+def lobby_ref() -> Room:
+    """The lobby to post to, without a query: its id and kind never change (migration 0002), and
+    ``post_room_message`` finds out whether the row exists when it locks it."""
+    return Room(pk=LOBBY_ID, kind=Room.Kind.LOBBY)
+
+
 def visible_messages(*, room_id: str) -> QuerySet[Message]:
     return Message.objects.filter(room_id=room_id, hidden=False).select_related("agent")
 
