@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run worker test lint format migrate superuser moderator bench clean browser-deps screenshots
+.PHONY: run run-cluster worker test lint format migrate superuser moderator bench clean browser-deps screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,19 @@ migrate: $(VENV)/.installed
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python -m chatr.run --host $(HOST) --port $(PORT)
+
+# Several servers on consecutive ports (PORT, PORT+1, ...) and the workers, on the local PostgreSQL and
+# Redis, behaving as one server (docs/deployment.md). Ctrl-C stops all; from elsewhere: kill <pid printed>.
+PROCESSES ?= 2
+CLUSTER_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatr
+CLUSTER_REDIS_URL ?= redis://127.0.0.1:6379/0
+run-cluster: $(VENV)/.installed
+	@psql "$(dir $(CLUSTER_DATABASE_URL))postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$(notdir $(CLUSTER_DATABASE_URL))'" \
+		| grep -q 1 || psql "$(dir $(CLUSTER_DATABASE_URL))postgres" -c 'CREATE DATABASE "$(notdir $(CLUSTER_DATABASE_URL))"'
+	DATABASE_URL=$(CLUSTER_DATABASE_URL) REDIS_URL=$(CLUSTER_REDIS_URL) $(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	DATABASE_URL=$(CLUSTER_DATABASE_URL) REDIS_URL=$(CLUSTER_REDIS_URL) \
+		$(BIN)/python -m chatr.run --host $(HOST) --port $(PORT) --processes $(PROCESSES)
 
 # One more background worker, e.g. on another machine sharing the database.
 worker: migrate

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The scenarios of docs/benchmarks.md, one after another (about 15 minutes on a 2-core machine).
+# The scenarios of docs/benchmarks.md, one after another (about 20 minutes on a 2-core machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench/results}
@@ -12,3 +12,9 @@ for server in uvicorn daphne; do
 done
 run "uvicorn-history-1M" --server uvicorn --seed-messages 1000000 --probe 200 --readers 0
 run "daphne-history-1M" --server daphne --seed-messages 1000000 --probe 200 --readers 0
+# POST throughput and latency (docs/benchmarks.md, issue 9); needs wrk, PostgreSQL and Redis.
+post() { local name=$1; shift; echo "== $name" >&2; .venv/bin/python bench/post_load.py "$@" 2>/dev/null > "$out/$name.json"; }
+post post-sqlite-1 --db sqlite --processes 1 --seconds 15 --rate 200
+post post-postgres-1 --db postgres --processes 1 --seconds 15 --rate 200
+post post-postgres-2 --db postgres --processes 2 --seconds 15 --rate 200
+run "uvicorn-2proc-1000x10" --server uvicorn --processes 2 --readers 1000 --rate 10 --seconds 30

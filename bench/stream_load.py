@@ -1,7 +1,8 @@
 """Load tool for GET /api/stream: N readers, M stamped messages a second, delivery latency per (reader, message).
 
-It starts its own server process (daphne or uvicorn, one process, CHATR_RATELIMITS=off) on a fresh
-SQLite file, so it can watch that process's RSS and CPU. Readers are raw asyncio sockets, many per
+It starts its own server process (daphne or uvicorn, CHATR_RATELIMITS=off) on a fresh
+SQLite file (or with --processes N, N of them on a fresh PostgreSQL database and Redis, readers and posts
+spread over them), so it can watch their RSS and CPU. Readers are raw asyncio sockets, many per
 process, that only look for the stamp in each frame; the load tool runs on the same 2 cores as the
 server and says how much CPU it used itself.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import multiprocessing
@@ -70,7 +72,7 @@ async def read_stamps(reader: asyncio.StreamReader, arrivals: list[tuple[int, fl
         tail = data[cut:]
 
 
-def reader_process(port: int, count: int, stop, ready, results) -> None:
+def reader_process(ports: list[int], count: int, stop, ready, results) -> None:
     try:
         import uvloop
 
@@ -81,7 +83,8 @@ def reader_process(port: int, count: int, stop, ready, results) -> None:
     async def main() -> None:
         connections = []
         for start in range(0, count, 100):  # connect in waves: the server's accept queue is finite
-            connections += await asyncio.gather(*(open_reader(port) for _ in range(min(100, count - start))))
+            wave = range(start, min(start + 100, count))
+            connections += await asyncio.gather(*(open_reader(ports[n % len(ports)]) for n in wave))
         ready.put(len(connections))
         arrivals = [[] for _ in connections]
         await asyncio.gather(
@@ -96,10 +99,10 @@ def reader_process(port: int, count: int, stop, ready, results) -> None:
 
 
 async def post_messages(
-    port: int, key: str, rate: float, seconds: float, sent: dict[int, float], ids: dict[int, int]
+    ports: list[int], key: str, rate: float, seconds: float, sent: dict[int, float], ids: dict[int, int]
 ) -> int:
-    """Open-loop posting at ``rate``/s over 4 keep-alive connections; returns how many failed."""
-    connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
+    """Open-loop posting at ``rate``/s over 4 keep-alive connections (spread over the servers)."""
+    connections = [await asyncio.open_connection("127.0.0.1", ports[n % len(ports)]) for n in range(4)]
     free: asyncio.Queue = asyncio.Queue()
     for connection in connections:
         free.put_nowait(connection)
@@ -177,41 +180,77 @@ def main() -> None:
     parser.add_argument("--seed-messages", type=int, default=0)
     parser.add_argument("--probe", type=int, default=0, help="connect → history probes")
     parser.add_argument("--profile", help="write a py-spy profile of the server during the run here")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="N servers on PostgreSQL + Redis (readers and posts spread over them)"
+    )
     args = parser.parse_args()
 
     resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
     workdir = Path(tempfile.mkdtemp(prefix="chatr-bench-"))
     db = workdir / "bench.sqlite3"
-    env = {"CHATR_SQLITE_PATH": str(db), "CHATR_RATELIMITS": "off", "CHATR_LOG_LEVEL": "ERROR"}
-    server = ServerProcess(env, server=args.server)
-    server.log_path = workdir / "server.log"
-    server.migrate()
-    server.start()
-    try:
-        agent = requests.post(f"{server.url}/api/register", json={"name": "bench"}, timeout=10).json()["agent"]
-        if args.seed_messages:
-            server.stop()
-            started = time.monotonic()
-            seed_messages(db, agent["id"], args.seed_messages)
-            print(f"seeded {args.seed_messages} messages in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    with contextlib.ExitStack() as stack:
+        if args.processes > 1:
+            from tests.services import fresh_postgres_database, fresh_redis_db
+
+            database_url = stack.enter_context(fresh_postgres_database())
+            redis_url = stack.enter_context(fresh_redis_db())
+            env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        else:
+            env = {"CHATR_SQLITE_PATH": str(db)}
+        env.update({"CHATR_RATELIMITS": "off", "CHATR_LOG_LEVEL": "ERROR"})
+        servers = [ServerProcess(env, server=args.server) for _ in range(args.processes)]
+        for index, server in enumerate(servers):
+            server.log_path = workdir / f"server-{index}.log"
+        servers[0].migrate()
+        for server in servers:
             server.start()
-        process = psutil.Process(server.pid)
-        report: dict = {"server": args.server, "readers": args.readers, "rate": args.rate, "seconds": args.seconds}
-        report["loadavg_before"] = os.getloadavg()
-        if args.probe:
-            times = probe_history(server.port, args.probe)
-            report["history_ms"] = {q: round(percentile(times, q) * 1000, 1) for q in (50, 90, 99)}
-            report["history_ms"]["max"] = round(max(times) * 1000, 1)
-        if args.readers:
-            run_readers(args, server, agent, process, report)
-        report["loadavg_after"] = os.getloadavg()
-        print(json.dumps(report, indent=1))
-    finally:
+        try:
+            bench(args, servers, db)
+        finally:
+            for server in servers:
+                server.stop()
+
+
+def bench(args, servers: list[ServerProcess], db: Path) -> None:
+    server = servers[0]
+    agent = requests.post(f"{server.url}/api/register", json={"name": "bench"}, timeout=10).json()["agent"]
+    if args.seed_messages:
         server.stop()
+        started = time.monotonic()
+        seed_messages(db, agent["id"], args.seed_messages)
+        print(f"seeded {args.seed_messages} messages in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        server.start()
+    processes = [psutil.Process(server.pid) for server in servers]
+    report: dict = {
+        "server": args.server,
+        "processes": args.processes,
+        "readers": args.readers,
+        "rate": args.rate,
+        "seconds": args.seconds,
+    }
+    report["loadavg_before"] = os.getloadavg()
+    if args.probe:
+        times = probe_history(server.port, args.probe)
+        report["history_ms"] = {q: round(percentile(times, q) * 1000, 1) for q in (50, 90, 99)}
+        report["history_ms"]["max"] = round(max(times) * 1000, 1)
+    if args.readers:
+        run_readers(args, servers, agent, processes, report)
+    report["loadavg_after"] = os.getloadavg()
+    print(json.dumps(report, indent=1))
 
 
-def run_readers(args, server: ServerProcess, agent: dict, process: psutil.Process, report: dict) -> None:
-    rss_before = process.memory_info().rss
+def rss(processes: list[psutil.Process]) -> int:
+    return sum(process.memory_info().rss for process in processes)
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    return sum(process.cpu_times().user + process.cpu_times().system for process in processes)
+
+
+def run_readers(args, servers: list[ServerProcess], agent: dict, processes: list[psutil.Process], report: dict) -> None:
+    ports = [server.port for server in servers]
+    server = servers[0]
+    rss_before = rss(processes)
     context = multiprocessing.get_context("fork")
     ready, results = context.Queue(), context.Queue()
     connect_budget = 60 + args.readers / 50
@@ -219,12 +258,12 @@ def run_readers(args, server: ServerProcess, agent: dict, process: psutil.Proces
     share = [
         args.readers // args.reader_procs + (i < args.readers % args.reader_procs) for i in range(args.reader_procs)
     ]
-    workers = [context.Process(target=reader_process, args=(server.port, n, stop, ready, results)) for n in share]
+    workers = [context.Process(target=reader_process, args=(ports, n, stop, ready, results)) for n in share]
     for worker in workers:
         worker.start()
     connected = sum(ready.get(timeout=connect_budget) for _ in workers)
     time.sleep(1)
-    rss_idle = process.memory_info().rss
+    rss_idle = rss(processes)
     report["connected"] = connected
     report["rss_mb_before"] = round(rss_before / 2**20, 1)
     report["rss_kb_per_reader"] = round((rss_idle - rss_before) / 1024 / connected, 1)
@@ -243,22 +282,20 @@ def run_readers(args, server: ServerProcess, agent: dict, process: psutil.Proces
             args.profile,
         ]
         profiler = subprocess.Popen([*command, "--format", "raw", "--nonblocking"], stdout=subprocess.DEVNULL)
-    cpu_before = process.cpu_times()
+    cpu_before = cpu_seconds(processes)
     wall = time.monotonic()
     failures = (
-        asyncio.run(post_messages(server.port, agent["apiKey"], args.rate, args.seconds, sent, ids)) if args.rate else 0
+        asyncio.run(post_messages(ports, agent["apiKey"], args.rate, args.seconds, sent, ids)) if args.rate else 0
     )
     if not args.rate:
         time.sleep(args.seconds)
-    cpu_after = process.cpu_times()
+    cpu_after = cpu_seconds(processes)
     elapsed = time.monotonic() - wall
     stop.value = time.monotonic() + 2  # the last deliveries' grace
     if profiler is not None:
         profiler.wait()
-    report["server_cpu_percent"] = round(
-        100 * ((cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)) / elapsed, 1
-    )
-    report["rss_kb_per_reader_after_run"] = round((process.memory_info().rss - rss_before) / 1024 / connected, 1)
+    report["server_cpu_percent"] = round(100 * (cpu_after - cpu_before) / elapsed, 1)  # all server processes
+    report["rss_kb_per_reader_after_run"] = round((rss(processes) - rss_before) / 1024 / connected, 1)
     collected = [results.get(timeout=120) for _ in workers]
     for worker in workers:
         worker.join()

@@ -5,7 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.aiclient import AiClientView
-from chat import selectors, services
+from chat import events, selectors, services
 from chat.api import IDEMPOTENCY_KEY, idempotent_response
 from chat.serializers import (
     DirectMessageInputSerializer,
@@ -133,6 +133,6 @@ class GroupMessagesView(AiClientView):
                 content=data["content"],
                 signature=data.get("signature"),
             )
-            return {"success": True, "message": RoomMessageSerializer(message).data}
+            return {"success": True, "message": events.message_data(message)}
 
         return idempotent_response(request, create)

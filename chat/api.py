@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import IsAgent
-from chat import selectors, services
+from chat import events, selectors, services
 from chat.idempotency import fingerprint, idempotency_key
 from chat.models import LOBBY_ID
 from chat.serializers import (
@@ -87,9 +87,9 @@ class LobbyMessagesView(APIView):
 
         def create() -> dict:
             message = services.post_room_message(
-                agent=request.user, room=selectors.lobby(), content=data["content"], signature=data.get("signature")
+                agent=request.user, room=selectors.lobby_ref(), content=data["content"], signature=data.get("signature")
             )
-            return {"success": True, "message": RoomMessageSerializer(message).data}
+            return {"success": True, "message": events.message_data(message)}
 
         return idempotent_response(request, create)
 

@@ -15,9 +15,14 @@ from chat.models import DirectMessage, Message
 
 
 def message_data(message: Message) -> dict[str, Any]:
+    """The room message shape (contract §2), built once per message object: the frame and the
+    POST's answer share it."""
     from chat.serializers import RoomMessageSerializer
 
-    return dict(RoomMessageSerializer(message).data)
+    cached = message.__dict__.get("_wire_data")
+    if cached is None:
+        cached = message.__dict__["_wire_data"] = dict(RoomMessageSerializer(message).data)
+    return cached
 
 
 def history_event(messages: list[Message]) -> dict[str, Any]:
@@ -33,6 +38,13 @@ def direct_event(message: DirectMessage) -> dict[str, Any]:
     from chat.serializers import InboxMessageSerializer
 
     return {"type": "direct", "data": dict(InboxMessageSerializer(message).data)}
+
+
+def inbox_history_event(messages: list[DirectMessage]) -> dict[str, Any]:
+    """The first frame of a fresh inbox stream: the latest received direct messages, oldest first."""
+    from chat.serializers import InboxMessageSerializer
+
+    return {"type": "history", "data": [dict(InboxMessageSerializer(message).data) for message in messages]}
 
 
 def delete_event(message: Message) -> dict[str, Any]:
@@ -58,6 +70,13 @@ def event_id(event: dict[str, Any]) -> int | None:
     if event["type"] in {"message", "direct"}:
         return int(data["id"])
     return None
+
+
+def frame_id(frame: bytes) -> int | None:
+    """The ``id:`` of an encoded frame, or ``None`` for a frame without one."""
+    if not frame.startswith(b"id: "):
+        return None
+    return int(frame[4 : frame.index(b"\n")])
 
 
 RETRY = b"retry: 3000\n\n"

@@ -12,6 +12,14 @@ subscribes once per channel its viewers watch and fans out locally. A process re
 frames that way too, so all frames of a channel take one path. Without ``REDIS_URL`` there is one
 process and frames go straight from the publishing thread into the event loop: the in-memory
 channel layer is never used (it copies per recipient and silently drops past 100 queued messages).
+
+The database is the log; a frame that carries message ids is only a doorbell. Rooms and inboxes are
+ordered channels (``ChannelLog``): when a frame with id N arrives, the process reads the visible ids
+up to N it has not fanned out yet (one query per burst, in a worker thread, coalesced while one is in
+flight) and fans them out in id order, reusing the frames it already has. Two messages committed a
+few microseconds apart, whose frames were published in the other order or lost, still reach every
+viewer once and in id order. Frames without an id (delete, presence) are not ordered by id and pass
+straight through, behind any read in flight.
 """
 
 from __future__ import annotations
@@ -22,14 +30,16 @@ import logging
 import re
 import uuid
 from collections import deque
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
-from chat import events
+from chat import events, feeds
+from chatr import metrics
 
 logger = logging.getLogger("chatr.hub")
 
@@ -45,7 +55,10 @@ def inbox_channel(agent_id: object) -> str:
 
 
 class Overflow(Exception):
-    """The viewer fell behind by a whole queue: its stream ends and it resumes with Last-Event-ID."""
+    """The viewer's stream ends: it fell behind by a whole queue, or its channel lost track of the log.
+
+    Either way the client resumes with ``Last-Event-ID`` and the database replays what it missed.
+    """
 
 
 class Subscription:
@@ -66,17 +79,25 @@ class Subscription:
     def offer(self, frame: bytes, now: float) -> None:
         if self.overflowed:
             return
-        waiter = self._waiter
         if len(self._frames) >= self._limit:
-            self.overflowed = True
-            self._frames.clear()  # nothing more will be sent: let the memory go at once
-            if waiter is None and self._task is not None:
+            if self._waiter is None and self._task is not None:
                 # Not waiting for frames means stuck writing to a client that does not read (the
                 # server pushes back once the socket's buffers are full): end it there.
                 self._task.cancel()
-        else:
-            self._frames.append(frame)
-            self.last_offer = now
+            self.end()
+            return
+        self._frames.append(frame)
+        self.last_offer = now
+        self._wake()
+
+    def end(self) -> None:
+        """End the stream once what it is writing now is written; it resumes with Last-Event-ID."""
+        self.overflowed = True
+        self._frames.clear()  # nothing more will be sent: let the memory go at once
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
@@ -95,12 +116,36 @@ class Subscription:
         return frames
 
 
+class ChannelLog:
+    """How far this process has fanned out one ordered channel (a room or an inbox).
+
+    Frames with an id are doorbells: "the channel's log has grown up to this id". The hub reads the
+    log from the database up to the highest id rung, one query per burst, and fans the messages out
+    in id order, never an id it has fanned out before. So frames published in another order than
+    their commits (two writers a few microseconds apart), or lost on the way, reach every viewer
+    once and in order anyway.
+    """
+
+    __slots__ = ("channel", "feed", "held", "known", "last", "ready", "rung", "task")
+
+    def __init__(self, channel: str, feed: feeds.Feed, loop: asyncio.AbstractEventLoop) -> None:
+        self.channel = channel
+        self.feed = feed
+        self.last: int | None = None  # the highest id fanned out; None until the first read
+        self.rung = 0  # the highest id a doorbell announced
+        self.known: dict[int, bytes] = {}  # frames that came with doorbells, not yet fanned out
+        self.held: list[bytes] = []  # frames without an id, waiting behind a read in flight
+        self.ready: asyncio.Future[None] = loop.create_future()
+        self.task: asyncio.Task | None = None
+
+
 class Hub:
     """The fan-out state of one process, bound to the event loop that serves its viewers."""
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.channels: dict[str, set[Subscription]] = {}
+        self.logs: dict[str, ChannelLog] = {}
         self._tasks: set[asyncio.Task] = set()
         self._remote: Remote | None = None
 
@@ -113,12 +158,20 @@ class Hub:
             channel, limit=settings.CHATR_STREAM_QUEUE_FRAMES, wants_stats=wants_stats, now=loop.time()
         )
         self.channels.setdefault(channel, set()).add(subscription)
-        if self._remote is not None:
-            try:
+        try:
+            if self._remote is not None:
                 await self._remote.sync(channel)
-            except BaseException:
-                self.unsubscribe(subscription)
-                raise
+            log = self.logs.get(channel)
+            if log is None and (feed := feeds.feed_for(channel)) is not None:
+                log = self.logs[channel] = ChannelLog(channel, feed, loop)
+                log.task = self.spawn(self._catch_up(log))
+            if log is not None:
+                # The caller loads its backlog after this returns, so it must hold every id the log
+                # will treat as already fanned out.
+                await asyncio.shield(log.ready)
+        except BaseException:
+            self.unsubscribe(subscription)
+            raise
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -128,16 +181,78 @@ class Hub:
         members.discard(subscription)
         if not members:
             del self.channels[subscription.channel]
+            self.logs.pop(subscription.channel, None)
             if self._remote is not None:
                 self.spawn(self._remote.sync(subscription.channel))
 
     def fan_out(self, channel: str, frame: bytes) -> None:
+        if not self.channels.get(channel):
+            return
+        log = self.logs.get(channel)
+        if log is None:
+            self._offer(channel, [frame])
+            return
+        number = events.frame_id(frame)
+        if number is None:
+            if log.task is None:
+                self._offer(channel, [frame])
+            else:
+                log.held.append(frame)  # keeps its place behind the messages being read
+            return
+        if log.last is not None and number <= log.last:
+            return  # fanned out already (a read up to a later id found it)
+        log.known[number] = frame
+        log.rung = max(log.rung, number)
+        if log.task is None:
+            log.task = self.spawn(self._catch_up(log))
+
+    async def _catch_up(self, log: ChannelLog) -> None:
+        """Read the log up to the highest id rung and fan it out; repeat while doorbells keep ringing."""
+        try:
+            if log.last is None:
+                log.last = await _in_thread(log.feed.newest)
+                log.ready.set_result(None)
+            while self.logs.get(log.channel) is log:
+                if log.rung > log.last:
+                    upto = log.rung
+                    known = {number: frame for number, frame in log.known.items() if number <= upto}
+                    metrics.HUB_LOG_READS.inc()
+                    frames = await _in_thread(feeds.frames_between, log.feed, log.last, upto, known)
+                    if self.logs.get(log.channel) is not log:
+                        return
+                    log.last = upto
+                    log.known = {number: frame for number, frame in log.known.items() if number > upto}
+                else:
+                    frames = []
+                if log.rung <= log.last:
+                    frames += log.held
+                    log.held = []
+                self._offer(log.channel, frames)
+                if log.rung <= log.last:
+                    return
+        except Exception as error:
+            logger.exception("reading %s from the database failed; ending its streams", log.channel)
+            if not log.ready.done():
+                log.ready.set_exception(error)
+                log.ready.exception()  # retrieved here: the subscribers waiting on it get it too
+            self.end_channel(log.channel)
+        finally:
+            log.task = None
+
+    def end_channel(self, channel: str) -> None:
+        """End every stream on ``channel``: this process can no longer vouch that it misses nothing."""
+        self.logs.pop(channel, None)
+        for subscription in list(self.channels.get(channel, ())):
+            subscription.end()
+
+    def _offer(self, channel: str, frames: list[bytes]) -> None:
         members = self.channels.get(channel)
-        if not members:
+        if not members or not frames:
             return
         now = self.loop.time() if self.loop is not None else 0.0
-        for subscription in members:
-            subscription.offer(frame, now)
+        for subscription in list(members):
+            for frame in frames:
+                subscription.offer(frame, now)
 
     def subscriptions(self) -> Iterator[Subscription]:
         for members in list(self.channels.values()):
@@ -159,6 +274,7 @@ class Hub:
         # A new event loop (a new server, or a test's own loop): nothing of the old one survives.
         self.loop = loop
         self.channels = {}
+        self.logs = {}
         self._tasks = set()
         self._remote = Remote(self) if settings.REDIS_URL else None
 
@@ -176,13 +292,20 @@ class Hub:
 
 
 class Remote:
-    """This process's link to the others: one channel-layer subscription per watched channel."""
+    """This process's link to the others: one channel-layer subscription per watched channel.
+
+    A watchdog sends itself a marker through Redis every ``CHATR_HUB_WATCH_SECONDS``; when one does
+    not come back in time the link is taken as lost: every stream that relied on it is ended (the
+    clients resume from the database) and the next subscriber builds the link anew.
+    """
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.subscribed: set[str] = set()
         self._lock = asyncio.Lock()
         self._inbox: str | None = None
+        self._receiver: asyncio.Task | None = None
+        self._watchdog: asyncio.Task | None = None
         self._barriers: dict[str, asyncio.Future[None]] = {}
 
     async def sync(self, channel: str) -> None:
@@ -196,26 +319,57 @@ class Remote:
                 return
             if self._inbox is None:
                 self._inbox = await layer.new_channel("chatr.hub.")
-                self.hub.spawn(self._receive(layer, self._inbox))
+                self._receiver = self.hub.spawn(self._receive(layer, self._inbox))
+            if self._watchdog is None:
+                self._watchdog = self.hub.spawn(self._watch(layer))
             if wanted:
                 await layer.group_add(group_name(channel), self._inbox)
-                await self._barrier(layer, channel)
+                await self._barrier(layer, group_name(channel), send=layer.group_send)
                 self.subscribed.add(channel)
             else:
                 self.subscribed.discard(channel)
                 await layer.group_discard(group_name(channel), self._inbox)
 
-    async def _barrier(self, layer: Any, channel: str) -> None:
+    async def _barrier(self, layer: Any, target: str, *, send: Any, timeout: float = 10) -> None:
         # SUBSCRIBE is written but not acknowledged: wait until our own marker comes back, so every
         # frame published after subscribe() returns is sure to reach this process.
         token = uuid.uuid4().hex
         arrived = asyncio.get_running_loop().create_future()
         self._barriers[token] = arrived
         try:
-            await layer.group_send(group_name(channel), {"type": "chatr.barrier", "token": token})
-            await asyncio.wait_for(arrived, timeout=10)
+            await asyncio.wait_for(send(target, {"type": "chatr.barrier", "token": token}), timeout=timeout)
+            await asyncio.wait_for(arrived, timeout=timeout)
         finally:
             self._barriers.pop(token, None)
+
+    async def _watch(self, layer: Any) -> None:
+        interval = settings.CHATR_HUB_WATCH_SECONDS
+        while True:
+            await asyncio.sleep(interval)
+            inbox = self._inbox
+            if inbox is None or not self.subscribed:
+                continue
+            try:
+                await self._barrier(layer, inbox, send=layer.send, timeout=max(interval, 2.0))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                logger.warning("lost the channel layer (%r); ending the streams that relied on it", error)
+                await self._reset(layer)
+
+    async def _reset(self, layer: Any) -> None:
+        async with self._lock:
+            lost, self.subscribed = self.subscribed, set()
+            self._inbox = None
+            if self._receiver is not None:
+                self._receiver.cancel()
+                self._receiver = None
+            try:
+                await asyncio.wait_for(layer.flush(), timeout=5)  # drop the old connections
+            except Exception:
+                logger.warning("closing the old channel layer connections failed", exc_info=True)
+        for channel in lost:
+            self.hub.end_channel(channel)
 
     async def _receive(self, layer: Any, inbox: str) -> None:
         while True:
@@ -243,6 +397,17 @@ def group_name(channel: str) -> str:
     return "chatr.h." + hashlib.blake2s(channel.encode()).hexdigest()
 
 
+async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
+    return await sync_to_async(_closing_connection, thread_sensitive=False)(function, *args)
+
+
+def _closing_connection(function: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return function(*args)
+    finally:
+        connection.close()  # never hold a database connection between reads
+
+
 def running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -253,18 +418,39 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
 _hub = Hub()
 
 
+_captures: list[list[tuple[str, dict[str, Any]]]] = []
+
+
 def publish_on_commit(channel: str, event: dict[str, Any]) -> None:
     """Send ``event`` to every stream on ``channel`` once the current transaction commits."""
     transaction.on_commit(lambda: publish(channel, event))
 
 
+@contextmanager
+def capture_events() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Record every ``(channel, event)`` published meanwhile (after commit), for tests of services."""
+    captured: list[tuple[str, dict[str, Any]]] = []
+    _captures.append(captured)
+    try:
+        yield captured
+    finally:
+        _captures.remove(captured)
+
+
 def publish(channel: str, event: dict[str, Any]) -> None:
-    """Encode ``event`` once and deliver it: through Redis to every process, or straight to this one.
+    """Encode ``event`` once and deliver it: through Redis to every process, or straight to this one."""
+    for captured in _captures:
+        captured.append((channel, event))
+    publish_frame(channel, events.encode(event))
+
+
+def publish_frame(channel: str, frame: bytes) -> None:
+    """Deliver an encoded frame on ``channel``.
 
     The message is already committed when this runs, so a failure here is logged, not raised: the
-    viewers that missed the frame get the message from the database when they resume.
+    viewers that missed the frame get the message from the database with the channel's next frame,
+    or when they resume.
     """
-    frame = events.encode(event)
     if not settings.REDIS_URL:
         _hub.deliver(channel, frame)
         return
@@ -282,9 +468,20 @@ def _send_remote(channel: str, frame: bytes) -> None:
     if running_loop() is not None:  # publishing from async code: no thread to block
         _hub.spawn(layer.group_send(group_name(channel), message))
         return
-    # From a sync thread: async_to_sync runs the send on the server's event loop when there is
-    # one (the layer's connection lives there) and waits for Redis to take it.
+    loop = _hub.loop
+    if loop is not None and loop.is_running():
+        # From a request thread of the server: send on the server's loop, where the layer's
+        # connection lives, and wait until Redis has it.
+        sent = asyncio.run_coroutine_threadsafe(layer.group_send(group_name(channel), message), loop)
+        sent.result(timeout=settings.CHATR_REDIS_TIMEOUT_SECONDS + 1)
+        return
+    # Outside a server (a management command): a loop of its own for this send.
     async_to_sync(layer.group_send)(group_name(channel), message)
+
+
+def attach(loop: asyncio.AbstractEventLoop) -> None:
+    """Bind the hub to the server's event loop (cheap when it already is)."""
+    _hub._bind(loop)
 
 
 async def subscribe(channel: str, *, wants_stats: bool = False) -> Subscription:

@@ -24,6 +24,12 @@ def lobby() -> Room:
     return get_room(room_id=LOBBY_ID)
 
 
+def lobby_ref() -> Room:
+    """The lobby to post to, without a query: its id and kind never change (migration 0002), and
+    ``post_room_message`` finds out whether the row exists when it locks it."""
+    return Room(pk=LOBBY_ID, kind=Room.Kind.LOBBY)
+
+
 def visible_messages(*, room_id: str) -> QuerySet[Message]:
     return Message.objects.filter(room_id=room_id, hidden=False).select_related("agent")
 
@@ -57,6 +63,21 @@ def stream_backlog(*, room_id: str, after: int | None) -> tuple[list[Message], b
     if len(missed) > REPLAY_MAX:
         return list(reversed(missed[:HISTORY_MAX])), False
     return list(reversed(missed)), True
+
+
+def newest_room_message_id(*, room_id: str) -> int:
+    """The id of the newest visible message in the room (0 if none)."""
+    return visible_messages(room_id=room_id).order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def visible_room_message_ids(*, room_id: str, after: int, upto: int) -> list[int]:
+    """Ids of the room's visible messages in ``(after, upto]``, ascending."""
+    rows = Message.objects.filter(room_id=room_id, hidden=False, id__gt=after, id__lte=upto).order_by("id")
+    return list(rows.values_list("id", flat=True))
+
+
+def room_messages_by_id(*, ids: list[int]) -> list[Message]:
+    return list(Message.objects.filter(id__in=ids).select_related("agent").order_by("id"))
 
 
 def public_stats() -> dict[str, int]:
@@ -114,3 +135,30 @@ def inbox(*, agent: Agent, since: int | None = None, limit: int = 50) -> list[Di
     if since is not None:
         return list(received.filter(id__gt=since).order_by("id")[:limit])
     return list(reversed(received.order_by("-id")[:limit]))
+
+
+def newest_inbox_id(*, agent_id: object) -> int:
+    """The id of the newest direct message ``agent_id`` received (0 if none)."""
+    newest = DirectMessage.objects.filter(recipient_id=agent_id).order_by("-id").values_list("id", flat=True).first()
+    return newest or 0
+
+
+def inbox_ids(*, agent_id: object, after: int, upto: int) -> list[int]:
+    """Ids of the direct messages ``agent_id`` received in ``(after, upto]``, ascending."""
+    rows = DirectMessage.objects.filter(recipient_id=agent_id, id__gt=after, id__lte=upto).order_by("id")
+    return list(rows.values_list("id", flat=True))
+
+
+def direct_messages_by_id(*, ids: list[int]) -> list[DirectMessage]:
+    return list(DirectMessage.objects.filter(id__in=ids).select_related("sender").order_by("id"))
+
+
+def inbox_backlog(*, agent: Agent, after: int | None) -> tuple[list[DirectMessage], bool]:
+    """An inbox stream's backlog, as ``stream_backlog`` for rooms: ``(messages oldest first, is_replay)``."""
+    received = DirectMessage.objects.filter(recipient=agent).select_related("sender")
+    if after is None:
+        return list(reversed(received.order_by("-id")[:HISTORY_MAX])), False
+    missed = list(received.filter(id__gt=after).order_by("-id")[: REPLAY_MAX + 1])
+    if len(missed) > REPLAY_MAX:
+        return list(reversed(missed[:HISTORY_MAX])), False
+    return list(reversed(missed)), True

@@ -17,11 +17,18 @@ from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
 from chat import events, hub, selectors
-from chat.exceptions import CannotMessageSelf, IdempotencyKeyReused, NotAMember, UrlNotAllowed, content_error
+from chat.exceptions import (
+    CannotMessageSelf,
+    IdempotencyKeyReused,
+    NotAMember,
+    RoomNotFound,
+    UrlNotAllowed,
+    content_error,
+)
 from chat.links import contains_link
 from chat.models import DirectMessage, IdempotencyKey, Membership, Message, Room
 from chat.signatures import verify_content_signature
-from chatr import moderation, ratelimits
+from chatr import metrics, moderation, ratelimits
 from chatr.errors import InvalidInput
 from webhooks import services as webhook_services
 
@@ -59,12 +66,15 @@ def post_room_message(*, agent: Agent, room: Room, content: str, signature: str 
     with transaction.atomic():
         # Updating the room row first locks it until commit, so inserts into one room queue up
         # and ids within a room are handed out in commit order (contract §2).
-        Room.objects.filter(pk=room.pk).update(visible_count=F("visible_count") + 1, last_message_at=now)
+        locked = Room.objects.filter(pk=room.pk).update(visible_count=F("visible_count") + 1, last_message_at=now)
+        if not locked:
+            raise RoomNotFound()
         message = Message.objects.create(
             room=room, agent=agent, content=content, signature=signature, signature_verified=verified, created_at=now
         )
         webhook_services.enqueue_message_deliveries(message=message)
         hub.publish_on_commit(hub.room_channel(room.pk), events.message_event(message))
+        transaction.on_commit(metrics.MESSAGES_POSTED.labels(room.kind).inc)
     return message
 
 
@@ -153,6 +163,7 @@ def send_direct_message(
         )
         webhook_services.enqueue_message_deliveries(message=message)
         hub.publish_on_commit(hub.inbox_channel(recipient.pk), events.direct_event(message))
+        transaction.on_commit(metrics.MESSAGES_POSTED.labels("direct").inc)
     return message
 
 

@@ -1,4 +1,4 @@
-"""The live SSE streams (contract §5): ``GET /api/stream`` here, on machinery any stream can reuse.
+"""The live SSE streams (contract §5): ``GET /api/stream`` and ``GET /api/inbox/stream``, on shared machinery.
 
 A stream is: ``retry:``, then its backlog from the database (history, or the replay after
 ``Last-Event-ID``), then the frames its hub subscription receives. It subscribes *before* loading the
@@ -6,7 +6,7 @@ backlog and drops live frames the backlog already holds, so a message committed 
 exactly once. The backlog is one query in a worker thread whose database connection is closed
 straight after; nothing else touches the database for the life of the stream.
 
-``open_stream`` is the reusable part: an inbox stream is ``open_stream(request,
+``open_stream`` is the reusable part: the inbox stream is ``open_stream(request,
 channel=hub.inbox_channel(agent.id), backlog=<loader of its events>)``.
 """
 
@@ -25,9 +25,12 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
+from accounts.authentication import authenticate_key, presented_key
+from accounts.models import Agent
 from chat import events, hub, selectors, stream_slots
 from chat.models import LOBBY_ID
-from chatr.errors import ChatrError, InvalidInput, error_response, method_not_allowed
+from chatr import metrics
+from chatr.errors import ChatrError, InvalidInput, error_response, is_outage, method_not_allowed, outage_response
 
 logger = logging.getLogger("chatr.stream")
 
@@ -42,6 +45,35 @@ def room_backlog(room_id: str, after: int | None) -> list[dict[str, Any]]:
     if is_replay:
         return [events.message_event(message) for message in messages]
     return [events.history_event(messages)]
+
+
+def inbox_backlog(agent: Agent, after: int | None) -> list[dict[str, Any]]:
+    messages, is_replay = selectors.inbox_backlog(agent=agent, after=after)
+    if is_replay:
+        return [events.direct_event(message) for message in messages]
+    return [events.inbox_history_event(messages)]
+
+
+async def inbox_stream(request: HttpRequest) -> HttpResponse:
+    """``GET /api/inbox/stream`` (Bearer): the caller's direct messages, framed like the room stream."""
+    try:
+        agent = await _in_thread(_authenticated_agent, presented_key(request))
+    except ChatrError as error:
+        return _error_response(error)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        return outage_response(error)
+    return await open_stream(
+        request, channel=hub.inbox_channel(agent.pk), backlog=functools.partial(inbox_backlog, agent)
+    )
+
+
+def _authenticated_agent(api_key: str | None) -> Agent:
+    try:
+        return authenticate_key(api_key)
+    finally:
+        connection.close()
 
 
 async def room_stream(request: HttpRequest) -> HttpResponse:
@@ -75,21 +107,32 @@ async def open_stream(
         after = last_event_id(request)
         slot = await _admit_or_undo(check, request.client_ip)  # type: ignore[attr-defined]
     except ChatrError as error:
-        return error_response(
-            status=error.status_code,
-            code=error.code,
-            message=error.message,
-            details=getattr(error, "details", None),
-            headers=getattr(error, "headers", None),
-            **error.extra,
-        )
-    stream = _Stream(slot)
+        return _error_response(error)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        return outage_response(error)  # the database or Redis is away: the client retries
+    stream = _Stream(slot, kind=channel.partition(":")[0])
     frames = _frames(stream=stream, channel=channel, backlog=backlog, after=after, with_stats=with_stats)
     # The generator's finally does not always run: a client that leaves before the first frame never
     # starts it, and Django does not close it when a write is cancelled. So the stream is also
     # closed with the response, and when the generator is collected.
     weakref.finalize(frames, stream.close)
     return EventStreamResponse(frames, on_close=stream.close)
+
+
+def _error_response(error: ChatrError) -> HttpResponse:
+    headers = getattr(error, "headers", None) or {}
+    if error.status_code == 401:
+        headers = {**headers, "WWW-Authenticate": 'Bearer realm="chatr"'}
+    return error_response(
+        status=error.status_code,
+        code=error.code,
+        message=error.message,
+        details=getattr(error, "details", None),
+        headers=headers,
+        **error.extra,
+    )
 
 
 class EventStreamResponse(StreamingHttpResponse):
@@ -154,7 +197,16 @@ async def _admit_or_undo(check: Callable[[], object] | None, ip: str) -> tuple[s
 
 def _undo_admission(admission: asyncio.Future) -> None:
     if not admission.cancelled() and admission.exception() is None and admission.result() is not None:
-        hub.spawn(_in_thread(stream_slots.release, *admission.result()))
+        hub.spawn(_in_thread(_release_slot, *admission.result()))
+
+
+def _release_slot(key: str, token: str) -> None:
+    try:
+        stream_slots.release(key, token)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        logger.warning("could not give back a stream slot (it expires by itself): %s", error)
 
 
 def _admit(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | None:
@@ -191,12 +243,17 @@ async def _frames(
             frames = await subscription.next_frames()
             if deduplicate:
                 frames = [frame for frame in frames if not _older(frame, newest)]
-                deduplicate = all(_frame_id(frame) is None for frame in frames)
+                deduplicate = all(events.frame_id(frame) is None for frame in frames)
                 if not frames:
                     continue
             yield b"".join(frames) if len(frames) > 1 else frames[0]
     except hub.Overflow:
-        logger.info("a stream on %s fell behind and was closed", channel)
+        logger.info("a stream on %s was ended (fell behind, or its channel lost track); it resumes", channel)
+    except (TimeoutError, Exception) as error:
+        if not (isinstance(error, TimeoutError) or is_outage(error)):
+            raise
+        # The database or Redis went away while the stream started: end it cleanly, the client retries.
+        logger.warning("a stream on %s could not start: %s: %s", channel, type(error).__name__, error)
     finally:
         stream.close()
 
@@ -208,14 +265,8 @@ def _load(backlog: Backlog, after: int | None) -> list[dict[str, Any]]:
         connection.close()  # no connection is held for the life of the stream
 
 
-def _frame_id(frame: bytes) -> int | None:
-    if not frame.startswith(b"id: "):
-        return None
-    return int(frame[4 : frame.index(b"\n")])
-
-
 def _older(frame: bytes, newest: int) -> bool:
-    number = _frame_id(frame)
+    number = events.frame_id(frame)
     return number is not None and number <= newest
 
 
@@ -232,12 +283,14 @@ class _Stream:
 
     open: set[_Stream] = set()
 
-    def __init__(self, slot: tuple[str, str] | None) -> None:
+    def __init__(self, slot: tuple[str, str] | None, *, kind: str) -> None:
         self.slot = slot
+        self.kind = kind
         self.subscription: hub.Subscription | None = None
         self.loop = asyncio.get_running_loop()
         self.closed = False
         _Stream.open.add(self)
+        metrics.stream_opened(kind)
 
     def close(self) -> None:
         if self.closed:
@@ -248,10 +301,11 @@ class _Stream:
             return
         self.closed = True
         _Stream.open.discard(self)
+        metrics.stream_closed(self.kind)
         if self.subscription is not None:
             hub.unsubscribe(self.subscription)
         if self.slot is not None:
-            hub.spawn(_in_thread(stream_slots.release, *self.slot))
+            hub.spawn(_in_thread(_release_slot, *self.slot))
 
 
 class _Jobs:
@@ -274,8 +328,11 @@ class _Jobs:
                 await job()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("stream job %s failed", job.__name__)
+            except Exception as error:
+                if is_outage(error):
+                    logger.warning("stream job %s: the database or Redis is away: %s", job.__name__, error)
+                else:
+                    logger.exception("stream job %s failed", job.__name__)
                 await asyncio.sleep(1)
 
     async def _stats(self) -> None:

@@ -7,4 +7,5 @@ urlpatterns = [
     path("groups", api.GroupListView.as_view()),
     path("stream", stream.room_stream),
     path("stream/status", stream.stream_status),
+    path("inbox/stream", stream.inbox_stream),
 ]

@@ -51,8 +51,13 @@ class BodyLimit:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        whole = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        await self.app(scope, _replaying(whole, receive), send)
+        body = b"".join(chunks)
+        # Django's WSGI handler reads a body by its Content-Length: a chunked one gets it here.
+        headers = [(name, value) for name, value in scope.get("headers", ()) if name != b"content-length"]
+        if body or scope.get("method") not in {"GET", "HEAD", "OPTIONS"}:
+            headers.append((b"content-length", str(len(body)).encode()))
+        whole = {"type": "http.request", "body": body, "more_body": False}
+        await self.app({**scope, "headers": headers}, _replaying(whole, receive), send)
 
 
 def _declared_length(scope: Scope) -> int:

@@ -6,6 +6,8 @@ exceptions and Django's into ``{"success": false, "error", "code", "details"?}``
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -13,6 +15,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
+
+logger = logging.getLogger("chatr.errors")
 
 
 class ChatrError(Exception):
@@ -73,9 +77,34 @@ class PayloadTooLarge(ChatrError):
 
 
 class ServiceUnavailable(ChatrError):
+    """PostgreSQL or Redis does not answer: nothing was changed, the client may retry."""
+
     status_code = 503
     code = "service_unavailable"
     message = "The service is unavailable, try again shortly."
+    headers = {"Retry-After": "5"}
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database or Redis went away (or timed out), rather than a bug."""
+    import redis.exceptions
+    from django.db import InterfaceError, OperationalError
+
+    return isinstance(
+        exc, (OperationalError, InterfaceError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+    )
+
+
+def log_outage(exc: BaseException) -> None:
+    first_line = (str(exc).splitlines() or [""])[0]
+    logger.warning("service unavailable: %s: %s", type(exc).__name__, first_line)
+
+
+def outage_response(exc: BaseException) -> JsonResponse:
+    """The 503 in the error shape, with one log line (no traceback: the cause is outside)."""
+    log_outage(exc)
+    error = ServiceUnavailable()
+    return error_response(status=503, code=error.code, message=error.message, headers=error.headers)
 
 
 def _first_detail(details: dict[str, list[str]]) -> str:
@@ -144,6 +173,9 @@ def _translate(exc: Exception) -> Exception | None:
 
     if isinstance(exc, (ChatrError, RateLimited)):
         return exc
+    if is_outage(exc):
+        log_outage(exc)
+        return ServiceUnavailable()
     if isinstance(exc, drf.ValidationError):
         return InvalidInput(_flatten(exc.detail))
     if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
@@ -179,8 +211,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     assert isinstance(error, ChatrError)
     details = getattr(error, "details", None)
     body = error_body(status=error.status_code, code=error.code, message=error.message, details=details, **error.extra)
-    headers = {"WWW-Authenticate": 'Bearer realm="chatr"'} if error.status_code == 401 else None
-    return Response(body, status=error.status_code, headers=headers)
+    headers = dict(getattr(error, "headers", None) or {})
+    if error.status_code == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="chatr"'
+    return Response(body, status=error.status_code, headers=headers or None)
 
 
 def is_api_path(path: str) -> bool:
@@ -196,6 +230,12 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
+    # Django calls this while handling the exception, so it is still the current one.
+    exc = sys.exc_info()[1]
+    if exc is not None and is_outage(exc):
+        if is_api_path(request.path):
+            return outage_response(exc)
+        return HttpResponse("The service is unavailable, try again shortly.", status=503, content_type="text/plain")
     if is_api_path(request.path):
         return error_response(status=500, code="server_error", message="Internal server error.")
     from django.views.defaults import server_error

@@ -1,4 +1,4 @@
-"""Cross-cutting request plumbing: the client IP, body limits and the per-IP request limit.
+"""Cross-cutting request plumbing: the client IP, body limits, the per-IP request limit, the request log.
 
 Both middlewares work sync and async, so that the stream handler's chain (chatr.asgi) runs on the
 event loop alone: a sync middleware in front of an async view costs a thread per open stream.
@@ -6,6 +6,8 @@ event loop alone: a sync middleware in front of an async view costs a thread per
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -14,11 +16,12 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils.deprecation import MiddlewareMixin
 
-from chatr import ratelimits
+from chatr import metrics, ratelimits
 from chatr.client_ip import client_ip
-from chatr.errors import error_response, is_api_path
+from chatr.errors import error_response, is_api_path, is_outage, outage_response
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+request_logger = logging.getLogger("chatr.request")
 
 
 class ClientIpMiddleware:
@@ -110,6 +113,10 @@ class ApiGuardMiddleware:
                     await ratelimits.aconsume("requests_per_ip", request.client_ip)  # type: ignore[attr-defined]
                 except ratelimits.RateLimited as limited:
                     response = _limited_response(limited)
+                except Exception as error:
+                    if not is_outage(error):
+                        raise
+                    response = outage_response(error)
             response = response or await self.get_response(request)
         finally:
             usages = ratelimits.end_request(token)
@@ -124,6 +131,10 @@ class ApiGuardMiddleware:
             ratelimits.consume("requests_per_ip", request.client_ip)  # type: ignore[attr-defined]
         except ratelimits.RateLimited as limited:
             return _limited_response(limited)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            return outage_response(error)  # the shared cache (Redis) is away
         return None
 
     def _too_large(self, request: HttpRequest) -> HttpResponse | None:
@@ -193,3 +204,55 @@ class ContentSecurityPolicyMiddleware(MiddlewareMixin):
         if response.get("Content-Type", "").startswith("text/html") and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = settings.CHATR_CONTENT_SECURITY_POLICY
         return response
+
+
+class RequestLogMiddleware:
+    """One log line per request and the request metrics; outermost in both chains.
+
+    The line holds the method, the path without its query string, the status, the time to the
+    response's headers, the client address and the agent's id when one authenticated: never a header
+    or a query string, so never a key.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.is_async:
+            return self.__acall__(request)  # type: ignore[return-value]
+        started = time.perf_counter()
+        response = self.get_response(request)
+        _record(request, response, time.perf_counter() - started)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = await self.get_response(request)  # type: ignore[misc]
+        _record(request, response, time.perf_counter() - started)
+        return response
+
+
+def _record(request: HttpRequest, response: HttpResponse, seconds: float) -> None:
+    match = request.resolver_match
+    route = match.route if match is not None else "unmatched"
+    metrics.REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+    metrics.REQUEST_SECONDS.labels(request.method, route).observe(seconds)
+    from accounts.models import Agent
+
+    agent = getattr(request, "user", None)
+    agent_id = agent.pk if isinstance(agent, Agent) else None
+    request_logger.info(
+        "%s %s %d %.1fms ip=%s%s",
+        request.method,
+        request.path,
+        response.status_code,
+        seconds * 1000,
+        getattr(request, "client_ip", "-"),
+        f" agent={agent_id}" if agent_id else "",
+    )

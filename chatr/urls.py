@@ -6,6 +6,7 @@ from accounts import aiclient as accounts_ai
 from chat import aiclient as chat_ai
 from chat import pages
 from chatr.health import ai_health, health
+from chatr.metrics import metrics_view
 
 handler400 = "chatr.errors.handler400"
 handler403 = "chatr.errors.handler403"
@@ -35,6 +36,7 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="chat/api_docs.html"),
         name="api-docs",
     ),
+    path("metrics", metrics_view),
     path("api/", include("accounts.urls")),
     path("api/", include("chat.urls")),
     path("api/", include("verification.urls")),

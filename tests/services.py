@@ -7,6 +7,8 @@ skipping it, so a green CI run always means these tests ran.
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,3 +61,54 @@ def fresh_redis_db() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+class PrivateRedis:
+    """A redis-server of this test alone, on a free port, that the test may kill and start again.
+
+    The machine's shared Redis (6379) serves other suites at the same time: never restart that one.
+    """
+
+    def __init__(self) -> None:
+        import shutil
+
+        from tests.server import free_port
+
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            unavailable("redis-server", FileNotFoundError("redis-server is not installed"))
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        import redis
+
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen([*command, "--daemonize", "no"], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_connect_timeout=1).ping():
+                    return self
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("the private redis-server did not start")
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@contextmanager
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis().start()
+    try:
+        yield server
+    finally:
+        server.kill()

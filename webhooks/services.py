@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts.models import Agent
 from chat.models import DirectMessage, Membership, Message, Room
-from chatr import moderation
+from chatr import metrics, moderation
 from webhooks import backoff, crypto, payloads, ssrf
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import SendResult, send
@@ -163,7 +163,23 @@ def deliver(*, delivery_id: int) -> Delivery | None:
             allow_private=settings.CHATR_WEBHOOK_ALLOW_PRIVATE,
         )
     _record(delivery, endpoint, result, started_at=now)
+    _count(delivery, result)
     return delivery
+
+
+def _count(delivery: Delivery, result: SendResult) -> None:
+    if result.succeeded:
+        outcome = "success"
+    elif result.status_code is not None:
+        outcome = f"http_{result.status_code // 100}xx"
+    else:
+        outcome = "no_answer"
+    metrics.WEBHOOK_ATTEMPTS.labels(outcome).inc()
+    metrics.WEBHOOK_ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
+    if delivery.status != Delivery.Status.PENDING:
+        metrics.WEBHOOK_DELIVERIES.labels(delivery.status).inc()
+    if delivery.status == Delivery.Status.SUCCEEDED and delivery.completed_at is not None:
+        metrics.WEBHOOK_DELIVERY_SECONDS.observe((delivery.completed_at - delivery.created_at).total_seconds())
 
 
 def retry_deliveries_now(*, deliveries: Iterable[Delivery], moderator: AbstractBaseUser) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -37,24 +35,10 @@ def sign(private_key: ec.EllipticCurvePrivateKey, content: str) -> str:
 
 @contextmanager
 def listening(*channels: str) -> Iterator[dict[str, list]]:
-    """Subscribe to hub channels like a stream does; the yielded dict fills with the events each one got on exit."""
-    loop = asyncio.new_event_loop()  # one loop for all: the hub serves the loop of its latest subscriber
-    subscriptions = {channel: loop.run_until_complete(hub.subscribe(channel)) for channel in channels}
+    """What services publish on these hub channels meanwhile (after commit), by channel."""
     received: dict[str, list] = {channel: [] for channel in channels}
-
-    async def take(subscription: hub.Subscription) -> list[bytes]:
-        try:
-            return await asyncio.wait_for(subscription.next_frames(), 0.1)
-        except TimeoutError:
-            return []
-
-    try:
+    with hub.capture_events() as captured:
         yield received
-        for channel, subscription in subscriptions.items():
-            frames = loop.run_until_complete(take(subscription))
-            lines = (line for frame in frames for line in frame.decode().splitlines())
-            received[channel] = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
-    finally:
-        for subscription in subscriptions.values():
-            hub.unsubscribe(subscription)
-        loop.close()
+        for channel, event in captured:
+            if channel in received:
+                received[channel].append(event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -30,23 +31,28 @@ def test_a_message_frame_carries_its_id_line(agent, db):
 def test_a_committed_post_reaches_subscribers_and_a_rolled_back_one_does_not(make_agent):
     poster = make_agent("poster", verified=True).agent
 
-    def post_then_roll_back() -> Message:
-        message = services.post_room_message(agent=poster, room=selectors.lobby(), content="kept")
+    def post() -> Message:
+        return services.post_room_message(agent=poster, room=selectors.lobby(), content="kept")
+
+    def post_then_roll_back() -> None:
         with pytest.raises(RuntimeError), transaction.atomic():
             services.post_room_message(agent=poster, room=selectors.lobby(), content="rolled back")
             raise RuntimeError("abort")
-        return message
 
-    async def watch() -> tuple[list[bytes], Message]:
+    async def watch() -> tuple[list[bytes], list[bytes], Message]:
         subscription = await hub.subscribe(hub.room_channel("lobby"))
-        kept = await sync_to_async(post_then_roll_back, thread_sensitive=False)()
+        kept = await sync_to_async(post, thread_sensitive=False)()
         frames = await asyncio.wait_for(subscription.next_frames(), timeout=5)
-        await asyncio.sleep(0.2)  # a frame of the rolled-back message would have arrived by now
+        await sync_to_async(post_then_roll_back, thread_sensitive=False)()
+        later = []
+        with contextlib.suppress(TimeoutError):  # a frame of the rolled-back message would arrive by then
+            later = await asyncio.wait_for(subscription.next_frames(), timeout=0.3)
         hub.unsubscribe(subscription)
-        return frames, kept
+        return frames, later, kept
 
-    frames, kept = asyncio.run(watch())
+    frames, later, kept = asyncio.run(watch())
     assert frames == [events.encode(events.message_event(kept))]
+    assert later == []
     assert hub.subscriber_count() == 0
 
 
@@ -97,3 +103,74 @@ def test_more_than_1000_missed_messages_resume_with_a_fresh_history(agent, db):
     messages, is_replay = selectors.stream_backlog(room_id="lobby", after=ids[1])  # exactly 1,000
     assert is_replay
     assert [message.id for message in messages] == ids[2:]
+
+
+def _create(poster, contents: list[str], *, hidden: tuple[str, ...] = ()) -> list[tuple[Message, bytes]]:
+    """Messages written straight to the database (no doorbell rung), with the frames a service would publish."""
+    lobby, _ = Room.objects.get_or_create(pk="lobby", defaults={"kind": Room.Kind.LOBBY, "name": "Lobby"})
+    created = []
+    for content in contents:
+        message = Message.objects.create(room=lobby, agent=poster, content=content, hidden=content in hidden)
+        created.append((message, events.encode(events.message_event(message))))
+    return created
+
+
+@pytest.mark.django_db(transaction=True)
+def test_doorbells_rung_out_of_commit_order_deliver_every_message_once_in_id_order(make_agent):
+    poster = make_agent("poster").agent
+    channel = hub.room_channel("lobby")
+
+    async def watch() -> tuple[list[bytes], list[bytes], list[tuple[Message, bytes]]]:
+        subscription = await hub.subscribe(channel)
+        created = await sync_to_async(_create, thread_sensitive=False)(poster, ["first", "second"])
+        (_, first), (_, second) = created
+        # As two writers a few microseconds apart can: the later commit's frame is published first.
+        hub.publish_frame(channel, second)
+        delivered = await asyncio.wait_for(subscription.next_frames(), timeout=5)
+        hub.publish_frame(channel, first)
+        late = []
+        with contextlib.suppress(TimeoutError):
+            late = await asyncio.wait_for(subscription.next_frames(), timeout=0.3)
+        hub.unsubscribe(subscription)
+        return delivered, late, created
+
+    delivered, late, created = asyncio.run(watch())
+    assert delivered == [created[0][1], created[1][1]]  # the first one, read from the database, then the second
+    assert late == []  # its own frame, arriving after it went out, is not sent again
+    assert hub.subscriber_count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_doorbell_brings_the_visible_messages_before_it_and_skips_hidden_ones(make_agent):
+    poster = make_agent("poster").agent
+    channel = hub.room_channel("lobby")
+
+    async def watch() -> tuple[list[bytes], list[tuple[Message, bytes]]]:
+        subscription = await hub.subscribe(channel)
+        created = await sync_to_async(_create, thread_sensitive=False)(poster, ["a", "b", "c"], hidden=("b",))
+        hub.publish_frame(channel, created[2][1])
+        delivered = await asyncio.wait_for(subscription.next_frames(), timeout=5)
+        hub.unsubscribe(subscription)
+        return delivered, created
+
+    delivered, created = asyncio.run(watch())
+    assert delivered == [created[0][1], created[2][1]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_messages_committed_before_the_first_viewer_subscribed_are_not_fanned_out_again(make_agent):
+    poster = make_agent("poster").agent
+    channel = hub.room_channel("lobby")
+    older = _create(poster, ["old"])
+
+    async def watch() -> tuple[list[bytes], list[tuple[Message, bytes]]]:
+        subscription = await hub.subscribe(channel)
+        hub.publish_frame(channel, older[0][1])  # a late frame of a message the viewer's history holds
+        newer = await sync_to_async(_create, thread_sensitive=False)(poster, ["new"])
+        hub.publish_frame(channel, newer[0][1])
+        delivered = await asyncio.wait_for(subscription.next_frames(), timeout=5)
+        hub.unsubscribe(subscription)
+        return delivered, newer
+
+    delivered, newer = asyncio.run(watch())
+    assert delivered == [newer[0][1]]

@@ -1,0 +1,28 @@
+-- wrk script for bench/post_load.py: POST /api/messages as one of several agents, round robin.
+-- Keys come from the environment (CHATR_BENCH_KEYS, comma-separated); prints a JSON summary.
+local keys = {}
+for key in string.gmatch(os.getenv("CHATR_BENCH_KEYS") or "", "[^,]+") do
+  keys[#keys + 1] = key
+end
+local counter = 0
+
+request = function()
+  counter = counter + 1
+  local key = keys[(counter % #keys) + 1]
+  local body = '{"content":"bench ' .. counter .. '"}'
+  return wrk.format("POST", "/api/messages", {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. key,
+  }, body)
+end
+
+done = function(summary, latency, requests)
+  local seconds = summary.duration / 1e6
+  io.write(string.format(
+    '{"requests": %d, "seconds": %.3f, "rps": %.1f, "non_2xx": %d, "socket_errors": %d, ' ..
+    '"p50_ms": %.2f, "p90_ms": %.2f, "p99_ms": %.2f, "max_ms": %.2f}\n',
+    summary.requests, seconds, summary.requests / seconds, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000))
+end

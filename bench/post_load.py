@@ -1,0 +1,200 @@
+"""Load tool for POST /api/messages: throughput (wrk, closed loop) and latency at a fixed rate (open loop).
+
+It starts its own uvicorn server processes with every limit off (``CHATR_RATELIMITS=off``): one on a
+fresh SQLite file, or N on a fresh PostgreSQL database sharing a fresh Redis database, on consecutive
+ports. Agents post to the lobby in turn (one room: every post takes the same room lock).
+
+    .venv/bin/python bench/post_load.py --db sqlite --processes 1
+    .venv/bin/python bench/post_load.py --db postgres --processes 2
+    .venv/bin/python bench/post_load.py --db postgres --processes 1 --profile /tmp/post.txt
+
+Throughput: one ``wrk`` per server process (``--connections`` split over them), for ``--seconds``.
+Latency: ``--rate`` requests/s spread over the processes, each measured from its scheduled start (so a
+slow server cannot hide queueing), over keep-alive connections from an asyncio client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.server import ServerProcess  # noqa: E402
+from tests.services import fresh_postgres_database, fresh_redis_db  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else float("nan")
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    return sum(sum(process.cpu_times()[:2]) for process in processes)
+
+
+def run_wrk(servers: list[ServerProcess], keys: list[str], connections: int, seconds: float) -> list[dict]:
+    share = max(1, connections // len(servers))
+    env = {**os.environ, "CHATR_BENCH_KEYS": ",".join(keys)}
+    runs = [
+        subprocess.Popen(
+            ["wrk", "-t1", f"-c{share}", f"-d{int(seconds)}s", "-s", str(ROOT / "bench/post.lua"), server.url],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for server in servers
+    ]
+    results = []
+    for run in runs:
+        out, _ = run.communicate()
+        results.append(json.loads(next(line for line in out.splitlines() if line.startswith("{"))))
+    return results
+
+
+async def fixed_rate(servers: list[ServerProcess], keys: list[str], rate: float, seconds: float) -> dict:
+    """Open loop: request n starts at begin + n/rate on a free keep-alive connection of its server."""
+    pools: list[asyncio.Queue] = []
+    for server in servers:
+        pool: asyncio.Queue = asyncio.Queue()
+        for _ in range(32):
+            pool.put_nowait(await asyncio.open_connection("127.0.0.1", server.port))
+        pools.append(pool)
+    latencies: list[float] = []
+    failures = 0
+
+    async def post(n: int, scheduled: float) -> None:
+        nonlocal failures
+        pool = pools[n % len(pools)]
+        reader, writer = await pool.get()
+        body = json.dumps({"content": f"fixed {n}"}).encode()
+        writer.write(
+            b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {keys[n % len(keys)]}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+        await reader.readexactly(length)
+        latencies.append(time.monotonic() - scheduled)
+        if not head.startswith(b"HTTP/1.1 201"):
+            failures += 1
+        pool.put_nowait((reader, writer))
+
+    tasks = []
+    begin = time.monotonic() + 0.1
+    for n in range(int(rate * seconds)):
+        scheduled = begin + n / rate
+        await asyncio.sleep(max(0.0, scheduled - time.monotonic()))
+        tasks.append(asyncio.create_task(post(n, scheduled)))
+    await asyncio.gather(*tasks)
+    for pool in pools:
+        while not pool.empty():
+            pool.get_nowait()[1].close()
+    result = {q: round(percentile(latencies, q) * 1000, 2) for q in (50, 90, 99)}
+    return {
+        "requests": len(latencies),
+        "failures": failures,
+        "latency_ms": {**{f"p{q}": v for q, v in result.items()}, "max": round(max(latencies) * 1000, 2)},
+    }
+
+
+@contextlib.contextmanager
+def database(kind: str, workdir: Path):
+    if kind == "sqlite":
+        yield {"CHATR_SQLITE_PATH": str(workdir / "bench.sqlite3")}
+        return
+    with fresh_postgres_database() as database_url, fresh_redis_db() as redis_url:
+        yield {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--rate", type=float, default=200, help="requests/s of the latency run (0: skip it)")
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--profile", help="py-spy the first server during the throughput run; write here")
+    args = parser.parse_args()
+    if args.db == "sqlite" and args.processes != 1:
+        parser.error("SQLite serves one process; use --db postgres for several")
+
+    workdir = Path(tempfile.mkdtemp(prefix="chatr-post-bench-"))
+    with database(args.db, workdir) as db_env:
+        env = {**db_env, "CHATR_RATELIMITS": "off"}
+        first = ServerProcess(env, server="uvicorn")
+        first.migrate()
+        servers = [first] + [ServerProcess(env, server="uvicorn") for _ in range(args.processes - 1)]
+        for index, server in enumerate(servers):
+            server.log_path = workdir / f"server-{index}.log"
+            server.start()
+        try:
+            keys = [
+                requests.post(f"{servers[0].url}/api/register", json={"name": f"bench{n}"}, timeout=10).json()["agent"][
+                    "apiKey"
+                ]
+                for n in range(args.agents)
+            ]
+            processes = [psutil.Process(server.pid) for server in servers]
+            report: dict = {
+                "db": args.db,
+                "processes": args.processes,
+                "connections": args.connections,
+                "seconds": args.seconds,
+                "cpus": os.cpu_count(),
+                "loadavg_before": os.getloadavg(),
+            }
+            run_wrk(servers, keys, args.connections, 3)  # warm up: pools, caches, JIT of nothing
+            profiler = None
+            if args.profile:
+                profiler = subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(servers[0].pid),
+                        "-d", str(int(args.seconds) - 1), "-o", args.profile,
+                        "--format", "raw", "--nonblocking", "--gil",  # samples of the thread holding the GIL: CPU
+                    ],
+                    stdout=subprocess.DEVNULL,
+                )  # fmt: skip
+            cpu, wall = cpu_seconds(processes), time.monotonic()
+            per_process = run_wrk(servers, keys, args.connections, args.seconds)
+            elapsed = time.monotonic() - wall
+            report["throughput"] = {
+                "rps": round(sum(run["rps"] for run in per_process), 1),
+                "p50_ms": max(run["p50_ms"] for run in per_process),
+                "p99_ms": max(run["p99_ms"] for run in per_process),
+                "non_2xx": sum(run["non_2xx"] for run in per_process),
+                "socket_errors": sum(run["socket_errors"] for run in per_process),
+                "server_cpu_percent": round(100 * (cpu_seconds(processes) - cpu) / elapsed, 1),
+                "per_process": per_process,
+            }
+            if profiler is not None:
+                profiler.wait()
+            if args.rate:
+                cpu, wall = cpu_seconds(processes), time.monotonic()
+                report["fixed_rate"] = {"rate": args.rate, **asyncio.run(fixed_rate(servers, keys, args.rate, 15))}
+                report["fixed_rate"]["server_cpu_percent"] = round(
+                    100 * (cpu_seconds(processes) - cpu) / (time.monotonic() - wall), 1
+                )
+            report["loadavg_after"] = os.getloadavg()
+            print(json.dumps(report, indent=1))
+        finally:
+            for server in servers:
+                server.stop()
+
+
+if __name__ == "__main__":
+    main()
