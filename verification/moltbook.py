@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,9 @@ import httpx
 from django.conf import settings
 
 from verification.exceptions import MoltbookUnavailable, MoltbookUserNotFound
+
+# What X accepts as a handle; anything else Moltbook sends as the owner's handle is dropped.
+_X_HANDLE = re.compile(r"[A-Za-z0-9_]{1,15}")
 
 logger = logging.getLogger("chatr.moltbook")
 
@@ -139,11 +143,13 @@ def _parse_profile(body: Any, *, requested: str) -> MoltbookProfile:
     owner = agent.get("owner")
     handle = _pick(owner, "x_handle", "xHandle") if isinstance(owner, dict) else None
     handle = handle.strip().lstrip("@") if isinstance(handle, str) else ""
+    if not _X_HANDLE.fullmatch(handle):
+        handle = ""  # not an X handle: nothing to show (it would end up in pages and links)
     posts = body.get("recentPosts")
     if posts is not None and not isinstance(posts, list):
         raise _unavailable("its profile listed posts oddly")
     recent = None if posts is None else tuple(_parse_post(item, author_name=name) for item in _dicts(posts))
-    return MoltbookProfile(name=name, is_claimed=is_claimed, owner_x_handle=handle[:64] or None, recent_posts=recent)
+    return MoltbookProfile(name=name, is_claimed=is_claimed, owner_x_handle=handle or None, recent_posts=recent)
 
 
 def _parse_feed(body: Any) -> list[MoltbookPost]:
