@@ -15,6 +15,7 @@ import re
 import uuid
 
 import pytest
+from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts import services as account_services
@@ -48,7 +49,11 @@ _PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 
 
 def api_routes() -> list[str]:
-    """Every route of the /api and /ai surfaces (and /health), from the URLconf itself."""
+    """Every route of the /api and /ai surfaces (and /health), from the URLconf itself, but the streams.
+
+    A stream authenticates in a worker thread, which cannot see the test's uncommitted database:
+    ``test_every_authenticated_stream_answers_the_same_over_a_real_server`` tries those.
+    """
 
     def walk(patterns, prefix: str = ""):
         for pattern in patterns:
@@ -58,7 +63,9 @@ def api_routes() -> list[str]:
             elif isinstance(pattern, URLPattern):
                 yield route
 
-    return sorted({route for route in walk(get_resolver().url_patterns) if route.startswith(("api/", "ai/", "health"))})
+    streams = {path.lstrip("/") for path in settings.CHATR_STREAM_PATHS}  # over real sockets, below
+    routes = {route for route in walk(get_resolver().url_patterns) if route.startswith(("api/", "ai/", "health"))}
+    return sorted(routes - streams)
 
 
 def concrete(route: str, values: dict[str, str]) -> str:
@@ -315,3 +322,44 @@ class TestAnotherAgentsResources:
             assert victim.agent.key_hash not in text
             assert victim.key not in text
             assert "127.0.0.1:9" not in text
+
+
+@pytest.mark.e2e
+def test_every_authenticated_stream_answers_the_same_over_a_real_server(tmp_path):
+    import requests
+
+    from tests.browser import run_in_server
+    from tests.e2e.clients import register
+    from tests.e2e.conftest import E2E_ENV
+    from tests.server import sqlite_server
+
+    server = sqlite_server(tmp_path, server="uvicorn", **E2E_ENV)
+    try:
+        rotated, banned = register(server.url, "rotated"), register(server.url, "banned")
+        assert requests.post(f"{server.url}/api/keys/rotate", headers=bearer(rotated["apiKey"]), timeout=10).ok
+        run_in_server(
+            server,
+            "from accounts import services; from accounts.models import Agent; "
+            "mod = services.create_moderator(username='mod', password='x-' * 8); "
+            f"services.ban_agent(agent=Agent.objects.get(name='{banned['name']}'), moderator=mod)",
+        )
+        streams = [path for path in settings.CHATR_STREAM_PATHS if ("/".join(path.split("/")[1:]), "GET") not in PUBLIC]
+        assert "/api/inbox/stream" in streams
+        for path in streams:
+            for method in ("GET", "POST"):
+                for key, status, code in (
+                    (None, 401, "unauthorized"),
+                    ("chatr_" + "A" * 43, 401, "unauthorized"),
+                    (rotated["apiKey"], 401, "unauthorized"),
+                    (banned["apiKey"], 403, "agent_banned"),
+                ):
+                    response = requests.request(
+                        method, server.url + path, headers=bearer(key) if key else {}, timeout=10, stream=True
+                    )
+                    assert (response.status_code, response.json()["code"]) == (status, code), (method, path, key)
+    finally:
+        server.stop()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
