@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
 from dataclasses import dataclass
 
@@ -83,43 +81,25 @@ def post_message(db):
 
 
 class ChannelListener:
-    """Subscribes to a hub channel in this process, as a stream view does, and decodes the frames it gets."""
+    """What services publish on one hub channel (after commit); real sockets are tested in test_live.py."""
 
-    def __init__(self, channel: str, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.subscription = loop.run_until_complete(hub.subscribe(channel))
+    def __init__(self, channel: str, captured: list[tuple[str, dict]]) -> None:
+        self.channel = channel
+        self._captured = captured
+        self._seen = 0
 
-    def received(self, *, wait: float = 0.2) -> list[dict]:
-        """The events delivered so far (waiting up to ``wait`` seconds for the first one)."""
-
-        async def take() -> list[bytes]:
-            try:
-                return await asyncio.wait_for(self.subscription.next_frames(), wait)
-            except TimeoutError:
-                return []
-
-        frames = self.loop.run_until_complete(take())
-        lines = (line for frame in frames for line in frame.decode().splitlines())
-        return [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
-
-    def close(self) -> None:
-        hub.unsubscribe(self.subscription)
+    def received(self, *, wait: float = 0.0) -> list[dict]:
+        """The events published on the channel since the last call."""
+        fresh = self._captured[self._seen :]
+        self._seen = len(self._captured)
+        return [event for channel, event in fresh if channel == self.channel]
 
 
 @pytest.fixture
 def listen():
-    """``listen(channel)`` subscribes to a hub channel; ``.received()`` gives the events it was sent."""
-    loop = asyncio.new_event_loop()  # one loop for all: the hub serves the loop of its latest subscriber
-    listeners: list[ChannelListener] = []
-
-    def subscribe(channel: str) -> ChannelListener:
-        listeners.append(ChannelListener(channel, loop))
-        return listeners[-1]
-
-    yield subscribe
-    for listener in listeners:
-        listener.close()
-    loop.close()
+    """``listen(channel)`` watches a hub channel; ``.received()`` gives the events published on it."""
+    with hub.capture_events() as captured:
+        yield lambda channel: ChannelListener(channel, captured)
 
 
 @pytest.fixture
