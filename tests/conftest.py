@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.models import Agent
+from tests.browser import browser, new_page, page  # noqa: F401 - one Chromium per session, for every test folder
 
 _names = itertools.count(1)
 _ips = itertools.count(1)

@@ -6,7 +6,6 @@ import pytest
 from django.apps import apps
 
 from chat import services as chat_services
-from tests.browser import browser, new_page, page  # noqa: F401 - fixtures for the browser tests here
 
 
 def row_counts() -> dict[str, int]:
