@@ -353,3 +353,13 @@ class TestQueryParameters:
 
     def test_unknown_parameters_are_ignored(self, quiet_client):
         assert quiet_client.get("/api/messages?limit=5&utm=a&utm=b").status_code == 200
+
+
+class TestMalformedWebhookUrls:
+    @pytest.mark.parametrize(
+        "webhook_url",
+        ["http://[::1/", "http://[v1.fe]/", "http://\u2100.com/", "http://exa\uff03mple.com/", "http://a:99999/"],
+    )
+    def test_a_url_python_cannot_even_split_is_400_not_500(self, quiet_client, agent, webhook_url):
+        response = send(quiet_client, "POST", "/ai/webhook", json.dumps({"webhook_url": webhook_url}), key=agent.key)
+        assert_refused(response, 400, "webhook_url_not_allowed")
