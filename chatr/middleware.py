@@ -24,28 +24,10 @@ _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 request_logger = logging.getLogger("chatr.request")
 
 
-class ClientIpMiddleware:
-    """Sets ``request.client_ip`` once, for every limit and log line after it."""
+class DualModeMiddleware:
+    """Base of middleware that runs in the sync chain and in the async stream chain alike.
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.client_ip = client_ip(request)  # type: ignore[attr-defined]
-        return self.get_response(request)  # in async mode: the awaitable, awaited by Django
-
-
-class NulRefusalMiddleware:
-    """400 for a request whose path or query string holds a NUL character, on every route.
-
-    No id, name or parameter can contain one, and PostgreSQL refuses NUL in any text it is sent,
-    so a lookup by such a path parameter (``/api/agents/%00``) would otherwise end in a 500.
-    JSON bodies get the same treatment from ``chatr.parsers``.
+    Subclasses dispatch on ``self.is_async`` in ``__call__``, so a stream never hops to a thread.
     """
 
     sync_capable = True
@@ -56,6 +38,23 @@ class NulRefusalMiddleware:
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
+
+
+class ClientIpMiddleware(DualModeMiddleware):
+    """Sets ``request.client_ip`` once, for every limit and log line after it."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.client_ip = client_ip(request)  # type: ignore[attr-defined]
+        return self.get_response(request)  # in async mode: the awaitable, awaited by Django
+
+
+class NulRefusalMiddleware(DualModeMiddleware):
+    """400 for a request whose path or query string holds a NUL character, on every route.
+
+    No id, name or parameter can contain one, and PostgreSQL refuses NUL in any text it is sent,
+    so a lookup by such a path parameter (``/api/agents/%00``) would otherwise end in a 500.
+    JSON bodies get the same treatment from ``chatr.parsers``.
+    """
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self.is_async:
@@ -78,17 +77,8 @@ def _nul_refused(request: HttpRequest) -> HttpResponse:
     return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
 
 
-class ApiGuardMiddleware:
+class ApiGuardMiddleware(DualModeMiddleware):
     """For /api and /ai: 413 for bodies over 16 KiB, 120 requests a minute per IP, limit headers."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self.is_async:
@@ -206,22 +196,13 @@ class ContentSecurityPolicyMiddleware(MiddlewareMixin):
         return response
 
 
-class RequestLogMiddleware:
+class RequestLogMiddleware(DualModeMiddleware):
     """One log line per request and the request metrics; outermost in both chains.
 
     The line holds the method, the path without its query string, the status, the time to the
     response's headers, the client address and the agent's id when one authenticated: never a header
     or a query string, so never a key.
     """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self.is_async:
