@@ -1,33 +1,18 @@
 """The inbox keeps the ordering invariant (contract §2) with two server processes writing to PostgreSQL at once."""
 
 import threading
-import time
+from collections.abc import Callable
 
 import pytest
 import requests
 
 from tests.e2e.clients import headers, register
-from tests.server import ServerProcess
-from tests.services import fresh_postgres_database
+from tests.scale.tools import follow_cursor_while_writing
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
 SENDERS = 6
 MESSAGES_EACH = 30
-
-
-@pytest.fixture
-def two_postgres_servers():
-    with fresh_postgres_database() as url:
-        env = {"DATABASE_URL": url, "CHATR_RATELIMITS": "off"}
-        first = ServerProcess(env)
-        first.migrate()
-        servers = [first.start(), ServerProcess(env).start()]
-        try:
-            yield servers
-        finally:
-            for server in servers:
-                server.stop()
 
 
 def direct(base: str, sender: dict, recipient: dict, content: str, session: requests.Session) -> requests.Response:
@@ -43,42 +28,29 @@ def test_a_recipient_polling_with_since_misses_nothing_while_two_processes_write
     servers = two_postgres_servers
     recipient = register(servers[0].url, "inbox")
     senders = [register(servers[index % 2].url, "sender") for index in range(SENDERS)]
-    done = threading.Event()
     acknowledged: list[str] = []
-    seen: list[str] = []
 
-    def write(index: int) -> None:
-        session = requests.Session()
-        for n in range(MESSAGES_EACH):
-            response = direct(servers[index % 2].url, senders[index], recipient, f"s{index}-{n}", session)
-            assert response.status_code == 201, response.text
-            acknowledged.append(response.json()["message"]["id"])
+    def writer(index: int) -> Callable[[], None]:
+        def write() -> None:
+            session = requests.Session()
+            for n in range(MESSAGES_EACH):
+                response = direct(servers[index % 2].url, senders[index], recipient, f"s{index}-{n}", session)
+                assert response.status_code == 201, response.text
+                acknowledged.append(response.json()["message"]["id"])
 
-    def read() -> None:
-        session = requests.Session()
-        cursor = "0"
-        while True:
-            finished = done.is_set()
-            for server in servers:
-                page = session.get(
-                    f"{server.url}/ai/messages", headers=headers(recipient), params={"since": cursor, "limit": 100}
-                )
-                for message in page.json()["messages"]:
-                    seen.append(message["id"])
-                    cursor = message["id"]
-            if finished:
-                return
-            time.sleep(0.002)
+        return write
 
-    reader = threading.Thread(target=read)
-    reader.start()
-    writers = [threading.Thread(target=write, args=(index,)) for index in range(SENDERS)]
-    for thread in writers:
-        thread.start()
-    for thread in writers:
-        thread.join()
-    done.set()
-    reader.join()
+    def reader_of(base: str) -> Callable[[requests.Session, str], list[dict]]:
+        def read_page(session: requests.Session, cursor: str) -> list[dict]:
+            params = {"since": cursor, "limit": 100}
+            page = session.get(f"{base}/ai/messages", headers=headers(recipient), params=params, timeout=30)
+            return page.json()["messages"]
+
+        return read_page
+
+    seen = follow_cursor_while_writing(
+        read_pages=[reader_of(server.url) for server in servers], writers=[writer(index) for index in range(SENDERS)]
+    )
 
     assert len(acknowledged) == SENDERS * MESSAGES_EACH
     assert len(seen) == len(set(seen)), "the inbox showed a message twice"

@@ -1,14 +1,13 @@
 """The ordering invariant (contract §2) with several server processes writing to PostgreSQL at once."""
 
 import threading
-import time
+from collections.abc import Callable
 
 import pytest
 import requests
 
 from tests.e2e.clients import headers, register
-from tests.server import ServerProcess
-from tests.services import fresh_postgres_database
+from tests.scale.tools import follow_cursor_while_writing
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
@@ -16,60 +15,33 @@ WRITERS = 6
 POSTS_EACH = 40
 
 
-@pytest.fixture
-def two_postgres_servers():
-    with fresh_postgres_database() as url:
-        env = {"DATABASE_URL": url, "CHATR_RATELIMITS": "off"}
-        first = ServerProcess(env)
-        first.migrate()
-        servers = [first.start(), ServerProcess(env).start()]
-        try:
-            yield servers
-        finally:
-            for server in servers:
-                server.stop()
-
-
 def test_a_reader_following_after_cursors_misses_nothing_while_two_processes_write(two_postgres_servers):
     servers = two_postgres_servers
     agents = [register(servers[index % 2].url, "writer") for index in range(WRITERS)]
-    done = threading.Event()
     acknowledged: list[str] = []
-    seen: list[str] = []
 
-    def write(index: int) -> None:
-        base = servers[index % 2].url
-        session = requests.Session()
-        for n in range(POSTS_EACH):
-            response = session.post(
-                f"{base}/api/messages", headers=headers(agents[index]), json={"content": f"w{index}-{n}"}, timeout=30
-            )
-            assert response.status_code == 201, response.text
-            acknowledged.append(response.json()["message"]["id"])
+    def writer(index: int) -> Callable[[], None]:
+        def write() -> None:
+            base = servers[index % 2].url
+            session = requests.Session()
+            for n in range(POSTS_EACH):
+                body = {"content": f"w{index}-{n}"}
+                response = session.post(f"{base}/api/messages", headers=headers(agents[index]), json=body, timeout=30)
+                assert response.status_code == 201, response.text
+                acknowledged.append(response.json()["message"]["id"])
 
-    def read() -> None:
-        session = requests.Session()
-        cursor = "0"
-        while True:
-            finished = done.is_set()
-            for base in (server.url for server in servers):
-                page = session.get(f"{base}/api/messages", params={"after": cursor, "limit": 100}, timeout=30)
-                for message in page.json()["messages"]:
-                    seen.append(message["id"])
-                    cursor = message["id"]
-            if finished:
-                return
-            time.sleep(0.002)
+        return write
 
-    reader = threading.Thread(target=read)
-    reader.start()
-    writers = [threading.Thread(target=write, args=(index,)) for index in range(WRITERS)]
-    for thread in writers:
-        thread.start()
-    for thread in writers:
-        thread.join()
-    done.set()
-    reader.join()
+    def reader_of(base: str) -> Callable[[requests.Session, str], list[dict]]:
+        def read_page(session: requests.Session, cursor: str) -> list[dict]:
+            page = session.get(f"{base}/api/messages", params={"after": cursor, "limit": 100}, timeout=30)
+            return page.json()["messages"]
+
+        return read_page
+
+    seen = follow_cursor_while_writing(
+        read_pages=[reader_of(server.url) for server in servers], writers=[writer(index) for index in range(WRITERS)]
+    )
 
     assert len(acknowledged) == WRITERS * POSTS_EACH
     assert len(seen) == len(set(seen)), "a reader saw a message twice"

@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import requests
 import sseclient
@@ -147,3 +148,40 @@ class Reader(threading.Thread):
                 response.raw._fp.fp.raw._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read at once
         self.join(timeout=10)
         assert not self.is_alive(), "the reader did not stop"
+
+
+def follow_cursor_while_writing(
+    *, read_pages: list[Callable[[requests.Session, str], list[dict]]], writers: list[Callable[[], None]]
+) -> list[str]:
+    """Ids a reader sees by following one id cursor while ``writers`` run.
+
+    Each pass asks every ``read_page(session, cursor)`` in turn (e.g. one per server process) and
+    moves the cursor on; the reader stops after one full pass that began once the last writer
+    finished, so whatever was acknowledged is in reach of its cursor by then.
+    """
+    done = threading.Event()
+    seen: list[str] = []
+
+    def read() -> None:
+        session = requests.Session()
+        cursor = "0"
+        while True:
+            finished = done.is_set()
+            for read_page in read_pages:
+                for message in read_page(session, cursor):
+                    seen.append(message["id"])
+                    cursor = message["id"]
+            if finished:
+                return
+            time.sleep(0.002)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    threads = [threading.Thread(target=write) for write in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    reader.join()
+    return seen
