@@ -1,10 +1,15 @@
-"""Request bodies are capped before Django reads them (contract §1: 16 KiB).
+"""Request bodies are capped, and charsets checked, before Django reads them (contract §1).
 
 Django's ASGI handler reads a request's whole body (into memory, then a temporary file) before any
 middleware runs, however large it is: without this, one client could send gigabytes, chunked and
 without a Content-Length, to any URL and fill the server's memory and disk before the 413.
 ``BodyLimit`` wraps the ASGI application: it reads at most ``CHATR_MAX_BODY_BYTES`` and answers 413
 itself beyond that (at once when Content-Length already says so), closing the connection.
+
+A ``Content-Type`` whose ``charset`` is anything but UTF-8 is 415 here, on every path, before a byte
+is read: Python's codec registry holds compressors and transforms (``bz2_codec`` inflated a 211-byte
+body to 200 MB; ``rot13`` broke query-string decoding), so no client-chosen charset may ever reach
+``codecs`` — not in the JSON parser, not in Django's query-string or form decoding.
 """
 
 from __future__ import annotations
@@ -32,9 +37,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if not _charset_is_utf8(scope):
+            await _refuse(scope, send, 415, "unsupported_media_type", "Only UTF-8 is accepted: send charset=utf-8.")
+            return
         limit = settings.CHATR_MAX_BODY_BYTES
         if _declared_length(scope) > limit:
-            await _refuse(scope, send, limit)
+            await _refuse_too_large(scope, send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -46,7 +54,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _refuse(scope, send, limit)
+                await _refuse_too_large(scope, send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -58,6 +66,17 @@ class BodyLimit:
             headers.append((b"content-length", str(len(body)).encode()))
         whole = {"type": "http.request", "body": body, "more_body": False}
         await self.app({**scope, "headers": headers}, _replaying(whole, receive), send)
+
+
+def _charset_is_utf8(scope: Scope) -> bool:
+    """False when the request's Content-Type names a charset other than UTF-8 (any case, quoted or not)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            for parameter in value.split(b";")[1:]:
+                key, _, charset = parameter.partition(b"=")
+                if key.strip().lower() == b"charset" and charset.strip().strip(b'"').lower() != b"utf-8":
+                    return False
+    return True
 
 
 def _declared_length(scope: Scope) -> int:
@@ -80,10 +99,14 @@ def _replaying(first: Message, receive: Receive) -> Receive:
     return replay
 
 
-async def _refuse(scope: Scope, send: Send, limit: int) -> None:
-    message = f"The request body is larger than {limit // 1024} KiB."
+async def _refuse_too_large(scope: Scope, send: Send, limit: int) -> None:
+    await _refuse(scope, send, 413, "payload_too_large", f"The request body is larger than {limit // 1024} KiB.")
+
+
+async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+    """Answer without reading the body, and close the connection (the rest of the body is never read)."""
     if is_api_path(scope.get("path", "")):
-        body = json.dumps(error_body(status=413, code="payload_too_large", message=message)).encode()
+        body = json.dumps(error_body(status=status, code=code, message=message)).encode()
         content_type = b"application/json"
     else:
         body, content_type = message.encode(), b"text/plain; charset=utf-8"
@@ -92,5 +115,5 @@ async def _refuse(scope: Scope, send: Send, limit: int) -> None:
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),  # the rest of the body is never read
     ]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

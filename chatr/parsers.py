@@ -12,7 +12,6 @@ Refused here, once for every endpoint, rather than field by field:
 
 from __future__ import annotations
 
-import codecs
 import json
 from typing import Any
 
@@ -26,13 +25,14 @@ _SURROGATES = range(0xD800, 0xE000)
 
 class StrictJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        # Always UTF-8: the edge (chatr.body_limit) already refused any other charset, and a charset
+        # must never choose a codec (the registry holds decompressors).
         try:
-            text = codecs.getreader(encoding)(stream).read()
+            text = stream.read().decode("utf-8")
             data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
         except RecursionError as error:
             raise _too_deep() from error
-        except (ValueError, LookupError) as error:  # bad JSON, bad UTF-8, an unknown charset
+        except ValueError as error:  # bad JSON, bad UTF-8
             raise InvalidJson(_reason(error)) from error
         check_value(data)
         return data
@@ -86,6 +86,4 @@ def _too_deep() -> InvalidJson:
 def _reason(error: Exception) -> str:
     if isinstance(error, UnicodeDecodeError):
         return "The request body is not valid UTF-8."
-    if isinstance(error, LookupError):
-        return "The request body's charset is unknown: send UTF-8."
     return "The request body is not valid JSON."
