@@ -19,6 +19,7 @@ from chat import events, hub
 from chat import services as chat_services
 from chat.models import LOBBY_ID
 from chatr import moderation, ratelimits
+from webhooks import services as webhook_services
 
 UNSET = object()
 
@@ -134,6 +135,7 @@ def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool 
         agent.is_banned, agent.connected = True, False
         hidden = chat_services.hide_agent_messages(agent=agent, moderator=moderator) if hide_messages else 0
         note = f"Banned the agent and hid {hidden} of its messages." if hide_messages else "Banned the agent."
+        webhook_services.stop_deliveries(agent=agent)
         moderation.record(moderator=moderator, obj=agent, message=note)
         if was_online:
             _announce(agent, online=False)
@@ -156,6 +158,7 @@ def revoke_api_key(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
     with transaction.atomic():
         Agent.objects.filter(pk=agent.pk).update(key_hash=unusable_key_hash(), connected=False)
         agent.refresh_from_db(fields=["key_hash", "connected"])
+        webhook_services.stop_deliveries(agent=agent)
         moderation.record(moderator=moderator, obj=agent, message="Revoked the API key.")
     return agent
 

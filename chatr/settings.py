@@ -239,6 +239,18 @@ CHATR_WEBHOOK_RETRY_DELAYS = [float(item) for item in env_list("CHATR_WEBHOOK_RE
 # How often each worker re-enqueues deliveries whose task was lost (a crash between commit and enqueue).
 CHATR_WEBHOOK_SWEEP_SECONDS = float(os.environ.get("CHATR_WEBHOOK_SWEEP_SECONDS", "30"))
 
+# How often each worker deletes stored idempotency keys past their 24 h replay window.
+CHATR_IDEMPOTENCY_PURGE_SECONDS = float(os.environ.get("CHATR_IDEMPOTENCY_PURGE_SECONDS", "3600"))
+# Concurrency (docs/webhooks.md, "One slow receiver"): attempts each worker process runs at once;
+# at most this many at once per endpoint (one while it is unproven or failing); at most half a
+# worker's attempts go to endpoints that are unproven or failing, so healthy ones always find room.
+CHATR_WEBHOOK_CONCURRENCY = int(os.environ.get("CHATR_WEBHOOK_CONCURRENCY", "32"))
+CHATR_WEBHOOK_PER_ENDPOINT = int(os.environ.get("CHATR_WEBHOOK_PER_ENDPOINT", "2"))
+# The circuit breaker: this many failed attempts in a row pause an endpoint for the pause (doubling
+# with each further failure, at most an hour); then one probe attempt decides.
+CHATR_WEBHOOK_BREAKER_FAILURES = int(os.environ.get("CHATR_WEBHOOK_BREAKER_FAILURES", "5"))
+CHATR_WEBHOOK_BREAKER_SECONDS = float(os.environ.get("CHATR_WEBHOOK_BREAKER_SECONDS", "60"))
+
 # Background work: django-tasks with its database backend (the queue is a table, so it is as durable
 # as the messages). Workers: `python manage.py webhook_worker` (`make run` starts one).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

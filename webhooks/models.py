@@ -19,6 +19,9 @@ class Endpoint(models.Model):
     disabled_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_success_at = models.DateTimeField(null=True, blank=True)
+    # The circuit breaker: after CHATR_WEBHOOK_BREAKER_FAILURES failures in a row nothing is tried
+    # before this moment; then one attempt probes the receiver (docs/webhooks.md).
+    paused_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -62,6 +65,12 @@ class Delivery(models.Model):
                 name="delivery_pending_due_idx",
             ),
             models.Index(fields=["endpoint", "-id"], name="delivery_endpoint_idx"),
+            # Per endpoint: attempts in flight (the concurrency cap) and parked deliveries to start.
+            models.Index(
+                fields=["endpoint", "next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="delivery_endpoint_pending_idx",
+            ),
         ]
 
     def __str__(self) -> str:

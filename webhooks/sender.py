@@ -10,6 +10,7 @@ import asyncio
 import json
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,16 +57,21 @@ def send(
     resolver: ssrf.Resolver = socket.getaddrinfo,
     verify: ssl.SSLContext | bool = True,
 ) -> SendResult:
-    """POST ``payload`` to ``url``: one attempt, at most ``timeout`` seconds once the host is resolved.
+    """POST ``payload`` to ``url``: one attempt, at most ``timeout`` seconds in all.
 
+    The bound covers the whole attempt: name lookup, connect, TLS, sending and the status line.
     The host is resolved and checked here, at every attempt, and the connection goes to a checked
     address (the URL's host stays in the Host header and TLS SNI). Redirects are not followed.
     """
     started = time.monotonic()
+    deadline = started + timeout
     try:
-        target = ssrf.resolve_target(url, allow_private=allow_private, resolver=resolver)
+        target = _resolve_within(url, allow_private=allow_private, resolver=resolver, seconds=timeout)
+    except TimeoutError:
+        return SendResult(None, _ms_since(started), f"timeout: name lookup took over {timeout:g} s")
     except WebhookUrlNotAllowed as error:
         return SendResult(None, _ms_since(started), f"refused: {error.message}")
+    timeout = max(deadline - time.monotonic(), 0.001)
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     headers = {
         "content-type": "application/json",
@@ -78,7 +84,7 @@ def send(
             asyncio.wait_for(_post(target, body.encode(), headers, verify), timeout=timeout)
         )
     except TimeoutError:
-        return SendResult(None, _ms_since(started), f"timeout: no answer within {timeout:g} s")
+        return SendResult(None, _ms_since(started), f"timeout: no answer within {deadline - started:g} s")
     except httpx.HTTPError as error:
         return SendResult(None, _ms_since(started), f"{type(error).__name__}: {error}"[:500])
     except (OSError, ssl.SSLError) as error:
@@ -109,6 +115,30 @@ async def _post(
             return response.status_code, response.headers.get("retry-after")
         assert error is not None
         raise error
+
+
+def _resolve_within(url: str, *, allow_private: bool, resolver: ssrf.Resolver, seconds: float) -> ssrf.Target:
+    """``ssrf.resolve_target`` bounded in time: a name server that never answers must not hold a worker.
+
+    ``getaddrinfo`` cannot be cancelled, so it runs in a daemon thread that is abandoned on timeout
+    (the C resolver gives up on its own later); an executor would wait for it when shut down.
+    """
+    outcome: list[ssrf.Target | WebhookUrlNotAllowed] = []
+
+    def resolve() -> None:
+        try:
+            outcome.append(ssrf.resolve_target(url, allow_private=allow_private, resolver=resolver))
+        except WebhookUrlNotAllowed as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=resolve, name="webhook-resolve", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        raise TimeoutError
+    if isinstance(outcome[0], WebhookUrlNotAllowed):
+        raise outcome[0]
+    return outcome[0]
 
 
 def _ms_since(started: float) -> int:

@@ -10,6 +10,7 @@ deliveries whose task never reached the engine or whose worker died mid-attempt.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -19,9 +20,10 @@ from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
+from accounts.keys import UNUSABLE_PREFIX, is_usable_key_hash
 from accounts.models import Agent
 from chat.models import DirectMessage, Membership, Message, Room
 from chatr import metrics, moderation
@@ -86,7 +88,11 @@ def enqueue_deliveries(*, agent_ids: Iterable[Any], payload: dict[str, Any]) -> 
     their tasks are enqueued only after the commit.
     """
     now = timezone.now()
-    endpoints = Endpoint.objects.filter(agent_id__in=agent_ids, enabled=True).only("pk")
+    endpoints = (
+        Endpoint.objects.filter(agent_id__in=agent_ids, enabled=True, agent__is_banned=False)
+        .exclude(agent__key_hash__startswith=UNUSABLE_PREFIX)
+        .only("pk", "last_success_at", "consecutive_failures")
+    )
     deliveries = Delivery.objects.bulk_create(
         [
             Delivery(
@@ -101,7 +107,7 @@ def enqueue_deliveries(*, agent_ids: Iterable[Any], payload: dict[str, Any]) -> 
         ]
     )
     for delivery in deliveries:
-        _enqueue_on_commit(delivery.pk)
+        _enqueue_on_commit(delivery.pk, priority=_priority(delivery.endpoint))
     return deliveries
 
 
@@ -138,33 +144,122 @@ def deliver(*, delivery_id: int) -> Delivery | None:
 
     Safe to run twice for one delivery (a duplicate task, a sweep): only the worker that claims
     the delivery tries it. No transaction is open while the receiver is being called.
+
+    Deliveries run concurrently (``manage.py webhook_worker`` runs many attempts at once), so one
+    receiver must not take every slot: an endpoint gets at most ``CHATR_WEBHOOK_PER_ENDPOINT``
+    attempts at once (one while unproven or failing) — a delivery over the cap is parked and
+    started when one of its endpoint's attempts ends; a paused endpoint (circuit breaker) parks
+    its deliveries until the pause ends; and at most half of this process' slots go to unproven
+    or failing endpoints. A banned or revoked agent's deliveries stop here.
     """
     now = timezone.now()
-    lease = timedelta(seconds=settings.CHATR_WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
-    claimed = _claimable(Delivery.objects.filter(pk=delivery_id), now=now).update(locked_until=now + lease)
-    if not claimed:
+    endpoint_id = Delivery.objects.filter(pk=delivery_id).values_list("endpoint_id", flat=True).first()
+    if endpoint_id is None:
         return None
-    delivery = Delivery.objects.select_related("endpoint").get(pk=delivery_id)
-    endpoint = delivery.endpoint
-    if not endpoint.enabled:
-        _give_up(delivery, status=Delivery.Status.FAILED, now=now)
-        return delivery
+    suspect_slot = False
     try:
-        secret = crypto.decrypt_secret(endpoint.secret_encrypted)
-    except InvalidToken:
-        result = SendResult(None, 0, "not sent: the secret cannot be decrypted (SECRET_KEY changed?); set it again")
-    else:
-        result = send(
-            url=endpoint.url,
-            secret=secret,
-            webhook_id=delivery.webhook_id,
-            payload=delivery.payload,
-            timeout=settings.CHATR_WEBHOOK_TIMEOUT_SECONDS,
-            allow_private=settings.CHATR_WEBHOOK_ALLOW_PRIVATE,
-        )
+        with transaction.atomic():
+            # The endpoint's row lock makes the per-endpoint count exact across threads and processes.
+            endpoint = (
+                Endpoint.objects.select_for_update(of=("self",)).select_related("agent").filter(pk=endpoint_id).first()
+            )
+            delivery = _claimable(Delivery.objects.filter(pk=delivery_id), now=now).first()
+            if endpoint is None or delivery is None:
+                return None
+            delivery.endpoint = endpoint
+            if not endpoint.enabled or endpoint.agent.is_banned or not is_usable_key_hash(endpoint.agent.key_hash):
+                _give_up(delivery, status=Delivery.Status.FAILED, now=now)
+                return delivery
+            if endpoint.paused_until is not None and endpoint.paused_until > now:
+                _park(delivery, until=endpoint.paused_until)
+                return delivery
+            if _in_flight(endpoint, now=now) >= _endpoint_cap(endpoint):
+                _park(delivery)
+                return delivery
+            if _is_suspect(endpoint):
+                if not _suspect_slots().acquire(blocking=False):
+                    # Every slot for doubtful endpoints is busy: try again once one has surely ended.
+                    later = now + timedelta(seconds=settings.CHATR_WEBHOOK_TIMEOUT_SECONDS)
+                    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=later, enqueued_at=now)
+                    _enqueue_on_commit(delivery.pk, run_after=later)
+                    return delivery
+                suspect_slot = True
+            lease = timedelta(seconds=settings.CHATR_WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
+            Delivery.objects.filter(pk=delivery.pk).update(locked_until=now + lease)
+        try:
+            secret = crypto.decrypt_secret(endpoint.secret_encrypted)
+        except InvalidToken:
+            result = SendResult(None, 0, "not sent: the secret cannot be decrypted (SECRET_KEY changed?); set it again")
+        else:
+            result = send(
+                url=endpoint.url,
+                secret=secret,
+                webhook_id=delivery.webhook_id,
+                payload=delivery.payload,
+                timeout=settings.CHATR_WEBHOOK_TIMEOUT_SECONDS,
+                allow_private=settings.CHATR_WEBHOOK_ALLOW_PRIVATE,
+            )
+    finally:
+        if suspect_slot:
+            _suspect_slots().release()
     _record(delivery, endpoint, result, started_at=now)
     _count(delivery, result)
     return delivery
+
+
+def stop_deliveries(*, agent: Agent) -> int:
+    """Give up every pending delivery to ``agent``'s webhook (it was banned or its key revoked)."""
+    now = timezone.now()
+    return Delivery.objects.filter(endpoint__agent=agent, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.FAILED, completed_at=now, locked_until=None
+    )
+
+
+_suspect_lock = threading.Lock()
+_suspect: threading.BoundedSemaphore | None = None
+
+
+def _suspect_slots() -> threading.BoundedSemaphore:
+    global _suspect
+    with _suspect_lock:
+        if _suspect is None:
+            _suspect = threading.BoundedSemaphore(max(settings.CHATR_WEBHOOK_CONCURRENCY // 2, 1))
+        return _suspect
+
+
+def _is_suspect(endpoint: Endpoint) -> bool:
+    """Unproven (never answered 2xx) or failing: such a receiver may be one that never answers."""
+    return endpoint.last_success_at is None or endpoint.consecutive_failures > 0
+
+
+def _endpoint_cap(endpoint: Endpoint) -> int:
+    return 1 if _is_suspect(endpoint) else max(settings.CHATR_WEBHOOK_PER_ENDPOINT, 1)
+
+
+def _in_flight(endpoint: Endpoint, *, now: datetime) -> int:
+    return Delivery.objects.filter(endpoint=endpoint, status=Delivery.Status.PENDING, locked_until__gt=now).count()
+
+
+def _park(delivery: Delivery, *, until: datetime | None = None) -> None:
+    """Leave a delivery waiting without a task: its endpoint's next free slot starts it (``_start_parked``)."""
+    fields: dict[str, Any] = {"enqueued_at": None}
+    if until is not None:
+        fields["next_attempt_at"] = until
+    Delivery.objects.filter(pk=delivery.pk).update(**fields)
+
+
+def _start_parked(endpoint_id: int, *, now: datetime) -> None:
+    """Hand the endpoint's parked deliveries to the engine, as many as it has free slots."""
+    endpoint = Endpoint.objects.get(pk=endpoint_id)
+    if not endpoint.enabled or (endpoint.paused_until is not None and endpoint.paused_until > now):
+        return
+    free = _endpoint_cap(endpoint) - _in_flight(endpoint, now=now)
+    if free <= 0:
+        return
+    parked = _claimable(Delivery.objects.filter(endpoint_id=endpoint_id, enqueued_at__isnull=True), now=now)
+    for pk in parked.order_by("pk").values_list("pk", flat=True)[:free]:
+        Delivery.objects.filter(pk=pk).update(enqueued_at=now)
+        _enqueue_on_commit(pk, priority=_priority(endpoint))
 
 
 def _count(delivery: Delivery, result: SendResult) -> None:
@@ -212,10 +307,25 @@ def enqueue_due_deliveries() -> int:
     """
     now = timezone.now()
     stale = now - SWEEP_GRACE
-    candidates = _claimable(Delivery.objects.all(), now=now).filter(next_attempt_at__lte=stale)
-    candidates = candidates.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stale))
+    due = _claimable(Delivery.objects.all(), now=now).filter(next_attempt_at__lte=stale)
+    due = due.exclude(endpoint__paused_until__gt=now)  # the pause's end starts them
+    lost = due.filter(enqueued_at__lte=stale)
+    # Parked deliveries (no task by design) wait for an attempt of their endpoint to end. If none is
+    # in flight, one of them (the oldest) is enough: its attempt's end starts the others. Sweeping
+    # them all would flood the queue with deliveries that park again at once.
+    busy = Delivery.objects.filter(status=Delivery.Status.PENDING, locked_until__gt=now).values("endpoint_id")
+    parked = (
+        due.filter(enqueued_at__isnull=True)
+        .exclude(endpoint_id__in=busy)
+        .values("endpoint_id")
+        .annotate(first=Min("pk"))
+        .values_list("first", flat=True)
+    )
+    pks = list(lost.order_by("next_attempt_at").values_list("pk", flat=True)[:SWEEP_BATCH])
+    pks += list(parked.order_by("first")[: SWEEP_BATCH - len(pks)])
+    candidates = due.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stale))
     swept = 0
-    for pk in candidates.order_by("next_attempt_at").values_list("pk", flat=True)[:SWEEP_BATCH]:
+    for pk in pks:
         with transaction.atomic():
             if candidates.filter(pk=pk).update(enqueued_at=now):
                 _enqueue_on_commit(pk)
@@ -245,10 +355,12 @@ def _record(delivery: Delivery, endpoint: Endpoint, result: SendResult, *, start
         )
         endpoints = Endpoint.objects.filter(pk=endpoint.pk)
         if result.succeeded:
-            endpoints.update(consecutive_failures=0, last_success_at=now)
+            endpoints.update(consecutive_failures=0, last_success_at=now, paused_until=None)
             _give_up(delivery, status=Delivery.Status.SUCCEEDED, now=now)
+            _start_parked(endpoint.pk, now=now)
             return
         endpoints.update(consecutive_failures=F("consecutive_failures") + 1)
+        failures = endpoints.values_list("consecutive_failures", flat=True).get()
         if result.status_code == 410:
             _disable(endpoint, reason="The receiver answered 410 Gone.", now=now)
             _give_up(delivery, status=Delivery.Status.FAILED, now=now)
@@ -259,12 +371,27 @@ def _record(delivery: Delivery, endpoint: Endpoint, result: SendResult, *, start
             _give_up(delivery, status=Delivery.Status.DEAD, now=now)
         else:
             delay = backoff.retry_delay(attempts=delivery.attempts, retry_after=result.retry_after, now=now)
+            paused_until = _breaker_pause(failures, now=now)
+            if paused_until is not None:
+                endpoints.update(paused_until=paused_until)
+                delay = max(delay, paused_until - now)  # this delivery is the probe when the pause ends
             delivery.next_attempt_at = now + delay
             delivery.locked_until = None
             delivery.enqueued_at = now
             delivery.save(update_fields=["attempts", "next_attempt_at", "locked_until", "enqueued_at"])
             _enqueue_on_commit(delivery.pk, run_after=delivery.next_attempt_at)
+            if paused_until is None:
+                _start_parked(endpoint.pk, now=now)
     logger.info("webhook %s attempt %d: %s", delivery.webhook_id, delivery.attempts, describe(result))
+
+
+def _breaker_pause(failures: int, *, now: datetime) -> datetime | None:
+    """When an endpoint with ``failures`` failed attempts in a row is tried next, or ``None``: not paused."""
+    threshold = settings.CHATR_WEBHOOK_BREAKER_FAILURES
+    if failures < threshold:
+        return None
+    seconds = min(settings.CHATR_WEBHOOK_BREAKER_SECONDS * 2 ** min(failures - threshold, 16), 3600.0)
+    return now + timedelta(seconds=seconds)
 
 
 def describe(result: SendResult) -> str:
@@ -289,14 +416,30 @@ def _disable(endpoint: Endpoint, *, reason: str, now: datetime) -> None:
     logger.warning("webhook of agent %s disabled: %s", endpoint.agent_id, reason)
 
 
-def _enqueue_on_commit(delivery_id: int, *, run_after: datetime | None = None) -> None:
+# Task priorities: the queue serves endpoints that answer before doubtful ones, so a backlog of
+# deliveries to silent receivers never stands in front of a healthy receiver's next delivery.
+HEALTHY_PRIORITY = 10
+DOUBTFUL_PRIORITY = 0
+
+
+def _priority(endpoint: Endpoint) -> int:
+    return DOUBTFUL_PRIORITY if _is_suspect(endpoint) else HEALTHY_PRIORITY
+
+
+def _enqueue_on_commit(
+    delivery_id: int, *, run_after: datetime | None = None, priority: int = DOUBTFUL_PRIORITY
+) -> None:
     # robust: the message is committed whatever happens here; a task that fails to enqueue is
     # picked up by the sweep, so this must never turn a posted message into a 500.
-    transaction.on_commit(lambda: _enqueue(delivery_id, run_after=run_after), robust=True)
+    transaction.on_commit(lambda: _enqueue(delivery_id, run_after=run_after, priority=priority), robust=True)
 
 
-def _enqueue(delivery_id: int, *, run_after: datetime | None) -> None:
+def _enqueue(delivery_id: int, *, run_after: datetime | None, priority: int) -> None:
     from webhooks.tasks import deliver_webhook
 
-    task = deliver_webhook.using(run_after=run_after) if run_after else deliver_webhook
+    task = (
+        deliver_webhook.using(run_after=run_after, priority=priority)
+        if run_after
+        else deliver_webhook.using(priority=priority)
+    )
     task.enqueue(delivery_id=delivery_id)

@@ -48,6 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
         received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         with receiver.lock:
             receiver.requests.append(received)
+            receiver.arrivals.append(time.monotonic())
             if receiver.reply_for is not None:
                 reply = receiver.reply_for(received, list(receiver.requests))
             else:
@@ -81,6 +82,7 @@ class Receiver:
         self.script = list(script or [])
         self.default = default or Reply(200)
         self.requests: list[Received] = []
+        self.arrivals: list[float] = []  # time.monotonic() at each request, in order
         self.connections = 0
         self.lock = threading.Lock()
         self.released = threading.Event()
