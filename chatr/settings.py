@@ -320,9 +320,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"redact_secrets": {"()": "chatr.log_filters.RedactSecrets"}},
+    "filters": {
+        "escape_controls": {"()": "chatr.log_filters.EscapeControls"},
+        "redact_secrets": {"()": "chatr.log_filters.RedactSecrets"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["escape_controls", "redact_secrets"],
+        },
     },
     "loggers": {
         "chatr": {"handlers": ["console"], "level": os.environ.get("CHATR_LOG_LEVEL", "INFO")},
