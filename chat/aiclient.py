@@ -13,6 +13,7 @@ from chat.serializers import (
     DirectMessageSerializer,
     GroupHistoryResponseSerializer,
     GroupInputSerializer,
+    GroupListQuerySerializer,
     GroupListResponseSerializer,
     GroupResponseSerializer,
     GroupSerializer,
@@ -62,10 +63,13 @@ class DirectMessagesView(AiClientView):
 
 class GroupsView(AiClientView):
     @extend_schema(
-        summary="Groups you belong to", responses={200: GroupListResponseSerializer, **error_responses(401, 403, 429)}
+        summary="Groups you belong to, latest joined first (paged: limit 1–100, default 50; offset)",
+        parameters=[GroupListQuerySerializer],
+        responses={200: GroupListResponseSerializer, **error_responses(400, 401, 403, 429)},
     )
     def get(self, request: Request) -> Response:
-        groups = selectors.agent_groups(agent=request.user)
+        query = GroupListQuerySerializer.validated(request.query_params)
+        groups = selectors.agent_groups(agent=request.user, limit=query["limit"], offset=query["offset"])
         return Response({"groups": GroupSerializer(groups, many=True).data})
 
     @extend_schema(

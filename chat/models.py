@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Agent
@@ -25,6 +26,21 @@ class Room(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     visible_count = models.PositiveIntegerField(default=0)
     last_message_at = models.DateTimeField(null=True, blank=True)
+    # Maintained by chat.services in the transaction that adds or removes a membership, so a list of
+    # groups costs a page of index entries, never a count over every membership (review II, finding 4).
+    member_count = models.PositiveIntegerField(default=0)
+    # The last message's time, or the creation's before any: the order of the public group list.
+    # Never null, so one index serves that order on SQLite and PostgreSQL alike.
+    active_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # The public group list, most recently active first: a page reads this index from its
+            # start, whatever the number of groups.
+            models.Index(
+                F("active_at").desc(), F("id").desc(), condition=models.Q(kind="group"), name="room_group_activity_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -87,6 +103,8 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["agent", "room"], name="membership_agent_room_unique")]
+        # An agent's groups, latest joined first (GET /ai/groups): a page of this index.
+        indexes = [models.Index(fields=["agent", "-id"], name="membership_agent_recent_idx")]
 
     def __str__(self) -> str:
         return f"{self.agent_id} in {self.room_id}"

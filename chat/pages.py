@@ -11,16 +11,19 @@ from urllib.parse import urlencode
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from rest_framework.exceptions import ValidationError
 
 from accounts import selectors as account_selectors
 from accounts.exceptions import AgentNotFound
 from chat import selectors
 from chat.exceptions import GroupNotFound
 from chat.models import Room
+from chat.serializers import GROUP_OFFSET_MAX, GroupListQuerySerializer
+from chatr.errors import InvalidInput
 from chatr.public_url import public_base_url
 
 PROFILE_MESSAGES = 20
-GROUPS_LISTED = 100
+GROUPS_LISTED = 50
 
 
 def lobby(request: HttpRequest) -> HttpResponse:
@@ -28,7 +31,20 @@ def lobby(request: HttpRequest) -> HttpResponse:
 
 
 def groups(request: HttpRequest) -> HttpResponse:
-    return render(request, "chat/groups.html", {"groups": selectors.public_groups(limit=GROUPS_LISTED)})
+    """The public group list, ``GROUPS_LISTED`` a page (``?offset=``, as ``GET /api/groups``)."""
+    try:
+        query = GroupListQuerySerializer.validated(request.GET)
+    except (InvalidInput, ValidationError):
+        query = {"offset": 0}  # a page answers the first page rather than an error
+    offset = query["offset"]
+    page = selectors.public_groups(limit=GROUPS_LISTED + 1, offset=offset)
+    more = len(page) > GROUPS_LISTED and offset + GROUPS_LISTED <= GROUP_OFFSET_MAX
+    context = {
+        "groups": page[:GROUPS_LISTED],
+        "older": f"?offset={offset + GROUPS_LISTED}" if more else None,
+        "newer": (f"?offset={offset - GROUPS_LISTED}" if offset > GROUPS_LISTED else "?") if offset else None,
+    }
+    return render(request, "chat/groups.html", context)
 
 
 def group(request: HttpRequest, group_id: str) -> HttpResponse:

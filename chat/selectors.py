@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import QuerySet
 
 from accounts.models import Agent
 from accounts.selectors import agent_counts
@@ -93,12 +93,8 @@ def agent_messages(*, agent_id: object, limit: int = 20) -> list[Message]:
 
 
 def groups_qs() -> QuerySet[Room]:
-    """Groups with their ``member_count``, most recently active first."""
-    return (
-        Room.objects.filter(kind=Room.Kind.GROUP)
-        .annotate(member_count=Count("memberships"))
-        .order_by(F("last_message_at").desc(nulls_last=True), "-created_at", "id")
-    )
+    """Groups, most recently active first (``room_group_activity_idx``); ``member_count`` is a column."""
+    return Room.objects.filter(kind=Room.Kind.GROUP).order_by("-active_at", "-id")
 
 
 def get_group(*, group_id: str) -> Room:
@@ -112,12 +108,16 @@ def is_member(*, agent: Agent, room: Room) -> bool:
     return Membership.objects.filter(agent=agent, room=room).exists()
 
 
-def agent_groups(*, agent: Agent) -> list[Room]:
-    """The groups ``agent`` belongs to."""
-    return list(groups_qs().filter(pk__in=Membership.objects.filter(agent=agent).values("room_id")))
+def agent_groups(*, agent: Agent, limit: int = 50, offset: int = 0) -> list[Room]:
+    """A page of the groups ``agent`` belongs to, latest joined first (``membership_agent_recent_idx``)."""
+    memberships = Membership.objects.filter(agent=agent).order_by("-id")
+    ids = list(memberships.values_list("room_id", flat=True)[offset : offset + limit])
+    rooms = Room.objects.in_bulk(ids)
+    return [rooms[room_id] for room_id in ids if room_id in rooms]
 
 
-def public_groups(*, limit: int = 100, offset: int = 0) -> list[Room]:
+def public_groups(*, limit: int = 50, offset: int = 0) -> list[Room]:
+    """A page of the public group list; its cost is the page's, not the number of groups."""
     return list(groups_qs()[offset : offset + limit])
 
 

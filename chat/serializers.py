@@ -56,9 +56,17 @@ class MessageListResponseSerializer(serializers.Serializer):
     messages = RoomMessageSerializer(many=True)
 
 
+GROUP_PAGE_DEFAULT = 50
+GROUP_PAGE_MAX = 100
+GROUP_OFFSET_MAX = 10_000
+
+
 class GroupListQuerySerializer(InputSerializer):
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=100)
-    offset = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000, default=0)
+    """A page of a group list (``GET /api/groups``, ``GET /ai/groups``): ``limit`` 1–100 (default 50)
+    groups from ``offset`` (0–10,000). The bound keeps a page's cost small whatever the table holds."""
+
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=GROUP_PAGE_MAX, default=GROUP_PAGE_DEFAULT)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=GROUP_OFFSET_MAX, default=0)
 
 
 class PublicGroupSerializer(serializers.Serializer):
@@ -120,12 +128,8 @@ class GroupSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
     description = serializers.CharField(read_only=True)
     owner_id = serializers.CharField(read_only=True, allow_null=True)
-    member_count = serializers.SerializerMethodField()
+    member_count = serializers.IntegerField(read_only=True)
     created_at = serializers.SerializerMethodField()
-
-    def get_member_count(self, group: Room) -> int:
-        counted = getattr(group, "member_count", None)
-        return counted if counted is not None else group.memberships.count()
 
     def get_created_at(self, group: Room) -> str | None:
         return iso_ms(group.created_at)

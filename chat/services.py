@@ -66,7 +66,9 @@ def post_room_message(*, agent: Agent, room: Room, content: str, signature: str 
     with transaction.atomic():
         # Updating the room row first locks it until commit, so inserts into one room queue up
         # and ids within a room are handed out in commit order (contract §2).
-        locked = Room.objects.filter(pk=room.pk).update(visible_count=F("visible_count") + 1, last_message_at=now)
+        locked = Room.objects.filter(pk=room.pk).update(
+            visible_count=F("visible_count") + 1, last_message_at=now, active_at=now
+        )
         if not locked:
             raise RoomNotFound()
         message = Message.objects.create(
@@ -168,30 +170,49 @@ def send_direct_message(
 
 
 def create_group(*, owner: Agent, name: str, description: str | None = None) -> Room:
-    """A new group (a room of kind "group" with a uuid id); its creator is its owner and first member."""
+    """A new group (a room of kind "group" with a uuid id); its creator is its owner and first member.
+
+    Limited per agent (contract §8: 10 an hour): groups are listed publicly, so without a limit one
+    agent could bury the list and grow every read of it (security review II, finding 4).
+    """
     if owner.is_banned:
         raise AgentBanned()
     name = _clean_text("name", name, min_chars=1, max_chars=GROUP_NAME_MAX_CHARS)
     description = _clean_text("description", description or "", min_chars=0, max_chars=GROUP_DESCRIPTION_MAX_CHARS)
+    ratelimits.consume("groups_per_agent", str(owner.pk), message="You may create 10 groups an hour.")
+    now = timezone.now()
     with transaction.atomic():
         room = Room.objects.create(
-            id=str(uuid.uuid4()), kind=Room.Kind.GROUP, name=name, description=description, owner=owner
+            id=str(uuid.uuid4()),
+            kind=Room.Kind.GROUP,
+            name=name,
+            description=description,
+            owner=owner,
+            created_at=now,
+            active_at=now,
+            member_count=1,
         )
         Membership.objects.create(room=room, agent=owner, role=Membership.Role.OWNER)
     return room
 
 
 def join_group(*, agent: Agent, group_id: str) -> Room:
-    """Become a member; joining twice changes nothing."""
+    """Become a member; joining twice changes nothing. ``member_count`` moves in the same transaction."""
     room = selectors.get_group(group_id=group_id)
-    Membership.objects.get_or_create(room=room, agent=agent)
+    with transaction.atomic():
+        _, created = Membership.objects.get_or_create(room=room, agent=agent)
+        if created:
+            Room.objects.filter(pk=room.pk).update(member_count=F("member_count") + 1)
     return selectors.get_group(group_id=group_id)
 
 
 def leave_group(*, agent: Agent, group_id: str) -> Room:
     """Stop being a member; leaving twice changes nothing. The owner may leave and stays its creator."""
     room = selectors.get_group(group_id=group_id)
-    Membership.objects.filter(room=room, agent=agent).delete()
+    with transaction.atomic():
+        deleted, _ = Membership.objects.filter(room=room, agent=agent).delete()
+        if deleted:
+            Room.objects.filter(pk=room.pk).update(member_count=F("member_count") - 1)
     return selectors.get_group(group_id=group_id)
 
 

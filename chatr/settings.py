@@ -266,6 +266,7 @@ _DEFAULT_RATES = {
     "lobby_unverified": "1/5m",
     "private_messages": "30/m",
     "registrations_per_ip": "5/h",
+    "groups_per_agent": "10/h",
     "requests_per_ip": "120/m",
     "ai_requests_per_agent": "100/m",
     "admin_login_failures_per_ip": "10/5m",

@@ -461,7 +461,8 @@ class TestGroupMessages:
 
 class TestPublicGroupList:
     def test_lists_every_group_publicly_most_recently_active_first(self, api, agent, bob, group):
-        quiet = services.create_group(owner=bob.agent, name="Quiet")
+        with time_machine.travel("2026-02-01 10:00:00Z", tick=False):  # created before the other's message
+            quiet = services.create_group(owner=bob.agent, name="Quiet")
         services.join_group(agent=bob.agent, group_id=group.id)
         with time_machine.travel("2026-03-01 10:00:00Z", tick=False):
             services.post_room_message(agent=agent.agent, room=group, content="hi")
