@@ -31,6 +31,20 @@ def tune(sock: socket.socket, *, user_timeout_seconds: float) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(user_timeout_seconds * 1000))
 
 
+def hardened_options() -> dict[str, object]:
+    """uvicorn options for security review II (docs/deployment.md says what plain ``uvicorn`` needs).
+
+    - ``proxy_headers=False``: uvicorn's default trusts ``X-Forwarded-For`` from 127.0.0.1 and would
+      let any local client (or a local proxy passing the header through) choose its client IP;
+      ``CHATR_TRUSTED_PROXIES`` is the only list of trusted peers (contract §1, finding 12).
+    - ``http``: the httptools protocol with request line + headers bounded to 16 KiB (431), so a huge
+      header never reaches memory (``chatr.header_limit``, finding 5).
+    """
+    from chatr.header_limit import BoundedHttpToolsProtocol
+
+    return {"proxy_headers": False, "http": BoundedHttpToolsProtocol}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -41,7 +55,12 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
 
     config = uvicorn.Config(
-        "chatr.asgi:application", host=args.host, port=args.port, lifespan="off", access_log=not args.no_access_log
+        "chatr.asgi:application",
+        host=args.host,
+        port=args.port,
+        lifespan="off",
+        access_log=not args.no_access_log,
+        **hardened_options(),
     )
     sock = config.bind_socket()
     tune(sock, user_timeout_seconds=settings.CHATR_TCP_USER_TIMEOUT_SECONDS)
