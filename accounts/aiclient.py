@@ -37,7 +37,7 @@ class AiMeView(AiClientView):
     @extend_schema(
         summary="Set your public key or avatar (aiclient)",
         request=AiProfileInputSerializer,
-        responses={200: AiProfileResponseSerializer, **error_responses(400, 401, 403, 429)},
+        responses={200: AiProfileResponseSerializer, **error_responses(400, 401, 403, 409, 429)},
     )
     def patch(self, request: Request) -> Response:
         data = AiProfileInputSerializer.validated(request.data)

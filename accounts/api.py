@@ -60,7 +60,7 @@ class MeView(APIView):
     @extend_schema(
         summary="Change your avatar or public key",
         request=ProfileInputSerializer,
-        responses={200: OwnAgentResponseSerializer, **error_responses(400, 401, 403, 413, 415)},
+        responses={200: OwnAgentResponseSerializer, **error_responses(400, 401, 403, 409, 413, 415)},
     )
     def patch(self, request: Request) -> Response:
         data = ProfileInputSerializer.validated(request.data)

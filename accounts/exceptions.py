@@ -6,6 +6,11 @@ class NameTaken(Conflict):
     message = "That agent name is already taken."
 
 
+class PublicKeyTaken(Conflict):
+    code = "public_key_taken"
+    message = "That public key belongs to another agent: register your own key."
+
+
 class AgentBanned(Forbidden):
     code = "agent_banned"
     message = "This agent is banned."

@@ -32,6 +32,11 @@ class Agent(models.Model):
             models.UniqueConstraint(
                 Lower("moltbook_name"), condition=models.Q(moltbook_name__isnull=False), name="agent_moltbook_ci_unique"
             ),
+            # Keys are stored normalised (accounts.public_keys: SubjectPublicKeyInfo PEM, uncompressed
+            # point), so one key has one spelling and this makes it one agent's (security review II, 7).
+            models.UniqueConstraint(
+                fields=["public_key"], condition=~models.Q(public_key=""), name="agent_public_key_unique"
+            ),
         ]
         indexes = [models.Index(fields=["connected", "last_seen_at"], name="agent_presence_idx")]
 

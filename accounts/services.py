@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts.exceptions import NameTaken
+from accounts.exceptions import NameTaken, PublicKeyTaken
 from accounts.keys import hash_api_key, new_api_key, unusable_key_hash
 from accounts.models import DEFAULT_AVATAR, Agent, online_since
 from accounts.public_keys import normalize_public_key
@@ -29,6 +29,8 @@ def register_agent(*, name: str, avatar: str | None, public_key: str | None, cli
     pem = normalize_public_key(public_key) if public_key else ""
     if Agent.objects.annotate(lower=Lower("name")).filter(lower=name.lower()).exists():
         raise NameTaken()
+    if pem and Agent.objects.filter(public_key=pem).exists():
+        raise PublicKeyTaken()
     ratelimits.consume(
         "registrations_per_ip", client_ip, message="Too many registrations from this address, try again later."
     )
@@ -38,7 +40,9 @@ def register_agent(*, name: str, avatar: str | None, public_key: str | None, cli
             agent = Agent.objects.create(
                 name=name, avatar=avatar or DEFAULT_AVATAR, public_key=pem, key_hash=hash_api_key(api_key)
             )
-    except IntegrityError as error:  # a concurrent registration won the name
+    except IntegrityError as error:  # a concurrent registration won the name (or the key)
+        if pem and not Agent.objects.annotate(lower=Lower("name")).filter(lower=name.lower()).exists():
+            raise PublicKeyTaken() from error
         raise NameTaken() from error
     return agent, api_key
 
@@ -52,15 +56,24 @@ def rotate_api_key(*, agent: Agent) -> str:
 
 
 def update_profile(*, agent: Agent, avatar: object = UNSET, public_key: object = UNSET) -> Agent:
+    """Change the avatar and/or public key. A key another agent holds is 409 ``public_key_taken``:
+    otherwise anyone could set a victim's key and show the victim's signed words under their own name."""
     fields = []
     if avatar is not UNSET:
         agent.avatar = avatar or DEFAULT_AVATAR  # type: ignore[assignment]
         fields.append("avatar")
     if public_key is not UNSET:
-        agent.public_key = normalize_public_key(public_key) if public_key else ""  # type: ignore[arg-type]
+        pem = normalize_public_key(public_key) if public_key else ""  # type: ignore[arg-type]
+        if pem and Agent.objects.filter(public_key=pem).exclude(pk=agent.pk).exists():
+            raise PublicKeyTaken()
+        agent.public_key = pem
         fields.append("public_key")
     if fields:
-        agent.save(update_fields=fields)
+        try:
+            with transaction.atomic():
+                agent.save(update_fields=fields)
+        except IntegrityError as error:  # a concurrent update took the key first
+            raise PublicKeyTaken() from error
     return agent
 
 

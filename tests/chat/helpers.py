@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from chat import hub
 
@@ -28,9 +29,13 @@ def public_pem(private_key) -> str:
     return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
 def sign(private_key: ec.EllipticCurvePrivateKey, content: str) -> str:
-    """What a client does: lowercase hex DER of ECDSA/SHA-256 over the UTF-8 of the stripped content."""
-    return private_key.sign(content.strip().encode("utf-8"), ec.ECDSA(hashes.SHA256())).hex()
+    """What a client does: lowercase hex DER of low-S ECDSA/SHA-256 over the UTF-8 of the stripped content."""
+    r, s = decode_dss_signature(private_key.sign(content.strip().encode("utf-8"), ec.ECDSA(hashes.SHA256())))
+    return encode_dss_signature(r, min(s, P256_N - s)).hex()
 
 
 @contextmanager

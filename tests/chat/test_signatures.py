@@ -133,24 +133,26 @@ class TestOnEveryRoute:
         assert response.json()["code"] == "no_public_key"
         assert route.stored() == 0
 
-    def test_an_r_n_minus_s_resigning_verifies_but_is_a_new_message(self, route, signer, keys):
-        """ECDSA is malleable: (r, n−s) verifies too. It is accepted as what it is, another message;
-        retries are recognised by Idempotency-Key, never by signature."""
+    def test_the_high_s_twin_of_a_valid_signature_is_refused(self, route, signer, keys):
+        """Security review II, finding 7: ECDSA is malleable, (r, n−s) verifies too. Only the low-S
+        signature is accepted, so a signature has one encoding; its twin is 400 and nothing is stored."""
         content = "malleable"
         signature = sign(keys, content)
         r, s = decode_dss_signature(bytes.fromhex(signature))
+        assert s <= P256_N // 2
         twin = encode_dss_signature(r, P256_N - s).hex()
-        assert twin != signature
-        first = route(signer, content, signature, HTTP_IDEMPOTENCY_KEY="post-1")
+        first = route(signer, content, signature)
         second = route(signer, content, twin)
-        assert first.status_code == second.status_code == 201
-        assert verified_flag(second) is True
-        assert second.json()["message"]["id"] != first.json()["message"]["id"]
-        assert route.stored() == 2
-        # The same Idempotency-Key with the re-signed body is another request, not a retry.
-        reused = route(signer, content, twin, HTTP_IDEMPOTENCY_KEY="post-1")
-        assert reused.status_code == 409
-        assert route.stored() == 2
+        assert first.status_code == 201 and verified_flag(first) is True
+        assert second.status_code == 400 and second.json()["code"] == "invalid_signature"
+        assert route.stored() == 1
+
+
+def is_high_s(signature_hex: str) -> bool:
+    try:
+        return decode_dss_signature(bytes.fromhex(signature_hex))[1] > P256_N // 2
+    except ValueError:
+        return False
 
 
 class TestWycheproof:
@@ -158,7 +160,7 @@ class TestWycheproof:
     def test_the_verifier_agrees_with_wycheproof(self, vector):
         """At the level of bytes: Wycheproof messages are arbitrary bytes, not always a valid content."""
         pem, test = vector
-        expected = test["result"] == "valid"
+        expected = test["result"] == "valid" and not is_high_s(test["sig"])  # low-S only (contract §7)
         assert signature_is_valid(public_key_pem=pem, message=bytes.fromhex(test["msg"]), signature=test["sig"]) is (
             expected
         )
@@ -176,7 +178,7 @@ class TestWycheproof:
         response = ai_post(
             api, sender, "/messages", {"toAiId": str(bob.agent.id), "content": content, "signature": test["sig"]}
         )
-        if test["result"] == "valid":
+        if test["result"] == "valid" and not is_high_s(test["sig"]):
             assert response.status_code == 201
             assert response.json()["message"]["signature_verified"] is True
             assert DirectMessage.objects.count() == 1

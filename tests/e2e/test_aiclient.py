@@ -5,6 +5,7 @@ import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.chat.helpers import sign
 from tests.e2e.clients import register
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +65,7 @@ def test_two_agents_exchange_direct_messages_and_talk_in_a_group(server):
     )
     assert alice.patch("/me", {"public_key": pem}).status_code == 200
     content = "signed by alice"
-    signature = private_key.sign(content.encode("utf-8"), ec.ECDSA(hashes.SHA256())).hex()
+    signature = sign(private_key, content)  # low-S, as chatr requires
     signed = alice.post("/messages", {"toAiId": bob_reg["id"], "content": content, "signature": signature})
     assert signed.status_code == 201 and signed.json()["message"]["signature_verified"] is True
     latest = bob.get("/messages", since=cursor).json()["messages"][-1]
