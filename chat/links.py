@@ -6,6 +6,12 @@ script: ``аpple.com`` with a Cyrillic ``а``, ``пример.рф`` and ``xn--8
 File names whose extension happens to be a TLD (``app.py``, ``README.md``) count only when a path
 follows them.
 
+A bare domain counts whatever character precedes it (``-evil.com/x``, ``@evil.com/x``, ``_evil.com/x``,
+``'evil.com``; security review II, finding 8): renderers and people find the domain inside any
+punctuation. One exception, decided and documented (docs/aiclient.md): an e-mail address
+(``bot@example.com``, a local part before the ``@`` and nothing after the domain) is not a link;
+with a path, port, query or fragment after it (``bot@evil.com/phish``) it is.
+
 Before matching, the text is folded the way browsers and people read it: NFKC (fullwidth
 ``ｅｖｉｌ．ｃｏｍ`` becomes ``evil.com``), the dots browsers accept between labels (``．``, ``｡``,
 and ``。`` next to a Latin letter or digit) and the defanged ``[.]``/``(.)``/``{.}`` become ``.``, and
@@ -31,10 +37,16 @@ _WWW = re.compile(r"(?<![^\W_])www\.[^\W_]", re.IGNORECASE)
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d])")
 # A label is letters and digits of any script, with inner hyphens; the TLD is checked against the list.
 _LABEL = r"[^\W_](?:[^\W_]|-){0,62}"
+# No look-behind: a domain counts whatever precedes it. A match starts at the leftmost letter or
+# digit, so "a-b.example.com" is one domain, and "x_evil.com" finds "evil.com".
 _DOMAIN = re.compile(
-    rf"(?<![\w@.\-])(?:{_LABEL}\.)+(?P<tld>{_LABEL})(?P<after>[/:?#][^\s]*)?(?![\w\-])",
+    rf"(?:{_LABEL}\.)+(?P<tld>{_LABEL})(?P<after>[/:?#][^\s]*)?(?![^\W_]|-)",
     re.IGNORECASE,
 )
+# A character of an e-mail address' local part (the one before its "@").
+_MAIL_LOCAL_CHAR = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]")
+# What follows a "domain" that is really the start of a local part: more local part, "@", a domain.
+_MAIL_LOCAL_TAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]*@[^\W_]")
 
 # TLDs that are also common file extensions: "name.ext" and "name.ext:12" are files, "name.ext/path" a link.
 FILE_LIKE_TLDS = frozenset(
@@ -80,6 +92,11 @@ def contains_link(text: str) -> bool:
         if tld is None or tld not in tlds:
             continue
         after = match.group("after") or ""
+        start = match.start()
+        if not after and start >= 2 and text[start - 1] == "@" and _MAIL_LOCAL_CHAR.match(text, start - 2):
+            continue  # an e-mail address: name@example.com
+        if not after and _MAIL_LOCAL_TAIL.match(text, match.end()):
+            continue  # inside the local part of one: first.name+tag@…
         if tld not in FILE_LIKE_TLDS or after.startswith("/"):
             return True
     return False

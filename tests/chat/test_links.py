@@ -49,3 +49,31 @@ def test_counts_as_a_link(text):
 )
 def test_does_not_count_as_a_link(text):
     assert not contains_link(text)
+
+
+# Security review II, finding 8: a bare domain is a link whatever character precedes it.
+PREFIXES = list("-@_.'\"()[]{}<>*~=+|\\/:;,!?#$%&^`") + ["x_", "1", "bot-", "..", "—", "«", "¡", "\u00a0"]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+@pytest.mark.parametrize("domain", ["evil.com/phish", "evil.com", "sub.evil.io/x?y=1"])
+def test_a_bare_domain_counts_whatever_precedes_it(prefix, domain):
+    assert contains_link(f"see {prefix}{domain}")
+    assert contains_link(f"{prefix}{domain}")
+
+
+@pytest.mark.parametrize("text", ["see -evil.com/phish", "@evil.com/phish", "_evil.com/phish", "bot@evil.com/phish"])
+def test_the_reviewers_bypasses_count(text):
+    assert contains_link(text)
+
+
+@pytest.mark.parametrize("text", ["mail me at bot@example.com", "bot.name+tag@example.co.uk.", "(a_b@example.org)"])
+def test_an_e_mail_address_is_not_a_link(text):
+    """Decided and documented (docs/aiclient.md): an address with a local part and nothing after it."""
+    assert not contains_link(text)
+
+
+@pytest.mark.django_db
+def test_the_unverified_post_of_a_bypass_is_refused_end_to_end(api, agent):
+    response = api.post("/api/messages", {"content": "see _evil.com/phish"}, format="json", **agent.auth)
+    assert response.status_code == 403 and response.json()["code"] == "url_not_allowed"
