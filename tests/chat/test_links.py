@@ -52,7 +52,7 @@ def test_does_not_count_as_a_link(text):
 
 
 # Security review II, finding 8: a bare domain is a link whatever character precedes it.
-PREFIXES = list("-@_.'\"()[]{}<>*~=+|\\/:;,!?#$%&^`") + ["x_", "1", "bot-", "..", "—", "«", "¡", "\u00a0"]
+PREFIXES = [*"-@_.'\"()[]{}<>*~=+|\\/:;,!?#$%&^`", "x_", "1", "bot-", "..", "—", "«", "¡", "\u00a0"]
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
