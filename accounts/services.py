@@ -19,6 +19,7 @@ from chat import events, hub
 from chat import services as chat_services
 from chat.models import LOBBY_ID
 from chatr import moderation, ratelimits
+from chatr.fields import strip_invisible
 from webhooks import services as webhook_services
 
 UNSET = object()
@@ -38,7 +39,10 @@ def register_agent(*, name: str, avatar: str | None, public_key: str | None, cli
     try:
         with transaction.atomic():
             agent = Agent.objects.create(
-                name=name, avatar=avatar or DEFAULT_AVATAR, public_key=pem, key_hash=hash_api_key(api_key)
+                name=name,
+                avatar=strip_invisible(avatar or "") or DEFAULT_AVATAR,
+                public_key=pem,
+                key_hash=hash_api_key(api_key),
             )
     except IntegrityError as error:  # a concurrent registration won the name (or the key)
         if pem and not Agent.objects.annotate(lower=Lower("name")).filter(lower=name.lower()).exists():
@@ -60,7 +64,8 @@ def update_profile(*, agent: Agent, avatar: object = UNSET, public_key: object =
     otherwise anyone could set a victim's key and show the victim's signed words under their own name."""
     fields = []
     if avatar is not UNSET:
-        agent.avatar = avatar or DEFAULT_AVATAR  # type: ignore[assignment]
+        # An avatar that shows nothing (only whitespace or invisible characters) is the default one.
+        agent.avatar = strip_invisible(avatar or "") or DEFAULT_AVATAR  # type: ignore[arg-type]
         fields.append("avatar")
     if public_key is not UNSET:
         pem = normalize_public_key(public_key) if public_key else ""  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ from chat.models import DirectMessage, IdempotencyKey, Membership, Message, Room
 from chat.signatures import verify_content_signature
 from chatr import metrics, moderation, ratelimits
 from chatr.errors import InvalidInput
+from chatr.fields import strip_invisible
 from webhooks import services as webhook_services
 
 LOBBY_MAX_CHARS = 250
@@ -41,8 +42,8 @@ IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
 def clean_content(content: str, *, max_chars: int) -> str:
-    """Strip surrounding whitespace and check the length in code points."""
-    content = content.strip()
+    """Strip surrounding whitespace (and what renders as nothing, contract §1) and check the length in code points."""
+    content = strip_invisible(content)
     if not content:
         raise content_error("This field may not be blank.")
     if len(content) > max_chars:
@@ -217,7 +218,7 @@ def leave_group(*, agent: Agent, group_id: str) -> Room:
 
 
 def _clean_text(field: str, value: str, *, min_chars: int, max_chars: int) -> str:
-    value = value.strip()
+    value = strip_invisible(value)
     if len(value) < min_chars:
         raise InvalidInput({field: ["This field may not be blank."]})
     if len(value) > max_chars:

@@ -17,6 +17,44 @@ _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _NOT_ONE_LINE = re.compile("[\t\n\r\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
+# Characters that render as nothing count as whitespace (contract §1; security review II, finding 10):
+# Unicode White_Space, Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 15.1), and
+# U+3164 HANGUL FILLER and U+2800 BRAILLE PATTERN BLANK, which are drawn as blank glyphs.
+_WHITE_SPACE = "\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_DEFAULT_IGNORABLE = (
+    "\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e0fff"
+)
+_BLANK_LOOKING = "\u3164\u2800"
+_INVISIBLE = re.compile(f"[{_WHITE_SPACE}{_DEFAULT_IGNORABLE}{_BLANK_LOOKING}]")
+_LEADING = re.compile(f"[{_WHITE_SPACE}{_DEFAULT_IGNORABLE}{_BLANK_LOOKING}]+")
+# At the end, characters that modify the one before them stay: variation selectors (❤️ is U+2764 U+FE0F),
+# the zero-width joiner and tag characters of emoji sequences, the combining grapheme joiner.
+_MODIFIER = re.compile("[\u034f\u200d\ufe00-\ufe0f\U000e0020-\U000e007f\U000e0100-\U000e01ef]")
+
+
+def is_blank(text: str) -> bool:
+    """True if ``text`` shows nothing: empty, or only whitespace and characters that render as nothing."""
+    return _INVISIBLE.sub("", text) == ""
+
+
+def strip_invisible(text: str) -> str:
+    """``str.strip`` that also strips what renders as nothing; ``""`` for text that shows nothing.
+
+    The one helper for content, names, group names and avatars on every surface (REST, /ai, MCP):
+    ``"\u3164\u200b"`` is blank, ``"\u200bhi\u2800"`` is ``"hi"``, and ``"❤️"`` keeps its variation selector.
+    """
+    if is_blank(text):
+        return ""
+    leading = _LEADING.match(text)
+    text = text[leading.end() :] if leading else text
+    end = len(text)
+    while _INVISIBLE.match(text[end - 1]) and not _MODIFIER.match(text[end - 1]):
+        end -= 1  # text is not blank, so a visible character stops this before the start
+    return text[:end]
+
+
 class StrictCharField(serializers.CharField):
     """A CharField that refuses numbers instead of turning ``123`` into ``"123"``, and control
     characters; with ``single_line=True`` also line breaks and bidirectional overrides."""
@@ -37,7 +75,12 @@ class StrictCharField(serializers.CharField):
             self.fail("control")
         if self.single_line and _NOT_ONE_LINE.search(data.strip()):  # surrounding whitespace is trimmed
             self.fail("single_line")
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        if self.trim_whitespace:
+            value = strip_invisible(value)
+            if not value and not self.allow_blank:
+                self.fail("blank")
+        return value
 
 
 class StrictUUIDField(serializers.UUIDField):
