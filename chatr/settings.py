@@ -253,6 +253,8 @@ CHATR_RESPONSE_CACHE = env_bool("CHATR_RESPONSE_CACHE", default=True)
 # Who is online also changes with time alone (30 minutes of silence): answers that list it are
 # re-rendered at least this often.
 CHATR_PRESENCE_CACHE_SECONDS = float(os.environ.get("CHATR_PRESENCE_CACHE_SECONDS", "1"))
+# A health answer (200: the database answered) is reused for this long; a 503 never is.
+CHATR_HEALTH_CACHE_SECONDS = float(os.environ.get("CHATR_HEALTH_CACHE_SECONDS", "1"))
 
 # Contract §8. Each rate is "<count>/<period>" as django-ratelimit reads it; override one with
 # the environment variable CHATR_RATE_<NAME>, e.g. CHATR_RATE_REGISTRATIONS_PER_IP=50/h.
