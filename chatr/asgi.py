@@ -48,6 +48,18 @@ class StreamHandler(ASGIHandler):
             handler = convert_exception_to_response(middleware(handler))
         self._middleware_chain = handler
 
+    async def send_response(self, response, send) -> None:
+        serve = getattr(response, "serve", None)
+        if serve is None:
+            await super().send_response(response, send)
+            return
+        # An event stream writes itself (chat.stream.EventStreamResponse): the headers, then ``serve``
+        # writes its frames to ``send`` until the stream ends.
+        headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        await serve(send)
+        await send({"type": "http.response.body"})
+
     async def __call__(self, scope: dict, receive, send) -> None:
         # ASGIHandler wraps each request in a ThreadSensitiveContext whose worker thread lives as
         # long as the response. A stream's few sync calls (request signals) share asgiref's
