@@ -50,6 +50,7 @@ def rotate_api_key(*, agent: Agent) -> str:
     with transaction.atomic():
         agent.save(update_fields=["key_hash"])
         freshness.changed_on_commit(freshness.agent(agent.pk))
+        hub.end_agent_streams_on_commit(agent.pk)
     return api_key
 
 
@@ -144,6 +145,7 @@ def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool 
         note = f"Banned the agent and hid {hidden} of its messages." if hide_messages else "Banned the agent."
         moderation.record(moderator=moderator, obj=agent, message=note)
         freshness.changed_on_commit(freshness.agent(agent.pk), freshness.AGENTS, freshness.PRESENCE)
+        hub.end_agent_streams_on_commit(agent.pk)
         if was_online:
             _announce(agent, online=False)
     return agent
@@ -168,6 +170,7 @@ def revoke_api_key(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
         agent.refresh_from_db(fields=["key_hash", "connected"])
         moderation.record(moderator=moderator, obj=agent, message="Revoked the API key.")
         freshness.changed_on_commit(freshness.agent(agent.pk), freshness.PRESENCE)
+        hub.end_agent_streams_on_commit(agent.pk)
     return agent
 
 

@@ -352,6 +352,12 @@ class Hub:
         for subscription in list(self.channels.get(channel, ())):
             subscription.end()
 
+    def end_agent(self, agent_id: str) -> None:
+        """End every subscription opened with a key of ``agent_id`` (rotated or revoked key, or a ban)."""
+        for subscription in list(self.subscriptions()):
+            if subscription.agent_id is not None and str(subscription.agent_id) == agent_id:
+                subscription.end()
+
     def _offer(self, channel: str, frames: list[bytes]) -> None:
         members = self.channels.get(channel)
         if not members or not frames:
@@ -427,6 +433,7 @@ class Remote:
             if self._inbox is None:
                 self._inbox = await layer.new_channel("chatr.hub.")
                 self._receiver = self.hub.spawn(self._receive(layer, self._inbox))
+                await layer.group_add(CONTROL_GROUP, self._inbox)
             if self._watchdog is None:
                 self._watchdog = self.hub.spawn(self._watch(layer))
             if wanted:
@@ -490,10 +497,15 @@ class Remote:
                 continue
             if message.get("type") == "chatr.frame":
                 self.hub.fan_out(message["channel"], message["frame"])
+            elif message.get("type") == "chatr.end_agent":
+                self.hub.end_agent(message["agent"])
             elif message.get("type") == "chatr.barrier":
                 arrived = self._barriers.get(message["token"])
                 if arrived is not None and not arrived.done():
                     arrived.set_result(None)
+
+
+CONTROL_GROUP = "chatr.control"
 
 
 def group_name(channel: str) -> str:
@@ -551,6 +563,27 @@ def publish(channel: str, event: dict[str, Any]) -> None:
     publish_frame(channel, events.encode(event))
 
 
+def end_agent_streams_on_commit(agent_id: object) -> None:
+    """Once the transaction commits, end every stream and wait opened with the agent's key, on every process."""
+    transaction.on_commit(lambda: end_agent_streams(agent_id))
+
+
+def end_agent_streams(agent_id: object) -> None:
+    agent = str(agent_id)
+    if not settings.REDIS_URL:
+        loop = _hub.loop
+        if loop is not None and not loop.is_closed():
+            if running_loop() is loop:
+                _hub.end_agent(agent)
+            else:
+                loop.call_soon_threadsafe(_hub.end_agent, agent)
+        return
+    try:
+        _send_to_group(CONTROL_GROUP, {"type": "chatr.end_agent", "agent": agent})
+    except Exception:
+        logger.exception("could not tell the other processes to end %s's streams", agent)
+
+
 def publish_frame(channel: str, frame: bytes) -> None:
     """Deliver an encoded frame on ``channel``.
 
@@ -568,22 +601,25 @@ def publish_frame(channel: str, frame: bytes) -> None:
 
 
 def _send_remote(channel: str, frame: bytes) -> None:
+    _send_to_group(group_name(channel), {"type": "chatr.frame", "channel": channel, "frame": frame})
+
+
+def _send_to_group(group: str, message: dict[str, Any]) -> None:
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
-    message = {"type": "chatr.frame", "channel": channel, "frame": frame}
     if running_loop() is not None:  # publishing from async code: no thread to block
-        _hub.spawn(layer.group_send(group_name(channel), message))
+        _hub.spawn(layer.group_send(group, message))
         return
     loop = _hub.loop
     if loop is not None and loop.is_running():
         # From a request thread of the server: send on the server's loop, where the layer's
         # connection lives, and wait until Redis has it.
-        sent = asyncio.run_coroutine_threadsafe(layer.group_send(group_name(channel), message), loop)
+        sent = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
         sent.result(timeout=settings.CHATR_REDIS_TIMEOUT_SECONDS + 1)
         return
     # Outside a server (a management command): a loop of its own for this send.
-    async_to_sync(layer.group_send)(group_name(channel), message)
+    async_to_sync(layer.group_send)(group, message)
 
 
 def attach(loop: asyncio.AbstractEventLoop) -> None:
