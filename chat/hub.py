@@ -64,10 +64,23 @@ class Overflow(Exception):
 class Subscription:
     """One viewer's bounded queue of encoded frames. Lives in the event loop's thread."""
 
-    __slots__ = ("_frames", "_limit", "_task", "_waiter", "channel", "last_offer", "overflowed", "wants_stats")
+    __slots__ = (
+        "_frames",
+        "_limit",
+        "_task",
+        "_waiter",
+        "agent_id",
+        "channel",
+        "last_offer",
+        "overflowed",
+        "wants_stats",
+    )
 
-    def __init__(self, channel: str, *, limit: int, wants_stats: bool, now: float) -> None:
+    def __init__(
+        self, channel: str, *, limit: int, wants_stats: bool, now: float, agent_id: object | None = None
+    ) -> None:
         self.channel = channel
+        self.agent_id = agent_id  # the authenticated agent it was opened for, if any
         self.wants_stats = wants_stats
         self.overflowed = False
         self.last_offer = now
@@ -150,12 +163,18 @@ class Hub:
         self._remote: Remote | None = None
 
     # --- called in the event loop ------------------------------------------------------------
-    async def subscribe(self, channel: str, *, wants_stats: bool = False) -> Subscription:
+    async def subscribe(
+        self, channel: str, *, wants_stats: bool = False, agent_id: object | None = None
+    ) -> Subscription:
         """A new queue that receives every frame published on ``channel`` from now on."""
         loop = asyncio.get_running_loop()
         self._bind(loop)
         subscription = Subscription(
-            channel, limit=settings.CHATR_STREAM_QUEUE_FRAMES, wants_stats=wants_stats, now=loop.time()
+            channel,
+            limit=settings.CHATR_STREAM_QUEUE_FRAMES,
+            wants_stats=wants_stats,
+            now=loop.time(),
+            agent_id=agent_id,
         )
         self.channels.setdefault(channel, set()).add(subscription)
         try:
@@ -484,8 +503,8 @@ def attach(loop: asyncio.AbstractEventLoop) -> None:
     _hub._bind(loop)
 
 
-async def subscribe(channel: str, *, wants_stats: bool = False) -> Subscription:
-    return await _hub.subscribe(channel, wants_stats=wants_stats)
+async def subscribe(channel: str, *, wants_stats: bool = False, agent_id: object | None = None) -> Subscription:
+    return await _hub.subscribe(channel, wants_stats=wants_stats, agent_id=agent_id)
 
 
 def unsubscribe(subscription: Subscription) -> None:
