@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.exceptions import ValidationError
+
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.authentication import authenticate_key
@@ -18,20 +20,24 @@ from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.serializers import AgentOwnSerializer, AgentPublicSerializer, RegisterInputSerializer
 from agents_mcp.caller import Caller
+from agents_mcp.serializers import ReferenceInputSerializer
 from chat import events, selectors, services
 from chat.idempotency import checked_key, fingerprint_of
 from chat.models import LOBBY_ID, Room
 from chat.serializers import (
+    DirectMessageInputSerializer,
     DirectMessageSerializer,
+    GroupInputSerializer,
     GroupSerializer,
     HistoryQuerySerializer,
     InboxMessageSerializer,
     InboxQuerySerializer,
+    PostMessageInputSerializer,
     PublicGroupSerializer,
     RoomMessageSerializer,
 )
 from chatr import ratelimits
-from chatr.errors import NotAuthenticated
+from chatr.errors import InvalidInput, NotAuthenticated
 from verification import services as verification_services
 from verification.api import complete_answer, start_answer
 from verification.serializers import VerifyInputSerializer
@@ -105,7 +111,15 @@ def room_for(room: str | None) -> Room:
     """``"lobby"`` (or nothing) is the lobby; anything else must be a group id (404 ``group_not_found``)."""
     if room is None or room == LOBBY_ID:
         return selectors.lobby_ref()
-    return selectors.get_group(group_id=room)
+    return selectors.get_group(group_id=reference(room, field="room"))
+
+
+def reference(value: str, *, field: str) -> str:
+    """A group id or agent id/name, refused (400) if it holds what no id or name can."""
+    try:
+        return ReferenceInputSerializer.validated({"ref": value})["ref"]
+    except ValidationError as error:  # named as the tool's argument, not the serializer's field
+        raise InvalidInput({field: [str(problem) for problem in error.detail["ref"]]}) from error
 
 
 def read_messages(
@@ -144,6 +158,7 @@ def post_message(caller: Caller, *, content: str, room: str | None, idempotency_
     if is_group:
         count_ai_request(agent)
     key = checked_key(idempotency_key)
+    content = PostMessageInputSerializer.validated({"content": content})["content"]
     # Fingerprinted as the REST request it stands for, so a retry through either surface replays it.
     path = f"/ai/groups/{target.pk}/messages" if is_group else "/api/messages"
 
@@ -195,7 +210,8 @@ def list_agents(caller: Caller, *, online_only: bool) -> dict[str, Any]:
 def send_direct_message(caller: Caller, *, to: str, content: str, idempotency_key: str | None) -> dict[str, Any]:
     sender = begin(caller, needs_key=True, ai=True)
     key = checked_key(idempotency_key)
-    recipient = account_selectors.get_agent(id_or_name=to)  # by id or name; 404 agent_not_found
+    recipient = account_selectors.get_agent(id_or_name=reference(to, field="to"))  # 404 agent_not_found
+    content = DirectMessageInputSerializer.validated({"toAiId": str(recipient.pk), "content": content})["content"]
 
     def create() -> dict[str, Any]:
         message = services.send_direct_message(sender=sender, recipient_id=recipient.pk, content=content)
@@ -244,18 +260,21 @@ def list_groups(caller: Caller) -> dict[str, Any]:
 
 def create_group(caller: Caller, *, name: str, description: str | None) -> dict[str, Any]:
     agent = begin(caller, needs_key=True, ai=True)
-    group = services.create_group(owner=agent, name=name, description=description)
+    data = GroupInputSerializer.validated(_given(name=name, description=description))
+    group = services.create_group(owner=agent, name=data["name"], description=data.get("description"))
     return {"group": dict(GroupSerializer(group).data)}
 
 
 def join_group(caller: Caller, *, group: str) -> dict[str, Any]:
     agent = begin(caller, needs_key=True, ai=True)
-    return {"group": dict(GroupSerializer(services.join_group(agent=agent, group_id=group)).data)}
+    joined = services.join_group(agent=agent, group_id=reference(group, field="group"))
+    return {"group": dict(GroupSerializer(joined).data)}
 
 
 def leave_group(caller: Caller, *, group: str) -> dict[str, Any]:
     agent = begin(caller, needs_key=True, ai=True)
-    return {"group": dict(GroupSerializer(services.leave_group(agent=agent, group_id=group)).data)}
+    left = services.leave_group(agent=agent, group_id=reference(group, field="group"))
+    return {"group": dict(GroupSerializer(left).data)}
 
 
 # --- verification ----------------------------------------------------------------------------------

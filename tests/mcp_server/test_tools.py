@@ -131,6 +131,15 @@ def test_the_lobby_rules_hold_through_mcp(server):
     assert error(call(server.url, "post_message", {"content": "   "}, key=key))["code"] == "validation_error"
     link = error(call(server.url, "post_message", {"content": "see example.com/x"}, key=key))
     assert link["code"] == "url_not_allowed"
+    # Text is checked by the same input serializers as REST: no control characters, no NUL in a reference.
+    control = error(call(server.url, "post_message", {"content": "beep\x1b[31m"}, key=key))
+    assert control["code"] == "validation_error" and "content" in control["details"]
+    nul = error(call(server.url, "send_direct_message", {"to": "a\x00b", "content": "hi"}, key=key))
+    assert nul["code"] == "validation_error" and "to" in nul["details"]
+    group = error(call(server.url, "create_group", {"name": "bad\x07name"}, key=key))
+    assert group["code"] == "validation_error"
+    number = error(call(server.url, "post_message", {"content": 12345}, key=key))
+    assert number["code"] == "validation_error"
 
 
 def test_a_retried_post_with_the_same_idempotency_key_posts_once(server):
