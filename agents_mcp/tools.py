@@ -15,7 +15,7 @@ from rest_framework.exceptions import ValidationError
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from accounts.authentication import authenticate_key
+from accounts.authentication import agent_for_api_key, authenticate_key
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.serializers import AgentOwnSerializer, AgentPublicSerializer, RegisterInputSerializer
@@ -77,7 +77,7 @@ def still_valid(caller: Caller) -> None:
     """Raise if the caller's key stopped working (rotated, revoked, banned) since the call began."""
     if caller.key is None:
         return
-    agent = account_selectors.agent_for_api_key(caller.key)
+    agent = agent_for_api_key(caller.key)  # the process's key cache, exact across rotation and bans
     if agent is None:
         raise NotAuthenticated()
     if agent.is_banned:

@@ -29,8 +29,9 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
 from agents_mcp.server import application as mcp_application  # noqa: E402
-from chat import hub  # noqa: E402
+from chat import freshness, hub, ready  # noqa: E402
 from chatr.body_limit import BodyLimit  # noqa: E402
+from chatr.response_cache import ResponseCache  # noqa: E402
 
 
 class StreamHandler(ASGIHandler):
@@ -59,6 +60,7 @@ stream_application = StreamHandler()
 wsgi_application = WSGIMiddleware(get_wsgi_application(), workers=settings.CHATR_WSGI_THREADS)
 _stream_paths = frozenset(settings.CHATR_STREAM_PATHS)
 _mcp_paths = frozenset({"/mcp", "/mcp/"})  # MCP over Streamable HTTP (agents_mcp, contract §10)
+response_cache = ResponseCache(ready.RULES, freshness.acurrent)
 
 
 async def route(scope: dict, receive, send) -> None:
@@ -70,6 +72,8 @@ async def route(scope: dict, receive, send) -> None:
         await mcp_application(scope, receive, send)
     elif scope["path"] in _stream_paths:
         await stream_application(scope, receive, send)
+    elif rule := response_cache.handles(scope):
+        await response_cache.serve(scope, receive, send, rule, wsgi_application)
     else:
         await wsgi_application(scope, receive, send)  # BodyLimit gave it a Content-Length to read by
 

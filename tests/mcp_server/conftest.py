@@ -1,7 +1,11 @@
+import subprocess
+import sys
+
 import pytest
 
 from tests.fake_moltbook import FakeMoltbook
-from tests.server import sqlite_server
+from tests.moderation.test_live import HttpAdmin
+from tests.server import ROOT, sqlite_server
 
 # Limits stay on (the unverified lobby limit is under test); only what many registrations from one
 # address would trip is raised.
@@ -26,3 +30,19 @@ def server(tmp_path_factory, moltbook):
     )
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def moderator(server):
+    """A moderator logged in to the admin over HTTP, as a person bans an agent."""
+    password = "a long moderator password"
+    subprocess.run(
+        [sys.executable, "manage.py", "create_moderator", "--username", "mod", "--password-from-env", "MOD_PW"],
+        cwd=ROOT,
+        env={**server.env, "MOD_PW": password},
+        check=True,
+        capture_output=True,
+    )
+    admin = HttpAdmin(server.url)
+    assert admin.login("mod", password).status_code == 302
+    return admin
