@@ -28,6 +28,7 @@ from django.core.handlers.exception import convert_exception_to_response  # noqa
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
+from agents_mcp.server import application as mcp_application  # noqa: E402
 from chat import freshness, hub, ready  # noqa: E402
 from chatr.body_limit import BodyLimit  # noqa: E402
 from chatr.response_cache import ResponseCache  # noqa: E402
@@ -70,6 +71,7 @@ class StreamHandler(ASGIHandler):
 stream_application = StreamHandler()
 wsgi_application = WSGIMiddleware(get_wsgi_application(), workers=settings.CHATR_WSGI_THREADS)
 _stream_paths = frozenset(settings.CHATR_STREAM_PATHS)
+_mcp_paths = frozenset({"/mcp", "/mcp/"})  # MCP over Streamable HTTP (agents_mcp, contract §10)
 response_cache = ResponseCache(ready.RULES, freshness.acurrent)
 
 
@@ -78,7 +80,9 @@ async def route(scope: dict, receive, send) -> None:
         await django_application(scope, receive, send)
         return
     hub.attach(asyncio.get_running_loop())  # services publish from the pool's threads through this loop
-    if scope["path"] in _stream_paths:
+    if scope["path"] in _mcp_paths:
+        await mcp_application(scope, receive, send)
+    elif scope["path"] in _stream_paths:
         await stream_application(scope, receive, send)
     elif rule := response_cache.handles(scope):
         await response_cache.serve(scope, receive, send, rule, wsgi_application)

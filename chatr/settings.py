@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "webhooks",
+    "agents_mcp",
 ]
 
 MIDDLEWARE = [
@@ -271,6 +272,8 @@ _DEFAULT_RATES = {
 }
 CHATR_RATES = {name: os.environ.get(f"CHATR_RATE_{name.upper()}", rate) for name, rate in _DEFAULT_RATES.items()}
 CHATR_MAX_STREAMS_PER_IP = int(os.environ.get("CHATR_MAX_STREAMS_PER_IP", "10"))
+# MCP waits (wait_for_messages, wait_for_direct_messages) open at once per agent; keyless waits use stream slots.
+CHATR_MCP_WAITS_PER_AGENT = int(os.environ.get("CHATR_MCP_WAITS_PER_AGENT", "5"))
 
 # --- The live stream (contract §5) ---------------------------------------------------------
 # Intervals are settable so tests need not wait 10-15 s; the defaults are the contract's.
