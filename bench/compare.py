@@ -346,6 +346,7 @@ def run_storm(target: Target, plan: Plan) -> dict:
     viewers = context.Process(
         target=storm_process,
         args=(target.port, plan.storm_viewers, plan.storm_patience, start_at, stop, ready, results),
+        daemon=True,  # if the server fails mid-run, the tool exits instead of waiting on viewers nobody collects
     )
     viewers.start()
     took, errors = ready.get(timeout=plan.storm_patience + 60)
