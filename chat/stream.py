@@ -16,6 +16,7 @@ import asyncio
 import functools
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -173,7 +174,11 @@ async def open_stream(
         history=history,
         agent_id=agent_id,
     )
-    return EventStreamResponse(serve, on_close=stream.close)
+    response = EventStreamResponse(serve, on_close=stream.close)
+    # A client that leaves before ``serve`` starts cancels the request without closing the response:
+    # the stream is closed when the response is collected then.
+    weakref.finalize(response, stream.close)
+    return response
 
 
 def _error_response(error: ChatrError) -> HttpResponse:
@@ -247,6 +252,8 @@ class TooManyStreams(ChatrError):
 
 
 async def _admit_or_undo(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | None:
+    if check is None and not settings.CHATR_RATELIMITS:
+        return None  # nothing to look up, nothing to count: no thread
     # A client that leaves while the slot is being taken cancels us mid-await: the worker thread
     # still takes the slot, so give it back as soon as it has.
     admission = asyncio.ensure_future(_in_thread(_admit, check, ip))
@@ -273,11 +280,11 @@ def _release_slot(key: str, token: str) -> None:
 
 def _admit(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | None:
     """Runs ``check`` and takes a stream slot for ``ip`` (None when limits are off)."""
-    try:
-        if check is not None:
+    if check is not None:
+        try:
             check()
-    finally:
-        connection.close()
+        finally:
+            connection.close()
     if not settings.CHATR_RATELIMITS:
         return None
     slot = stream_slots.take(ip)

@@ -13,6 +13,7 @@ between the loop and threads three times around a sync view and a sync middlewar
 """
 
 import asyncio
+import contextlib
 import os
 
 from django.core.asgi import get_asgi_application
@@ -23,9 +24,12 @@ django_application = get_asgi_application()
 
 from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402 - after django.setup()
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.core.exceptions import RequestAborted  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.http import HttpResponse  # noqa: E402
+from django.urls import set_script_prefix  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
 from agents_mcp.server import application as mcp_application  # noqa: E402
@@ -63,9 +67,53 @@ class StreamHandler(ASGIHandler):
 
     async def __call__(self, scope: dict, receive, send) -> None:
         # ASGIHandler wraps each request in a ThreadSensitiveContext whose worker thread lives as
-        # long as the response. A stream's few sync calls (request signals) share asgiref's
-        # process-wide sync thread instead; its database work runs in the default thread pool.
+        # long as the response; a stream's database work runs in the default thread pool instead.
         await self.handle(scope, receive, send)
+
+    async def handle(self, scope: dict, receive, send) -> None:
+        """Django's ``ASGIHandler.handle`` less the request signals and the closing thread hop.
+
+        The signals' receivers (closing database connections, resetting caches) run sync code, which
+        ASGIHandler sends to asgiref's one process-wide sync thread: twice per stream, so a crowd of
+        viewers arriving at once queued on that one thread. A stream uses no database connection in
+        the event loop's thread, so there is nothing for them to do.
+        """
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            return
+
+        async def process_request() -> HttpResponse:
+            response = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):  # the client left while it was answered
+                await self.send_response(response, send)
+            return response
+
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        answering = asyncio.create_task(process_request())
+        await asyncio.wait([listening, answering], return_when=asyncio.FIRST_COMPLETED)
+        for task in (listening, answering):
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+                await task
+        if answering.done() and not answering.cancelled() and answering.exception() is None:
+            _close_quietly(answering.result())
+        body_file.close()
+
+
+def _close_quietly(response: HttpResponse) -> None:
+    """``response.close()`` without ``request_finished`` (see ``StreamHandler.handle``)."""
+    for closer in response._resource_closers:
+        closer()
+    response._resource_closers.clear()
+    response.closed = True
 
 
 stream_application = StreamHandler()

@@ -109,7 +109,7 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "chatr.sqlite",  # django.db.backends.sqlite3 with writers queued in process
             "NAME": os.environ.get("CHATR_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             # One connection per request thread, kept: requests run on a fixed pool of threads
             # (chatr.asgi), and reopening costs a connect and, as the last connection closes, a
