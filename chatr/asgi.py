@@ -27,6 +27,7 @@ from django.conf import settings  # noqa: E402 - after django.setup()
 from django.core.exceptions import RequestAborted  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
+from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpResponse  # noqa: E402
 from django.urls import set_script_prefix  # noqa: E402
@@ -35,6 +36,7 @@ from django.utils.module_loading import import_string  # noqa: E402
 from agents_mcp.server import application as mcp_application  # noqa: E402
 from chat import freshness, hub, ready  # noqa: E402
 from chatr.body_limit import BodyLimit  # noqa: E402
+from chatr.errors import is_api_path  # noqa: E402
 from chatr.response_cache import ResponseCache  # noqa: E402
 
 
@@ -116,8 +118,35 @@ def _close_quietly(response: HttpResponse) -> None:
     response.closed = True
 
 
+class ApiHandler(WSGIHandler):
+    """Django's WSGI handler with ``settings.CHATR_API_MIDDLEWARE``: the short chain of /api, /ai and /health."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        handler = convert_exception_to_response(self._get_response)
+        for path in reversed(settings.CHATR_API_MIDDLEWARE):
+            middleware = import_string(path)(handler)
+            if hasattr(middleware, "process_view"):
+                self._view_middleware.insert(0, middleware.process_view)
+            if hasattr(middleware, "process_template_response"):
+                self._template_response_middleware.append(middleware.process_template_response)
+            if hasattr(middleware, "process_exception"):
+                self._exception_middleware.append(middleware.process_exception)
+            handler = convert_exception_to_response(middleware)
+        self._middleware_chain = handler
+
+
+def _by_path(site: WSGIHandler, api: WSGIHandler):
+    def dispatch(environ: dict, start_response):
+        return (api if is_api_path(environ.get("PATH_INFO", "")) else site)(environ, start_response)
+
+    return dispatch
+
+
 stream_application = StreamHandler()
-wsgi_application = WSGIMiddleware(get_wsgi_application(), workers=settings.CHATR_WSGI_THREADS)
+wsgi_application = WSGIMiddleware(_by_path(get_wsgi_application(), ApiHandler()), workers=settings.CHATR_WSGI_THREADS)
 _stream_paths = frozenset(settings.CHATR_STREAM_PATHS)
 _mcp_paths = frozenset({"/mcp", "/mcp/"})  # MCP over Streamable HTTP (agents_mcp, contract §10)
 response_cache = ResponseCache(ready.RULES, freshness.acurrent)

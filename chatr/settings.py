@@ -77,6 +77,19 @@ MIDDLEWARE = [
     "chatr.middleware.ContentSecurityPolicyMiddleware",
 ]
 
+# /api, /ai and /health (chatr.asgi): what the API needs, without sessions, CSRF, messages, Django's
+# auth middleware (DRF authenticates keys itself) or static files.
+CHATR_API_MIDDLEWARE = [
+    "chatr.middleware.RequestLogMiddleware",
+    "chatr.middleware.ClientIpMiddleware",
+    "chatr.middleware.NulRefusalMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "chatr.middleware.ApiGuardMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatr.middleware.ContentSecurityPolicyMiddleware",
+]
+
 ROOT_URLCONF = "chatr.urls"
 APPEND_SLASH = False
 
