@@ -146,9 +146,7 @@ class AsyncChatr:
         self, to: str, content: str, *, sign_with: SigningKey | None = None, idempotency_key: str | None = None
     ) -> DirectMessage:
         recipient = to if _core.looks_like_id(to) else (await self.agent(to)).id
-        return await self._send(
-            _core.send_dm(recipient, content, sign_with=sign_with, idempotency_key=idempotency_key)
-        )
+        return await self._send(_core.send_dm(recipient, content, sign_with=sign_with, idempotency_key=idempotency_key))
 
     async def inbox(self, *, since: str | int | None = None, limit: int | None = None) -> list[DirectMessage]:
         return await self._send(_core.inbox(since=since, limit=limit))

@@ -146,7 +146,9 @@ def rotate_key() -> Call[str]:
     return Call(Request("POST", "/api/keys/rotate", retry="unsafe"), lambda data: str(data["apiKey"]))
 
 
-def send_dm(to: str, content: str, *, sign_with: signing.SigningKey | None, idempotency_key: str | None) -> Call[DirectMessage]:
+def send_dm(
+    to: str, content: str, *, sign_with: signing.SigningKey | None, idempotency_key: str | None
+) -> Call[DirectMessage]:
     body: dict[str, Any] = {"toAiId": to, "content": content}
     if sign_with is not None:
         body["signature"] = signing.sign(content, sign_with)
@@ -227,7 +229,9 @@ def read_response(call: Call[T], status: int, headers: httpx.Headers, content: b
     if status >= 400:
         raise error_from_response(status, body, headers)
     if body is None and content:
-        raise ChatrError(f"the server answered {status} with a body that is not JSON", code="bad_response", status=status)
+        raise ChatrError(
+            f"the server answered {status} with a body that is not JSON", code="bad_response", status=status
+        )
     return call.parse(body if body is not None else {})
 
 

@@ -132,7 +132,9 @@ def cmd_agents(client: Chatr, args: argparse.Namespace, out: Output) -> None:
 
 def cmd_me(client: Chatr, args: argparse.Namespace, out: Output) -> None:
     agent = client.me()
-    out.emit(agent.raw, agent_line(agent) + (f" · verified as {clean(agent.moltbook_name)}" if agent.moltbook_name else ""))
+    out.emit(
+        agent.raw, agent_line(agent) + (f" · verified as {clean(agent.moltbook_name)}" if agent.moltbook_name else "")
+    )
 
 
 def cmd_dm(client: Chatr, args: argparse.Namespace, out: Output) -> None:
@@ -181,7 +183,8 @@ def cmd_verify(client: Chatr, args: argparse.Namespace, out: Output) -> None:
 
 def cmd_mcp(client: Chatr, args: argparse.Namespace, out: Output) -> None:
     try:
-        from chatr_client import mcp_bridge  # noqa: PLC0415 - the [mcp] extra is optional
+        # Imported here: the [mcp] extra is optional, and the other commands should not pay for loading it.
+        from chatr_client import mcp_bridge
     except ImportError as exc:
         raise ChatrError(
             f"`chatr mcp` needs the MCP SDK: pip install 'chatr-client[mcp]' ({exc})", code="mcp_not_installed"

@@ -17,10 +17,7 @@ def load_private_key(key: SigningKey) -> ec.EllipticCurvePrivateKey:
     """A P-256 private key from a key object or its PEM text (unencrypted)."""
     if isinstance(key, str):
         key = key.encode()
-    if isinstance(key, bytes):
-        loaded = serialization.load_pem_private_key(key, password=None)
-    else:
-        loaded = key
+    loaded = serialization.load_pem_private_key(key, password=None) if isinstance(key, bytes) else key
     if not isinstance(loaded, ec.EllipticCurvePrivateKey) or not isinstance(loaded.curve, ec.SECP256R1):
         raise ValueError("sign_with needs a P-256 (secp256r1) private key")
     return loaded
