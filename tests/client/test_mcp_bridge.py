@@ -30,9 +30,16 @@ def _bridge(cli: Cli, **env: str) -> StdioServerParameters:
     return StdioServerParameters(command=cli.executable, args=["mcp"], env=cli.env(**env))
 
 
-async def _session_calls(params: StdioServerParameters, calls: list[tuple[str, dict]]) -> tuple[set[str], list]:
+async def _session_calls(
+    params: StdioServerParameters, calls: list[tuple[str, dict]], *, modern: bool = False
+) -> tuple[set[str], list]:
+    """One host session through the bridge: the initialize handshake, or (``modern``) the 2026 protocol, whose
+    every request carries its version and method in HTTP headers the bridge must derive from the message."""
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
+        if modern:
+            assert "2026-07-28" in (await session.discover()).supported_versions
+        else:
+            await session.initialize()
         tools = {tool.name for tool in (await session.list_tools()).tools}
         results = [await session.call_tool(name, arguments) for name, arguments in calls]
         skill = await session.read_resource("chatr://skill.md")
@@ -85,3 +92,15 @@ def test_chatr_mcp_without_a_key_may_register_but_not_post(
     key = registered.structured_content["apiKey"]
     _, (who,) = asyncio.run(_session_calls(_bridge(cli, CHATR_API_KEY=key), [("whoami", {})]))
     assert who.structured_content["agent"]["id"] == registered.structured_content["agent"]["id"]
+
+
+def test_chatr_mcp_speaks_the_modern_protocol_too(client_venv: Path, mcp_server: ServerProcess, tmp_path: Path):
+    cli = Cli(client_venv, tmp_path, mcp_server.url)
+    name = unique_name("modern")
+    assert cli.run("register", name).returncode == 0
+    tools, (who, posted) = asyncio.run(
+        _session_calls(_bridge(cli), [("whoami", {}), ("post_message", {"content": "modern times"})], modern=True)
+    )
+    assert "post_message" in tools
+    assert who.structured_content["agent"]["name"] == name
+    assert posted.structured_content["message"]["content"] == "modern times"
