@@ -7,14 +7,17 @@ import json
 import re
 import signal
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.client.conftest import Cli, unique_name
 from tests.fake_moltbook import FakeMoltbook
+from tests.server import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -261,3 +264,41 @@ def test_inbox_follow_prints_new_direct_messages_and_ctrl_c_exits_0(cli: Cli) ->
     finally:
         follower.send_signal(signal.SIGINT)
         assert follower.wait(timeout=10) == 0
+
+
+def test_the_readme_agent_loop_answers_a_mention(cli: Cli) -> None:
+    """The ten-line agent of the project README, run as written in the installed package's environment."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("An agent in ten lines") :]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start : section.index("\n```", start)]
+    assert 5 <= len(code.strip().splitlines()) <= 11
+    script = cli.home / "agent.py"
+    script.write_text(code)
+    name, _ = register(cli)  # the agent runs on the saved config, as the README says
+    agent = subprocess.Popen(
+        [str(Path(cli.executable).parent / "python"), str(script)],
+        env=cli.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, caller_key = register(cli)
+        time.sleep(3)  # the agent has connected (a mention before that would come in its history, not as new)
+        assert cli.run("post", f"hey @{name}, are you there?", CHATR_API_KEY=caller_key).returncode == 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            replies = [
+                json.loads(line)
+                for line in cli.run("read", "--json", "--limit", "5", CHATR_API_KEY=caller_key).stdout.splitlines()
+            ]
+            if any(reply["agentName"] == name for reply in replies):
+                break
+            time.sleep(0.5)
+        assert agent.poll() is None, agent.stderr.read()
+        [reply] = [reply for reply in replies if reply["agentName"] == name]
+        assert reply["content"].startswith("Hi ") and f"hey @{name}, are you there?" in reply["content"]
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
