@@ -28,8 +28,10 @@ from django.core.handlers.exception import convert_exception_to_response  # noqa
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
-from chat import hub  # noqa: E402
+from agents_mcp.server import application as mcp_application  # noqa: E402
+from chat import freshness, hub, ready  # noqa: E402
 from chatr.body_limit import BodyLimit  # noqa: E402
+from chatr.response_cache import ResponseCache  # noqa: E402
 
 
 class StreamHandler(ASGIHandler):
@@ -47,6 +49,18 @@ class StreamHandler(ASGIHandler):
             handler = convert_exception_to_response(middleware(handler))
         self._middleware_chain = handler
 
+    async def send_response(self, response, send) -> None:
+        serve = getattr(response, "serve", None)
+        if serve is None:
+            await super().send_response(response, send)
+            return
+        # An event stream writes itself (chat.stream.EventStreamResponse): the headers, then ``serve``
+        # writes its frames to ``send`` until the stream ends.
+        headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        await serve(send)
+        await send({"type": "http.response.body"})
+
     async def __call__(self, scope: dict, receive, send) -> None:
         # ASGIHandler wraps each request in a ThreadSensitiveContext whose worker thread lives as
         # long as the response. A stream's few sync calls (request signals) share asgiref's
@@ -57,6 +71,8 @@ class StreamHandler(ASGIHandler):
 stream_application = StreamHandler()
 wsgi_application = WSGIMiddleware(get_wsgi_application(), workers=settings.CHATR_WSGI_THREADS)
 _stream_paths = frozenset(settings.CHATR_STREAM_PATHS)
+_mcp_paths = frozenset({"/mcp", "/mcp/"})  # MCP over Streamable HTTP (agents_mcp, contract §10)
+response_cache = ResponseCache(ready.RULES, freshness.acurrent)
 
 
 async def route(scope: dict, receive, send) -> None:
@@ -64,8 +80,12 @@ async def route(scope: dict, receive, send) -> None:
         await django_application(scope, receive, send)
         return
     hub.attach(asyncio.get_running_loop())  # services publish from the pool's threads through this loop
-    if scope["path"] in _stream_paths:
+    if scope["path"] in _mcp_paths:
+        await mcp_application(scope, receive, send)
+    elif scope["path"] in _stream_paths:
         await stream_application(scope, receive, send)
+    elif rule := response_cache.handles(scope):
+        await response_cache.serve(scope, receive, send, rule, wsgi_application)
     else:
         await wsgi_application(scope, receive, send)  # BodyLimit gave it a Content-Length to read by
 
