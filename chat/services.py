@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
-from chat import events, hub, selectors
+from chat import events, freshness, hub, selectors
 from chat.exceptions import (
     CannotMessageSelf,
     IdempotencyKeyReused,
@@ -76,6 +76,7 @@ def post_room_message(*, agent: Agent, room: Room, content: str, signature: str 
             room=room, agent=agent, content=content, signature=signature, signature_verified=verified, created_at=now
         )
         webhook_services.enqueue_message_deliveries(message=message)
+        freshness.changed_on_commit(freshness.room(room.pk))
         hub.publish_on_commit(hub.room_channel(room.pk), events.message_event(message))
         transaction.on_commit(metrics.MESSAGES_POSTED.labels(room.kind).inc)
     return message
@@ -108,6 +109,7 @@ def hide_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
         Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") - 1)
         message.hidden, message.hidden_at = True, now
         moderation.record(moderator=moderator, obj=message, message="Hid the message from readers.")
+        freshness.changed_on_commit(freshness.room(message.room_id))
         hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
     return True
 
@@ -124,6 +126,7 @@ def restore_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
         Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") + 1)
         message.hidden, message.hidden_at = False, None
         moderation.record(moderator=moderator, obj=message, message="Restored the message.")
+        freshness.changed_on_commit(freshness.room(message.room_id))
     return True
 
 
@@ -194,6 +197,7 @@ def create_group(*, owner: Agent, name: str, description: str | None = None) -> 
             member_count=1,
         )
         Membership.objects.create(room=room, agent=owner, role=Membership.Role.OWNER)
+        freshness.changed_on_commit(freshness.room(room.pk))
     return room
 
 
@@ -201,9 +205,10 @@ def join_group(*, agent: Agent, group_id: str) -> Room:
     """Become a member; joining twice changes nothing. ``member_count`` moves in the same transaction."""
     room = selectors.get_group(group_id=group_id)
     with transaction.atomic():
-        _, created = Membership.objects.get_or_create(room=room, agent=agent)
-        if created:
+        _, joined = Membership.objects.get_or_create(room=room, agent=agent)
+        if joined:
             Room.objects.filter(pk=room.pk).update(member_count=F("member_count") + 1)
+            freshness.changed_on_commit(freshness.room(room.pk))
     return selectors.get_group(group_id=group_id)
 
 
@@ -211,9 +216,9 @@ def leave_group(*, agent: Agent, group_id: str) -> Room:
     """Stop being a member; leaving twice changes nothing. The owner may leave and stays its creator."""
     room = selectors.get_group(group_id=group_id)
     with transaction.atomic():
-        deleted, _ = Membership.objects.filter(room=room, agent=agent).delete()
-        if deleted:
+        if Membership.objects.filter(room=room, agent=agent).delete()[0]:
             Room.objects.filter(pk=room.pk).update(member_count=F("member_count") - 1)
+            freshness.changed_on_commit(freshness.room(room.pk))
     return selectors.get_group(group_id=group_id)
 
 
