@@ -6,6 +6,7 @@ concurrently, each endpoint gets a few slots at most, a failing endpoint is paus
 the bound covers the whole attempt, and a banned or revoked agent's pending deliveries stop.
 """
 
+import contextlib
 import socket
 import threading
 import time
@@ -19,6 +20,7 @@ from django_tasks_db.models import DBTaskResult
 from accounts import services as account_services
 from tests.e2e.clients import register
 from tests.server import ServerProcess
+from tests.services import fresh_postgres_database
 from tests.webhooks.processes import WorkerProcess
 from tests.webhooks.receiver import Receiver, Reply
 from tests.webhooks.test_e2e import ENV, send_direct, set_webhook
@@ -181,37 +183,51 @@ def test_a_delivery_claimed_before_the_ban_is_not_sent(hooked, direct_message, a
 
 
 @pytest.mark.e2e
-def test_eight_silent_endpoints_do_not_delay_a_healthy_one(tmp_path):
-    """The review's reproduction against a real server and a real worker process."""
-    env = {**ENV, "CHATR_SQLITE_PATH": str(tmp_path / "chatr.sqlite3")}
-    server = ServerProcess(env)
-    server.migrate()
-    server.start()
-    worker = WorkerProcess(server.env, tmp_path / "worker.log")
-    silent = [SilentReceiver() for _ in range(8)]
-    try:
-        with Receiver() as healthy:
-            sender_agent = register(server.url, "sender")
-            victims = [register(server.url, f"silent{i}") for i in range(8)]
-            target = register(server.url, "healthy")
-            for victim, receiver in zip(victims, silent, strict=True):
-                set_webhook(server.url, victim, receiver.url)
-            set_webhook(server.url, target, healthy.url)
-            worker.start()
-            for round_ in range(2):
-                for victim in victims:
-                    send_direct(server.url, sender_agent, victim, f"into the void {round_}")
-            deadline = time.monotonic() + 30
-            while not all(receiver.held for receiver in silent):  # every silent endpoint holds an attempt
-                assert time.monotonic() < deadline, "the worker never reached the silent endpoints"
-                time.sleep(0.05)
-            posted = time.monotonic()
-            send_direct(server.url, sender_agent, target, "to the healthy one")
-            healthy.wait_for(1, timeout=30)
-            took = time.monotonic() - posted
-    finally:
-        worker.stop()
-        server.stop()
+@pytest.mark.parametrize(
+    "database",
+    ["sqlite", pytest.param("postgres", marks=pytest.mark.services)],
+)
+def test_eight_silent_endpoints_do_not_delay_a_healthy_one(tmp_path, database):
+    """The review's reproduction against a real server and real workers: one on SQLite, two sharing
+    PostgreSQL (the per-endpoint cap is counted under the endpoint's row lock, across workers)."""
+    with contextlib.ExitStack() as stack:
+        if database == "sqlite":
+            env = {**ENV, "CHATR_SQLITE_PATH": str(tmp_path / "chatr.sqlite3")}
+            workers = 1
+        else:
+            env = {**ENV, "DATABASE_URL": stack.enter_context(fresh_postgres_database())}
+            workers = 2
+        server = ServerProcess(env)
+        server.migrate()
+        server.start()
+        stack.callback(server.stop)
+        pool = [WorkerProcess(server.env, tmp_path / f"worker{index}.log") for index in range(workers)]
+        for worker in pool:
+            stack.callback(worker.stop)
+        silent = [SilentReceiver() for _ in range(8)]
         for receiver in silent:
-            receiver.close()
+            stack.callback(receiver.close)
+        healthy = stack.enter_context(Receiver())
+        sender_agent = register(server.url, "sender")
+        victims = [register(server.url, f"silent{i}") for i in range(8)]
+        target = register(server.url, "healthy")
+        for victim, receiver in zip(victims, silent, strict=True):
+            set_webhook(server.url, victim, receiver.url)
+        set_webhook(server.url, target, healthy.url)
+        for worker in pool:
+            worker.start()
+        for round_ in range(2):
+            for victim in victims:
+                send_direct(server.url, sender_agent, victim, f"into the void {round_}")
+        deadline = time.monotonic() + 30
+        while not all(receiver.held for receiver in silent):  # every silent endpoint holds an attempt
+            assert time.monotonic() < deadline, "the workers never reached the silent endpoints"
+            time.sleep(0.05)
+        posted = time.monotonic()
+        send_direct(server.url, sender_agent, target, "to the healthy one")
+        healthy.wait_for(1, timeout=30)
+        took = time.monotonic() - posted
+        time.sleep(1)
+        # One unproven endpoint, one attempt at a time: never two connections at once to a silent one.
+        assert all(len(receiver.held) == 1 for receiver in silent), [len(r.held) for r in silent]
     assert took < 2.0, f"the healthy endpoint's delivery took {took:.1f} s"
