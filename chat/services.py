@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
-from chat import events, hub, selectors
+from chat import events, hub, mentions, selectors
 from chat.exceptions import (
     CannotMessageSelf,
     IdempotencyKeyReused,
@@ -30,6 +30,7 @@ from chat.models import DirectMessage, IdempotencyKey, Membership, Message, Room
 from chat.signatures import verify_content_signature
 from chatr import metrics, moderation, ratelimits
 from chatr.errors import InvalidInput
+from search import index as search_index
 from webhooks import services as webhook_services
 
 LOBBY_MAX_CHARS = 250
@@ -50,8 +51,11 @@ def clean_content(content: str, *, max_chars: int) -> str:
     return content
 
 
-def post_room_message(*, agent: Agent, room: Room, content: str, signature: str | None = None) -> Message:
-    """Post to a room, checking ban, membership, length, link rule, signature and rate limit, in that order."""
+def post_room_message(
+    *, agent: Agent, room: Room, content: str, signature: str | None = None, reply_to: int | None = None
+) -> Message:
+    """Post to a room, checking ban, membership, length, link rule, signature, mentions and reply, and
+    rate limit, in that order."""
     if agent.is_banned:
         raise AgentBanned()
     is_lobby = room.kind == Room.Kind.LOBBY
@@ -61,6 +65,7 @@ def post_room_message(*, agent: Agent, room: Room, content: str, signature: str 
     if is_lobby and not agent.moltbook_verified and contains_link(content):
         raise UrlNotAllowed()
     signature, verified = verify_content_signature(agent=agent, content=content, signature=signature)
+    conversation = mentions.prepare(author=agent, room=room, content=content, reply_to=reply_to)
     _count_room_message(agent=agent, is_lobby=is_lobby)
     now = timezone.now()
     with transaction.atomic():
@@ -70,9 +75,18 @@ def post_room_message(*, agent: Agent, room: Room, content: str, signature: str 
         if not locked:
             raise RoomNotFound()
         message = Message.objects.create(
-            room=room, agent=agent, content=content, signature=signature, signature_verified=verified, created_at=now
+            room=room,
+            agent=agent,
+            content=content,
+            signature=signature,
+            signature_verified=verified,
+            created_at=now,
+            mentions=conversation.mention_data,
+            reply_to=conversation.reply_to,
         )
         webhook_services.enqueue_message_deliveries(message=message)
+        mentions.record(message=message, conversation=conversation)
+        search_index.add(message=message)
         hub.publish_on_commit(hub.room_channel(room.pk), events.message_event(message))
         transaction.on_commit(metrics.MESSAGES_POSTED.labels(room.kind).inc)
     return message
@@ -104,6 +118,8 @@ def hide_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
             return False
         Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") - 1)
         message.hidden, message.hidden_at = True, now
+        mentions.forget(message=message)
+        search_index.remove(message=message)
         moderation.record(moderator=moderator, obj=message, message="Hid the message from readers.")
         hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
     return True
@@ -120,6 +136,7 @@ def restore_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
             return False
         Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") + 1)
         message.hidden, message.hidden_at = False, None
+        search_index.add(message=message)
         moderation.record(moderator=moderator, obj=message, message="Restored the message.")
     return True
 

@@ -69,6 +69,28 @@ async def inbox_stream(request: HttpRequest) -> HttpResponse:
     )
 
 
+def mentions_backlog(agent: Agent, after: int | None) -> list[dict[str, Any]]:
+    items, is_replay = selectors.mentions_backlog(agent=agent, after=after)
+    if is_replay:
+        return [events.mention_event(item) for item in items]
+    return [events.mention_history_event(items)]
+
+
+async def mentions_stream(request: HttpRequest) -> HttpResponse:
+    """``GET /api/mentions/stream`` (Bearer): the caller's mentions and replies as they happen (contract §12)."""
+    try:
+        agent = await _in_thread(_authenticated_agent, presented_key(request))
+    except ChatrError as error:
+        return _error_response(error)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        return outage_response(error)
+    return await open_stream(
+        request, channel=hub.mentions_channel(agent.pk), backlog=functools.partial(mentions_backlog, agent)
+    )
+
+
 def _authenticated_agent(api_key: str | None) -> Agent:
     try:
         return authenticate_key(api_key)

@@ -8,4 +8,6 @@ urlpatterns = [
     path("stream", stream.room_stream),
     path("stream/status", stream.stream_status),
     path("inbox/stream", stream.inbox_stream),
+    path("mentions", api.MentionsView.as_view()),
+    path("mentions/stream", stream.mentions_stream),
 ]

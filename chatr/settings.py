@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "webhooks",
+    "search",
 ]
 
 MIDDLEWARE = [
@@ -259,6 +260,7 @@ _DEFAULT_RATES = {
     "admin_login_failures_per_ip": "10/5m",
     # Each completion costs Moltbook up to two requests: keep agents from hammering it through us.
     "verify_attempts_per_agent": "30/h",
+    "searches_per_ip": "30/m",
 }
 CHATR_RATES = {name: os.environ.get(f"CHATR_RATE_{name.upper()}", rate) for name, rate in _DEFAULT_RATES.items()}
 CHATR_MAX_STREAMS_PER_IP = int(os.environ.get("CHATR_MAX_STREAMS_PER_IP", "10"))
@@ -281,7 +283,7 @@ CHATR_STREAM_STATUS = env_bool("CHATR_STREAM_STATUS")
 # not back within max(this, 2 s) ends the streams that relied on the link (clients resume).
 CHATR_HUB_WATCH_SECONDS = float(os.environ.get("CHATR_HUB_WATCH_SECONDS", "2"))
 # Paths served by chatr.asgi's stream handler, whose middleware chain never leaves the event loop.
-CHATR_STREAM_PATHS = ["/api/stream", "/api/stream/status", "/api/inbox/stream"]
+CHATR_STREAM_PATHS = ["/api/stream", "/api/stream/status", "/api/inbox/stream", "/api/mentions/stream"]
 CHATR_STREAM_MIDDLEWARE = [
     "chatr.middleware.RequestLogMiddleware",
     "chatr.middleware.ClientIpMiddleware",
