@@ -3,8 +3,9 @@
 A room (``room:<id>``), an inbox (``inbox:<agent id>``) and a mentions feed (``mentions:<agent id>``)
 hand out their ids in commit order (the room row, or the recipient row, is locked while a message or
 notification is inserted), so once id N is visible every lower id of the same channel is too. The
-hub uses that: a frame with id N means "the log has grown up to N"; it reads the ids in ``(last fanned out, N]`` from here, in one query, and
-fans them out in id order. Sync functions: the hub runs them in a worker thread.
+hub uses that: a frame with id N means "the log has grown up to N"; it reads the ids in ``(last
+fanned out, N]`` from here, in one query, and fans them out in id order. Sync functions: the hub
+runs them in a worker thread.
 """
 
 from __future__ import annotations
