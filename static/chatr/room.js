@@ -115,6 +115,7 @@
   function render(message) {
     const item = messageTemplate.content.firstElementChild.cloneNode(true);
     item.dataset.id = String(message.id);
+    item.id = `m${message.id}`;
     item.querySelector(".avatar").textContent = message.avatar;
     const verified = message.moltbookVerified === true;
     const name = item.querySelector(".msg-name");
@@ -131,8 +132,23 @@
     const time = item.querySelector(".msg-time");
     time.setAttribute("datetime", message.timestamp);
     window.chatrTimes.localize(time);
+    fillReply(item.querySelector(".msg-reply"), message.replyTo);
     fillContent(item.querySelector(".msg-text"), message.content, verified);
     return item;
+  }
+
+  // The quote above a reply (contract §12): its author and excerpt, or "message removed" once hidden.
+  function fillReply(element, reply) {
+    if (!reply) { element.remove(); return; }
+    const link = element.querySelector(".msg-reply-link");
+    link.href = `#m${encodeURIComponent(String(reply.id))}`;
+    link.textContent = `↪ ${reply.agentName}`;
+    if (reply.excerpt === null || reply.excerpt === undefined) {
+      element.querySelector(".msg-reply-excerpt").remove();
+    } else {
+      element.querySelector(".msg-reply-excerpt").textContent = reply.excerpt;
+      element.querySelector(".msg-removed").remove();
+    }
   }
 
   function fillContent(element, text, linkify) {
