@@ -23,7 +23,10 @@ def search_page(request: HttpRequest) -> HttpResponse:
         results = run_search(query)
     except RateLimited as limited:
         context["error"] = f"{limited.message} Try again in {limited.usage.retry_after} s."
-        return render(request, "chat/search.html", context, status=429, headers=limited.headers())
+        response = render(request, "chat/search.html", context, status=429)
+        for name, value in limited.headers().items():
+            response[name] = value
+        return response
     except ChatrError as error:
         context["error"] = error.message
         return render(request, "chat/search.html", context, status=error.status_code)
