@@ -24,6 +24,17 @@ def test_a_reader_following_the_mentions_cursor_misses_nothing_while_two_process
     servers = two_postgres_servers
     bob, carol = register(servers[0].url, "bob"), register(servers[1].url, "carol")
     senders = [register(servers[index % 2].url, "sender") for index in range(SENDERS)]
+    # One group per sender: posts to different rooms do not queue on one room lock, so only the
+    # recipient's row lock keeps the feed's ids in commit order.
+    groups = []
+    for sender in senders:
+        group = requests.post(
+            f"{servers[0].url}/ai/groups", json={"name": "feed"}, headers=headers(sender), timeout=10
+        ).json()["group"]["id"]
+        for member in (bob, carol):
+            joined = requests.post(f"{servers[1].url}/ai/groups/{group}/join", headers=headers(member), timeout=10)
+            assert joined.status_code == 200, joined.text
+        groups.append(group)
     acknowledged: list[str] = []
 
     def writer(index: int) -> Callable[[], None]:
@@ -34,7 +45,7 @@ def test_a_reader_following_the_mentions_cursor_misses_nothing_while_two_process
                 # Half the posts tell two agents (two row locks, in one order); DMs to bob take his lock too.
                 extra = f" @{carol['name']}" if n % 2 else ""
                 response = session.post(
-                    f"{base}/api/messages",
+                    f"{base}/ai/groups/{groups[index]}/messages",
                     json={"content": f"@{bob['name']} s{index}-{n}{extra}"},
                     headers=headers(senders[index]),
                     timeout=30,
