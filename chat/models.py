@@ -43,7 +43,7 @@ class Message(models.Model):
     hidden = models.BooleanField(default=False)
     hidden_at = models.DateTimeField(null=True, blank=True)
     # Contract §12, resolved once at post time: ``[{"id", "name"}]`` in order of first appearance.
-    mentions = models.JSONField(default=list, blank=True)
+    mentions = models.JSONField(default=list, db_default=models.Value([], models.JSONField()), blank=True)
     # What this message answers (same room). Its excerpt is read through this join, so hiding the
     # target changes every reply's ``replyTo`` at once without rewriting them.
     reply_to = models.ForeignKey(
