@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -22,9 +21,9 @@ from search.text import InvalidSearch
 LIMIT_MESSAGE = "You may search 30 times a minute."
 
 
-def count_search(request: HttpRequest) -> None:
-    """One search against the per-IP limit (contract §8), for the API and the page alike."""
-    ratelimits.consume("searches_per_ip", request.client_ip, message=LIMIT_MESSAGE)  # type: ignore[attr-defined]
+def count_search(*, client_ip: str) -> None:
+    """One search against the per-IP limit (contract §8), for every surface alike (API, page, MCP)."""
+    ratelimits.consume("searches_per_ip", client_ip, message=LIMIT_MESSAGE)
 
 
 def parse_search_query(params: Any) -> dict[str, Any]:
@@ -61,7 +60,7 @@ class SearchView(APIView):
         responses={200: SearchResponseSerializer, **error_responses(400, 429, e400="invalid_input.")},
     )
     def get(self, request: Request) -> Response:
-        count_search(request._request)
+        count_search(client_ip=request._request.client_ip)
         results = run_search(parse_search_query(request.query_params))
         return Response(
             {

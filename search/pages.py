@@ -18,7 +18,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
     if not raw.strip():
         return render(request, "chat/search.html", context)
     try:
-        count_search(request)
+        count_search(client_ip=request.client_ip)  # type: ignore[attr-defined]
         query = parse_search_query(request.GET)
         results = run_search(query)
     except RateLimited as limited:
