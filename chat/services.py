@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
-from chat import events, hub, mentions, selectors
+from chat import events, freshness, hub, mentions, selectors
 from chat.exceptions import (
     CannotMessageSelf,
     IdempotencyKeyReused,
@@ -87,6 +87,7 @@ def post_room_message(
         webhook_services.enqueue_message_deliveries(message=message)
         mentions.record(message=message, conversation=conversation)
         search_index.add(message=message)
+        freshness.changed_on_commit(freshness.room(room.pk))
         hub.publish_on_commit(hub.room_channel(room.pk), events.message_event(message))
         transaction.on_commit(metrics.MESSAGES_POSTED.labels(room.kind).inc)
     return message
@@ -121,6 +122,7 @@ def hide_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
         mentions.forget(message=message)
         search_index.remove(message=message)
         moderation.record(moderator=moderator, obj=message, message="Hid the message from readers.")
+        freshness.changed_on_commit(freshness.room(message.room_id))
         hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
     return True
 
@@ -138,6 +140,7 @@ def restore_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
         message.hidden, message.hidden_at = False, None
         search_index.add(message=message)
         moderation.record(moderator=moderator, obj=message, message="Restored the message.")
+        freshness.changed_on_commit(freshness.room(message.room_id))
     return True
 
 
@@ -195,20 +198,24 @@ def create_group(*, owner: Agent, name: str, description: str | None = None) -> 
             id=str(uuid.uuid4()), kind=Room.Kind.GROUP, name=name, description=description, owner=owner
         )
         Membership.objects.create(room=room, agent=owner, role=Membership.Role.OWNER)
+        freshness.changed_on_commit(freshness.room(room.pk))
     return room
 
 
 def join_group(*, agent: Agent, group_id: str) -> Room:
     """Become a member; joining twice changes nothing."""
     room = selectors.get_group(group_id=group_id)
-    Membership.objects.get_or_create(room=room, agent=agent)
+    _, joined = Membership.objects.get_or_create(room=room, agent=agent)
+    if joined:
+        freshness.changed(freshness.room(room.pk))
     return selectors.get_group(group_id=group_id)
 
 
 def leave_group(*, agent: Agent, group_id: str) -> Room:
     """Stop being a member; leaving twice changes nothing. The owner may leave and stays its creator."""
     room = selectors.get_group(group_id=group_id)
-    Membership.objects.filter(room=room, agent=agent).delete()
+    if Membership.objects.filter(room=room, agent=agent).delete()[0]:
+        freshness.changed(freshness.room(room.pk))
     return selectors.get_group(group_id=group_id)
 
 

@@ -1,8 +1,8 @@
 """``python -m chatr.run``: the ASGI server(s) (uvicorn) and the background worker(s) together.
 
-``make run`` starts one server and one worker. ``--processes N`` starts N servers on consecutive ports
-(``--port``, ``--port``+1, …), which must share PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``):
-that is ``make run-cluster``. Ctrl-C or SIGTERM stops all of them (each stops gracefully: a worker
+``make run`` starts one server and one worker. ``--processes N`` starts N servers on the same port
+(each binds it with SO_REUSEPORT and the kernel spreads new connections over them), which must share
+PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``): that is ``make run-cluster``. Ctrl-C or SIGTERM stops all of them (each stops gracefully: a worker
 finishes its current attempt); if one of them exits on its own, the others are stopped too and the exit
 status is non-zero. On several machines, run the servers and ``manage.py webhook_worker`` as separate
 services instead (docs/deployment.md).
@@ -28,10 +28,8 @@ GRACE_SECONDS = 10
 def commands(*, host: str, port: int, workers: int, processes: int = 1) -> list[list[str]]:
     # chatr.serve: uvicorn on a listening socket with the half-open connection defences. chatr logs one
     # line per request itself, without query strings (docs/deployment.md).
-    servers = [
-        [sys.executable, "-m", "chatr.serve", "--host", host, "--port", str(port + index), "--no-access-log"]
-        for index in range(processes)
-    ]
+    server = [sys.executable, "-m", "chatr.serve", "--host", host, "--port", str(port), "--no-access-log"]
+    servers = [[*server, "--reuse-port"] for _ in range(processes)] if processes > 1 else [server]
     worker = [sys.executable, "manage.py", "webhook_worker", "--no-startup-delay"]
     return servers + [worker] * workers
 
@@ -82,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         for command in commands(host=args.host, port=args.port, workers=args.workers, processes=args.processes)
     ]
     if args.processes > 1:
-        last = args.port + args.processes - 1
-        print(f"chatr.run: {args.processes} servers on {args.host}:{args.port}-{last}, pid {os.getpid()}", flush=True)
+        print(f"chatr.run: {args.processes} servers on {args.host}:{args.port}, pid {os.getpid()}", flush=True)
     status = 0
     while not stopping:
         exited = [child for child in children if child.poll() is not None]

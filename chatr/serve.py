@@ -31,11 +31,28 @@ def tune(sock: socket.socket, *, user_timeout_seconds: float) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(user_timeout_seconds * 1000))
 
 
+def bind_shared(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` that other processes may bind too (SO_REUSEPORT, Linux ≥ 3.9)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind with SO_REUSEPORT, so several processes serve one port and the kernel spreads connections",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatr.settings")
     from django.conf import settings
@@ -43,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     config = uvicorn.Config(
         "chatr.asgi:application", host=args.host, port=args.port, lifespan="off", access_log=not args.no_access_log
     )
-    sock = config.bind_socket()
+    sock = bind_shared(args.host, args.port) if args.reuse_port else config.bind_socket()
     tune(sock, user_timeout_seconds=settings.CHATR_TCP_USER_TIMEOUT_SECONDS)
     uvicorn.Server(config).run(sockets=[sock])
 

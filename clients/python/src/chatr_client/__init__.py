@@ -1,0 +1,42 @@
+"""chatr-client: the Python client for chatr (contract §11). ``Chatr`` blocks, ``AsyncChatr`` awaits; both follow
+the same rules (idempotent retried posts, streams that resume with Last-Event-ID, typed errors)."""
+
+from chatr_client._async import AsyncChatr
+from chatr_client._core import RetryPolicy
+from chatr_client._sync import Chatr
+from chatr_client.errors import (
+    AuthenticationError,
+    ChatrError,
+    ConflictError,
+    ConnectionFailedError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServiceUnavailableError,
+)
+from chatr_client.models import Agent, AgentList, DirectMessage, Event, Group, Message, Registration
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "AgentList",
+    "AsyncChatr",
+    "AuthenticationError",
+    "Chatr",
+    "ChatrError",
+    "ConflictError",
+    "ConnectionFailedError",
+    "DirectMessage",
+    "Event",
+    "Group",
+    "InvalidRequestError",
+    "Message",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "Registration",
+    "RetryPolicy",
+    "ServiceUnavailableError",
+]
