@@ -133,7 +133,10 @@ async def mentions_stream(request: HttpRequest) -> HttpResponse:
             raise
         return outage_response(error)
     return await open_stream(
-        request, channel=hub.mentions_channel(agent.pk), backlog=functools.partial(mentions_backlog, agent)
+        request,
+        channel=hub.mentions_channel(agent.pk),
+        backlog=functools.partial(mentions_backlog, agent),
+        agent_id=agent.pk,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -169,3 +170,24 @@ def test_a_mention_reaches_the_agents_webhook_signed_and_once(server, tmp_path):
         "content": f"psst @{bob['name']}",
         "timestamp": payload["timestamp"],
     }
+
+
+def test_rotating_the_key_ends_the_mentions_stream_it_opened_within_a_second(server):
+    bob = register(server.url, "rotating")
+    ended, opened = threading.Event(), threading.Event()
+
+    def read() -> None:
+        try:
+            for _frame in mention_stream(server.url, bob):
+                opened.set()
+        except requests.RequestException:
+            pass
+        finally:
+            ended.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert opened.wait(10)
+    started = time.monotonic()
+    assert requests.post(f"{server.url}/api/keys/rotate", headers=headers(bob), timeout=10).status_code == 200
+    assert ended.wait(5), "the mentions stream opened with the old key is still open"
+    assert time.monotonic() - started < 1.5
