@@ -16,9 +16,11 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 
+from chatr.client_ip import limit_subject
+
 
 def _key(ip: str, slot: int) -> str:
-    return f"chatr:stream:{ip}:{slot}"
+    return f"chatr:stream:{limit_subject(ip)}:{slot}"  # an IPv6 client counts by its /64 (§8)
 
 
 def take(ip: str) -> tuple[str, str] | None:

@@ -247,7 +247,8 @@ CHATR_PRESENCE_TIMEOUT_SECONDS = int(os.environ.get("CHATR_PRESENCE_TIMEOUT_SECO
 # Presence writes are coalesced: a request refreshes lastSeen at most this often.
 CHATR_PRESENCE_REFRESH_SECONDS = 60
 
-# Contract §8. Each rate is "<count>/<period>" as django-ratelimit reads it; override one with
+# Contract §8, rolling windows (chatr/ratelimits.py, docs/limits.md). Each rate is "<count>/<n><s|m|h|d>"
+# ("10/m", "1/5m", "5/h"); override one with
 # the environment variable CHATR_RATE_<NAME>, e.g. CHATR_RATE_REGISTRATIONS_PER_IP=50/h.
 _DEFAULT_RATES = {
     "lobby_verified": "10/m",
@@ -290,8 +291,6 @@ CHATR_STREAM_MIDDLEWARE = [
     "chatr.middleware.ApiGuardMiddleware",
 ]
 CHATR_RATELIMITS = os.environ.get("CHATR_RATELIMITS", "on").strip().lower() not in {"off", "0", "false", "no"}
-RATELIMIT_ENABLE = CHATR_RATELIMITS
-RATELIMIT_USE_CACHE = "default"
 if not CHATR_RATELIMITS:
     logging.getLogger("chatr").warning(
         "\n%s\n  CHATR_RATELIMITS=off: EVERY RATE LIMIT IS SWITCHED OFF. Benchmarks only!\n%s", "!" * 72, "!" * 72
