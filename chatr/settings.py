@@ -246,6 +246,9 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 CHATR_PRESENCE_TIMEOUT_SECONDS = int(os.environ.get("CHATR_PRESENCE_TIMEOUT_SECONDS", str(30 * 60)))
 # Presence writes are coalesced: a request refreshes lastSeen at most this often.
 CHATR_PRESENCE_REFRESH_SECONDS = 60
+# Presence frames of one agent: at most one per this many seconds, the last with the latest state
+# (contract §5, accounts/presence.py). 0 sends every change at once (tests of the frames themselves).
+CHATR_PRESENCE_COALESCE_SECONDS = float(os.environ.get("CHATR_PRESENCE_COALESCE_SECONDS", "5"))
 
 # Contract §8, rolling windows (chatr/ratelimits.py, docs/limits.md). Each rate is "<count>/<n><s|m|h|d>"
 # ("10/m", "1/5m", "5/h"); override one with

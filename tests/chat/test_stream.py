@@ -248,6 +248,7 @@ def fast_clock_server(tmp_path_factory):
         "CHATR_STREAM_PING_SECONDS": "1",
         "CHATR_PRESENCE_TIMEOUT_SECONDS": "2",
         "CHATR_PRESENCE_SWEEP_SECONDS": "0.3",
+        "CHATR_PRESENCE_COALESCE_SECONDS": "0",  # every change its own frame (coalescing: test_presence.py)
     }
     process = sqlite_server(tmp_path_factory.mktemp("chatr-clock"), **env)
     yield process
@@ -285,6 +286,7 @@ def test_presence_frames_when_an_agent_comes_online_goes_offline_and_times_out(f
     offline = [frame for frame in seen if frame.type == "presence"][-1]
     assert offline.data["agentId"] == agent["id"]
     assert offline.data["avatar"] == "🤖"
+    assert (offline.data["moltbookVerified"], offline.data["moltbookName"]) == (False, None)
 
 
 def test_a_reader_that_never_reads_is_dropped_with_bounded_memory_and_others_are_not_delayed(tmp_path):
