@@ -238,6 +238,10 @@ CHATR_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("CHATR_WEBHOOK_TIMEOUT_SECO
 CHATR_WEBHOOK_RETRY_DELAYS = [float(item) for item in env_list("CHATR_WEBHOOK_RETRY_DELAYS", "10,60,360,2160,12960")]
 # How often each worker re-enqueues deliveries whose task was lost (a crash between commit and enqueue).
 CHATR_WEBHOOK_SWEEP_SECONDS = float(os.environ.get("CHATR_WEBHOOK_SWEEP_SECONDS", "30"))
+# Each worker deletes the task engine's finished rows older than this, checking this often (a delivery's
+# outcome stays in its Delivery and Attempt rows).
+CHATR_TASK_RESULTS_KEEP_SECONDS = float(os.environ.get("CHATR_TASK_RESULTS_KEEP_SECONDS", str(24 * 3600)))
+CHATR_TASK_RESULTS_PRUNE_SECONDS = float(os.environ.get("CHATR_TASK_RESULTS_PRUNE_SECONDS", "3600"))
 
 # Background work: django-tasks with its database backend (the queue is a table, so it is as durable
 # as the messages). Workers: `python manage.py webhook_worker` (`make run` starts one).
