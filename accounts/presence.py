@@ -10,7 +10,8 @@ request to every lobby viewer. Per agent, at most one presence frame goes out pe
 - Otherwise it takes the agent's "pending" marker (again ``add``: one owner in the cluster) and
   schedules, in its own process, a flush at the end of the window. Changes that find both markers
   taken need do nothing: the flush reads the agent's state from the database, so it sends whatever
-  is latest then, and nothing if that is what viewers were last told.
+  is latest then. It sends even when that equals the window's first frame: a viewer that connected
+  in between saw the state of its page load, which may have been the other one.
 
 If the process that owns a flush dies before it runs, the pending marker expires and the viewers keep
 the state of the last frame until the agent's next change (a reload shows the truth). If the cache is
@@ -38,9 +39,6 @@ from chatr.errors import is_outage
 
 logger = logging.getLogger("chatr.presence")
 
-_LAST_STATE_SECONDS = 24 * 3600
-
-
 def announce(agent: Agent, *, online: bool) -> None:
     """Tell lobby viewers that ``agent`` is now ``online`` (or not), coalesced; call after commit."""
     window = settings.CHATR_PRESENCE_COALESCE_SECONDS
@@ -62,15 +60,12 @@ def announce(agent: Agent, *, online: bool) -> None:
 
 def _send(agent: Agent, *, online: bool) -> None:
     hub.publish(hub.room_channel(LOBBY_ID), events.presence_event(agent, online=online))
-    try:
-        cache.set(_last_key(agent.pk), online, timeout=_LAST_STATE_SECONDS)
-    except Exception:  # only an optimisation of the flush: a missing value sends one frame more
-        logger.warning("could not remember the presence sent for agent %s", agent.pk)
 
 
 def _schedule_flush(agent_id: object, window: float) -> None:
     sent_at = cache.get(_window_key(agent_id))
-    delay = window if sent_at is None else max(0.0, float(sent_at) + window - time.time())
+    # Never less than 50 ms: the marker's expiry may trail the window's end a little.
+    delay = window if sent_at is None else max(0.05, float(sent_at) + window - time.time())
     _later.run_in(delay, lambda: _flush(agent_id, window))
 
 
@@ -85,8 +80,6 @@ def _flush(agent_id: object, window: float) -> None:
         if agent is None:
             return
         online = agent.online and not agent.is_banned
-        if cache.get(_last_key(agent_id)) == online:
-            return
         if cache.add(_window_key(agent_id), time.time(), timeout=_ttl(window)):
             _send(agent, online=online)
         elif cache.add(_pending_key(agent_id), 1, timeout=_ttl(window) * 2 + 5):
@@ -105,10 +98,6 @@ def _window_key(agent_id: object) -> str:
 
 def _pending_key(agent_id: object) -> str:
     return f"chatr:presence:pending:{agent_id}"
-
-
-def _last_key(agent_id: object) -> str:
-    return f"chatr:presence:last:{agent_id}"
 
 
 class _Later:
