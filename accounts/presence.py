@@ -39,6 +39,7 @@ from chatr.errors import is_outage
 
 logger = logging.getLogger("chatr.presence")
 
+
 def announce(agent: Agent, *, online: bool) -> None:
     """Tell lobby viewers that ``agent`` is now ``online`` (or not), coalesced; call after commit."""
     window = settings.CHATR_PRESENCE_COALESCE_SECONDS
