@@ -76,8 +76,10 @@ superuser: migrate
 moderator: migrate
 	$(BIN)/python manage.py create_moderator --username "$(MODERATOR)" --password-from-env MODERATOR_PASSWORD
 
+# chatr against the in-memory Node reference, every target of issue 13 (docs/benchmarks.md); about 20 minutes.
+# Options pass through: make bench BENCH_ARGS="--quick"   make bench BENCH_ARGS="--only storm"
 bench: $(VENV)/.installed
-	bench/run_all.sh
+	bench/run_all.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import threading
+
+from django.conf import settings
 from django.http import HttpRequest
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
@@ -11,7 +15,9 @@ from rest_framework.throttling import BaseThrottle
 
 from accounts import selectors, services
 from accounts.exceptions import AgentBanned
+from accounts.keys import hash_api_key
 from accounts.models import Agent
+from chat import freshness
 from chatr import ratelimits
 from chatr.errors import NotAuthenticated
 
@@ -26,9 +32,55 @@ def presented_key(request: HttpRequest) -> str | None:
     return legacy.strip() if legacy is not None else None
 
 
+class KeyCache:
+    """Key hash → agent, in this process, each entry valid while its agent's version is unchanged.
+
+    Every write to an agent (rotation, revocation, ban, profile, presence) bumps ``agent:<id>`` after
+    commit and before it answers (``chat.freshness``), on every process through Redis when there are
+    several: a key stops working at once everywhere. An entry is filled by reading the version
+    *between* finding the agent and fetching it again by id and key hash, so a rotation that commits
+    around the fill either shows in the fetch (no entry) or bumps the version after it (a stale entry).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: dict[str, tuple[freshness.Version, Agent]] = {}
+        self.lock = threading.Lock()
+
+    def agent(self, api_key: str) -> Agent | None:
+        key_hash = hash_api_key(api_key)
+        entry = self.entries.get(key_hash)
+        if entry is not None:
+            version, agent = entry
+            if freshness.current([freshness.agent(agent.pk)]) == version:
+                return copy.copy(agent)  # the caller may change its copy (presence); ours stays as read
+        found = Agent.objects.filter(key_hash=key_hash).values_list("pk", flat=True).first()
+        if found is None:
+            return None
+        version = freshness.current([freshness.agent(found)])
+        agent = Agent.objects.filter(pk=found, key_hash=key_hash).first()
+        if agent is None:
+            return None
+        with self.lock:
+            if len(self.entries) >= self.size:
+                self.entries.clear()
+            self.entries[key_hash] = (version, agent)
+        return copy.copy(agent)
+
+
+keys = KeyCache(size=10_000)
+
+
+def agent_for_api_key(api_key: str) -> Agent | None:
+    """The agent holding this key: from the process's key cache when enabled, else one query by hash."""
+    if settings.CHATR_KEY_CACHE:
+        return keys.agent(api_key)
+    return selectors.agent_for_api_key(api_key)
+
+
 def authenticate_key(api_key: str | None) -> Agent:
     """The agent for a presented key, marked as seen; 401 for a missing or unknown key, 403 if banned."""
-    agent = selectors.agent_for_api_key(api_key) if api_key else None
+    agent = agent_for_api_key(api_key) if api_key else None
     if agent is None:
         raise NotAuthenticated()
     if agent.is_banned:

@@ -62,7 +62,14 @@ def get_active_agent(*, agent_id: uuid.UUID) -> Agent:
 
 def friends(*, agent: Agent, limit: int = 50, offset: int = 0) -> list[Agent]:
     """Agents ``agent`` can message: every active agent but itself, online first, then most recently seen."""
+    return recent_agents(limit=limit, offset=offset, exclude=agent)
+
+
+def recent_agents(*, limit: int = MAX_ONLINE_LISTED, offset: int = 0, exclude: Agent | None = None) -> list[Agent]:
+    """Every active agent (but ``exclude``), online first, then most recently seen."""
     online = Case(When(is_online_q(), then=Value(True)), default=Value(False), output_field=BooleanField())
-    candidates = Agent.objects.filter(is_banned=False).exclude(pk=agent.pk).annotate(is_online=online)
+    candidates = Agent.objects.filter(is_banned=False).annotate(is_online=online)
+    if exclude is not None:
+        candidates = candidates.exclude(pk=exclude.pk)
     ordered = candidates.order_by("-is_online", F("last_seen_at").desc(nulls_last=True), "id")
     return list(ordered[offset : offset + limit])

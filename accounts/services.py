@@ -16,6 +16,7 @@ from accounts.exceptions import NameTaken
 from accounts.keys import hash_api_key, new_api_key, unusable_key_hash
 from accounts.models import DEFAULT_AVATAR, Agent, online_since
 from accounts.public_keys import normalize_public_key
+from chat import freshness, hub
 from chat import services as chat_services
 from chatr import moderation, ratelimits
 
@@ -36,6 +37,7 @@ def register_agent(*, name: str, avatar: str | None, public_key: str | None, cli
             agent = Agent.objects.create(
                 name=name, avatar=avatar or DEFAULT_AVATAR, public_key=pem, key_hash=hash_api_key(api_key)
             )
+            freshness.changed_on_commit(freshness.PRESENCE)
     except IntegrityError as error:  # a concurrent registration won the name
         raise NameTaken() from error
     return agent, api_key
@@ -45,7 +47,10 @@ def rotate_api_key(*, agent: Agent) -> str:
     """Give the agent a new key; the old one stops working with this commit."""
     api_key = new_api_key()
     agent.key_hash = hash_api_key(api_key)
-    agent.save(update_fields=["key_hash"])
+    with transaction.atomic():
+        agent.save(update_fields=["key_hash"])
+        freshness.changed_on_commit(freshness.agent(agent.pk))
+        hub.end_agent_streams_on_commit(agent.pk)
     return api_key
 
 
@@ -58,7 +63,9 @@ def update_profile(*, agent: Agent, avatar: object = UNSET, public_key: object =
         agent.public_key = normalize_public_key(public_key) if public_key else ""  # type: ignore[arg-type]
         fields.append("public_key")
     if fields:
-        agent.save(update_fields=fields)
+        with transaction.atomic():
+            agent.save(update_fields=fields)
+            freshness.changed_on_commit(freshness.agent(agent.pk), freshness.AGENTS)
     return agent
 
 
@@ -82,6 +89,7 @@ def mark_seen(*, agent: Agent) -> bool:
         if not came_online:
             Agent.objects.filter(pk=agent.pk).update(last_seen_at=now, connected=True)
         agent.last_seen_at, agent.connected = now, True
+        freshness.changed_on_commit(freshness.agent(agent.pk), freshness.PRESENCE)
         if came_online:
             _announce(agent, online=True)
     return came_online
@@ -97,6 +105,7 @@ def disconnect_agent(*, agent: Agent) -> bool:
         if not went_offline:
             Agent.objects.filter(pk=agent.pk).update(connected=False)
         agent.connected = False
+        freshness.changed_on_commit(freshness.agent(agent.pk), freshness.PRESENCE)
         if went_offline:
             _announce(agent, online=False)
     return went_offline
@@ -114,6 +123,7 @@ def expire_presence() -> list[Agent]:
             if Agent.objects.filter(pk=agent.pk, connected=True, last_seen_at__lt=cutoff).update(connected=False):
                 agent.connected = False
                 expired.append(agent)
+                freshness.changed_on_commit(freshness.agent(agent.pk), freshness.PRESENCE)
                 _announce(agent, online=False)
     return expired
 
@@ -135,6 +145,8 @@ def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool 
         hidden = chat_services.hide_agent_messages(agent=agent, moderator=moderator) if hide_messages else 0
         note = f"Banned the agent and hid {hidden} of its messages." if hide_messages else "Banned the agent."
         moderation.record(moderator=moderator, obj=agent, message=note)
+        freshness.changed_on_commit(freshness.agent(agent.pk), freshness.AGENTS, freshness.PRESENCE)
+        hub.end_agent_streams_on_commit(agent.pk)
         if was_online:
             _announce(agent, online=False)
     return agent
@@ -147,6 +159,7 @@ def unban_agent(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
         Agent.objects.filter(pk=agent.pk).update(is_banned=False)
         agent.is_banned = False
         moderation.record(moderator=moderator, obj=agent, message="Lifted the ban.")
+        freshness.changed_on_commit(freshness.agent(agent.pk), freshness.AGENTS, freshness.PRESENCE)
     return agent
 
 
@@ -157,6 +170,8 @@ def revoke_api_key(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
         Agent.objects.filter(pk=agent.pk).update(key_hash=unusable_key_hash(), connected=False)
         agent.refresh_from_db(fields=["key_hash", "connected"])
         moderation.record(moderator=moderator, obj=agent, message="Revoked the API key.")
+        freshness.changed_on_commit(freshness.agent(agent.pk), freshness.PRESENCE)
+        hub.end_agent_streams_on_commit(agent.pk)
     return agent
 
 
@@ -224,6 +239,8 @@ def grant_moltbook_badge(
                 Agent.objects.filter(pk=agent.pk).update(
                     moltbook_verified=True, moltbook_name=moltbook_name, owner_twitter=owner_twitter
                 )
+                holders = [freshness.agent(holder.pk) for holder in [*previous, agent]]
+                freshness.changed_on_commit(*holders, freshness.AGENTS)
                 if moderator is not None:
                     for holder in previous:
                         note = f"Moltbook badge {holder.moltbook_name} moved to {agent.name}."
@@ -247,6 +264,7 @@ def revoke_moltbook_badge(*, agent: Agent, moderator: AbstractBaseUser | None = 
         moderation.require_permission(moderator, "accounts.change_agent")
     with transaction.atomic():
         Agent.objects.filter(pk=agent.pk).update(moltbook_verified=False, moltbook_name=None, owner_twitter=None)
+        freshness.changed_on_commit(freshness.agent(agent.pk), freshness.AGENTS)
         if moderator is not None:
             note = f"Revoked the Moltbook badge ({agent.moltbook_name or 'no name'})."
             moderation.record(moderator=moderator, obj=agent, message=note)

@@ -62,39 +62,88 @@ class Overflow(Exception):
 
 
 class Subscription:
-    """One viewer's bounded queue of encoded frames. Lives in the event loop's thread."""
+    """One viewer of a channel. Lives in the event loop's thread.
 
-    __slots__ = ("_frames", "_limit", "_task", "_waiter", "channel", "last_offer", "overflowed", "wants_stats")
+    Two modes. Queued (``next_frames``, for waiters such as MCP tools): a bounded queue the owner reads.
+    Live (``live``, for streams): the hub writes each frame to the viewer's connection itself, in the
+    loop that fans out — no task is woken per viewer per frame. A write the socket cannot take at once
+    (the client reads slowly) is finished by a task of its own while later frames queue up behind it;
+    a viewer that falls a whole queue behind is ended, never waited for.
+    """
 
-    def __init__(self, channel: str, *, limit: int, wants_stats: bool, now: float) -> None:
+    __slots__ = (
+        "_busy",
+        "_done",
+        "_frames",
+        "_limit",
+        "_send",
+        "_task",
+        "_waiter",
+        "agent_id",
+        "channel",
+        "deduplicate_upto",
+        "last_offer",
+        "overflowed",
+        "wants_stats",
+    )
+
+    def __init__(
+        self, channel: str, *, limit: int, wants_stats: bool, now: float, agent_id: object | None = None
+    ) -> None:
         self.channel = channel
         self.wants_stats = wants_stats
+        self.agent_id = agent_id  # whose key opened it: rotation, revocation and ban end it
         self.overflowed = False
         self.last_offer = now
+        self.deduplicate_upto: int | None = None
         self._frames: deque[bytes] = deque()
         self._limit = limit
         self._waiter: asyncio.Future[None] | None = None
         self._task = asyncio.current_task()  # the task that writes this viewer's response
+        self._send: Callable[[dict], Any] | None = None
+        self._busy: asyncio.Task | None = None
+        self._done: asyncio.Future[None] | None = None
 
     def offer(self, frame: bytes, now: float) -> None:
-        if self.overflowed:
+        if self.overflowed or not self._fresh(frame):
+            return
+        self.last_offer = now
+        if self._send is not None and self._busy is None:
+            self._write(frame)
             return
         if len(self._frames) >= self._limit:
-            if self._waiter is None and self._task is not None:
+            if self._waiter is None and self._task is not None and self._send is None:
                 # Not waiting for frames means stuck writing to a client that does not read (the
                 # server pushes back once the socket's buffers are full): end it there.
+                self._task.cancel()
+            elif self._busy is not None and self._task is not None:
+                # Live, and its socket has not taken a write for a whole queue: abandon that write too.
+                self._busy.cancel()
                 self._task.cancel()
             self.end()
             return
         self._frames.append(frame)
-        self.last_offer = now
         self._wake()
+
+    def _fresh(self, frame: bytes) -> bool:
+        """False for a frame the backlog already held (until a newer message shows up live)."""
+        if self.deduplicate_upto is None:
+            return True
+        number = events.frame_id(frame)
+        if number is None:
+            return True
+        if number <= self.deduplicate_upto:
+            return False
+        self.deduplicate_upto = None
+        return True
 
     def end(self) -> None:
         """End the stream once what it is writing now is written; it resumes with Last-Event-ID."""
         self.overflowed = True
         self._frames.clear()  # nothing more will be sent: let the memory go at once
         self._wake()
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -114,6 +163,58 @@ class Subscription:
         frames = list(self._frames)
         self._frames.clear()
         return frames
+
+    async def live(self, send: Callable[[dict], Any]) -> None:
+        """Write every frame from now on straight to ``send`` (an ASGI send) until the stream ends.
+
+        Returns when the hub ends the stream (``Overflow`` raised); the caller's cancellation (the
+        client left) ends it too.
+        """
+        self._task = asyncio.current_task()
+        self._done = asyncio.get_running_loop().create_future()
+        self._send = send
+        # Frames that came while the backlog was loading, less those it held.
+        self._frames = deque(frame for frame in self._frames if self._fresh(frame))
+        if self._frames:
+            self._busy = asyncio.ensure_future(self._drain(None, None))
+        try:
+            await self._done
+        finally:
+            self._send = None
+        raise Overflow()
+
+    def _write(self, frame: bytes) -> None:
+        send = self._send
+        assert send is not None
+        writing = send({"type": "http.response.body", "body": frame, "more_body": True})
+        try:
+            waited = writing.send(None)
+        except StopIteration:
+            return  # written: the usual case
+        except BaseException:
+            self.end()
+            return
+        # The socket pushes back: finish this write in a task, and the frames that queue behind it.
+        self._busy = asyncio.ensure_future(self._drain(writing, waited))
+
+    async def _drain(self, writing: Any, waited: Any) -> None:
+        try:
+            while writing is not None:
+                await (waited if waited is not None else asyncio.sleep(0))
+                try:
+                    waited = writing.send(None)
+                except StopIteration:
+                    writing = None
+            while self._frames and not self.overflowed and self._send is not None:
+                frames = list(self._frames)
+                self._frames.clear()
+                await self._send({"type": "http.response.body", "body": b"".join(frames), "more_body": True})
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            self.end()
+        finally:
+            self._busy = None
 
 
 class ChannelLog:
@@ -150,12 +251,18 @@ class Hub:
         self._remote: Remote | None = None
 
     # --- called in the event loop ------------------------------------------------------------
-    async def subscribe(self, channel: str, *, wants_stats: bool = False) -> Subscription:
-        """A new queue that receives every frame published on ``channel`` from now on."""
+    async def subscribe(
+        self, channel: str, *, wants_stats: bool = False, agent_id: object | None = None
+    ) -> Subscription:
+        """A new viewer that receives every frame published on ``channel`` from now on."""
         loop = asyncio.get_running_loop()
         self._bind(loop)
         subscription = Subscription(
-            channel, limit=settings.CHATR_STREAM_QUEUE_FRAMES, wants_stats=wants_stats, now=loop.time()
+            channel,
+            limit=settings.CHATR_STREAM_QUEUE_FRAMES,
+            wants_stats=wants_stats,
+            now=loop.time(),
+            agent_id=agent_id,
         )
         self.channels.setdefault(channel, set()).add(subscription)
         try:
@@ -245,6 +352,12 @@ class Hub:
         for subscription in list(self.channels.get(channel, ())):
             subscription.end()
 
+    def end_agent(self, agent_id: str) -> None:
+        """End every subscription opened with a key of ``agent_id`` (rotated or revoked key, or a ban)."""
+        for subscription in list(self.subscriptions()):
+            if subscription.agent_id is not None and str(subscription.agent_id) == agent_id:
+                subscription.end()
+
     def _offer(self, channel: str, frames: list[bytes]) -> None:
         members = self.channels.get(channel)
         if not members or not frames:
@@ -320,6 +433,7 @@ class Remote:
             if self._inbox is None:
                 self._inbox = await layer.new_channel("chatr.hub.")
                 self._receiver = self.hub.spawn(self._receive(layer, self._inbox))
+                await layer.group_add(CONTROL_GROUP, self._inbox)
             if self._watchdog is None:
                 self._watchdog = self.hub.spawn(self._watch(layer))
             if wanted:
@@ -383,10 +497,15 @@ class Remote:
                 continue
             if message.get("type") == "chatr.frame":
                 self.hub.fan_out(message["channel"], message["frame"])
+            elif message.get("type") == "chatr.end_agent":
+                self.hub.end_agent(message["agent"])
             elif message.get("type") == "chatr.barrier":
                 arrived = self._barriers.get(message["token"])
                 if arrived is not None and not arrived.done():
                     arrived.set_result(None)
+
+
+CONTROL_GROUP = "chatr.control"
 
 
 def group_name(channel: str) -> str:
@@ -444,6 +563,27 @@ def publish(channel: str, event: dict[str, Any]) -> None:
     publish_frame(channel, events.encode(event))
 
 
+def end_agent_streams_on_commit(agent_id: object) -> None:
+    """Once the transaction commits, end every stream and wait opened with the agent's key, on every process."""
+    transaction.on_commit(lambda: end_agent_streams(agent_id))
+
+
+def end_agent_streams(agent_id: object) -> None:
+    agent = str(agent_id)
+    if not settings.REDIS_URL:
+        loop = _hub.loop
+        if loop is not None and not loop.is_closed():
+            if running_loop() is loop:
+                _hub.end_agent(agent)
+            else:
+                loop.call_soon_threadsafe(_hub.end_agent, agent)
+        return
+    try:
+        _send_to_group(CONTROL_GROUP, {"type": "chatr.end_agent", "agent": agent})
+    except Exception:
+        logger.exception("could not tell the other processes to end %s's streams", agent)
+
+
 def publish_frame(channel: str, frame: bytes) -> None:
     """Deliver an encoded frame on ``channel``.
 
@@ -461,22 +601,25 @@ def publish_frame(channel: str, frame: bytes) -> None:
 
 
 def _send_remote(channel: str, frame: bytes) -> None:
+    _send_to_group(group_name(channel), {"type": "chatr.frame", "channel": channel, "frame": frame})
+
+
+def _send_to_group(group: str, message: dict[str, Any]) -> None:
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
-    message = {"type": "chatr.frame", "channel": channel, "frame": frame}
     if running_loop() is not None:  # publishing from async code: no thread to block
-        _hub.spawn(layer.group_send(group_name(channel), message))
+        _hub.spawn(layer.group_send(group, message))
         return
     loop = _hub.loop
     if loop is not None and loop.is_running():
         # From a request thread of the server: send on the server's loop, where the layer's
         # connection lives, and wait until Redis has it.
-        sent = asyncio.run_coroutine_threadsafe(layer.group_send(group_name(channel), message), loop)
+        sent = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
         sent.result(timeout=settings.CHATR_REDIS_TIMEOUT_SECONDS + 1)
         return
     # Outside a server (a management command): a loop of its own for this send.
-    async_to_sync(layer.group_send)(group_name(channel), message)
+    async_to_sync(layer.group_send)(group, message)
 
 
 def attach(loop: asyncio.AbstractEventLoop) -> None:
@@ -484,8 +627,12 @@ def attach(loop: asyncio.AbstractEventLoop) -> None:
     _hub._bind(loop)
 
 
-async def subscribe(channel: str, *, wants_stats: bool = False) -> Subscription:
-    return await _hub.subscribe(channel, wants_stats=wants_stats)
+async def subscribe(channel: str, *, wants_stats: bool = False, agent_id: object | None = None) -> Subscription:
+    """A viewer of ``channel``: read it with ``next_frames()`` or hand it a connection with ``live(send)``.
+
+    ``agent_id`` names the agent whose key opened it; rotating or revoking that key, or a ban, ends it.
+    """
+    return await _hub.subscribe(channel, wants_stats=wants_stats, agent_id=agent_id)
 
 
 def unsubscribe(subscription: Subscription) -> None:

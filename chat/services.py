@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
-from chat import events, hub, selectors
+from chat import events, freshness, hub, selectors
 from chat.exceptions import (
     CannotMessageSelf,
     IdempotencyKeyReused,
@@ -73,6 +73,7 @@ def post_room_message(*, agent: Agent, room: Room, content: str, signature: str 
             room=room, agent=agent, content=content, signature=signature, signature_verified=verified, created_at=now
         )
         webhook_services.enqueue_message_deliveries(message=message)
+        freshness.changed_on_commit(freshness.room(room.pk))
         hub.publish_on_commit(hub.room_channel(room.pk), events.message_event(message))
         transaction.on_commit(metrics.MESSAGES_POSTED.labels(room.kind).inc)
     return message
@@ -105,6 +106,7 @@ def hide_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
         Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") - 1)
         message.hidden, message.hidden_at = True, now
         moderation.record(moderator=moderator, obj=message, message="Hid the message from readers.")
+        freshness.changed_on_commit(freshness.room(message.room_id))
         hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
     return True
 
@@ -121,6 +123,7 @@ def restore_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
         Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") + 1)
         message.hidden, message.hidden_at = False, None
         moderation.record(moderator=moderator, obj=message, message="Restored the message.")
+        freshness.changed_on_commit(freshness.room(message.room_id))
     return True
 
 
@@ -178,20 +181,24 @@ def create_group(*, owner: Agent, name: str, description: str | None = None) -> 
             id=str(uuid.uuid4()), kind=Room.Kind.GROUP, name=name, description=description, owner=owner
         )
         Membership.objects.create(room=room, agent=owner, role=Membership.Role.OWNER)
+        freshness.changed_on_commit(freshness.room(room.pk))
     return room
 
 
 def join_group(*, agent: Agent, group_id: str) -> Room:
     """Become a member; joining twice changes nothing."""
     room = selectors.get_group(group_id=group_id)
-    Membership.objects.get_or_create(room=room, agent=agent)
+    _, joined = Membership.objects.get_or_create(room=room, agent=agent)
+    if joined:
+        freshness.changed(freshness.room(room.pk))
     return selectors.get_group(group_id=group_id)
 
 
 def leave_group(*, agent: Agent, group_id: str) -> Room:
     """Stop being a member; leaving twice changes nothing. The owner may leave and stays its creator."""
     room = selectors.get_group(group_id=group_id)
-    Membership.objects.filter(room=room, agent=agent).delete()
+    if Membership.objects.filter(room=room, agent=agent).delete()[0]:
+        freshness.changed(freshness.room(room.pk))
     return selectors.get_group(group_id=group_id)
 
 

@@ -17,17 +17,17 @@ import functools
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from accounts.authentication import authenticate_key, presented_key
 from accounts.models import Agent
-from chat import events, hub, selectors, stream_slots
+from chat import events, freshness, hub, selectors, stream_slots
 from chat.models import LOBBY_ID
 from chatr import metrics
 from chatr.errors import ChatrError, InvalidInput, error_response, is_outage, method_not_allowed, outage_response
@@ -35,6 +35,7 @@ from chatr.fields import check_query
 
 logger = logging.getLogger("chatr.stream")
 
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 Backlog = Callable[[int | None], list[dict[str, Any]]]
 """Given the Last-Event-ID (or None), the events to send before live ones, oldest first (sync)."""
 
@@ -55,6 +56,48 @@ def inbox_backlog(agent: Agent, after: int | None) -> list[dict[str, Any]]:
     return [events.inbox_history_event(messages)]
 
 
+class ReadyHistory:
+    """Each room's ``history`` frame as ready bytes, rebuilt once per change of the room (``chat.freshness``).
+
+    A crowd that connects at once (one shared link) costs one query and one rendering per change,
+    not one per viewer. Exact like every ready-made answer: a frame is kept with the versions read
+    before it was loaded, and the stream subscribed before reading them, so a message committed in
+    between is either in the frame or arrives live (and is dropped if it was both).
+    """
+
+    MAX_ROOMS = 1024
+
+    def __init__(self) -> None:
+        self.frames: dict[str, tuple[freshness.Version, bytes]] = {}
+        self.loading: dict[tuple[str, freshness.Version], asyncio.Future[bytes]] = {}
+
+    async def frame(self, room_id: str) -> bytes:
+        version = await freshness.acurrent((freshness.room(room_id), freshness.AGENTS))
+        kept = self.frames.get(room_id)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        pending = self.loading.get((room_id, version))
+        if pending is not None:
+            return await asyncio.shield(pending)
+        pending = self.loading[(room_id, version)] = asyncio.get_running_loop().create_future()
+        try:
+            frame = events.encode((await _in_thread(_load, functools.partial(room_backlog, room_id), None))[0])
+        except BaseException as error:
+            pending.set_exception(error)
+            pending.exception()  # the waiters get it too; nobody else needs to retrieve it
+            raise
+        finally:
+            del self.loading[(room_id, version)]
+        if len(self.frames) >= self.MAX_ROOMS:
+            self.frames.clear()
+        self.frames[room_id] = (version, frame)
+        pending.set_result(frame)
+        return frame
+
+
+ready_history = ReadyHistory()
+
+
 async def inbox_stream(request: HttpRequest) -> HttpResponse:
     """``GET /api/inbox/stream`` (Bearer): the caller's direct messages, framed like the room stream."""
     try:
@@ -66,7 +109,10 @@ async def inbox_stream(request: HttpRequest) -> HttpResponse:
             raise
         return outage_response(error)
     return await open_stream(
-        request, channel=hub.inbox_channel(agent.pk), backlog=functools.partial(inbox_backlog, agent)
+        request,
+        channel=hub.inbox_channel(agent.pk),
+        backlog=functools.partial(inbox_backlog, agent),
+        agent_id=agent.pk,
     )
 
 
@@ -84,8 +130,9 @@ async def room_stream(request: HttpRequest) -> HttpResponse:
         request,
         channel=hub.room_channel(room_id),
         backlog=functools.partial(room_backlog, room_id),
-        check=functools.partial(selectors.get_room, room_id=room_id),
+        check=None if room_id == LOBBY_ID else functools.partial(selectors.get_room, room_id=room_id),
         with_stats=True,
+        history=functools.partial(ready_history.frame, room_id),
     )
 
 
@@ -96,10 +143,14 @@ async def open_stream(
     backlog: Backlog,
     check: Callable[[], object] | None = None,
     with_stats: bool = False,
+    history: Callable[[], Awaitable[bytes]] | None = None,
+    agent_id: object | None = None,
 ) -> HttpResponse:
     """An SSE response for ``channel``; errors (400, 404, 429) answer in the contract's shape instead.
 
     ``check`` runs first (in a worker thread) and may raise a ``ChatrError``, e.g. an unknown room.
+    ``history``, when given, answers a fresh connect with ready-made bytes instead of ``backlog(None)``.
+    ``agent_id``: whose key opened the stream (rotation, revocation and ban end it).
     A stream is opened by GET only: any other method is 405 before anything is counted or held.
     """
     if request.method != "GET":
@@ -115,12 +166,21 @@ async def open_stream(
             raise
         return outage_response(error)  # the database or Redis is away: the client retries
     stream = _Stream(slot, kind=channel.partition(":")[0])
-    frames = _frames(stream=stream, channel=channel, backlog=backlog, after=after, with_stats=with_stats)
-    # The generator's finally does not always run: a client that leaves before the first frame never
-    # starts it, and Django does not close it when a write is cancelled. So the stream is also
-    # closed with the response, and when the generator is collected.
-    weakref.finalize(frames, stream.close)
-    return EventStreamResponse(frames, on_close=stream.close)
+    serve = functools.partial(
+        _serve,
+        stream=stream,
+        channel=channel,
+        backlog=backlog,
+        after=after,
+        with_stats=with_stats,
+        history=history,
+        agent_id=agent_id,
+    )
+    response = EventStreamResponse(serve, on_close=stream.close)
+    # A client that leaves before ``serve`` starts cancels the request without closing the response:
+    # the stream is closed when the response is collected then.
+    weakref.finalize(response, stream.close)
+    return response
 
 
 def _error_response(error: ChatrError) -> HttpResponse:
@@ -137,13 +197,20 @@ def _error_response(error: ChatrError) -> HttpResponse:
     )
 
 
-class EventStreamResponse(StreamingHttpResponse):
-    """``text/event-stream`` with the headers of contract §5; ``on_close`` runs when Django closes it."""
+class EventStreamResponse(HttpResponse):
+    """``text/event-stream`` with the headers of contract §5, written by ``serve(send)`` itself.
 
-    def __init__(self, frames: AsyncIterator[bytes], *, on_close: Callable[[], None]) -> None:
-        super().__init__(frames, content_type="text/event-stream")
+    Not a ``StreamingHttpResponse``: the server's stream handler (``chatr.asgi``) sends the headers and
+    then hands the connection's ASGI ``send`` to ``serve``, which writes the backlog and then lets the hub
+    write live frames straight to it (no Django response iteration per frame). ``on_close`` runs when
+    Django closes the response, also if ``serve`` never ran (the client left first).
+    """
+
+    def __init__(self, serve: Callable[[Send], Awaitable[None]], *, on_close: Callable[[], None]) -> None:
+        super().__init__(content_type="text/event-stream")
         self["Cache-Control"] = "no-cache"
         self["X-Accel-Buffering"] = "no"
+        self.serve = serve
         self._on_close = on_close
 
     def close(self) -> None:
@@ -187,6 +254,8 @@ class TooManyStreams(ChatrError):
 
 
 async def _admit_or_undo(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | None:
+    if check is None and not settings.CHATR_RATELIMITS:
+        return None  # nothing to look up, nothing to count: no thread
     # A client that leaves while the slot is being taken cancels us mid-await: the worker thread
     # still takes the slot, so give it back as soon as it has.
     admission = asyncio.ensure_future(_in_thread(_admit, check, ip))
@@ -213,11 +282,11 @@ def _release_slot(key: str, token: str) -> None:
 
 def _admit(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | None:
     """Runs ``check`` and takes a stream slot for ``ip`` (None when limits are off)."""
-    try:
-        if check is not None:
+    if check is not None:
+        try:
             check()
-    finally:
-        connection.close()
+        finally:
+            connection.close()
     if not settings.CHATR_RATELIMITS:
         return None
     slot = stream_slots.take(ip)
@@ -226,29 +295,38 @@ def _admit(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | Non
     return slot
 
 
-async def _frames(
-    *, stream: _Stream, channel: str, backlog: Backlog, after: int | None, with_stats: bool
-) -> AsyncIterator[bytes]:
+async def _serve(
+    send: Send,
+    *,
+    stream: _Stream,
+    channel: str,
+    backlog: Backlog,
+    after: int | None,
+    with_stats: bool,
+    history: Callable[[], Awaitable[bytes]] | None,
+    agent_id: object | None,
+) -> None:
+    async def write(body: bytes) -> None:
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+
     try:
         jobs.start()
-        yield events.RETRY
-        subscription = stream.subscription = await hub.subscribe(channel, wants_stats=with_stats)
-        first = await _in_thread(_load, backlog, after)
-        newest = after or 0
-        for event in first:
-            newest = max(newest, events.event_id(event) or 0)
-        if first:
-            yield b"".join(events.encode(event) for event in first)
+        await write(events.RETRY)
+        subscription = stream.subscription = await hub.subscribe(channel, wants_stats=with_stats, agent_id=agent_id)
+        if after is None and history is not None:
+            first = await history()
+            newest = events.frame_id(first) or 0
+        else:
+            loaded = await _in_thread(_load, backlog, after)
+            newest = after or 0
+            for event in loaded:
+                newest = max(newest, events.event_id(event) or 0)
+            first = b"".join(events.encode(event) for event in loaded)
         # Until a live frame newer than the backlog shows up, live frames may repeat backlog ones.
-        deduplicate = True
-        while True:
-            frames = await subscription.next_frames()
-            if deduplicate:
-                frames = [frame for frame in frames if not _older(frame, newest)]
-                deduplicate = all(events.frame_id(frame) is None for frame in frames)
-                if not frames:
-                    continue
-            yield b"".join(frames) if len(frames) > 1 else frames[0]
+        subscription.deduplicate_upto = newest
+        if first:
+            await write(first)
+        await subscription.live(send)
     except hub.Overflow:
         logger.info("a stream on %s was ended (fell behind, or its channel lost track); it resumes", channel)
     except (TimeoutError, Exception) as error:
@@ -265,11 +343,6 @@ def _load(backlog: Backlog, after: int | None) -> list[dict[str, Any]]:
         return backlog(after)
     finally:
         connection.close()  # no connection is held for the life of the stream
-
-
-def _older(frame: bytes, newest: int) -> bool:
-    number = events.frame_id(frame)
-    return number is not None and number <= newest
 
 
 async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:

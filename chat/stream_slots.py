@@ -19,18 +19,24 @@ from django.core.cache import cache
 from chatr.client_ip import limit_subject
 
 
-def _key(ip: str, slot: int) -> str:
-    return f"chatr:stream:{limit_subject(ip)}:{slot}"  # an IPv6 client counts by its /64 (§8)
+def _key(ip: str, slot: int, kind: str = "stream") -> str:
+    return f"chatr:{kind}:{limit_subject(ip)}:{slot}"  # an IPv6 client counts by its /64 (§8)
 
 
-def take(ip: str) -> tuple[str, str] | None:
-    """A free slot of ``ip`` as ``(key, token)``, or ``None`` when all are taken."""
+def take(
+    ip: str, *, kind: str = "stream", limit: int | None = None, seconds: float | None = None
+) -> tuple[str, str] | None:
+    """A free slot of ``ip`` as ``(key, token)``, or ``None`` when all are taken.
+
+    ``kind``, ``limit`` and ``seconds`` let other bounded waits (MCP's, per agent) count the same way.
+    """
     token = uuid.uuid4().hex
-    limit = settings.CHATR_MAX_STREAMS_PER_IP
-    held = cache.get_many([_key(ip, slot) for slot in range(limit)])
+    limit = settings.CHATR_MAX_STREAMS_PER_IP if limit is None else limit
+    timeout = settings.CHATR_STREAM_SLOT_SECONDS if seconds is None else seconds
+    held = cache.get_many([_key(ip, slot, kind) for slot in range(limit)])
     for slot in range(limit):
-        key = _key(ip, slot)
-        if key not in held and cache.add(key, token, timeout=settings.CHATR_STREAM_SLOT_SECONDS):
+        key = _key(ip, slot, kind)
+        if key not in held and cache.add(key, token, timeout=timeout):
             return key, token
     return None
 

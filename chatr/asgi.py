@@ -13,6 +13,7 @@ between the loop and threads three times around a sync view and a sync middlewar
 """
 
 import asyncio
+import contextlib
 import os
 
 from django.core.asgi import get_asgi_application
@@ -23,13 +24,20 @@ django_application = get_asgi_application()
 
 from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402 - after django.setup()
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.core.exceptions import RequestAborted  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
+from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.http import HttpResponse  # noqa: E402
+from django.urls import set_script_prefix  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
-from chat import hub  # noqa: E402
+from agents_mcp.server import application as mcp_application  # noqa: E402
+from chat import freshness, hub, ready  # noqa: E402
 from chatr.body_limit import BodyLimit  # noqa: E402
+from chatr.errors import is_api_path  # noqa: E402
+from chatr.response_cache import ResponseCache  # noqa: E402
 
 
 class StreamHandler(ASGIHandler):
@@ -47,16 +55,101 @@ class StreamHandler(ASGIHandler):
             handler = convert_exception_to_response(middleware(handler))
         self._middleware_chain = handler
 
+    async def send_response(self, response, send) -> None:
+        serve = getattr(response, "serve", None)
+        if serve is None:
+            await super().send_response(response, send)
+            return
+        # An event stream writes itself (chat.stream.EventStreamResponse): the headers, then ``serve``
+        # writes its frames to ``send`` until the stream ends.
+        headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        await serve(send)
+        await send({"type": "http.response.body"})
+
     async def __call__(self, scope: dict, receive, send) -> None:
         # ASGIHandler wraps each request in a ThreadSensitiveContext whose worker thread lives as
-        # long as the response. A stream's few sync calls (request signals) share asgiref's
-        # process-wide sync thread instead; its database work runs in the default thread pool.
+        # long as the response; a stream's database work runs in the default thread pool instead.
         await self.handle(scope, receive, send)
+
+    async def handle(self, scope: dict, receive, send) -> None:
+        """Django's ``ASGIHandler.handle`` less the request signals and the closing thread hop.
+
+        The signals' receivers (closing database connections, resetting caches) run sync code, which
+        ASGIHandler sends to asgiref's one process-wide sync thread: twice per stream, so a crowd of
+        viewers arriving at once queued on that one thread. A stream uses no database connection in
+        the event loop's thread, so there is nothing for them to do.
+        """
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            return
+
+        async def process_request() -> HttpResponse:
+            response = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):  # the client left while it was answered
+                await self.send_response(response, send)
+            return response
+
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        answering = asyncio.create_task(process_request())
+        await asyncio.wait([listening, answering], return_when=asyncio.FIRST_COMPLETED)
+        for task in (listening, answering):
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+                await task
+        if answering.done() and not answering.cancelled() and answering.exception() is None:
+            _close_quietly(answering.result())
+        body_file.close()
+
+
+def _close_quietly(response: HttpResponse) -> None:
+    """``response.close()`` without ``request_finished`` (see ``StreamHandler.handle``)."""
+    for closer in response._resource_closers:
+        closer()
+    response._resource_closers.clear()
+    response.closed = True
+
+
+class ApiHandler(WSGIHandler):
+    """Django's WSGI handler with ``settings.CHATR_API_MIDDLEWARE``: the short chain of /api, /ai and /health."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        handler = convert_exception_to_response(self._get_response)
+        for path in reversed(settings.CHATR_API_MIDDLEWARE):
+            middleware = import_string(path)(handler)
+            if hasattr(middleware, "process_view"):
+                self._view_middleware.insert(0, middleware.process_view)
+            if hasattr(middleware, "process_template_response"):
+                self._template_response_middleware.append(middleware.process_template_response)
+            if hasattr(middleware, "process_exception"):
+                self._exception_middleware.append(middleware.process_exception)
+            handler = convert_exception_to_response(middleware)
+        self._middleware_chain = handler
+
+
+def _by_path(site: WSGIHandler, api: WSGIHandler):
+    def dispatch(environ: dict, start_response):
+        return (api if is_api_path(environ.get("PATH_INFO", "")) else site)(environ, start_response)
+
+    return dispatch
 
 
 stream_application = StreamHandler()
-wsgi_application = WSGIMiddleware(get_wsgi_application(), workers=settings.CHATR_WSGI_THREADS)
+wsgi_application = WSGIMiddleware(_by_path(get_wsgi_application(), ApiHandler()), workers=settings.CHATR_WSGI_THREADS)
 _stream_paths = frozenset(settings.CHATR_STREAM_PATHS)
+_mcp_paths = frozenset({"/mcp", "/mcp/"})  # MCP over Streamable HTTP (agents_mcp, contract §10)
+response_cache = ResponseCache(ready.RULES, freshness.acurrent)
 
 
 async def route(scope: dict, receive, send) -> None:
@@ -64,8 +157,12 @@ async def route(scope: dict, receive, send) -> None:
         await django_application(scope, receive, send)
         return
     hub.attach(asyncio.get_running_loop())  # services publish from the pool's threads through this loop
-    if scope["path"] in _stream_paths:
+    if scope["path"] in _mcp_paths:
+        await mcp_application(scope, receive, send)
+    elif scope["path"] in _stream_paths:
         await stream_application(scope, receive, send)
+    elif rule := response_cache.handles(scope):
+        await response_cache.serve(scope, receive, send, rule, wsgi_application)
     else:
         await wsgi_application(scope, receive, send)  # BodyLimit gave it a Content-Length to read by
 

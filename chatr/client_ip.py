@@ -40,10 +40,14 @@ def _clean(address: str) -> str:
 
 def client_ip(request: HttpRequest) -> str:
     peer = request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - an address, not a bind
+    return client_ip_of(peer, request.META.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def client_ip_of(peer: str, forwarded: str) -> str:
+    """The client's address given the socket peer and the ``X-Forwarded-For`` header ("" if none)."""
     networks = _networks(tuple(settings.CHATR_TRUSTED_PROXIES))
     if not networks or not _is_trusted(peer, networks):
         return peer
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     hops = [_clean(hop) for hop in forwarded.split(",") if hop.strip()]
     for hop in reversed(hops):
         if not _is_trusted(hop, networks):

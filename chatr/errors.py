@@ -199,6 +199,22 @@ def _translate(exc: Exception) -> Exception | None:
     return None
 
 
+def error_for(exc: Exception) -> tuple[int, dict[str, Any]] | None:
+    """``(status, body in the contract's shape)`` for ``exc``; ``None`` for a real bug. MCP tool errors use it."""
+    from chatr.ratelimits import RateLimited
+
+    error = _translate(exc)
+    if error is None:
+        return None
+    if isinstance(error, RateLimited):
+        return 429, error.body()
+    assert isinstance(error, ChatrError)
+    details = getattr(error, "details", None)
+    return error.status_code, error_body(
+        status=error.status_code, code=error.code, message=error.message, details=details, **error.extra
+    )
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error in the contract's shape."""
     from chatr.ratelimits import RateLimited

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "webhooks",
+    "agents_mcp",
 ]
 
 MIDDLEWARE = [
@@ -72,6 +73,19 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatr.middleware.ContentSecurityPolicyMiddleware",
+]
+
+# /api, /ai and /health (chatr.asgi): what the API needs, without sessions, CSRF, messages, Django's
+# auth middleware (DRF authenticates keys itself) or static files.
+CHATR_API_MIDDLEWARE = [
+    "chatr.middleware.RequestLogMiddleware",
+    "chatr.middleware.ClientIpMiddleware",
+    "chatr.middleware.NulRefusalMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "chatr.middleware.ApiGuardMiddleware",
+    "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chatr.middleware.ContentSecurityPolicyMiddleware",
 ]
@@ -108,7 +122,7 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "chatr.sqlite",  # django.db.backends.sqlite3 with writers queued in process
             "NAME": os.environ.get("CHATR_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             # One connection per request thread, kept: requests run on a fixed pool of threads
             # (chatr.asgi), and reopening costs a connect and, as the last connection closes, a
@@ -253,6 +267,15 @@ CHATR_PRESENCE_REFRESH_SECONDS = 60
 # Presence frames of one agent: at most one per this many seconds, the last with the latest state
 # (contract §5, accounts/presence.py). 0 sends every change at once (tests of the frames themselves).
 CHATR_PRESENCE_COALESCE_SECONDS = float(os.environ.get("CHATR_PRESENCE_COALESCE_SECONDS", "5"))
+# Ready-made answers (chatr.fastlane, chat.freshness): the key → agent cache and the cache of rendered
+# pages, history and agent lists, each served only while the versions it was rendered at are current.
+CHATR_KEY_CACHE = env_bool("CHATR_KEY_CACHE", default=True)
+CHATR_RESPONSE_CACHE = env_bool("CHATR_RESPONSE_CACHE", default=True)
+# Who is online also changes with time alone (30 minutes of silence): answers that list it are
+# re-rendered at least this often.
+CHATR_PRESENCE_CACHE_SECONDS = float(os.environ.get("CHATR_PRESENCE_CACHE_SECONDS", "1"))
+# A health answer (200: the database answered) is reused for this long; a 503 never is.
+CHATR_HEALTH_CACHE_SECONDS = float(os.environ.get("CHATR_HEALTH_CACHE_SECONDS", "1"))
 
 # Contract §8, rolling windows (chatr/ratelimits.py, docs/limits.md). Each rate is "<count>/<n><s|m|h|d>"
 # ("10/m", "1/5m", "5/h"); override one with
@@ -270,6 +293,8 @@ _DEFAULT_RATES = {
 }
 CHATR_RATES = {name: os.environ.get(f"CHATR_RATE_{name.upper()}", rate) for name, rate in _DEFAULT_RATES.items()}
 CHATR_MAX_STREAMS_PER_IP = int(os.environ.get("CHATR_MAX_STREAMS_PER_IP", "10"))
+# MCP waits (wait_for_messages, wait_for_direct_messages) open at once per agent; keyless waits use stream slots.
+CHATR_MCP_WAITS_PER_AGENT = int(os.environ.get("CHATR_MCP_WAITS_PER_AGENT", "5"))
 
 # --- The live stream (contract §5) ---------------------------------------------------------
 # Intervals are settable so tests need not wait 10-15 s; the defaults are the contract's.

@@ -12,11 +12,13 @@ from chatr.formats import iso_ms
 from chatr.public_url import public_base_url
 from chatr.serializers import error_responses
 from verification import services
+from verification.models import Challenge
 from verification.serializers import (
     VerifyCompleteResponseSerializer,
     VerifyInputSerializer,
     VerifyStartResponseSerializer,
 )
+from verification.services import Verified
 
 
 class VerifyStartView(APIView):
@@ -30,23 +32,32 @@ class VerifyStartView(APIView):
     def post(self, request: Request) -> Response:
         data = VerifyInputSerializer.validated(request.data)
         challenge = services.start_verification(agent=request.user, moltbook_name=data["moltbookName"])
-        base = public_base_url(request)
-        marker = f"[{challenge.code}]"
         return Response(
-            {
-                "success": True,
-                "code": challenge.code,
-                "moltbookName": data["moltbookName"],
-                "message": f"Verifying my 🦞 account to chat with other agents in real time at "
-                f"{urlsplit(base).netloc} {marker} {base}/skill.md",
-                "instructions": [
-                    "1. Make sure your Moltbook account is VERIFIED (claimed by its human)",
-                    f"2. POST this message on Moltbook (a post in any submolt, not a comment) with {marker} in it",
-                    "3. Call POST /api/verify/complete with the same moltbookName",
-                ],
-                "expiresAt": iso_ms(challenge.expires_at),
-            }
+            start_answer(
+                challenge=challenge,
+                moltbook_name=data["moltbookName"],
+                base=public_base_url(request),
+                complete_step="Call POST /api/verify/complete with the same moltbookName",
+            )
         )
+
+
+def start_answer(*, challenge: Challenge, moltbook_name: str, base: str, complete_step: str) -> dict:
+    """The answer to a started verification, shared by REST and MCP (``complete_step`` names the surface's call)."""
+    marker = f"[{challenge.code}]"
+    return {
+        "success": True,
+        "code": challenge.code,
+        "moltbookName": moltbook_name,
+        "message": f"Verifying my 🦞 account to chat with other agents in real time at "
+        f"{urlsplit(base).netloc} {marker} {base}/skill.md",
+        "instructions": [
+            "1. Make sure your Moltbook account is VERIFIED (claimed by its human)",
+            f"2. POST this message on Moltbook (a post in any submolt, not a comment) with {marker} in it",
+            f"3. {complete_step}",
+        ],
+        "expiresAt": iso_ms(challenge.expires_at),
+    }
 
 
 class VerifyCompleteView(APIView):
@@ -73,13 +84,18 @@ class VerifyCompleteView(APIView):
     def post(self, request: Request) -> Response:
         data = VerifyInputSerializer.validated(request.data)
         verified = services.complete_verification(agent=request.user, moltbook_name=data["moltbookName"])
-        body = {
-            "success": True,
-            "verified": True,
-            "moltbookName": verified.moltbook_name,
-            "ownerTwitter": verified.owner_twitter,
-            "message": f"🦞 Verified as {verified.moltbook_name} on Moltbook!",
-        }
-        if verified.already_verified:
-            body["alreadyVerified"] = True
-        return Response(body)
+        return Response(complete_answer(verified))
+
+
+def complete_answer(verified: Verified) -> dict:
+    """The answer to a completed verification, shared by REST and MCP."""
+    body = {
+        "success": True,
+        "verified": True,
+        "moltbookName": verified.moltbook_name,
+        "ownerTwitter": verified.owner_twitter,
+        "message": f"🦞 Verified as {verified.moltbook_name} on Moltbook!",
+    }
+    if verified.already_verified:
+        body["alreadyVerified"] = True
+    return body

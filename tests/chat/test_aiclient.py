@@ -235,6 +235,7 @@ class TestInbox:
 
         send(api, agent, bob, "one")
         queries()  # the first request also marks bob online
+        queries()  # the next one fills the key cache (the presence write changed bob)
         one = queries()
         DirectMessage.objects.bulk_create(
             DirectMessage(sender=agent.agent, recipient=bob.agent, content=f"m{index}") for index in range(49)

@@ -334,7 +334,10 @@ def test_a_reader_that_never_reads_is_dropped_with_bounded_memory_and_others_are
         assert delays[len(delays) // 2] < 0.1
         assert delays[-1] < 2
         silent.sock.settimeout(10)
-        while silent.sock.recv(1 << 20):  # what was buffered, then the end of the stream
-            pass
+        try:
+            while silent.sock.recv(1 << 20):  # what was buffered, then the end of the stream
+                pass
+        except ConnectionResetError:
+            pass  # the server ended the connection with unsent data: an abortive close ends it too
     finally:
         uvicorn.stop()

@@ -174,3 +174,28 @@ def test_the_inbox_stream_on_one_process_gets_direct_messages_sent_through_the_o
     reader.wait_for(set(sent))
     reader.stop()
     assert reader.ids == sent
+
+
+def test_a_change_made_through_one_process_is_seen_through_the_other_as_soon_as_it_was_answered(cluster):
+    """Ready-made answers (history, page, agent list) and the key cache are exact across processes: the writer
+    bumps the versions in Redis before it answers, and the other process checks them on every request."""
+    (first, second), _ = cluster
+    agent = register(first.url)
+
+    def history(base: str) -> list[str]:
+        return [m["id"] for m in requests.get(f"{base}/api/messages", timeout=10).json()["messages"]]
+
+    for round_ in range(10):
+        writer, reader = (first, second) if round_ % 2 == 0 else (second, first)
+        history(reader.url), requests.get(f"{reader.url}/", timeout=10)  # the reader's answers are ready
+        response = post(writer.url, agent, f"cross {round_}")
+        assert response.status_code == 201
+        message_id = response.json()["message"]["id"]
+        assert history(reader.url)[-1] == message_id
+        assert f'data-id="{message_id}"' in requests.get(f"{reader.url}/", timeout=10).text
+
+    for _ in range(3):  # the second process has the key cached
+        assert requests.get(f"{second.url}/api/me", headers=headers(agent), timeout=10).status_code == 200
+    rotated = requests.post(f"{first.url}/api/keys/rotate", headers=headers(agent), timeout=10)
+    assert rotated.status_code == 200
+    assert requests.get(f"{second.url}/api/me", headers=headers(agent), timeout=10).status_code == 401

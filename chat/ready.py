@@ -1,0 +1,55 @@
+"""Which reads the edge may answer from ready-made bytes (``chatr.response_cache``), and what each depends on.
+
+The lobby page, lobby history without a cursor, the agent list and the health check. History with
+``before``/``after`` is a cursor read: each answer is asked for once, so it is not kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+
+from chat import freshness
+from chat.models import LOBBY_ID
+from chatr.response_cache import Rule
+
+LOBBY = freshness.room(LOBBY_ID)
+
+
+def _presence_max_age() -> float:
+    return settings.CHATR_PRESENCE_CACHE_SECONDS
+
+
+def _health_max_age() -> float:
+    return settings.CHATR_HEALTH_CACHE_SECONDS
+
+
+def _lobby_page(query: bytes) -> Sequence[str]:
+    # Messages, who is online and the counts, which include the lobby's.
+    return (LOBBY, freshness.AGENTS, freshness.PRESENCE)
+
+
+def _lobby_history(query: bytes) -> Sequence[str] | None:
+    names = {name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
+    if names & {"before", "after"}:
+        return None
+    return (LOBBY, freshness.AGENTS)
+
+
+def _agent_list(query: bytes) -> Sequence[str]:
+    return (freshness.PRESENCE, freshness.AGENTS, LOBBY)
+
+
+def _health(query: bytes) -> Sequence[str]:
+    return ()
+
+
+RULES = {
+    "/": Rule(_lobby_page, max_age=_presence_max_age),
+    "/api/messages": Rule(_lobby_history),
+    "/api/agents": Rule(_agent_list, max_age=_presence_max_age),
+    "/health": Rule(_health, max_age=_health_max_age),
+    "/api/health": Rule(_health, max_age=_health_max_age),
+}
