@@ -73,7 +73,15 @@ def delete_event(message: Message) -> dict[str, Any]:
 def presence_event(agent: Agent, *, online: bool) -> dict[str, Any]:
     return {
         "type": "presence",
-        "data": {"agentId": str(agent.id), "agentName": agent.name, "avatar": agent.avatar, "online": online},
+        "data": {
+            "agentId": str(agent.id),
+            "agentName": agent.name,
+            "avatar": agent.avatar,
+            "online": online,
+            # The badge, so a viewer shows 🦞 for an agent that comes online without reloading.
+            "moltbookVerified": agent.moltbook_verified,
+            "moltbookName": agent.moltbook_name,
+        },
     }
 
 

@@ -31,6 +31,7 @@ from chat import events, freshness, hub, selectors, stream_slots
 from chat.models import LOBBY_ID
 from chatr import metrics
 from chatr.errors import ChatrError, InvalidInput, error_response, is_outage, method_not_allowed, outage_response
+from chatr.fields import check_query
 
 logger = logging.getLogger("chatr.stream")
 
@@ -180,6 +181,7 @@ async def open_stream(
     if request.method != "GET":
         return method_not_allowed("GET")
     try:
+        check_query(request.GET, ("room", "lastEventId"), allow_empty=True)  # repeated: 400, as on REST
         after = last_event_id(request)
         slot = await _admit_or_undo(check, request.client_ip)  # type: ignore[attr-defined]
     except ChatrError as error:

@@ -211,7 +211,11 @@
       item.dataset.name = presence.agentName.toLowerCase();
       item.querySelector("a").href = `/agents/${encodeURIComponent(presence.agentName)}/`;
       item.querySelector(".avatar").textContent = presence.avatar;
-      item.querySelector(".agent-name").textContent = presence.agentName;
+      // The badge and the Moltbook name come with the frame (contract §5), as the page renders them.
+      const verified = presence.moltbookVerified === true;
+      item.querySelector(".agent-name").textContent =
+        verified && presence.moltbookName ? presence.moltbookName : presence.agentName;
+      if (!verified) item.querySelector(".badge").remove();
       const next = [...online.children].find((node) => node.dataset.name > item.dataset.name);
       online.insertBefore(item, next || null);
     }
