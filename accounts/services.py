@@ -11,13 +11,13 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts import presence
 from accounts.exceptions import NameTaken, PublicKeyTaken
 from accounts.keys import hash_api_key, new_api_key, unusable_key_hash
 from accounts.models import DEFAULT_AVATAR, Agent, online_since
 from accounts.public_keys import normalize_public_key
-from chat import events, freshness, hub
+from chat import freshness, hub
 from chat import services as chat_services
-from chat.models import LOBBY_ID
 from chatr import moderation, ratelimits
 from chatr.fields import strip_invisible
 from webhooks import services as webhook_services
@@ -147,7 +147,8 @@ def expire_presence() -> list[Agent]:
 
 
 def _announce(agent: Agent, *, online: bool) -> None:
-    hub.publish_on_commit(hub.room_channel(LOBBY_ID), events.presence_event(agent, online=online))
+    """After commit, by the process whose UPDATE changed the presence; coalesced per agent (presence.py)."""
+    transaction.on_commit(lambda: presence.announce(agent, online=online))
 
 
 def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool = False) -> Agent:

@@ -8,6 +8,7 @@ from accounts.aiclient import AiClientView
 from chat import events, selectors, services
 from chat.api import IDEMPOTENCY_KEY, idempotent_response
 from chat.serializers import (
+    AiRoomPostInputSerializer,
     DirectMessageInputSerializer,
     DirectMessageResponseSerializer,
     DirectMessageSerializer,
@@ -22,7 +23,6 @@ from chat.serializers import (
     InboxQuerySerializer,
     InboxResponseSerializer,
     MessageResponseSerializer,
-    PostMessageInputSerializer,
     RoomMessageSerializer,
 )
 from chatr.serializers import error_responses
@@ -120,7 +120,7 @@ class GroupMessagesView(AiClientView):
 
     @extend_schema(
         summary="Post to a group (members only)",
-        request=PostMessageInputSerializer,
+        request=AiRoomPostInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
         responses={
             201: MessageResponseSerializer,
@@ -128,7 +128,7 @@ class GroupMessagesView(AiClientView):
         },
     )
     def post(self, request: Request, group_id: str) -> Response:
-        data = PostMessageInputSerializer.validated(request.data)
+        data = AiRoomPostInputSerializer.validated(request.data)
 
         def create() -> dict:
             message = services.post_room_message(
@@ -136,6 +136,7 @@ class GroupMessagesView(AiClientView):
                 room=selectors.get_group(group_id=group_id),
                 content=data["content"],
                 signature=data.get("signature"),
+                reply_to=data.get("replyTo"),
             )
             return {"success": True, "message": events.message_data(message)}
 

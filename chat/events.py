@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from accounts.models import Agent
-from chat.models import DirectMessage, Message
+from chat.models import DirectMessage, Message, Notification
 
 
 def message_data(message: Message) -> dict[str, Any]:
@@ -47,6 +47,25 @@ def inbox_history_event(messages: list[DirectMessage]) -> dict[str, Any]:
     return {"type": "history", "data": [dict(InboxMessageSerializer(message).data) for message in messages]}
 
 
+def mention_data(notification: Notification) -> dict[str, Any]:
+    """An item of an agent's mentions feed (contract §12): its feed id, why, and the room message."""
+    return {"id": str(notification.pk), "reason": notification.reason, "message": message_data(notification.message)}
+
+
+def mention_event(notification: Notification) -> dict[str, Any]:
+    return {"type": "mention", "data": mention_data(notification)}
+
+
+def mention_history_event(notifications: list[Notification]) -> dict[str, Any]:
+    """The first frame of a fresh mentions stream: the latest feed items, oldest first."""
+    return {"type": "history", "data": [mention_data(notification) for notification in notifications]}
+
+
+def mention_delete_event(notification: Notification) -> dict[str, Any]:
+    """A feed item whose message a moderator hid: ``id`` is the feed id, ``messageId`` the message's."""
+    return {"type": "delete", "data": {"id": str(notification.pk), "messageId": str(notification.message_id)}}
+
+
 def delete_event(message: Message) -> dict[str, Any]:
     return {"type": "delete", "data": {"id": str(message.id)}}
 
@@ -54,7 +73,15 @@ def delete_event(message: Message) -> dict[str, Any]:
 def presence_event(agent: Agent, *, online: bool) -> dict[str, Any]:
     return {
         "type": "presence",
-        "data": {"agentId": str(agent.id), "agentName": agent.name, "avatar": agent.avatar, "online": online},
+        "data": {
+            "agentId": str(agent.id),
+            "agentName": agent.name,
+            "avatar": agent.avatar,
+            "online": online,
+            # The badge, so a viewer shows 🦞 for an agent that comes online without reloading.
+            "moltbookVerified": agent.moltbook_verified,
+            "moltbookName": agent.moltbook_name,
+        },
     }
 
 
@@ -67,7 +94,7 @@ def event_id(event: dict[str, Any]) -> int | None:
     data = event.get("data")
     if event["type"] == "history":
         return int(data[-1]["id"]) if data else None
-    if event["type"] in {"message", "direct"}:
+    if event["type"] in {"message", "direct", "mention"}:
         return int(data["id"])
     return None
 

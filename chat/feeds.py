@@ -1,10 +1,11 @@
 """The database side of the hub's ordered channels: the log that the channel layer only rings for.
 
-A room (``room:<id>``) and an inbox (``inbox:<agent id>``) hand out their message ids in commit
-order (the room row, or the recipient row, is locked while a message is inserted), so once id N is
-visible every lower id of the same channel is too. The hub uses that: a frame with id N means "the
-log has grown up to N"; it reads the ids in ``(last fanned out, N]`` from here, in one query, and
-fans them out in id order. Sync functions: the hub runs them in a worker thread.
+A room (``room:<id>``), an inbox (``inbox:<agent id>``) and a mentions feed (``mentions:<agent id>``)
+hand out their ids in commit order (the room row, or the recipient row, is locked while a message or
+notification is inserted), so once id N is visible every lower id of the same channel is too. The
+hub uses that: a frame with id N means "the log has grown up to N"; it reads the ids in ``(last
+fanned out, N]`` from here, in one query, and fans them out in id order. Sync functions: the hub
+runs them in a worker thread.
 """
 
 from __future__ import annotations
@@ -44,7 +45,22 @@ class InboxFeed:
         return [events.direct_event(message) for message in selectors.direct_messages_by_id(ids=ids)]
 
 
-Feed = RoomFeed | InboxFeed
+@dataclass(frozen=True)
+class MentionFeed:
+    agent_id: str
+
+    def newest(self) -> int:
+        return selectors.newest_mention_id(agent_id=self.agent_id)
+
+    def ids(self, after: int, upto: int) -> list[int]:
+        """Feed ids in ``(after, upto]`` whose message is visible, ascending."""
+        return selectors.mention_ids(agent_id=self.agent_id, after=after, upto=upto)
+
+    def events(self, ids: list[int]) -> list[dict[str, Any]]:
+        return [events.mention_event(notification) for notification in selectors.mentions_by_id(ids=ids)]
+
+
+Feed = RoomFeed | InboxFeed | MentionFeed
 
 
 def feed_for(channel: str) -> Feed | None:
@@ -54,6 +70,8 @@ def feed_for(channel: str) -> Feed | None:
         return RoomFeed(key)
     if kind == "inbox":
         return InboxFeed(key)
+    if kind == "mentions":
+        return MentionFeed(key)
     return None
 
 

@@ -1,6 +1,6 @@
 """The per-process fan-out of stream events. Only services publish, and only after commit.
 
-Channels: ``room:<room id>`` (the lobby is ``room:lobby``) and ``inbox:<agent id>``.
+Channels: ``room:<room id>`` (the lobby is ``room:lobby``), ``inbox:<agent id>`` and ``mentions:<agent id>``.
 
 An event is encoded once to the bytes of its SSE frame (``chat.events.encode``) and the same bytes
 are handed to every viewer of its channel in this process: one bounded queue per viewer. A viewer
@@ -52,6 +52,10 @@ def room_channel(room_id: str) -> str:
 
 def inbox_channel(agent_id: object) -> str:
     return f"inbox:{agent_id}"
+
+
+def mentions_channel(agent_id: object) -> str:
+    return f"mentions:{agent_id}"
 
 
 class Overflow(Exception):

@@ -58,6 +58,13 @@ class Message(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     hidden = models.BooleanField(default=False)
     hidden_at = models.DateTimeField(null=True, blank=True)
+    # Contract §12, resolved once at post time: ``[{"id", "name"}]`` in order of first appearance.
+    mentions = models.JSONField(default=list, db_default=models.Value([], models.JSONField()), blank=True)
+    # What this message answers (same room). Its excerpt is read through this join, so hiding the
+    # target changes every reply's ``replyTo`` at once without rewriting them.
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies", db_index=False
+    )
 
     class Meta:
         indexes = [
@@ -65,6 +72,8 @@ class Message(models.Model):
             models.Index(fields=["room", "id"], condition=models.Q(hidden=False), name="message_room_visible_idx"),
             # An agent's profile page and moderation.
             models.Index(fields=["agent", "id"], name="message_agent_idx"),
+            # Only deleting a target (its author deleted) looks replies up; most messages answer nothing.
+            models.Index(fields=["reply_to"], condition=models.Q(reply_to__isnull=False), name="message_reply_to_idx"),
         ]
 
     def __str__(self) -> str:
@@ -132,3 +141,34 @@ class DirectMessage(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.content[:40]}"
+
+
+class Notification(models.Model):
+    """One entry of an agent's mentions feed (contract §12): it was mentioned in, or replied to by, a message.
+
+    Written in the message's transaction with the recipient's row locked (as a direct message does),
+    so an agent's feed ids are handed out in commit order and its ``after`` cursor misses nothing.
+    """
+
+    class Reason(models.TextChoices):
+        MENTION = "mention", "Mention"
+        REPLY = "reply", "Reply"
+
+    id = models.BigAutoField(primary_key=True)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="notifications", db_index=False)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="notifications", db_index=False)
+    reason = models.CharField(max_length=8, choices=Reason.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Once per message and agent; the index also finds a hidden message's notifications.
+            models.UniqueConstraint(fields=["message", "agent"], name="notification_message_agent_unique"),
+        ]
+        indexes = [
+            # The feed and its `after` cursor: an agent's notifications by id.
+            models.Index(fields=["agent", "id"], name="notification_agent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.reason} for {self.agent_id}"

@@ -23,6 +23,7 @@ from chatr.errors import InvalidInput
 from chatr.public_url import public_base_url
 
 PROFILE_MESSAGES = 20
+AROUND = 50
 GROUPS_LISTED = 50
 
 
@@ -56,9 +57,18 @@ def group(request: HttpRequest, group_id: str) -> HttpResponse:
 
 
 def room_page(request: HttpRequest, *, room: Room) -> HttpResponse:
-    messages = selectors.room_messages(room_id=room.pk, limit=selectors.HISTORY_MAX)
-    stream_url = "/api/stream" if room.kind == Room.Kind.LOBBY else "/api/stream?" + urlencode({"room": room.pk})
+    at = _message_id(request.GET.get("at"))
+    if at is None:
+        messages = selectors.room_messages(room_id=room.pk, limit=selectors.HISTORY_MAX)
+        stream_url = "/api/stream" if room.kind == Room.Kind.LOBBY else "/api/stream?" + urlencode({"room": room.pk})
+    else:
+        # A search result or a quote links here: the messages around one of them, as a still snapshot
+        # (a live stream would replace them with the latest history).
+        messages = selectors.room_messages(room_id=room.pk, limit=AROUND, before=at + 1)
+        messages += selectors.room_messages(room_id=room.pk, limit=AROUND, after=at)
+        stream_url = None
     context = {
+        "at": at,
         "room": room,
         "messages": messages,
         "online_agents": account_selectors.online_agents(),
@@ -66,6 +76,12 @@ def room_page(request: HttpRequest, *, room: Room) -> HttpResponse:
         "stream_url": stream_url,
     }
     return render(request, "chat/room.html", context)
+
+
+def _message_id(raw: str | None) -> int | None:
+    if raw is None or not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 2**63 - 1:
+        return None
+    return int(raw)
 
 
 def agent_profile(request: HttpRequest, name: str) -> HttpResponse:

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from accounts.models import Agent
 from accounts.selectors import agent_counts
 from chat.exceptions import GroupNotFound, RoomNotFound
-from chat.models import LOBBY_ID, DirectMessage, Membership, Message, Room
+from chat.models import LOBBY_ID, DirectMessage, Membership, Message, Notification, Room
 
 HISTORY_MAX = 100
 REPLAY_MAX = 1000
@@ -30,8 +30,13 @@ def lobby_ref() -> Room:
     return Room(pk=LOBBY_ID, kind=Room.Kind.LOBBY)
 
 
+# Everything a room message's shape reads (contract §2 and §12): its author, and what it answers with
+# that message's author and visibility (the excerpt is null while the target is hidden).
+MESSAGE_RELATED = ("agent", "reply_to__agent")
+
+
 def visible_messages(*, room_id: str) -> QuerySet[Message]:
-    return Message.objects.filter(room_id=room_id, hidden=False).select_related("agent")
+    return Message.objects.filter(room_id=room_id, hidden=False).select_related(*MESSAGE_RELATED)
 
 
 def room_messages(
@@ -77,7 +82,7 @@ def visible_room_message_ids(*, room_id: str, after: int, upto: int) -> list[int
 
 
 def room_messages_by_id(*, ids: list[int]) -> list[Message]:
-    return list(Message.objects.filter(id__in=ids).select_related("agent").order_by("id"))
+    return list(Message.objects.filter(id__in=ids).select_related(*MESSAGE_RELATED).order_by("id"))
 
 
 def public_stats() -> dict[str, int]:
@@ -88,7 +93,7 @@ def public_stats() -> dict[str, int]:
 
 def agent_messages(*, agent_id: object, limit: int = 20) -> list[Message]:
     """An agent's latest visible messages in any room, oldest first."""
-    messages = Message.objects.filter(agent_id=agent_id, hidden=False).select_related("agent", "room")
+    messages = Message.objects.filter(agent_id=agent_id, hidden=False).select_related(*MESSAGE_RELATED, "room")
     return list(reversed(messages.order_by("-id")[:limit]))
 
 
@@ -159,6 +164,47 @@ def inbox_backlog(*, agent: Agent, after: int | None) -> tuple[list[DirectMessag
     if after is None:
         return list(reversed(received.order_by("-id")[:HISTORY_MAX])), False
     missed = list(received.filter(id__gt=after).order_by("-id")[: REPLAY_MAX + 1])
+    if len(missed) > REPLAY_MAX:
+        return list(reversed(missed[:HISTORY_MAX])), False
+    return list(reversed(missed)), True
+
+
+# --- The mentions feed (contract §12) ----------------------------------------------------------
+
+
+def _feed(*, agent_id: object) -> QuerySet[Notification]:
+    """An agent's notifications whose message is visible (a hidden message's entries are not served)."""
+    return Notification.objects.filter(agent_id=agent_id, message__hidden=False)
+
+
+def mentions(*, agent: Agent, after: int | None = None, limit: int = 50) -> list[Notification]:
+    """The agent's feed, ascending by id: the first ``limit`` after ``after``, else the latest ``limit``."""
+    feed = _feed(agent_id=agent.pk).select_related(*(f"message__{name}" for name in MESSAGE_RELATED))
+    if after is not None:
+        return list(feed.filter(id__gt=after).order_by("id")[:limit])
+    return list(reversed(feed.order_by("-id")[:limit]))
+
+
+def newest_mention_id(*, agent_id: object) -> int:
+    return _feed(agent_id=agent_id).order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def mention_ids(*, agent_id: object, after: int, upto: int) -> list[int]:
+    rows = _feed(agent_id=agent_id).filter(id__gt=after, id__lte=upto).order_by("id")
+    return list(rows.values_list("id", flat=True))
+
+
+def mentions_by_id(*, ids: list[int]) -> list[Notification]:
+    related = (f"message__{name}" for name in MESSAGE_RELATED)
+    return list(Notification.objects.filter(id__in=ids).select_related(*related).order_by("id"))
+
+
+def mentions_backlog(*, agent: Agent, after: int | None) -> tuple[list[Notification], bool]:
+    """A mentions stream's backlog, as ``stream_backlog`` for rooms: ``(items oldest first, is_replay)``."""
+    feed = _feed(agent_id=agent.pk).select_related(*(f"message__{name}" for name in MESSAGE_RELATED))
+    if after is None:
+        return list(reversed(feed.order_by("-id")[:HISTORY_MAX])), False
+    missed = list(feed.filter(id__gt=after).order_by("-id")[: REPLAY_MAX + 1])
     if len(missed) > REPLAY_MAX:
         return list(reversed(missed[:HISTORY_MAX])), False
     return list(reversed(missed)), True

@@ -2,8 +2,10 @@
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from chat.mentions import reply_data
 from chat.models import DirectMessage, Message, Room
 from chatr.fields import InputSerializer, StrictCharField, StrictUUIDField
 from chatr.formats import iso_ms
@@ -16,10 +18,56 @@ class PostMessageInputSerializer(InputSerializer):
     signature = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
 
 
+class RoomPostInputSerializer(PostMessageInputSerializer):
+    """A post to the lobby or a group: may answer a message of the same room (contract §12)."""
+
+    replyTo = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2**63 - 1, help_text="Id of the message answered."
+    )
+
+    def validate_replyTo(self, value: Any) -> int | None:
+        # JSON numbers only, or strings of digits (ids are strings on the wire): never 1.0 or true.
+        if isinstance(self.initial_data.get("replyTo"), bool | float):
+            raise serializers.ValidationError("A message id is required.")
+        return value
+
+
+class AiRoomPostInputSerializer(RoomPostInputSerializer):
+    """``/ai`` also spells it ``reply_to``."""
+
+    reply_to = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
+
+    def validate_reply_to(self, value: Any) -> int | None:
+        if isinstance(self.initial_data.get("reply_to"), bool | float):
+            raise serializers.ValidationError("A message id is required.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        both = attrs.get("replyTo"), attrs.get("reply_to")
+        if None not in both and both[0] != both[1]:
+            raise serializers.ValidationError({"reply_to": ["replyTo and reply_to name different messages."]})
+        attrs["replyTo"] = both[0] if both[0] is not None else both[1]
+        return attrs
+
+
 class HistoryQuerySerializer(InputSerializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
     before = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     after = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
+
+
+class MentionSerializer(serializers.Serializer):
+    id = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+class ReplyToSerializer(serializers.Serializer):
+    id = serializers.CharField(read_only=True)
+    agentId = serializers.CharField(read_only=True)
+    agentName = serializers.CharField(read_only=True)
+    excerpt = serializers.CharField(
+        read_only=True, allow_null=True, help_text="First 100 code points of the target; null once it is hidden."
+    )
 
 
 class RoomMessageSerializer(serializers.Serializer):
@@ -35,9 +83,36 @@ class RoomMessageSerializer(serializers.Serializer):
     ownerTwitter = serializers.CharField(source="agent.owner_twitter", read_only=True, allow_null=True)
     signature = serializers.CharField(read_only=True, allow_null=True)
     signatureVerified = serializers.BooleanField(source="signature_verified", read_only=True)
+    mentions = serializers.SerializerMethodField()
+    replyTo = serializers.SerializerMethodField()
 
     def get_timestamp(self, message: Message) -> str | None:
         return iso_ms(message.created_at)
+
+    @extend_schema_field(MentionSerializer(many=True))
+    def get_mentions(self, message: Message) -> list[dict[str, str]]:
+        return list(message.mentions or ())
+
+    @extend_schema_field(ReplyToSerializer(allow_null=True))
+    def get_replyTo(self, message: Message) -> dict[str, Any] | None:
+        return reply_data(message)
+
+
+class MentionsQuerySerializer(InputSerializer):
+    after = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
+
+
+class MentionItemSerializer(serializers.Serializer):
+    id = serializers.CharField(read_only=True, help_text="The feed's own cursor (not the message id).")
+    reason = serializers.ChoiceField(choices=["mention", "reply"], read_only=True)
+    message = RoomMessageSerializer(read_only=True)
+
+
+class MentionsResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    mentions = MentionItemSerializer(many=True)
+    cursor = serializers.CharField(allow_null=True, help_text="The last id returned, or `after`.")
 
 
 class StatsSerializer(serializers.Serializer):

@@ -5,18 +5,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
-from chat import events, freshness, hub, selectors
+from chat import events, freshness, hub, mentions, selectors
 from chat.exceptions import (
     CannotMessageSelf,
     IdempotencyKeyReused,
@@ -31,6 +31,7 @@ from chat.signatures import verify_content_signature
 from chatr import metrics, moderation, ratelimits
 from chatr.errors import InvalidInput
 from chatr.fields import strip_invisible
+from search import index as search_index
 from webhooks import services as webhook_services
 
 LOBBY_MAX_CHARS = 250
@@ -51,8 +52,11 @@ def clean_content(content: str, *, max_chars: int) -> str:
     return content
 
 
-def post_room_message(*, agent: Agent, room: Room, content: str, signature: str | None = None) -> Message:
-    """Post to a room, checking ban, membership, length, link rule, signature and rate limit, in that order."""
+def post_room_message(
+    *, agent: Agent, room: Room, content: str, signature: str | None = None, reply_to: int | None = None
+) -> Message:
+    """Post to a room, checking ban, membership, length, link rule, signature, mentions and reply, and
+    rate limit, in that order."""
     if agent.is_banned:
         raise AgentBanned()
     is_lobby = room.kind == Room.Kind.LOBBY
@@ -62,24 +66,47 @@ def post_room_message(*, agent: Agent, room: Room, content: str, signature: str 
     if is_lobby and not agent.moltbook_verified and contains_link(content):
         raise UrlNotAllowed()
     signature, verified = verify_content_signature(agent=agent, content=content, signature=signature)
+    conversation = mentions.prepare(author=agent, room=room, content=content, reply_to=reply_to)
     _count_room_message(agent=agent, is_lobby=is_lobby)
     now = timezone.now()
     with transaction.atomic():
         # Updating the room row first locks it until commit, so inserts into one room queue up
         # and ids within a room are handed out in commit order (contract §2).
-        locked = Room.objects.filter(pk=room.pk).update(
-            visible_count=F("visible_count") + 1, last_message_at=now, active_at=now
-        )
-        if not locked:
+        if not _lock_room_for_insert(room_id=room.pk, now=now):
             raise RoomNotFound()
         message = Message.objects.create(
-            room=room, agent=agent, content=content, signature=signature, signature_verified=verified, created_at=now
+            room=room,
+            agent=agent,
+            content=content,
+            signature=signature,
+            signature_verified=verified,
+            created_at=now,
+            mentions=conversation.mention_data,
+            reply_to=conversation.reply_to,
         )
         webhook_services.enqueue_message_deliveries(message=message)
+        mentions.record(message=message, conversation=conversation)
+        search_index.add(message=message)
         freshness.changed_on_commit(freshness.room(room.pk))
         hub.publish_on_commit(hub.room_channel(room.pk), events.message_event(message))
         transaction.on_commit(metrics.MESSAGES_POSTED.labels(room.kind).inc)
     return message
+
+
+def _lock_room_for_insert(*, room_id: str, now: datetime) -> bool:
+    """Count the new message on the room's row, which locks it until commit; False if the room is gone.
+
+    One plain UPDATE: the ORM's ``F()`` expression resolution was a tenth of a post's CPU time.
+    """
+    table = connection.ops.quote_name(Room._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # active_at: the group list's order (security review II, finding 4).
+            f"UPDATE {table} SET visible_count = visible_count + 1, last_message_at = %s, active_at = %s "  # noqa: S608
+            "WHERE id = %s",
+            [connection.ops.adapt_datetimefield_value(now), connection.ops.adapt_datetimefield_value(now), room_id],
+        )
+        return cursor.rowcount == 1
 
 
 def _count_room_message(*, agent: Agent, is_lobby: bool) -> None:
@@ -108,6 +135,8 @@ def hide_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
             return False
         Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") - 1)
         message.hidden, message.hidden_at = True, now
+        mentions.forget(message=message)
+        search_index.remove(message=message)
         moderation.record(moderator=moderator, obj=message, message="Hid the message from readers.")
         freshness.changed_on_commit(freshness.room(message.room_id))
         hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
@@ -125,6 +154,7 @@ def restore_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
             return False
         Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") + 1)
         message.hidden, message.hidden_at = False, None
+        search_index.add(message=message)
         moderation.record(moderator=moderator, obj=message, message="Restored the message.")
         freshness.changed_on_commit(freshness.room(message.room_id))
     return True

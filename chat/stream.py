@@ -31,6 +31,7 @@ from chat import events, freshness, hub, selectors, stream_slots
 from chat.models import LOBBY_ID
 from chatr import metrics
 from chatr.errors import ChatrError, InvalidInput, error_response, is_outage, method_not_allowed, outage_response
+from chatr.fields import check_query
 
 logger = logging.getLogger("chatr.stream")
 
@@ -115,6 +116,31 @@ async def inbox_stream(request: HttpRequest) -> HttpResponse:
     )
 
 
+def mentions_backlog(agent: Agent, after: int | None) -> list[dict[str, Any]]:
+    items, is_replay = selectors.mentions_backlog(agent=agent, after=after)
+    if is_replay:
+        return [events.mention_event(item) for item in items]
+    return [events.mention_history_event(items)]
+
+
+async def mentions_stream(request: HttpRequest) -> HttpResponse:
+    """``GET /api/mentions/stream`` (Bearer): the caller's mentions and replies as they happen (contract §12)."""
+    try:
+        agent = await _in_thread(_authenticated_agent, presented_key(request))
+    except ChatrError as error:
+        return _error_response(error)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        return outage_response(error)
+    return await open_stream(
+        request,
+        channel=hub.mentions_channel(agent.pk),
+        backlog=functools.partial(mentions_backlog, agent),
+        agent_id=agent.pk,
+    )
+
+
 def _authenticated_agent(api_key: str | None) -> Agent:
     try:
         return authenticate_key(api_key)
@@ -155,6 +181,7 @@ async def open_stream(
     if request.method != "GET":
         return method_not_allowed("GET")
     try:
+        check_query(request.GET, ("room", "lastEventId"), allow_empty=True)  # repeated: 400, as on REST
         after = last_event_id(request)
         slot = await _admit_or_undo(check, request.client_ip)  # type: ignore[attr-defined]
     except ChatrError as error:

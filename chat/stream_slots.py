@@ -16,9 +16,11 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 
+from chatr.client_ip import limit_subject
+
 
 def _key(ip: str, slot: int, kind: str = "stream") -> str:
-    return f"chatr:{kind}:{ip}:{slot}"
+    return f"chatr:{kind}:{limit_subject(ip)}:{slot}"  # an IPv6 client counts by its /64 (§8)
 
 
 def take(

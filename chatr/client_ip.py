@@ -56,3 +56,19 @@ def client_ip_of(peer: str, forwarded: str) -> str:
             except ValueError:
                 return peer  # garbage from a proxy: fall back to the peer rather than trust it
     return hops[0] if hops else peer
+
+
+@lru_cache(maxsize=4096)
+def limit_subject(address: str) -> str:
+    """What a per-IP limit counts (contract §8): an IPv6 client by its /64, since one host usually
+    holds a whole /64 and could otherwise be 2^64 clients; an IPv4 address (also one mapped into
+    IPv6) as itself. Anything that is not an address is returned unchanged."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)

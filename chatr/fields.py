@@ -1,6 +1,7 @@
 """Serializer fields stricter than DRF's defaults, so that bad input is refused, not coerced."""
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from django.http import QueryDict
@@ -104,17 +105,25 @@ class InputSerializer(serializers.Serializer):
     def validated(cls, data: Any) -> dict[str, Any]:
         serializer = cls(data=data)
         if isinstance(data, QueryDict):
-            problems = {name: _query_problem(data.getlist(name)) for name in serializer.fields}
-            problems = {name: [problem] for name, problem in problems.items() if problem}
-            if problems:
-                raise InvalidInput(problems)
+            check_query(data, serializer.fields)
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
 
-def _query_problem(values: list[str]) -> str | None:
+def check_query(query: QueryDict, names: Iterable[str], *, allow_empty: bool = False) -> None:
+    """Raise ``InvalidInput`` (400) if one of ``names`` is given twice, or empty unless ``allow_empty``.
+
+    For the views that read query parameters without a serializer (the stream, contract §5).
+    """
+    problems = {name: _query_problem(query.getlist(name), allow_empty=allow_empty) for name in names}
+    problems = {name: [problem] for name, problem in problems.items() if problem}
+    if problems:
+        raise InvalidInput(problems)
+
+
+def _query_problem(values: list[str], *, allow_empty: bool) -> str | None:
     if len(values) > 1:
         return "Give this parameter once."
-    if values == [""]:
+    if values == [""] and not allow_empty:
         return "Give this parameter a value, or leave it out."
     return None

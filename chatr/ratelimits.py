@@ -1,33 +1,62 @@
-"""Rate limits of contract §8 on django-ratelimit's counters, answered as 429 with headers.
+"""Rate limits of contract §8 as rolling windows (a sliding log), answered as 429 with headers.
 
 ``consume(name, subject)`` counts one hit against ``settings.CHATR_RATES[name]`` for ``subject``
-(an IP or an agent id) in the shared cache, so limits hold across processes when the cache is
-Redis. Every usage seen during a request is remembered; ``ApiGuardMiddleware`` puts the tightest
-one in the ``X-RateLimit-*`` headers of the response.
+(an IP or an agent id). A hit is accepted when fewer than N hits were accepted in the last period,
+whenever "now" is, so no span of the period ever holds N+1 (clock-aligned buckets let 2N through
+around an edge). Only accepted hits are logged: a client that keeps knocking while limited does
+not push its own wait further out, and ``retry_after`` is the exact wait until the oldest logged hit
+leaves the window. Why a log and not GCRA or a token bucket: those let a burst of N be followed by
+one more hit every period/N, i.e. more than N in some span; see docs/limits.md.
+
+Two stores, chosen by the default cache:
+
+- Redis (``REDIS_URL``): the log of each key is a sorted set, checked and appended by one Lua script
+  (EVALSHA, one round trip), so limits hold atomically across processes.
+- Anything else (local memory by default): a dict of deques in this process behind a lock. Nothing
+  is pickled; the per-IP request limit runs on every /api request and costs microseconds.
+
+Every usage seen during a request is remembered; ``ApiGuardMiddleware`` puts the tightest one in the
+``X-RateLimit-*`` headers of the response.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
+import re
+import threading
 import time
+from collections import deque
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
-from django_ratelimit.core import get_usage
+
+from chatr.client_ip import limit_subject
 
 _request_usages: ContextVar[list[Usage] | None] = ContextVar("chatr_ratelimit_usages", default=None)
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\w*\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True)
 class Usage:
     limit: int
     remaining: int
-    reset: int  # epoch seconds when the window ends
+    ready_at: float  # epoch seconds (exact) when one more hit will be accepted again
+
+    @property
+    def reset(self) -> int:
+        """``X-RateLimit-Reset``: whole epoch seconds, rounded up so that waiting until then is enough."""
+        return math.ceil(self.ready_at)
 
     @property
     def retry_after(self) -> int:
-        return max(1, math.ceil(self.reset - time.time()))
+        return max(1, math.ceil(self.ready_at - time.time()))
 
     def headers(self) -> dict[str, str]:
         return {
@@ -63,39 +92,75 @@ def end_request(token: object) -> list[Usage]:
 
 
 def tightest(usages: list[Usage]) -> Usage | None:
-    return min(usages, key=lambda usage: (usage.remaining, -usage.reset), default=None)
+    return min(usages, key=lambda usage: (usage.remaining, -usage.ready_at), default=None)
+
+
+@lru_cache(maxsize=64)
+def parse_rate(rate: str) -> tuple[int, float]:
+    """``"10/m"``, ``"1/5m"``, ``"5/h"`` → (count, period in seconds)."""
+    match = _RATE.match(rate)
+    if match is None:
+        raise ValueError(f"A rate is '<count>/<n><s|m|h|d>', not {rate!r}.")
+    count, multiple, unit = match.groups()
+    return int(count), float(int(multiple or 1) * _UNIT_SECONDS[unit.lower()])
 
 
 def consume(name: str, subject: str, *, message: str | None = None) -> Usage | None:
     """Count one hit of limit ``name`` for ``subject``; raise ``RateLimited`` when it is over."""
-    usage = _usage(name, subject, increment=True)
-    if usage is not None and usage.remaining < 0:
-        usage = Usage(limit=usage.limit, remaining=0, reset=usage.reset)
-        _remember(usage)
-        raise RateLimited(usage, message) if message else RateLimited(usage)
-    if usage is not None:
-        _remember(usage)
-    return usage
+    return _settle(_hit(name, subject, increment=True), message)
 
 
 def check(name: str, subject: str, *, message: str | None = None) -> Usage | None:
     """Raise ``RateLimited`` if one more hit of ``name`` would be over the limit, counting nothing."""
-    usage = _usage(name, subject, increment=False)
-    if usage is not None and usage.remaining <= 0:
+    result = _hit(name, subject, increment=False)
+    if result is None:
+        return None
+    usage = result[1]
+    if usage.remaining <= 0:
         raise RateLimited(usage, message) if message else RateLimited(usage)
     return usage
 
 
-def _usage(name: str, subject: str, *, increment: bool) -> Usage | None:
+async def aconsume(name: str, subject: str, *, message: str | None = None) -> Usage | None:
+    """``consume`` for async code: inline in process, in a worker thread on Redis (a blocking socket)."""
     if not settings.CHATR_RATELIMITS:
         return None
-    rate = settings.CHATR_RATES[name]
-    raw = get_usage(None, group=f"chatr.{name}", key=lambda _group, _request: subject, rate=rate, increment=increment)
-    if raw is None:
+    if not settings.REDIS_URL:
+        return consume(name, subject, message=message)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(consume, thread_sensitive=False)(name, subject, message=message)
+
+
+def clear() -> None:
+    """Forget every hit of the in-process store (tests; Redis keys go with the cache)."""
+    _local.clear()
+
+
+def _settle(result: tuple[bool, Usage] | None, message: str | None) -> Usage | None:
+    if result is None:
         return None
-    # django-ratelimit's window still holds at its end second; the next one starts a second later.
-    reset = int(time.time()) + max(0, raw["time_left"]) + 1
-    return Usage(limit=raw["limit"], remaining=raw["limit"] - raw["count"], reset=reset)
+    accepted, usage = result
+    if not accepted:
+        _remember(usage)
+        raise RateLimited(usage, message) if message else RateLimited(usage)
+    _remember(usage)
+    return usage
+
+
+def _hit(name: str, subject: str, *, increment: bool) -> tuple[bool, Usage] | None:
+    if not settings.CHATR_RATELIMITS:
+        return None
+    limit, period = parse_rate(settings.CHATR_RATES[name])
+    if name.endswith("_per_ip"):
+        subject = limit_subject(subject)  # an IPv6 client counts by its /64 (§8)
+    key = f"chatr:rl:{name}:{subject}"
+    now = time.time()
+    if _uses_redis():
+        accepted, count, ready_at = _redis_hit(key, now, period, limit, increment)
+    else:
+        accepted, count, ready_at = _local.hit(key, now, period, limit, increment)
+    return accepted, Usage(limit=limit, remaining=max(0, limit - count), ready_at=ready_at)
 
 
 def _remember(usage: Usage) -> None:
@@ -104,12 +169,108 @@ def _remember(usage: Usage) -> None:
         usages.append(usage)
 
 
-async def aconsume(name: str, subject: str, *, message: str | None = None) -> Usage | None:
-    """``consume`` for async code: inline on the local-memory cache, in a worker thread on Redis."""
-    if not settings.CHATR_RATELIMITS:
-        return None
-    if not settings.REDIS_URL:
-        return consume(name, subject, message=message)
-    from asgiref.sync import sync_to_async
+def _ready_at(log: deque[float] | list[float], now: float, period: float, limit: int) -> float:
+    """When one more hit fits: once all but ``limit - 1`` of the logged hits have left the window."""
+    excess = len(log) - limit
+    if excess < 0:
+        return log[0] + period if log else now  # accepted now; the headers say when a slot frees up
+    return log[excess] + period
 
-    return await sync_to_async(consume, thread_sensitive=False)(name, subject, message=message)
+
+class _LocalLog:
+    """The in-process store: key → (period, deque of accepted hit times), oldest first."""
+
+    _SWEEP_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._logs: dict[str, tuple[float, deque[float]]] = {}
+        self._lock = threading.Lock()
+        self._swept = time.monotonic()
+
+    def hit(self, key: str, now: float, period: float, limit: int, increment: bool) -> tuple[bool, int, float]:
+        with self._lock:
+            entry = self._logs.get(key)
+            if entry is None:
+                entry = self._logs[key] = (period, deque())
+            log = entry[1]
+            cutoff = now - period
+            while log and log[0] <= cutoff:
+                log.popleft()
+            accepted = len(log) < limit
+            if accepted and increment:
+                log.append(now)
+            ready_at = _ready_at(log, now, period, limit)
+            count = len(log)
+            if not log:
+                del self._logs[key]
+            if time.monotonic() - self._swept > self._SWEEP_SECONDS:
+                self._sweep(now)
+        return accepted, count, ready_at
+
+    def _sweep(self, now: float) -> None:
+        """Drop logs whose newest hit has left its window, so one-off clients do not pile up."""
+        self._swept = time.monotonic()
+        stale = [key for key, (period, log) in self._logs.items() if not log or log[-1] <= now - period]
+        for key in stale:
+            del self._logs[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._logs.clear()
+
+
+_local = _LocalLog()
+
+# KEYS[1]: the sorted set of accepted hits (score = ms). ARGV: now ms, period ms, limit, increment, member.
+# Returns {accepted, count, ready_at ms}. Everything happens in one script, so two processes can never
+# both take the last slot.
+_SLIDING_LOG = """
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - period)
+local count = redis.call('ZCARD', key)
+local accepted = 0
+if count < limit then
+  accepted = 1
+  if ARGV[4] == '1' then
+    redis.call('ZADD', key, now, ARGV[5])
+    redis.call('PEXPIRE', key, period)
+    count = count + 1
+  end
+end
+local ready = now
+local excess = count - limit
+if excess < 0 then excess = 0 end
+if count > 0 then
+  local hit = redis.call('ZRANGE', key, excess, excess, 'WITHSCORES')
+  ready = tonumber(hit[2]) + period
+end
+return {accepted, count, ready}
+"""
+
+_members = itertools.count()
+_script_lock = threading.Lock()
+_script: Any = None
+
+
+def _uses_redis() -> bool:
+    return settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+
+
+def _redis_hit(key: str, now: float, period: float, limit: int, increment: bool) -> tuple[bool, int, float]:
+    global _script
+    from django.core.cache import cache
+
+    key = cache.make_key(key)
+    client = cache._cache.get_client(key, write=True)  # type: ignore[attr-defined]
+    if _script is None:
+        with _script_lock:
+            _script = _script or client.register_script(_SLIDING_LOG)
+    now_ms = int(now * 1000)
+    member = f"{now_ms}:{os.getpid()}:{next(_members)}"  # unique, so two hits in one ms are two entries
+    accepted, count, ready_ms = _script(
+        keys=[key], args=[now_ms, int(period * 1000), limit, "1" if increment else "0", member], client=client
+    )
+    return bool(accepted), int(count), int(ready_ms) / 1000

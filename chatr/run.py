@@ -2,10 +2,10 @@
 
 ``make run`` starts one server and one worker. ``--processes N`` starts N servers on the same port
 (each binds it with SO_REUSEPORT and the kernel spreads new connections over them), which must share
-PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``): that is ``make run-cluster``. Ctrl-C or SIGTERM stops all of them (each stops gracefully: a worker
-finishes its current attempt); if one of them exits on its own, the others are stopped too and the exit
-status is non-zero. On several machines, run the servers and ``manage.py webhook_worker`` as separate
-services instead (docs/deployment.md).
+PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``): that is ``make run-cluster``. Ctrl-C or SIGTERM
+stops all of them (each stops gracefully: a worker finishes its current attempt); if one of them exits on its
+own, the others are stopped too and the exit status is non-zero. On several machines, run the servers and
+``manage.py webhook_worker`` as separate services instead (docs/deployment.md).
 """
 
 from __future__ import annotations

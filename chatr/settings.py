@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "webhooks",
     "agents_mcp",
+    "search",
 ]
 
 MIDDLEWARE = [
@@ -252,6 +253,10 @@ CHATR_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("CHATR_WEBHOOK_TIMEOUT_SECO
 CHATR_WEBHOOK_RETRY_DELAYS = [float(item) for item in env_list("CHATR_WEBHOOK_RETRY_DELAYS", "10,60,360,2160,12960")]
 # How often each worker re-enqueues deliveries whose task was lost (a crash between commit and enqueue).
 CHATR_WEBHOOK_SWEEP_SECONDS = float(os.environ.get("CHATR_WEBHOOK_SWEEP_SECONDS", "30"))
+# Each worker deletes the task engine's finished rows older than this, checking this often (a delivery's
+# outcome stays in its Delivery and Attempt rows).
+CHATR_TASK_RESULTS_KEEP_SECONDS = float(os.environ.get("CHATR_TASK_RESULTS_KEEP_SECONDS", str(24 * 3600)))
+CHATR_TASK_RESULTS_PRUNE_SECONDS = float(os.environ.get("CHATR_TASK_RESULTS_PRUNE_SECONDS", "3600"))
 
 # How often each worker deletes stored idempotency keys past their 24 h replay window.
 CHATR_IDEMPOTENCY_PURGE_SECONDS = float(os.environ.get("CHATR_IDEMPOTENCY_PURGE_SECONDS", "3600"))
@@ -272,6 +277,9 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 CHATR_PRESENCE_TIMEOUT_SECONDS = int(os.environ.get("CHATR_PRESENCE_TIMEOUT_SECONDS", str(30 * 60)))
 # Presence writes are coalesced: a request refreshes lastSeen at most this often.
 CHATR_PRESENCE_REFRESH_SECONDS = 60
+# Presence frames of one agent: at most one per this many seconds, the last with the latest state
+# (contract §5, accounts/presence.py). 0 sends every change at once (tests of the frames themselves).
+CHATR_PRESENCE_COALESCE_SECONDS = float(os.environ.get("CHATR_PRESENCE_COALESCE_SECONDS", "5"))
 # Ready-made answers (chatr.fastlane, chat.freshness): the key → agent cache and the cache of rendered
 # pages, history and agent lists, each served only while the versions it was rendered at are current.
 CHATR_KEY_CACHE = env_bool("CHATR_KEY_CACHE", default=True)
@@ -282,7 +290,8 @@ CHATR_PRESENCE_CACHE_SECONDS = float(os.environ.get("CHATR_PRESENCE_CACHE_SECOND
 # A health answer (200: the database answered) is reused for this long; a 503 never is.
 CHATR_HEALTH_CACHE_SECONDS = float(os.environ.get("CHATR_HEALTH_CACHE_SECONDS", "1"))
 
-# Contract §8. Each rate is "<count>/<period>" as django-ratelimit reads it; override one with
+# Contract §8, rolling windows (chatr/ratelimits.py, docs/limits.md). Each rate is "<count>/<n><s|m|h|d>"
+# ("10/m", "1/5m", "5/h"); override one with
 # the environment variable CHATR_RATE_<NAME>, e.g. CHATR_RATE_REGISTRATIONS_PER_IP=50/h.
 _DEFAULT_RATES = {
     "lobby_verified": "10/m",
@@ -295,6 +304,7 @@ _DEFAULT_RATES = {
     "admin_login_failures_per_ip": "10/5m",
     # Each completion costs Moltbook up to two requests: keep agents from hammering it through us.
     "verify_attempts_per_agent": "30/h",
+    "searches_per_ip": "30/m",
 }
 CHATR_RATES = {name: os.environ.get(f"CHATR_RATE_{name.upper()}", rate) for name, rate in _DEFAULT_RATES.items()}
 CHATR_MAX_STREAMS_PER_IP = int(os.environ.get("CHATR_MAX_STREAMS_PER_IP", "10"))
@@ -319,7 +329,7 @@ CHATR_STREAM_STATUS = env_bool("CHATR_STREAM_STATUS")
 # not back within max(this, 2 s) ends the streams that relied on the link (clients resume).
 CHATR_HUB_WATCH_SECONDS = float(os.environ.get("CHATR_HUB_WATCH_SECONDS", "2"))
 # Paths served by chatr.asgi's stream handler, whose middleware chain never leaves the event loop.
-CHATR_STREAM_PATHS = ["/api/stream", "/api/stream/status", "/api/inbox/stream"]
+CHATR_STREAM_PATHS = ["/api/stream", "/api/stream/status", "/api/inbox/stream", "/api/mentions/stream"]
 CHATR_STREAM_MIDDLEWARE = [
     "chatr.middleware.RequestLogMiddleware",
     "chatr.middleware.ClientIpMiddleware",
@@ -328,8 +338,6 @@ CHATR_STREAM_MIDDLEWARE = [
     "chatr.middleware.ApiGuardMiddleware",
 ]
 CHATR_RATELIMITS = os.environ.get("CHATR_RATELIMITS", "on").strip().lower() not in {"off", "0", "false", "no"}
-RATELIMIT_ENABLE = CHATR_RATELIMITS
-RATELIMIT_USE_CACHE = "default"
 if not CHATR_RATELIMITS:
     logging.getLogger("chatr").warning(
         "\n%s\n  CHATR_RATELIMITS=off: EVERY RATE LIMIT IS SWITCHED OFF. Benchmarks only!\n%s", "!" * 72, "!" * 72

@@ -7,6 +7,7 @@ from chat import aiclient as chat_ai
 from chat import pages
 from chatr.health import ai_health, health
 from chatr.metrics import metrics_view
+from search.pages import search_page
 
 handler400 = "chatr.errors.handler400"
 handler403 = "chatr.errors.handler403"
@@ -47,4 +48,5 @@ urlpatterns = [
     path("groups/", pages.groups, name="groups"),
     path("groups/<str:group_id>/", pages.group, name="group"),
     path("skill.md", pages.skill, name="skill"),
+    path("search", search_page, name="search"),
 ]

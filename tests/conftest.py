@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.models import Agent
+from chatr import ratelimits
 from tests.browser import browser, new_page, page  # noqa: F401 - one Chromium per session, for every test folder
 
 _names = itertools.count(1)
@@ -34,8 +35,10 @@ class Registered:
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     cache.clear()
+    ratelimits.clear()
     yield
     cache.clear()
+    ratelimits.clear()
 
 
 @pytest.fixture
@@ -56,6 +59,7 @@ def make_agent(db):
             Agent.objects.filter(pk=agent.pk).update(**fields)
             agent.refresh_from_db()
         cache.clear()  # registration limits are not what these tests are about
+        ratelimits.clear()
         return Registered(agent, key)
 
     return make

@@ -21,3 +21,21 @@ def message_payload(
     }
     payload["timestamp"] = int(sent_at.timestamp())
     return payload
+
+
+def mention_payload(
+    *, reason: str, room_id: str, message_id: int, sender_id: object, content: str, sent_at: datetime
+) -> dict[str, Any]:
+    """``{"type": "mention", "reason", "room", "message": {...}, "timestamp"}`` (contract §12), epoch seconds."""
+    return {
+        "type": "mention",
+        "reason": reason,
+        "room": room_id,
+        "message": {
+            "id": str(message_id),
+            "from_ai_id": str(sender_id),
+            "content": content,
+            "timestamp": int(sent_at.timestamp()),
+        },
+        "timestamp": int(sent_at.timestamp()),
+    }

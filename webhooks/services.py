@@ -335,6 +335,24 @@ def enqueue_due_deliveries() -> int:
     return swept
 
 
+def prune_task_results(*, finished_before: datetime, batch: int = 1000) -> int:
+    """Delete the task engine's rows of tasks that finished before ``finished_before``; returns how many.
+
+    The outcome of every delivery is kept in ``Delivery`` and ``Attempt``; the engine's own result
+    rows only grow (one per attempt) and are worth nothing once finished. Deleted in batches so no
+    single statement holds the table for long while workers claim tasks.
+    """
+    from django_tasks_db.models import DBTaskResult
+
+    finished = DBTaskResult.objects.finished().filter(finished_at__lt=finished_before)
+    pruned = 0
+    while True:
+        pks = list(finished.order_by("finished_at").values_list("pk", flat=True)[:batch])
+        if not pks:
+            return pruned
+        pruned += DBTaskResult.objects.filter(pk__in=pks).delete()[0]
+
+
 def _claimable(deliveries: Any, *, now: datetime) -> Any:
     return deliveries.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now).filter(
         Q(locked_until__isnull=True) | Q(locked_until__lt=now)

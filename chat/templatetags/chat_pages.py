@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django import template
 
 from accounts.models import Agent
+from chat.models import LOBBY_ID
 
 register = template.Library()
 
@@ -52,6 +53,42 @@ def content_parts(message: object) -> list[Part]:
     if not message.agent.moltbook_verified:
         return [Part(message.content)]
     return clickable_parts(message.content)
+
+
+@register.simple_tag
+def message_url(room_id: str, message_id: object) -> str:
+    """A room's page at one message: its neighbourhood (``?at=``), scrolled to it (``#m<id>``)."""
+    base = "/" if room_id == LOBBY_ID else f"/groups/{quote(room_id, safe='')}/"
+    return f"{base}?at={int(message_id)}#m{int(message_id)}"
+
+
+@register.filter
+def reply_quote(message: object) -> dict | None:
+    """``replyTo`` of the message (contract §12): the quote shown above a reply; excerpt None once hidden."""
+    from chat.mentions import reply_data
+
+    return reply_data(message)
+
+
+class Marked(NamedTuple):
+    text: str
+    marked: bool
+
+
+@register.filter
+def marked_parts(message: object, spans: list[list[int]]) -> list[Marked]:
+    """The content cut at the search matches' code-point spans; the template escapes every part."""
+    content = message.content
+    parts: list[Marked] = []
+    position = 0
+    for start, end in spans:
+        if start > position:
+            parts.append(Marked(content[position:start], False))
+        parts.append(Marked(content[start:end], True))
+        position = end
+    if position < len(content):
+        parts.append(Marked(content[position:], False))
+    return parts
 
 
 @register.filter

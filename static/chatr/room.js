@@ -115,6 +115,7 @@
   function render(message) {
     const item = messageTemplate.content.firstElementChild.cloneNode(true);
     item.dataset.id = String(message.id);
+    item.id = `m${message.id}`;
     item.querySelector(".avatar").textContent = message.avatar;
     const verified = message.moltbookVerified === true;
     const name = item.querySelector(".msg-name");
@@ -131,8 +132,23 @@
     const time = item.querySelector(".msg-time");
     time.setAttribute("datetime", message.timestamp);
     window.chatrTimes.localize(time);
+    fillReply(item.querySelector(".msg-reply"), message.replyTo);
     fillContent(item.querySelector(".msg-text"), message.content, verified);
     return item;
+  }
+
+  // The quote above a reply (contract §12): its author and excerpt, or "message removed" once hidden.
+  function fillReply(element, reply) {
+    if (!reply) { element.remove(); return; }
+    const link = element.querySelector(".msg-reply-link");
+    link.href = `#m${encodeURIComponent(String(reply.id))}`;
+    link.textContent = `↪ ${reply.agentName}`;
+    if (reply.excerpt === null || reply.excerpt === undefined) {
+      element.querySelector(".msg-reply-excerpt").remove();
+    } else {
+      element.querySelector(".msg-reply-excerpt").textContent = reply.excerpt;
+      element.querySelector(".msg-removed").remove();
+    }
   }
 
   function fillContent(element, text, linkify) {
@@ -195,7 +211,11 @@
       item.dataset.name = presence.agentName.toLowerCase();
       item.querySelector("a").href = `/agents/${encodeURIComponent(presence.agentName)}/`;
       item.querySelector(".avatar").textContent = presence.avatar;
-      item.querySelector(".agent-name").textContent = presence.agentName;
+      // The badge and the Moltbook name come with the frame (contract §5), as the page renders them.
+      const verified = presence.moltbookVerified === true;
+      item.querySelector(".agent-name").textContent =
+        verified && presence.moltbookName ? presence.moltbookName : presence.agentName;
+      if (!verified) item.querySelector(".badge").remove();
       const next = [...online.children].find((node) => node.dataset.name > item.dataset.name);
       online.insertBefore(item, next || null);
     }

@@ -21,7 +21,7 @@ ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 DIRECT_FIELDS = {"id", "from_ai_id", "to_ai_id", "content", "signature", "signature_verified", "timestamp"}
 ROOM_MESSAGE_FIELDS = {
     "id", "room", "agentId", "agentName", "avatar", "content", "timestamp", "moltbookVerified", "moltbookName",
-    "ownerTwitter", "signature", "signatureVerified",
+    "ownerTwitter", "signature", "signatureVerified", "mentions", "replyTo",
 }  # fmt: skip
 GROUP_FIELDS = {"id", "name", "description", "owner_id", "member_count", "created_at"}
 

@@ -24,7 +24,7 @@ class TestPosting:
         message = body["message"]
         assert set(message) == {
             "id", "room", "agentId", "agentName", "avatar", "content", "timestamp", "moltbookVerified",
-            "moltbookName", "ownerTwitter", "signature", "signatureVerified",
+            "moltbookName", "ownerTwitter", "signature", "signatureVerified", "mentions", "replyTo",
         }  # fmt: skip
         assert message["content"] == "Hello from a lobster!"
         assert message["room"] == "lobby"

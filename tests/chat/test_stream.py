@@ -183,6 +183,27 @@ def test_an_unknown_room_is_404_and_a_bad_last_event_id_is_400(server):
     lobby.close()
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["room=lobby&room=no-such-group", "room=no-such-group&room=lobby", "lastEventId=1&lastEventId=2", "room=&room="],
+)
+@pytest.mark.parametrize("path", ["/api/stream", "/api/inbox/stream"])
+def test_a_repeated_stream_parameter_is_400_in_the_error_shape(server, path, query):
+    agent = register(server.url, "repeat")
+    answer = requests.get(f"{server.url}{path}?{query}", headers=headers(agent), stream=True, timeout=10)
+    assert answer.status_code == 400
+    assert answer.headers["Content-Type"].startswith("application/json")
+    body = answer.json()
+    answer.close()
+    assert body["success"] is False and body["code"] == "validation_error"
+    name = query.partition("=")[0]
+    assert body["details"] == {name: ["Give this parameter once."]}
+    once = query.partition("&")[2]
+    single = requests.get(f"{server.url}{path}?{once}", headers=headers(agent), stream=True, timeout=10)
+    assert single.status_code in {200, 404}  # one value is read as before
+    single.close()
+
+
 def test_a_stream_counts_against_the_per_ip_request_limit(tmp_path):
     limited = sqlite_server(tmp_path, **{**STREAM_ENV, "CHATR_RATE_REQUESTS_PER_IP": "6/m"})
     try:
@@ -227,6 +248,7 @@ def fast_clock_server(tmp_path_factory):
         "CHATR_STREAM_PING_SECONDS": "1",
         "CHATR_PRESENCE_TIMEOUT_SECONDS": "2",
         "CHATR_PRESENCE_SWEEP_SECONDS": "0.3",
+        "CHATR_PRESENCE_COALESCE_SECONDS": "0",  # every change its own frame (coalescing: test_presence.py)
     }
     process = sqlite_server(tmp_path_factory.mktemp("chatr-clock"), **env)
     yield process
@@ -264,6 +286,7 @@ def test_presence_frames_when_an_agent_comes_online_goes_offline_and_times_out(f
     offline = [frame for frame in seen if frame.type == "presence"][-1]
     assert offline.data["agentId"] == agent["id"]
     assert offline.data["avatar"] == "🤖"
+    assert (offline.data["moltbookVerified"], offline.data["moltbookName"]) == (False, None)
 
 
 def test_a_reader_that_never_reads_is_dropped_with_bounded_memory_and_others_are_not_delayed(tmp_path):

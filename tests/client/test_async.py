@@ -8,6 +8,7 @@ import inspect
 import pytest
 from chatr_client import AsyncChatr, Chatr, ConflictError, NotFoundError, RateLimitedError
 
+from tests.aio import run as run_async
 from tests.client.conftest import unique_name
 from tests.client.proxy import FaultyProxy
 from tests.server import ServerProcess
@@ -87,7 +88,7 @@ def test_async_flow_against_a_real_server(chatr_server: ServerProcess) -> None:
         await alice.close()
         await bob.close()
 
-    asyncio.run(flow())
+    run_async(flow())
 
 
 def test_async_post_retried_after_a_dropped_connection_is_stored_once(chatr_server: ServerProcess) -> None:
@@ -101,7 +102,7 @@ def test_async_post_retried_after_a_dropped_connection_is_stored_once(chatr_serv
         contents = [m.content for m in await AsyncChatr(chatr_server.url).messages(limit=100)]
         assert contents.count("async, exactly once") == 1
 
-    asyncio.run(flow())
+    run_async(flow())
 
 
 def test_async_429_raises_when_retry_after_exceeds_max_retry_wait(strict_server: ServerProcess) -> None:
@@ -113,7 +114,7 @@ def test_async_429_raises_when_retry_after_exceeds_max_retry_wait(strict_server:
                 await agent.post(f"quick {n}")
         assert caught.value.status == 429 and 1 <= caught.value.retry_after <= 4
 
-    asyncio.run(flow())
+    run_async(flow())
 
 
 def test_async_stream_survives_a_server_restart_with_each_message_once(restartable_server: ServerProcess) -> None:
@@ -142,4 +143,4 @@ def test_async_stream_survives_a_server_restart_with_each_message_once(restartab
         task.cancel()
         assert seen == ids
 
-    asyncio.run(flow())
+    run_async(flow())

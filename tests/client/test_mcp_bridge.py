@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from chatr_client import Chatr
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from tests.aio import run as run_async
 from tests.client.conftest import RELAXED, Cli, unique_name
 from tests.server import ServerProcess, sqlite_server
 
@@ -53,7 +53,7 @@ def test_chatr_mcp_bridges_tools_with_the_saved_key(client_venv: Path, mcp_serve
     assert cli.run("register", name).returncode == 0  # the key the bridge uses comes from the saved config
     key = json.loads(cli.config_file.read_text())["api_key"]
 
-    tools, (who, posted, replayed, empty, read) = asyncio.run(
+    tools, (who, posted, replayed, empty, read) = run_async(
         _session_calls(
             _bridge(cli),
             [
@@ -80,7 +80,7 @@ def test_chatr_mcp_without_a_key_may_register_but_not_post(
     client_venv: Path, mcp_server: ServerProcess, tmp_path: Path
 ):
     cli = Cli(client_venv, tmp_path, mcp_server.url)
-    _, (registered, refused) = asyncio.run(
+    _, (registered, refused) = run_async(
         _session_calls(
             _bridge(cli),
             [("register", {"name": unique_name("nokey")}), ("post_message", {"content": "anonymous?"})],
@@ -90,7 +90,7 @@ def test_chatr_mcp_without_a_key_may_register_but_not_post(
     assert refused.is_error and refused.structured_content["code"] == "unauthorized"
     # CHATR_API_KEY is honoured as well.
     key = registered.structured_content["apiKey"]
-    _, (who,) = asyncio.run(_session_calls(_bridge(cli, CHATR_API_KEY=key), [("whoami", {})]))
+    _, (who,) = run_async(_session_calls(_bridge(cli, CHATR_API_KEY=key), [("whoami", {})]))
     assert who.structured_content["agent"]["id"] == registered.structured_content["agent"]["id"]
 
 
@@ -98,7 +98,7 @@ def test_chatr_mcp_speaks_the_modern_protocol_too(client_venv: Path, mcp_server:
     cli = Cli(client_venv, tmp_path, mcp_server.url)
     name = unique_name("modern")
     assert cli.run("register", name).returncode == 0
-    tools, (who, posted) = asyncio.run(
+    tools, (who, posted) = run_async(
         _session_calls(_bridge(cli), [("whoami", {}), ("post_message", {"content": "modern times"})], modern=True)
     )
     assert "post_message" in tools

@@ -42,6 +42,7 @@ class Track:
         code = code.replace("YourAgentName", self.name).replace("your_moltbook_name", self.moltbook_name)
         code = code.replace("https://your-agent.example.com/chatr-webhook", WEBHOOK_URL)
         code = code.replace("THEIR_AGENT_ID", other_agent_id).replace("GROUP_ID", self.group_id)
+        code = code.replace('"replyTo": "123"', f'"replyTo": "{resume_id}"')
         return code.replace("Last-Event-ID: 120", f"Last-Event-ID: {resume_id}")
 
 
@@ -94,7 +95,7 @@ def test_every_example_in_skill_md_works_against_the_running_server(viewer_serve
             other_agent_id=other_agent.get("agent", {}).get("id", "not-registered-yet"),
         )
         command = ["bash", "-euo", "pipefail", "-c", code] if language == "sh" else [sys.executable, "-c", setup + code]
-        if "/api/stream" in code:
+        if "/api/stream" in code or "/api/mentions/stream" in code:
             output = run(command, track, stream=True)
             assert '"type"' in output or "history:" in output, (code, output)
             ran[language] += 1

@@ -87,6 +87,24 @@ def test_presence_and_stats_frames_keep_the_sidebar_current(viewer_server, page)
     )
 
 
+def test_a_verified_agent_that_comes_online_live_shows_its_badge_and_moltbook_name(viewer_server, page):
+    lobster = verified_agent(viewer_server, "livebadge")
+    plain = register(viewer_server.url, "livenobadge")
+    requests.post(f"{viewer_server.url}/api/disconnect", headers=headers(lobster), timeout=10)
+    open_live(page, viewer_server.url + "/")
+    item = page.locator(f'#online li[data-agent-id="{lobster["id"]}"]')
+    item.wait_for(state="detached")  # offline when the page loaded (presence frames may lag by 5 s)
+    for agent in (lobster, plain):
+        requests.post(f"{viewer_server.url}/api/heartbeat", headers=headers(agent), timeout=10)
+    item.wait_for()  # came online while the page was open: drawn from the presence frame
+    assert item.locator(".badge").inner_text() == "🦞"
+    assert item.locator(".agent-name").inner_text() == lobster["moltbookName"]
+    other = page.locator(f'#online li[data-agent-id="{plain["id"]}"]')
+    other.wait_for()
+    assert other.locator(".badge").count() == 0
+    assert other.locator(".agent-name").inner_text() == plain["name"]
+
+
 def test_after_a_server_restart_every_message_shows_exactly_once_in_order(tmp_path, page):
     server = sqlite_server(tmp_path, **VIEWER_ENV)
     try:

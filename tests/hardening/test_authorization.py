@@ -41,6 +41,7 @@ PUBLIC = {
     ("api/groups", "GET"),
     ("api/stream", "GET"),
     ("api/stream/status", "GET"),
+    ("api/search", "GET"),
     ("api/schema/", "GET"),
     ("api/docs/", "GET"),
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +11,8 @@ import httpx2
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
+
+from tests.aio import run as run_async
 
 
 @asynccontextmanager
@@ -35,7 +36,7 @@ async def acall(base: str, tool: str, arguments: dict[str, Any] | None = None, *
 
 def call(base: str, tool: str, arguments: dict[str, Any] | None = None, *, key: str | None = None) -> CallToolResult:
     """One tool call in a session of its own (what a host does after a restart)."""
-    return asyncio.run(acall(base, tool, arguments, key=key))
+    return run_async(acall(base, tool, arguments, key=key))
 
 
 def ok(result: CallToolResult) -> dict[str, Any]:

@@ -1,11 +1,11 @@
 """Every MCP tool through the SDK's own client against a real uvicorn process (contract §10)."""
 
-import asyncio
 import uuid
 
 import pytest
 import requests
 
+from tests.aio import run as run_async
 from tests.mcp_server.client import call, error, ok, register, session
 
 pytestmark = pytest.mark.e2e
@@ -50,7 +50,7 @@ def test_the_server_offers_the_fifteen_tools_described_for_a_model(server):
         async with session(server.url) as opened:
             return opened.initialize_result, (await opened.list_tools()).tools, await opened.list_resources()
 
-    init, tools, resources = asyncio.run(listing())
+    init, tools, resources = run_async(listing())
     assert init.server_info.name == "chatr"
     assert "250" in init.instructions and "wait_for_messages" in init.instructions
     assert {tool.name for tool in tools} == TOOLS
@@ -87,7 +87,7 @@ def test_a_session_without_a_key_may_only_read_and_register(server):
             }
             return refused, allowed
 
-    refused, allowed = asyncio.run(calls())
+    refused, allowed = run_async(calls())
     for name, result in refused.items():
         assert error(result)["code"] == "unauthorized", name
     for result in allowed.values():
@@ -244,7 +244,7 @@ def test_resources_skill_and_lobby(server):
             lobby = await opened.read_resource("chatr://rooms/lobby")
             return skill.contents[0].text, lobby.contents[0].text
 
-    skill, lobby = asyncio.run(read())
+    skill, lobby = run_async(read())
     assert skill.startswith(f"# chatr at {server.url}") and "/mcp" in skill
     assert '"messages"' in lobby
 

@@ -9,6 +9,7 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.aio import run as run_async
 from tests.mcp_server.client import acall, call, ok, register
 from tests.mcp_server.conftest import MCP_ENV
 from tests.server import ServerProcess
@@ -47,7 +48,7 @@ def test_a_wait_on_one_process_is_woken_by_a_post_on_the_other(two_servers):
         result = await waiting
         return ok(posted)["message"], ok(result), time.monotonic() - posted_at
 
-    posted, answer, seconds = asyncio.run(scenario())
+    posted, answer, seconds = run_async(scenario())
     assert answer["messages"] == [posted] and answer["timedOut"] is False
     assert seconds < 1.0
 
@@ -78,7 +79,7 @@ def test_one_session_may_be_answered_by_either_process(two_servers):
             listed = await opened.list_tools()
         return ok(me), ok(posted), again, listed
 
-    me, posted, again, listed = asyncio.run(scenario())
+    me, posted, again, listed = run_async(scenario())
     assert {first.port, second.port} <= set(answered_by)
     assert posted["message"]["agentId"] == me["agent"]["id"]
     assert again.is_error and again.structured_content["code"] == "rate_limited"  # the limit holds across processes

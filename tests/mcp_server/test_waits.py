@@ -6,6 +6,7 @@ import time
 import pytest
 import requests
 
+from tests.aio import run as run_async
 from tests.mcp_server.client import acall, call, error, ok, register, session
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +39,7 @@ def test_a_wait_is_woken_within_a_second_of_a_post(server):
     poster = register(server.url)["apiKey"]
     cursor = ok(call(server.url, "read_messages", {"limit": 1}))["cursor"]
     wait = {"tool": "wait_for_messages", "after": int(cursor), "timeout_seconds": 30}
-    result, posted, seconds = asyncio.run(
+    result, posted, seconds = run_async(
         wait_then_post(server.url, wait, lambda: rest_post(server.url, poster, "wake up"), delay=1.0)
     )
     answer = ok(result)
@@ -72,7 +73,7 @@ def test_a_group_wait_is_woken_by_a_group_post(server):
     def post() -> dict:
         return ok(call(server.url, "post_message", {"content": "in the group", "room": group}, key=owner))["message"]
 
-    result, posted, seconds = asyncio.run(wait_then_post(server.url, wait, post))
+    result, posted, seconds = run_async(wait_then_post(server.url, wait, post))
     assert ok(result)["messages"] == [posted] and seconds < 1.0
 
 
@@ -84,7 +85,7 @@ def test_a_direct_message_wait_is_woken_by_a_direct_message(server):
         arguments = {"to": recipient["agent"]["id"], "content": "are you there?"}
         return ok(call(server.url, "send_direct_message", arguments, key=sender["apiKey"]))["message"]
 
-    result, sent, seconds = asyncio.run(wait_then_post(server.url, wait, send, key=recipient["apiKey"]))
+    result, sent, seconds = run_async(wait_then_post(server.url, wait, send, key=recipient["apiKey"]))
     answer = ok(result)
     assert [m["id"] for m in answer["messages"]] == [sent["id"]] and answer["cursor"] == sent["id"]
     assert answer["messages"][0]["from_ai"]["id"] == sender["agent"]["id"]
@@ -107,7 +108,7 @@ def test_waits_are_bounded_and_capped_per_agent(server):
         third = await acall(server.url, "wait_for_messages", arguments, key=key)
         return third, await asyncio.gather(*first)
 
-    third, first = asyncio.run(three_waits())
+    third, first = run_async(three_waits())
     refused = error(third)
     assert refused["code"] == "too_many_waits" and refused["retry_after"] >= 1
     assert all(ok(result)["timedOut"] for result in first)
@@ -129,4 +130,4 @@ def test_a_wait_never_hands_messages_to_a_rotated_key(server):
             await asyncio.to_thread(rest_post, server.url, poster["apiKey"], "not for the old key")
             return await asyncio.wait_for(waiting, 5)
 
-    assert error(asyncio.run(scenario()))["code"] == "unauthorized"
+    assert error(run_async(scenario()))["code"] == "unauthorized"

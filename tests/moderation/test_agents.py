@@ -56,7 +56,14 @@ class TestBan:
         assert lobby_events() == [
             {
                 "type": "presence",
-                "data": {"agentId": str(agent.agent.pk), "agentName": "alice", "avatar": "🤖", "online": False},
+                "data": {
+                    "agentId": str(agent.agent.pk),
+                    "agentName": "alice",
+                    "avatar": "🤖",
+                    "online": False,
+                    "moltbookVerified": False,
+                    "moltbookName": None,
+                },
             }
         ]
 

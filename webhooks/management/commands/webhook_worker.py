@@ -3,8 +3,10 @@
 The process runs up to ``--concurrency`` (``CHATR_WEBHOOK_CONCURRENCY``, 32) attempts at once, so a
 receiver that never answers holds one slot for at most the 5 s timeout instead of the whole queue
 (``webhooks.services.deliver`` keeps any one endpoint to a few of them). Beside them a thread
-re-enqueues deliveries whose task was lost, once at start and then every ``CHATR_WEBHOOK_SWEEP_SECONDS``,
-and purges idempotency keys older than 24 h every ``CHATR_IDEMPOTENCY_PURGE_SECONDS`` (an hour).
+re-enqueues deliveries whose task was lost, once at start and then every ``CHATR_WEBHOOK_SWEEP_SECONDS``;
+prunes the task engine's finished rows older than ``CHATR_TASK_RESULTS_KEEP_SECONDS`` every
+``CHATR_TASK_RESULTS_PRUNE_SECONDS`` (so the table does not grow by one row per attempt forever); and
+purges idempotency keys older than 24 h every ``CHATR_IDEMPOTENCY_PURGE_SECONDS`` (an hour).
 Run as many workers as needed, on any machine that reaches the database.
 """
 
@@ -15,11 +17,13 @@ import signal
 import sys
 import threading
 import time
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 from django_tasks_db.management.commands.db_worker import Worker
 
@@ -30,13 +34,21 @@ logger = logging.getLogger("chatr.webhooks")
 
 
 def sweep_forever(interval: float, stop: threading.Event, *, purge_every: float = 3600.0) -> None:
-    """The worker's housekeeping: the webhook sweep every ``interval`` seconds, and every
-    ``purge_every`` seconds (first at start) the idempotency keys past their 24 h window, which
-    would otherwise grow without end (security review II, finding 11)."""
+    """The worker's housekeeping: the webhook sweep every ``interval`` seconds; the task engine's old
+    rows every ``CHATR_TASK_RESULTS_PRUNE_SECONDS``; and every ``purge_every`` seconds (first at start)
+    the idempotency keys past their 24 h window, which would otherwise grow without end (security
+    review II, finding 11)."""
+    pruned_at = float("-inf")
     next_purge = 0.0
     while not stop.is_set():
         try:
             services.enqueue_due_deliveries()
+            if time.monotonic() - pruned_at >= settings.CHATR_TASK_RESULTS_PRUNE_SECONDS:
+                pruned_at = time.monotonic()
+                keep = timedelta(seconds=settings.CHATR_TASK_RESULTS_KEEP_SECONDS)
+                pruned = services.prune_task_results(finished_before=timezone.now() - keep)
+                if pruned:
+                    logger.info("pruned %d finished task results", pruned)
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + purge_every
                 purged = chat_services.purge_idempotency_keys()
@@ -46,7 +58,7 @@ def sweep_forever(interval: float, stop: threading.Event, *, purge_every: float 
             logger.exception("webhook sweep failed")
         finally:
             close_old_connections()
-        stop.wait(interval)
+        stop.wait(min(interval, settings.CHATR_TASK_RESULTS_PRUNE_SECONDS, purge_every))
 
 
 class PoolWorker(Worker):

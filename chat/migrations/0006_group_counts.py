@@ -25,7 +25,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0001_initial"),
-        ("chat", "0003_groups_and_direct_messages"),
+        ("chat", "0005_search_index"),
     ]
 
     operations = [

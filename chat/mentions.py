@@ -1,0 +1,174 @@
+"""Mentions, replies and who is told about them (contract §12): the post path's additions, in one place.
+
+``post_room_message`` calls ``prepare`` before its transaction (one query for every mentioned name,
+one for the reply target; none at all for content without ``@`` and no ``replyTo``) and ``record``
+inside it, after the message's insert: the notifications and their webhook deliveries commit or
+vanish with the message, so none is lost and none is sent twice.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models.functions import Lower
+
+from accounts.models import Agent
+from chat import events, hub
+from chat.models import Membership, Message, Notification, Room
+from chatr.errors import ChatrError
+from webhooks import payloads
+from webhooks import services as webhook_services
+
+MAX_MENTIONS = 10
+EXCERPT_CHARS = 100
+
+# ``@`` at the start, or after a character that cannot be part of an address's local part (so
+# ``a@Bob.com`` mentions no one); the name runs to the first character outside the §3 name set.
+_MENTION = re.compile(r"(?<![A-Za-z0-9_.\-])@([A-Za-z0-9_\-]+)")
+_NAME_LENGTHS = range(2, 33)
+
+
+class TooManyMentions(ChatrError):
+    code = "too_many_mentions"
+    message = f"A message may mention at most {MAX_MENTIONS} agents."
+
+
+class InvalidReply(ChatrError):
+    code = "invalid_reply"
+    message = "replyTo must be the id of a visible message in the same room."
+
+
+def mentioned_names(content: str) -> list[str]:
+    """The distinct names ``content`` mentions, lowercased, in order of first appearance (unresolved)."""
+    if "@" not in content:
+        return []
+    names: dict[str, None] = {}
+    for match in _MENTION.finditer(content):
+        name = match.group(1)
+        if len(name) in _NAME_LENGTHS:
+            names.setdefault(name.lower(), None)
+    return list(names)
+
+
+def resolve_mentions(*, author: Agent, content: str) -> list[Agent]:
+    """The agents ``content`` mentions: known, not banned, not the author; in order of first appearance.
+
+    One query for all names; none when there is no ``@``. More than ``MAX_MENTIONS`` → ``TooManyMentions``.
+    """
+    names = mentioned_names(content)
+    if not names:
+        return []
+    found = Agent.objects.annotate(lower_name=Lower("name")).filter(lower_name__in=names, is_banned=False)
+    by_name = {agent.lower_name: agent for agent in found.exclude(pk=author.pk)}
+    agents = [by_name[name] for name in names if name in by_name]
+    if len(agents) > MAX_MENTIONS:
+        raise TooManyMentions()
+    return agents
+
+
+def validate_reply(*, room: Room, reply_to: int | None) -> Message | None:
+    """The visible message of ``room`` that ``reply_to`` names (with its author), else ``InvalidReply``."""
+    if reply_to is None:
+        return None
+    target = (
+        Message.objects.filter(pk=reply_to, room_id=room.pk, hidden=False).select_related("agent").first()
+        if 0 < reply_to < 2**63
+        else None
+    )
+    if target is None:
+        raise InvalidReply()
+    return target
+
+
+@dataclass
+class Conversation:
+    """What a new message's mentions and reply resolved to, before it is written."""
+
+    mentions: list[Agent] = field(default_factory=list)
+    reply_to: Message | None = None
+
+    @property
+    def mention_data(self) -> list[dict[str, str]]:
+        return [{"id": str(agent.pk), "name": agent.name} for agent in self.mentions]
+
+
+NOTHING = Conversation()
+
+
+def prepare(*, author: Agent, room: Room, content: str, reply_to: int | None) -> Conversation:
+    """Resolve mentions and the reply target (raises ``TooManyMentions`` / ``InvalidReply``)."""
+    if reply_to is None and "@" not in content:
+        return NOTHING
+    return Conversation(
+        mentions=resolve_mentions(author=author, content=content), reply_to=validate_reply(room=room, reply_to=reply_to)
+    )
+
+
+def record(*, message: Message, conversation: Conversation) -> list[Notification]:
+    """The notifications (and their webhook deliveries) of a new message: call inside its transaction.
+
+    Told: each mentioned agent that can read the room (anyone for the lobby, members for a group)
+    and the replied-to author (reason ``reply``), once each, never the author.
+    """
+    if conversation is NOTHING:
+        return []
+    reasons: dict[Any, str] = {}
+    target = conversation.reply_to
+    if target is not None and target.agent_id != message.agent_id and not target.agent.is_banned:
+        reasons[target.agent_id] = Notification.Reason.REPLY
+    for agent in conversation.mentions:
+        reasons.setdefault(agent.pk, Notification.Reason.MENTION)
+    if reasons and message.room.kind == Room.Kind.GROUP:
+        members = set(
+            Membership.objects.filter(room_id=message.room_id, agent_id__in=reasons).values_list("agent_id", flat=True)
+        )
+        reasons = {agent_id: reason for agent_id, reason in reasons.items() if agent_id in members}
+    if not reasons:
+        return []
+    recipients = sorted(reasons, key=str)
+    # Lock the recipients' rows (in one order, so two posts never deadlock) as a direct message does:
+    # feed ids of one agent are then handed out in commit order (the §2 invariant, per feed).
+    list(Agent.objects.select_for_update(no_key=True).filter(pk__in=recipients).order_by("pk").values_list("pk"))
+    notifications = Notification.objects.bulk_create(
+        [
+            Notification(agent_id=agent_id, message=message, reason=reasons[agent_id], created_at=message.created_at)
+            for agent_id in recipients
+        ]
+    )
+    for notification in notifications:
+        hub.publish_on_commit(hub.mentions_channel(notification.agent_id), events.mention_event(notification))
+    for reason in set(reasons.values()):
+        payload = payloads.mention_payload(
+            reason=reason,
+            room_id=message.room_id,
+            message_id=message.pk,
+            sender_id=message.agent_id,
+            content=message.content,
+            sent_at=message.created_at,
+        )
+        told = [agent_id for agent_id in recipients if reasons[agent_id] == reason]
+        webhook_services.enqueue_deliveries(agent_ids=told, payload=payload)
+    return notifications
+
+
+def forget(*, message: Message) -> None:
+    """A hidden message leaves its readers' feeds: a ``delete`` frame on each one's mentions stream."""
+    for notification in Notification.objects.filter(message=message).only("pk", "agent_id", "message_id"):
+        hub.publish_on_commit(hub.mentions_channel(notification.agent_id), events.mention_delete_event(notification))
+
+
+def reply_data(message: Message) -> dict[str, Any] | None:
+    """``replyTo`` of a room message: the target's id and author, and its excerpt while it is visible."""
+    if message.reply_to_id is None:
+        return None
+    target = message.reply_to
+    if target is None:  # the target row is gone (its author was deleted)
+        return None
+    return {
+        "id": str(target.pk),
+        "agentId": str(target.agent_id),
+        "agentName": target.agent.name,
+        "excerpt": None if target.hidden else target.content[:EXCERPT_CHARS],
+    }
