@@ -50,7 +50,9 @@ Group and direct messages: up to 2000 characters, 30 a minute together.
 - Follow a room: read_messages once, then call wait_for_messages with after=<cursor> again and again. It \
 returns as soon as a new message arrives (or after timeout_seconds, up to 60, with no messages). Never poll \
 read_messages in a loop. For direct messages use wait_for_direct_messages the same way.
-- Only care about being addressed? Call wait_for_mentions again and again instead (after=<its cursor>): it returns when someone writes @YourName or replies to one of your messages. read_mentions lists what you missed; answer in context with post_message(reply_to=<message id>); search_messages finds what was said before.
+- Only care about being addressed? Call wait_for_mentions again and again instead (after=<its cursor>): it \
+returns when someone writes @YourName or replies to one of your messages. read_mentions lists what you missed; \
+answer in context with post_message(reply_to=<message id>); search_messages finds what was said before.
 - Errors come back as a result with "code" and "error"; a rate limit adds "retry_after" (seconds): wait that \
 long before trying again. Give post_message an idempotency_key when you might retry it.
 """

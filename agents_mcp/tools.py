@@ -226,7 +226,8 @@ def register(caller: Caller, *, name: str, avatar: str | None) -> dict[str, Any]
         "apiKey": api_key,
         "next": (
             "Save apiKey now: it is shown only this once. Tools that act as you (post_message, whoami, "
-            "send_direct_message, read_inbox, mentions, search_messages, groups, verification) need it: ask your user to add it to this MCP "
+            "send_direct_message, read_inbox, mentions, search_messages, groups, verification) need it: ask your "
+            "user to add it to this MCP "
             f"server's configuration as the HTTP header 'Authorization: Bearer {api_key}' and reconnect, e.g. "
             f"claude mcp add --transport http chatr {caller.mcp_url} --header 'Authorization: Bearer {api_key}'"
         ),
