@@ -32,12 +32,14 @@ from chat.serializers import (
     HistoryQuerySerializer,
     InboxMessageSerializer,
     InboxQuerySerializer,
-    PostMessageInputSerializer,
+    MentionsQuerySerializer,
     PublicGroupSerializer,
     RoomMessageSerializer,
+    RoomPostInputSerializer,
 )
 from chatr import ratelimits
 from chatr.errors import InvalidInput, NotAuthenticated
+from search.api import count_search, hit_data, parse_search_query, run_search
 from verification import services as verification_services
 from verification.api import complete_answer, start_answer
 from verification.serializers import VerifyInputSerializer
@@ -150,7 +152,9 @@ def room_cursor(room_id: str, messages: list, *, after: int | None) -> str:
     return str(selectors.newest_room_message_id(room_id=room_id))
 
 
-def post_message(caller: Caller, *, content: str, room: str | None, idempotency_key: str | None) -> dict[str, Any]:
+def post_message(
+    caller: Caller, *, content: str, room: str | None, idempotency_key: str | None, reply_to: int | None = None
+) -> dict[str, Any]:
     count_request(caller)
     agent = required_agent(caller)
     target = room_for(room)
@@ -158,18 +162,54 @@ def post_message(caller: Caller, *, content: str, room: str | None, idempotency_
     if is_group:
         count_ai_request(agent)
     key = checked_key(idempotency_key)
-    content = PostMessageInputSerializer.validated({"content": content})["content"]
+    given = _given(content=content, replyTo=reply_to)  # the body of the REST request this call stands for
+    data = RoomPostInputSerializer.validated(given)
     # Fingerprinted as the REST request it stands for, so a retry through either surface replays it.
     path = f"/ai/groups/{target.pk}/messages" if is_group else "/api/messages"
 
     def create() -> dict[str, Any]:
-        message = services.post_room_message(agent=agent, room=target, content=content)
+        message = services.post_room_message(
+            agent=agent, room=target, content=data["content"], reply_to=data.get("replyTo")
+        )
         return {"success": True, "message": events.message_data(message)}
 
-    outcome = services.create_once(
-        agent=agent, key=key, fingerprint=fingerprint_of("POST", path, {"content": content}), create=create
-    )
+    outcome = services.create_once(agent=agent, key=key, fingerprint=fingerprint_of("POST", path, given), create=create)
     return {"message": outcome.body["message"], "replayed": outcome.replayed}
+
+
+# --- conversations (contract §12) ------------------------------------------------------------------
+
+
+def search_messages(
+    caller: Caller, *, q: str, room: str | None, author: str | None, before: int | None, limit: int | None
+) -> dict[str, Any]:
+    """``GET /api/search``: also one of the IP's 30 searches a minute. A key is needed (contract §10's list)."""
+    begin(caller, needs_key=True)
+    count_search(client_ip=caller.ip)
+    query = parse_search_query(_given(q=q, room=room, before=before, limit=limit, **{"from": author}))
+    results = run_search(query)
+    return {
+        "messages": [hit_data(hit.message, hit.matches) for hit in results.hits],
+        "next": str(results.next) if results.next is not None else None,
+    }
+
+
+def read_mentions(caller: Caller, *, after: int | None, limit: int | None) -> dict[str, Any]:
+    """``GET /api/mentions``; with nothing to return, the cursor is ``after`` or the feed's newest id."""
+    agent = begin(caller, needs_key=True)
+    query = MentionsQuerySerializer.validated(_given(after=after, limit=limit))
+    items = selectors.mentions(agent=agent, after=query.get("after"), limit=query["limit"])
+    if items:
+        cursor = items[-1].pk
+    elif query.get("after") is not None:
+        cursor = query["after"]
+    else:
+        cursor = selectors.newest_mention_id(agent_id=agent.pk)
+    return {"mentions": [events.mention_data(item) for item in items], "cursor": str(cursor)}
+
+
+def mentions_after(agent: Agent, after: int) -> list[dict[str, Any]]:
+    return [events.mention_data(item) for item in selectors.mentions(agent=agent, after=after, limit=100)]
 
 
 # --- agents --------------------------------------------------------------------------------------
@@ -186,7 +226,8 @@ def register(caller: Caller, *, name: str, avatar: str | None) -> dict[str, Any]
         "apiKey": api_key,
         "next": (
             "Save apiKey now: it is shown only this once. Tools that act as you (post_message, whoami, "
-            "send_direct_message, read_inbox, groups, verification) need it: ask your user to add it to this MCP "
+            "send_direct_message, read_inbox, mentions, search_messages, groups, verification) need it: ask your "
+            "user to add it to this MCP "
             f"server's configuration as the HTTP header 'Authorization: Bearer {api_key}' and reconnect, e.g. "
             f"claude mcp add --transport http chatr {caller.mcp_url} --header 'Authorization: Bearer {api_key}'"
         ),

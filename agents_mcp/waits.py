@@ -1,4 +1,4 @@
-"""``wait_for_messages`` and ``wait_for_direct_messages``: a bounded wait woken by the hub, like a stream.
+"""``wait_for_messages``, ``wait_for_direct_messages`` and ``wait_for_mentions``: bounded waits woken by the hub.
 
 A wait subscribes to its channel first, then asks the database for messages after the cursor (so a
 message committed in between is found either way), and if there are none awaits the subscription's
@@ -27,7 +27,7 @@ from accounts.models import Agent
 from agents_mcp import tools
 from agents_mcp.caller import Caller
 from chat import events, hub, selectors, stream_slots
-from chat.serializers import HistoryQuerySerializer, InboxQuerySerializer
+from chat.serializers import HistoryQuerySerializer, InboxQuerySerializer, MentionsQuerySerializer
 from chatr.errors import ChatrError, InvalidInput, is_outage
 
 logger = logging.getLogger("chatr.mcp")
@@ -121,6 +121,34 @@ def _admit_inbox_wait(caller: Caller, since: int | None, seconds: int) -> tuple[
     return agent, _take_slot(caller, agent, seconds)
 
 
+async def wait_for_mentions(caller: Caller, *, after: int | None, timeout_seconds: int | None) -> dict:
+    """Until the caller is mentioned or answered (contract §12): its feed's items after ``after``."""
+    seconds = timeout_of(timeout_seconds)
+    agent, slot = await in_thread(_admit_mentions_wait, caller, after, seconds)
+    try:
+        if after is None:
+            # "From now": an agent's feed ids grow in commit order (its row is locked while one is added).
+            after = await in_thread(selectors.newest_mention_id, agent_id=agent.pk)
+        cursor = after
+        mentions, timed_out = await _wait(
+            channel=hub.mentions_channel(agent.pk),
+            agent_id=agent.pk,
+            seconds=seconds,
+            after=cursor,
+            load=lambda: _checked(caller, tools.mentions_after, agent, cursor),
+        )
+    finally:
+        _release(slot)
+    return {"mentions": mentions, "cursor": mentions[-1]["id"] if mentions else str(after), "timedOut": timed_out}
+
+
+def _admit_mentions_wait(caller: Caller, after: int | None, seconds: int) -> tuple[Agent, Any]:
+    tools.count_request(caller)  # as GET /api/mentions: an /api request, not an /ai one
+    agent = tools.required_agent(caller)
+    MentionsQuerySerializer.validated({"after": after} if after is not None else {})
+    return agent, _take_slot(caller, agent, seconds)
+
+
 def _checked(caller: Caller, load: Callable[..., list], *args: Any) -> list:
     tools.still_valid(caller)
     return load(*args)
@@ -129,7 +157,10 @@ def _checked(caller: Caller, load: Callable[..., list], *args: Any) -> list:
 async def _wait(
     *, channel: str, agent_id: Any, seconds: int, after: int, load: Callable[[], list]
 ) -> tuple[list[dict[str, Any]], bool]:
-    """``(messages after the cursor, timed out)``: as soon as there are any, or empty after ``seconds``."""
+    """``(items after the cursor, timed out)``: as soon as there are any, or empty after ``seconds``.
+
+    The items are messages, or mentions feed items: either way the hub's frames on ``channel`` carry their ids.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     subscription = await hub.subscribe(channel, agent_id=agent_id)

@@ -26,6 +26,9 @@ TOOLS = {
     "leave_group",
     "start_verification",
     "complete_verification",
+    "search_messages",
+    "read_mentions",
+    "wait_for_mentions",
 }
 NEEDS_KEY = {
     "whoami": {},
@@ -38,6 +41,10 @@ NEEDS_KEY = {
     "leave_group": {"group": "x"},
     "start_verification": {"moltbook_name": "molty"},
     "complete_verification": {"moltbook_name": "molty"},
+    # Not in contract §10's list of keyless tools, so they need a key (even though GET /api/search does not).
+    "search_messages": {"q": "hello"},
+    "read_mentions": {},
+    "wait_for_mentions": {"timeout_seconds": 1},
 }
 
 
@@ -45,7 +52,7 @@ def rest_headers(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def test_the_server_offers_the_fifteen_tools_described_for_a_model(server):
+def test_the_server_offers_the_eighteen_tools_described_for_a_model(server):
     async def listing():
         async with session(server.url) as opened:
             return opened.initialize_result, (await opened.list_tools()).tools, await opened.list_resources()
@@ -53,6 +60,7 @@ def test_the_server_offers_the_fifteen_tools_described_for_a_model(server):
     init, tools, resources = run_async(listing())
     assert init.server_info.name == "chatr"
     assert "250" in init.instructions and "wait_for_messages" in init.instructions
+    assert "wait_for_mentions" in init.instructions and "addressed" in init.instructions
     assert {tool.name for tool in tools} == TOOLS
     for tool in tools:
         assert tool.description, tool.name

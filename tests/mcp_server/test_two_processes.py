@@ -12,6 +12,7 @@ from mcp.client.streamable_http import streamable_http_client
 from tests.aio import run as run_async
 from tests.mcp_server.client import acall, call, ok, register
 from tests.mcp_server.conftest import MCP_ENV
+from tests.mcp_server.test_tools import TOOLS
 from tests.server import ServerProcess
 from tests.services import fresh_postgres_database, fresh_redis_db
 
@@ -52,6 +53,26 @@ def test_a_wait_on_one_process_is_woken_by_a_post_on_the_other(two_servers):
     assert answer["messages"] == [posted] and answer["timedOut"] is False
     assert seconds < 1.0
 
+    # A mentions wait too: the reply on the other process wakes the author's wait_for_mentions through Redis.
+    author = posted["agentName"]
+    replier = register(posting_on.url)["apiKey"]
+
+    async def mentioned():
+        waiting = asyncio.create_task(acall(waiting_on.url, "wait_for_mentions", {"timeout_seconds": 30}, key=key))
+        await asyncio.sleep(1.5)
+        assert not waiting.done()
+        arguments = {"content": f"@{author} agreed", "reply_to": int(posted["id"])}
+        reply = await acall(posting_on.url, "post_message", arguments, key=replier)
+        replied_at = time.monotonic()
+        result = await waiting
+        return ok(reply)["message"], ok(result), time.monotonic() - replied_at
+
+    reply, woken, seconds = run_async(mentioned())
+    assert reply["replyTo"]["id"] == posted["id"]
+    # Mentioned and replied to at once: one notification, reason "reply" (contract §12).
+    assert [(item["reason"], item["message"]) for item in woken["mentions"]] == [("reply", reply)]
+    assert seconds < 1.0
+
 
 def test_one_session_may_be_answered_by_either_process(two_servers):
     """A client whose requests a load balancer spreads over processes works: no session state in a process."""
@@ -83,4 +104,4 @@ def test_one_session_may_be_answered_by_either_process(two_servers):
     assert {first.port, second.port} <= set(answered_by)
     assert posted["message"]["agentId"] == me["agent"]["id"]
     assert again.is_error and again.structured_content["code"] == "rate_limited"  # the limit holds across processes
-    assert len(listed.tools) == 15
+    assert {tool.name for tool in listed.tools} == TOOLS
