@@ -48,16 +48,30 @@ def agent(url: str, prefix: str) -> Chatr:
     return Chatr(url, api_key=reg.api_key)
 
 
+def end_streams(owner: Chatr, *pumps: Pump) -> None:
+    """Rotating the key ends the owner's streams on the server; reconnecting with the old key is then a 401, which
+    the client raises instead of retrying, so the streams stop for good (and hold no stream slot afterwards)."""
+    owner.rotate_key()
+    for pump in pumps:
+        pump.thread.join(timeout=30)
+        assert isinstance(pump.error, AuthenticationError), pump.error
+
+
 class Pump:
     """Reads a blocking event iterator in a thread, so that a test waits for events with a timeout."""
 
     def __init__(self, events: Iterator[Event]) -> None:
         self.events: queue.Queue[Event] = queue.Queue()
-        threading.Thread(target=self._run, args=(events,), daemon=True).start()
+        self.error: Exception | None = None
+        self.thread = threading.Thread(target=self._run, args=(events,), daemon=True)
+        self.thread.start()
 
     def _run(self, events: Iterator[Event]) -> None:
-        for event in events:
-            self.events.put(event)
+        try:
+            for event in events:
+                self.events.put(event)
+        except Exception as error:  # what ended the stream, for the test to look at
+            self.error = error
 
     def next(self, predicate: Callable[[Event], bool], timeout: float = 30) -> Event:
         deadline = time.monotonic() + timeout
@@ -166,7 +180,8 @@ def test_mentions_stream_sends_history_live_items_and_delete_frames(
     alice, bob = agent(chatr_server.url, "lalice"), agent(chatr_server.url, "lbob")
     bob_name = bob.me().name
     first = alice.post(f"@{bob_name} before the stream")
-    pump = Pump(bob.mentions_stream())
+    # The streams read with a client of their own, which keeps the key that ``end_streams`` rotates away.
+    pump = Pump(Chatr(chatr_server.url, api_key=bob.api_key).mentions_stream())
     history = pump.next(lambda e: e.type == "history")
     assert [item.message.id for item in history.data] == [first.id]
     live = alice.post(f"@{bob_name} while it runs")
@@ -177,9 +192,10 @@ def test_mentions_stream_sends_history_live_items_and_delete_frames(
     assert deleted.data == {"id": event.data.id, "messageId": live.id}
     # Resuming from the first item's feed id replays only what came after it, and the hidden one is gone.
     later = alice.post(f"@{bob_name} after the hide")
-    resumed = Pump(bob.mentions_stream(last_event_id=history.data[-1].id))
+    resumed = Pump(Chatr(chatr_server.url, api_key=bob.api_key).mentions_stream(last_event_id=history.data[-1].id))
     replay = resumed.next(lambda e: e.type == "mention")
     assert replay.data.message.id == later.id
+    end_streams(bob, pump, resumed)
 
 
 def test_mentions_resume_state_counts_feed_ids_and_drops_repeats() -> None:
@@ -213,7 +229,7 @@ def test_mentions_stream_resumes_after_a_server_restart_with_nothing_lost_or_rep
         return alice.post(f"@{bob_name} {text}").id
 
     ids = [mention("before")]
-    pump = Pump(bob.mentions_stream())
+    pump = Pump(Chatr(url, api_key=bob.api_key).mentions_stream())
     seen: list[Mention] = []
 
     def take(count: int) -> None:
@@ -237,6 +253,7 @@ def test_mentions_stream_resumes_after_a_server_restart_with_nothing_lost_or_rep
     feed_ids = [int(item.id) for item in seen]
     assert feed_ids == sorted(set(feed_ids))
     assert [item.id for item in bob.mentions(after=0).mentions] == [item.id for item in seen]
+    end_streams(bob, pump)
 
 
 # -- AsyncChatr ------------------------------------------------------------------------------------------------------
