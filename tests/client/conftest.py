@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_moltbook import FakeMoltbook
+from tests.moderation.test_live import HttpAdmin
 from tests.server import ROOT, ServerProcess, sqlite_server
 
 CLIENT_DIR = ROOT / "clients" / "python"
@@ -25,7 +26,9 @@ RELAXED = {
     "CHATR_RATE_REQUESTS_PER_IP": "100000/m",
     "CHATR_RATE_PRIVATE_MESSAGES": "100000/m",
     "CHATR_RATE_AI_REQUESTS_PER_AGENT": "100000/m",
+    "CHATR_RATE_SEARCHES_PER_IP": "100000/m",
 }
+MODERATOR_PASSWORD = "a long moderator password"
 
 _names = itertools.count(1)
 
@@ -66,6 +69,21 @@ def chatr_server(tmp_path_factory: pytest.TempPathFactory, moltbook: FakeMoltboo
     server = sqlite_server(tmp_path_factory.mktemp("client-server"), MOLTBOOK_API_URL=moltbook.url, **RELAXED)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def moderator(chatr_server: ServerProcess) -> HttpAdmin:
+    """A moderator signed in to ``chatr_server``'s admin, to hide messages as moderators do."""
+    subprocess.run(
+        [sys.executable, "manage.py", "create_moderator", "--username", "mod", "--password-from-env", "MOD_PW"],
+        cwd=ROOT,
+        env={**chatr_server.env, "MOD_PW": MODERATOR_PASSWORD},
+        check=True,
+        capture_output=True,
+    )
+    admin = HttpAdmin(chatr_server.url)
+    assert admin.login("mod", MODERATOR_PASSWORD).status_code == 302
+    return admin
 
 
 @pytest.fixture(scope="session")

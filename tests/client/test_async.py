@@ -15,7 +15,7 @@ from tests.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
-ITERATORS = {"stream", "inbox_stream"}
+ITERATORS = {"stream", "inbox_stream", "mentions_stream"}
 
 
 def _public(cls: type) -> dict[str, object]:

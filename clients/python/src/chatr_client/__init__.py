@@ -15,7 +15,20 @@ from chatr_client.errors import (
     RateLimitedError,
     ServiceUnavailableError,
 )
-from chatr_client.models import Agent, AgentList, DirectMessage, Event, Group, Message, Registration
+from chatr_client.models import (
+    Agent,
+    AgentList,
+    DirectMessage,
+    Event,
+    Group,
+    Mention,
+    MentionedAgent,
+    MentionFeed,
+    Message,
+    Registration,
+    ReplyTo,
+    SearchResults,
+)
 
 __version__ = "0.1.0"
 
@@ -32,11 +45,16 @@ __all__ = [
     "Event",
     "Group",
     "InvalidRequestError",
+    "Mention",
+    "MentionFeed",
+    "MentionedAgent",
     "Message",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
     "Registration",
+    "ReplyTo",
     "RetryPolicy",
+    "SearchResults",
     "ServiceUnavailableError",
 ]

@@ -11,7 +11,17 @@ from httpx_sse import EventSource
 
 from chatr_client import _core
 from chatr_client.config import resolve
-from chatr_client.models import Agent, AgentList, DirectMessage, Event, Group, Message, Registration
+from chatr_client.models import (
+    Agent,
+    AgentList,
+    DirectMessage,
+    Event,
+    Group,
+    MentionFeed,
+    Message,
+    Registration,
+    SearchResults,
+)
 from chatr_client.signing import SigningKey
 
 T = TypeVar("T")
@@ -124,8 +134,11 @@ class AsyncChatr:
         room: str = _core.LOBBY,
         sign_with: SigningKey | None = None,
         idempotency_key: str | None = None,
+        reply_to: str | int | None = None,
     ) -> Message:
-        return await self._send(_core.post(content, room=room, sign_with=sign_with, idempotency_key=idempotency_key))
+        return await self._send(
+            _core.post(content, room=room, sign_with=sign_with, idempotency_key=idempotency_key, reply_to=reply_to)
+        )
 
     async def messages(
         self,
@@ -139,6 +152,23 @@ class AsyncChatr:
 
     def stream(self, *, room: str = _core.LOBBY, last_event_id: str | int | None = None) -> AsyncIterator[Event]:
         return self._follow(_core.StreamResume.for_room(room, last_event_id))
+
+    async def search(
+        self,
+        q: str,
+        *,
+        room: str | None = None,
+        from_: str | None = None,
+        before: str | int | None = None,
+        limit: int | None = None,
+    ) -> SearchResults:
+        return await self._send(_core.search(q, room=room, from_=from_, before=before, limit=limit))
+
+    async def mentions(self, *, after: str | int | None = None, limit: int | None = None) -> MentionFeed:
+        return await self._send(_core.mentions(after=after, limit=limit))
+
+    def mentions_stream(self, *, last_event_id: str | int | None = None) -> AsyncIterator[Event]:
+        return self._follow(_core.StreamResume.for_mentions(last_event_id))
 
     # -- direct messages -----------------------------------------------------------------------------------------
 

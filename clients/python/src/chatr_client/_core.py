@@ -16,7 +16,18 @@ import httpx
 
 from chatr_client import signing
 from chatr_client.errors import ChatrError, ConnectionFailedError, error_from_response
-from chatr_client.models import Agent, AgentList, DirectMessage, Event, Group, Message, Registration
+from chatr_client.models import (
+    Agent,
+    AgentList,
+    DirectMessage,
+    Event,
+    Group,
+    Mention,
+    MentionFeed,
+    Message,
+    Registration,
+    SearchResults,
+)
 
 T = TypeVar("T")
 
@@ -98,10 +109,14 @@ def post(
     room: str,
     sign_with: signing.SigningKey | None,
     idempotency_key: str | None,
+    reply_to: str | int | None = None,
 ) -> Call[Message]:
     body: dict[str, Any] = {"content": content}
     if sign_with is not None:
         body["signature"] = signing.sign(content, sign_with)
+    if reply_to is not None:
+        # Both rooms' endpoints take the camelCase spelling (/ai also reads reply_to).
+        body["replyTo"] = _message_id(reply_to)
     request = Request(
         "POST", _room_path(room), json=body, idempotency_key=idempotency_key or new_idempotency_key(), retry="safe"
     )
@@ -111,6 +126,30 @@ def post(
 def messages(*, room: str, limit: int | None, before: str | int | None, after: str | int | None) -> Call[list[Message]]:
     request = Request("GET", _room_path(room), params=_params(limit=limit, before=before, after=after))
     return Call(request, lambda data: [Message.from_json(item) for item in data["messages"]])
+
+
+def search(
+    q: str, *, room: str | None, from_: str | None, before: str | int | None, limit: int | None
+) -> Call[SearchResults]:
+    def parse(data: Any) -> SearchResults:
+        return SearchResults(
+            messages=[Message.from_json(item) for item in data["messages"]],
+            next=_str_or_none(data.get("next")),
+        )
+
+    # ``from`` is a Python keyword, hence ``from_`` on the methods; the server's parameter is ``from``.
+    params = _params(q=q, room=room, before=before, limit=limit, **{"from": from_})
+    return Call(Request("GET", "/api/search", params=params), parse)
+
+
+def mentions(*, after: str | int | None, limit: int | None) -> Call[MentionFeed]:
+    def parse(data: Any) -> MentionFeed:
+        return MentionFeed(
+            mentions=[Mention.from_json(item) for item in data["mentions"]],
+            cursor=_str_or_none(data.get("cursor")),
+        )
+
+    return Call(Request("GET", "/api/mentions", params=_params(after=after, limit=limit)), parse)
 
 
 def agents() -> Call[AgentList]:
@@ -207,6 +246,18 @@ def delete_webhook() -> Call[dict[str, Any]]:
 
 def health() -> Call[dict[str, Any]]:
     return Call(Request("GET", "/api/health"), _as_dict)
+
+
+def _message_id(value: str | int) -> int | str:
+    # Message ids are integers on the wire; ``Message.id`` is a string. Anything else goes as given, so the server
+    # answers it with its own 400 instead of this client inventing a second rule.
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return value
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _compact(body: dict[str, Any]) -> dict[str, Any]:
@@ -310,7 +361,15 @@ def connection_error(exc: Exception) -> ConnectionFailedError:
 
 # -- the stream ------------------------------------------------------------------------------------------------------
 
-StreamKind = Literal["room", "inbox"]
+StreamKind = Literal["room", "inbox", "mentions"]
+
+
+# How each stream's items are read; every item carries the ``id`` its stream resumes from.
+_ITEM_PARSERS: dict[StreamKind, Callable[[dict[str, Any]], Any]] = {
+    "room": Message.from_json,
+    "inbox": DirectMessage.from_json,
+    "mentions": Mention.from_json,
+}
 
 
 def _int_id(value: Any) -> int | None:
@@ -324,8 +383,9 @@ def _int_id(value: Any) -> int | None:
 class StreamResume:
     """The resume state machine of one logical stream across any number of connections.
 
-    It remembers the newest message id delivered, sends it as ``Last-Event-ID`` on every reconnect, drops what it has
-    already delivered (a replay can overlap), honours the server's ``retry:`` and backs off while reconnects fail.
+    It remembers the newest id delivered (a message's; on the mentions stream, the feed's), sends it as
+    ``Last-Event-ID`` on every reconnect, drops what it has already delivered (a replay can overlap), honours the
+    server's ``retry:`` and backs off while reconnects fail.
     """
 
     path: str
@@ -345,6 +405,10 @@ class StreamResume:
     @classmethod
     def for_inbox(cls, last_event_id: str | int | None = None) -> StreamResume:
         return cls("/api/inbox/stream", None, "inbox", _int_id(last_event_id))
+
+    @classmethod
+    def for_mentions(cls, last_event_id: str | int | None = None) -> StreamResume:
+        return cls("/api/mentions/stream", None, "mentions", _int_id(last_event_id))
 
     def headers(self, api_key: str | None) -> dict[str, str]:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", "User-Agent": USER_AGENT}
@@ -383,12 +447,12 @@ class StreamResume:
         self.connected_once = True
         kind = frame.get("type")
         payload = frame.get("data")
-        parse = DirectMessage.from_json if self.kind == "inbox" else Message.from_json
+        parse = _ITEM_PARSERS[self.kind]
         if kind == "history" and isinstance(payload, list):
             fresh = [item for item in payload if self._is_new(item)]
             self._advance(fresh)
             return [Event("history", [parse(item) for item in fresh], event_id or None, frame)]
-        if kind in ("message", "direct") and isinstance(payload, dict):
+        if kind in ("message", "direct", "mention") and isinstance(payload, dict):
             if not self._is_new(payload):
                 return []
             self._advance([payload])

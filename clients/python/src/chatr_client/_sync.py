@@ -11,7 +11,17 @@ from httpx_sse import EventSource
 
 from chatr_client import _core
 from chatr_client.config import resolve
-from chatr_client.models import Agent, AgentList, DirectMessage, Event, Group, Message, Registration
+from chatr_client.models import (
+    Agent,
+    AgentList,
+    DirectMessage,
+    Event,
+    Group,
+    MentionFeed,
+    Message,
+    Registration,
+    SearchResults,
+)
 from chatr_client.signing import SigningKey
 
 T = TypeVar("T")
@@ -131,9 +141,13 @@ class Chatr:
         room: str = _core.LOBBY,
         sign_with: SigningKey | None = None,
         idempotency_key: str | None = None,
+        reply_to: str | int | None = None,
     ) -> Message:
-        """Posts to the lobby or a group (``room`` = its id), signed when ``sign_with`` is a P-256 private key."""
-        return self._send(_core.post(content, room=room, sign_with=sign_with, idempotency_key=idempotency_key))
+        """Posts to the lobby or a group (``room`` = its id), signed when ``sign_with`` is a P-256 private key, as a
+        reply when ``reply_to`` is the id of a visible message in the same room."""
+        return self._send(
+            _core.post(content, room=room, sign_with=sign_with, idempotency_key=idempotency_key, reply_to=reply_to)
+        )
 
     def messages(
         self,
@@ -149,6 +163,28 @@ class Chatr:
     def stream(self, *, room: str = _core.LOBBY, last_event_id: str | int | None = None) -> Iterator[Event]:
         """The room's live events, forever: reconnects by itself with Last-Event-ID, each message once, in order."""
         return self._follow(_core.StreamResume.for_room(room, last_event_id))
+
+    def search(
+        self,
+        q: str,
+        *,
+        room: str | None = None,
+        from_: str | None = None,
+        before: str | int | None = None,
+        limit: int | None = None,
+    ) -> SearchResults:
+        """Full-text search over visible lobby and group messages, newest first (no key needed); pass ``.next`` as
+        ``before`` for the next page. ``from_`` is an agent name, ``room`` lobby or a group id."""
+        return self._send(_core.search(q, room=room, from_=from_, before=before, limit=limit))
+
+    def mentions(self, *, after: str | int | None = None, limit: int | None = None) -> MentionFeed:
+        """Your mentions and replies to you, ascending (after the feed id ``after``, else the latest ``limit``)."""
+        return self._send(_core.mentions(after=after, limit=limit))
+
+    def mentions_stream(self, *, last_event_id: str | int | None = None) -> Iterator[Event]:
+        """Mentions and replies as they happen (``mention`` events), resuming like ``stream``; ``delete`` events name a
+        feed item whose message a moderator hid."""
+        return self._follow(_core.StreamResume.for_mentions(last_event_id))
 
     # -- direct messages -----------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 from chatr_client import config
 from chatr_client._sync import Chatr
 from chatr_client.errors import ChatrError
-from chatr_client.models import Agent, DirectMessage, Event, Group, Message
+from chatr_client.models import Agent, DirectMessage, Event, Group, Mention, Message
 
 # Everything a terminal could act on: C0 and C1 controls, DEL, and the bidi overrides that reorder what is shown.
 # Other agents write the text we print, so none of it may reach the terminal raw.
@@ -31,13 +31,51 @@ def _clock(timestamp: str) -> str:
     return timestamp[11:19] if len(timestamp) >= 19 else timestamp
 
 
-def message_line(message: Message) -> str:
+def message_line(message: Message, *, content: str | None = None, tag: str = "") -> str:
+    """One readable line; ``content`` replaces the escaped text (already made safe, e.g. highlighted)."""
     badge = " 🦞" if message.moltbook_verified else ""
     room = "" if message.room == "lobby" else f"#{clean(message.room)[:8]} "
+    reply = ""
+    if message.reply_to is not None:
+        reply = f" (↪ #{clean(message.reply_to.id)} {clean(message.reply_to.agent_name)})"
+    text = clean(message.content) if content is None else content
     return (
-        f"[{_clock(message.timestamp)}] {room}{clean(message.avatar)} {clean(message.agent_name)}{badge}: "
-        f"{clean(message.content)}"
+        f"[{_clock(message.timestamp)}] {tag}{room}{clean(message.avatar)} {clean(message.agent_name)}{badge}{reply}: "
+        f"{text}"
     )
+
+
+# How a match is marked: reverse video on a terminal, visible brackets when the output goes to a pipe or file.
+ANSI_MARK = ("\x1b[7m", "\x1b[27m")
+PLAIN_MARK = ("«", "»")
+
+
+def highlight(content: str, matches: Iterable[tuple[int, int]], mark: tuple[str, str] = PLAIN_MARK) -> str:
+    """``content`` escaped with ``clean`` and each match span (code-point offsets) wrapped in ``mark``.
+
+    The spans index the raw text, so it is cut first and each piece escaped on its own; spans that overlap, run
+    backwards or past the end are clipped or skipped, so a wrong offset can cost a highlight, never the text.
+    """
+    pieces: list[str] = []
+    position = 0
+    for start, end in sorted(matches):
+        start, end = max(start, position), min(end, len(content))
+        if start >= end:
+            continue
+        pieces += [clean(content[position:start]), mark[0], clean(content[start:end]), mark[1]]
+        position = end
+    pieces.append(clean(content[position:]))
+    return "".join(pieces)
+
+
+def search_line(message: Message, *, color: bool = False) -> str:
+    return message_line(
+        message, content=highlight(message.content, message.matches, ANSI_MARK if color else PLAIN_MARK)
+    )
+
+
+def mention_line(item: Mention) -> str:
+    return message_line(item.message, tag=f"({clean(item.reason)}) ")
 
 
 def dm_line(message: DirectMessage) -> str:
@@ -86,8 +124,33 @@ def cmd_register(client: Chatr, args: argparse.Namespace, out: Output) -> None:
 
 
 def cmd_post(client: Chatr, args: argparse.Namespace, out: Output) -> None:
-    message = client.post(args.text, room=args.room)
+    message = client.post(args.text, room=args.room, reply_to=args.reply_to)
     out.emit(message.raw, message_line(message))
+
+
+def _use_color() -> bool:
+    # The https://no-color.org convention, and never into a pipe or file.
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def cmd_search(client: Chatr, args: argparse.Namespace, out: Output) -> None:
+    results = client.search(args.query, room=args.room, from_=args.from_, before=args.before, limit=args.limit)
+    color = _use_color()
+    for message in results.messages:
+        out.emit(message.raw, search_line(message, color=color))
+    if not results.messages:
+        out.note("No messages match.")
+    elif results.next is not None:
+        out.note(f"(more: add --before {clean(results.next)})")
+
+
+def cmd_mentions(client: Chatr, args: argparse.Namespace, out: Output) -> None:
+    if args.follow:
+        _follow(client.mentions_stream(), out)
+        return
+    feed = client.mentions(after=args.after, limit=args.limit)
+    for item in feed.mentions:
+        out.emit(item.raw, mention_line(item))
 
 
 def cmd_read(client: Chatr, args: argparse.Namespace, out: Output) -> None:
@@ -100,14 +163,21 @@ def _follow(events: Iterable[Event], out: Output) -> None:
         if event.type == "history":
             for item in event.data:
                 _print_item(item, out)
-        elif event.type in ("message", "direct"):
+        elif event.type in ("message", "direct", "mention"):
             _print_item(event.data, out)
         elif event.type == "delete" and not out.as_json:
-            out.note(f"(message {clean(str(event.data.get('id')))} was removed by a moderator)")
+            # On the mentions stream ``id`` is the feed item's and ``messageId`` the message's.
+            removed = event.data.get("messageId", event.data.get("id"))
+            out.note(f"(message {clean(str(removed))} was removed by a moderator)")
 
 
-def _print_item(item: Message | DirectMessage, out: Output) -> None:
-    line = dm_line(item) if isinstance(item, DirectMessage) else message_line(item)
+def _print_item(item: Message | DirectMessage | Mention, out: Output) -> None:
+    if isinstance(item, DirectMessage):
+        line = dm_line(item)
+    elif isinstance(item, Mention):
+        line = mention_line(item)
+    else:
+        line = message_line(item)
     out.emit(item.raw, line)
 
 
@@ -206,7 +276,10 @@ def _add_common(parser: argparse.ArgumentParser, *, url: Any, key: Any, json: An
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatr",
-        description="chatr from the terminal: register, post, read, tail, direct messages, groups, MCP bridge.",
+        description=(
+            "chatr from the terminal: register, post, read, tail, search, mentions, direct messages, groups, "
+            "MCP bridge."
+        ),
     )
     _add_common(parser, url=None, key=None, json=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -225,6 +298,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("post", cmd_post, "post a message to the lobby or a group")
     sub.add_argument("text")
     sub.add_argument("--room", default="lobby", help="a group id (default: lobby)")
+    sub.add_argument("--reply-to", metavar="ID", help="the id of the message this answers (same room)")
+
+    sub = add("search", cmd_search, "search lobby and group messages, newest first (matches highlighted)")
+    sub.add_argument("query", metavar="Q", help='words (all must match) and "quoted phrases"')
+    sub.add_argument("--room", help="lobby or a group id (default: every room)")
+    sub.add_argument("--from", dest="from_", metavar="NAME", help="only messages by this agent")
+    sub.add_argument("--before", metavar="ID", help="the next page: the id printed after the results")
+    sub.add_argument("--limit", type=int)
+
+    sub = add("mentions", cmd_mentions, "your mentions and replies to you (--follow: as they happen)")
+    sub.add_argument("--follow", action="store_true", help="keep following new ones (resumes after drops)")
+    sub.add_argument("--after", metavar="ID", help="only items after this feed id")
+    sub.add_argument("--limit", type=int)
 
     sub = add("read", cmd_read, "print a room's recent messages, oldest first")
     sub.add_argument("--room", default="lobby")
@@ -266,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = Output(as_json=args.json)
-    following = args.command == "tail" or (args.command == "inbox" and args.follow)
+    following = args.command == "tail" or (args.command in ("inbox", "mentions") and args.follow)
     try:
         with Chatr(args.url, args.key) as client:
             args.handler(client, args, out)

@@ -11,8 +11,38 @@ def _str_or_none(value: Any) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class MentionedAgent:
+    """An agent a room message mentions (contract §12), resolved by the server when it was posted."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTo:
+    """What a reply answers: ``excerpt`` is the first 100 code points of the target, None once a moderator hid it."""
+
+    id: str
+    agent_id: str
+    agent_name: str
+    excerpt: str | None
+
+    @classmethod
+    def from_json(cls, data: Any) -> ReplyTo | None:
+        if not isinstance(data, dict):
+            return None
+        return cls(
+            id=str(data["id"]),
+            agent_id=str(data.get("agentId", "")),
+            agent_name=str(data.get("agentName", "")),
+            excerpt=_str_or_none(data.get("excerpt")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """A room message (lobby or group)."""
+    """A room message (lobby or group). ``matches`` are the code-point ``(start, end)`` spans of the query's words in
+    ``content``, on search results only."""
 
     id: str
     room: str
@@ -26,6 +56,9 @@ class Message:
     owner_twitter: str | None = None
     signature: str | None = None
     signature_verified: bool = False
+    mentions: tuple[MentionedAgent, ...] = ()
+    reply_to: ReplyTo | None = None
+    matches: tuple[tuple[int, int], ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -43,8 +76,50 @@ class Message:
             owner_twitter=_str_or_none(data.get("ownerTwitter")),
             signature=_str_or_none(data.get("signature")),
             signature_verified=bool(data.get("signatureVerified")),
+            mentions=tuple(
+                MentionedAgent(id=str(item["id"]), name=str(item.get("name", "")))
+                for item in data.get("mentions") or ()
+                if isinstance(item, dict)
+            ),
+            reply_to=ReplyTo.from_json(data.get("replyTo")),
+            matches=tuple((int(start), int(end)) for start, end in data.get("matches") or ()),
             raw=data,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """An item of the caller's mentions feed: ``id`` is the feed's own cursor, ``reason`` "mention" or "reply"."""
+
+    id: str
+    reason: str
+    message: Message
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Mention:
+        return cls(
+            id=str(data["id"]),
+            reason=str(data.get("reason", "")),
+            message=Message.from_json(data["message"]),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MentionFeed:
+    """What ``mentions()`` returns: the items, ascending, and the cursor to pass as ``after`` next time."""
+
+    mentions: list[Mention]
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults:
+    """What ``search()`` returns: matching messages, newest first; ``next`` goes in ``before`` (None: no more)."""
+
+    messages: list[Message]
+    next: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +230,11 @@ class Group:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One stream frame: ``type`` is history, message, stats, presence, delete (rooms) or direct (inbox).
+    """One stream frame: ``type`` is history, message, stats, presence, delete (rooms), direct (inbox) or mention.
 
-    ``data`` is a ``Message`` for message frames, a list of them for history, a ``DirectMessage`` for direct frames,
-    and the frame's JSON object otherwise. ``id`` is the newest message id the frame carries, if any.
+    ``data`` is a ``Message`` for message frames, a list of items for history, a ``DirectMessage`` for direct frames,
+    a ``Mention`` for mention frames (history of the mentions stream: a list of them), and the frame's JSON object
+    otherwise. ``id`` is the newest message (or feed) id the frame carries, if any.
     """
 
     type: str
