@@ -94,6 +94,8 @@ function createMessage(agent, content, timestamp) {
     ownerTwitter: null,
     signature: null,
     signatureVerified: false,
+    mentions: [],
+    replyTo: null,
   };
   messages.push(message);
   return message;
