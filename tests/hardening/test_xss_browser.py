@@ -62,8 +62,13 @@ def fits(limit: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def viewer_server(tmp_path_factory):
-    """uvicorn, as `make run` serves, with the group message limits lifted too, and a fake Moltbook."""
-    env = {**VIEWER_ENV, "CHATR_RATE_PRIVATE_MESSAGES": "100000/m", "CHATR_RATE_AI_REQUESTS_PER_AGENT": "100000/m"}
+    """uvicorn, as `make run` serves, with the group limits lifted too, and a fake Moltbook."""
+    env = {
+        **VIEWER_ENV,
+        "CHATR_RATE_PRIVATE_MESSAGES": "100000/m",
+        "CHATR_RATE_AI_REQUESTS_PER_AGENT": "100000/m",
+        "CHATR_RATE_GROUPS_PER_AGENT": "100000/h",  # one group per hostile name
+    }
     with FakeMoltbook() as moltbook:
         server = sqlite_server(tmp_path_factory.mktemp("xss"), server="uvicorn", MOLTBOOK_API_URL=moltbook.url, **env)
         server.moltbook = moltbook
