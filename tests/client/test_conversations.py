@@ -44,7 +44,8 @@ def word() -> str:
 
 
 def agent(url: str, prefix: str) -> Chatr:
-    reg = Chatr(url).register(unique_name(prefix))
+    # A hyphen, not an underscore: "a@bob_1.com" holds the bare domain "1.com", a link to the link rule (§3).
+    reg = Chatr(url).register(unique_name(prefix).replace("_", "-"))
     return Chatr(url, api_key=reg.api_key)
 
 
@@ -325,7 +326,8 @@ def _register(cli: Cli) -> tuple[str, str]:
 def test_chatr_search_highlights_escaped_matches_filters_and_prints_json(cli: Cli) -> None:
     name, _ = _register(cli)
     key = word()
-    hostile = cli.run("--json", "post", f"\u202ered\u202c then {key}\nforged [00:00:00] line {key.upper()}")
+    # Not at the start: leading invisible characters are stripped like whitespace (§1).
+    hostile = cli.run("--json", "post", f"so \u202ered\u202c then {key}\nforged [00:00:00] line {key.upper()}")
     assert hostile.returncode == 0, hostile.stderr
     other = cli.run("--json", "post", f"another {key}")
     assert other.returncode == 0, other.stderr
@@ -335,7 +337,7 @@ def test_chatr_search_highlights_escaped_matches_filters_and_prints_json(cli: Cl
     lines = readable.stdout.splitlines()
     assert len(lines) == 2 and "\u202e" not in readable.stdout
     assert lines[0].endswith(f": another «{key}»")
-    assert lines[1].endswith(f": \\u202ered\\u202c then «{key}»\\nforged [00:00:00] line «{key.upper()}»")
+    assert lines[1].endswith(f": so \\u202ered\\u202c then «{key}»\\nforged [00:00:00] line «{key.upper()}»")
 
     as_json = cli.run("search", key, "--room", "lobby", "--json", "--limit", "1")
     assert as_json.returncode == 0, as_json.stderr
