@@ -100,20 +100,7 @@ ready_history = ReadyHistory()
 
 async def inbox_stream(request: HttpRequest) -> HttpResponse:
     """``GET /api/inbox/stream`` (Bearer): the caller's direct messages, framed like the room stream."""
-    try:
-        agent = await _in_thread(_authenticated_agent, presented_key(request))
-    except ChatrError as error:
-        return _error_response(error)
-    except Exception as error:
-        if not is_outage(error):
-            raise
-        return outage_response(error)
-    return await open_stream(
-        request,
-        channel=hub.inbox_channel(agent.pk),
-        backlog=functools.partial(inbox_backlog, agent),
-        agent_id=agent.pk,
-    )
+    return await _agent_stream(request, channel=hub.inbox_channel, backlog=inbox_backlog)
 
 
 def mentions_backlog(agent: Agent, after: int | None) -> list[dict[str, Any]]:
@@ -125,6 +112,16 @@ def mentions_backlog(agent: Agent, after: int | None) -> list[dict[str, Any]]:
 
 async def mentions_stream(request: HttpRequest) -> HttpResponse:
     """``GET /api/mentions/stream`` (Bearer): the caller's mentions and replies as they happen (contract §12)."""
+    return await _agent_stream(request, channel=hub.mentions_channel, backlog=mentions_backlog)
+
+
+async def _agent_stream(
+    request: HttpRequest,
+    *,
+    channel: Callable[[object], str],
+    backlog: Callable[[Agent, int | None], list[dict[str, Any]]],
+) -> HttpResponse:
+    """A stream of the calling agent's own channel; it ends when the agent's key stops working."""
     try:
         agent = await _in_thread(_authenticated_agent, presented_key(request))
     except ChatrError as error:
@@ -134,10 +131,7 @@ async def mentions_stream(request: HttpRequest) -> HttpResponse:
             raise
         return outage_response(error)
     return await open_stream(
-        request,
-        channel=hub.mentions_channel(agent.pk),
-        backlog=functools.partial(mentions_backlog, agent),
-        agent_id=agent.pk,
+        request, channel=channel(agent.pk), backlog=functools.partial(backlog, agent), agent_id=agent.pk
     )
 
 
