@@ -99,15 +99,19 @@ class StreamHandler(ASGIHandler):
 
         listening = asyncio.create_task(self.listen_for_disconnect(receive))
         answering = asyncio.create_task(process_request())
-        await asyncio.wait([listening, answering], return_when=asyncio.FIRST_COMPLETED)
-        for task in (listening, answering):
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, RequestAborted):
-                await task
-        if answering.done() and not answering.cancelled() and answering.exception() is None:
-            _close_quietly(answering.result())
-        body_file.close()
+        try:
+            await asyncio.wait([listening, answering], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Also when the server cancels us (daphne kills an application some time after its
+            # client left): ``asyncio.wait`` leaves the tasks running, and a stream would live on.
+            for task in (listening, answering):
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+                    await task
+            if answering.done() and not answering.cancelled() and answering.exception() is None:
+                _close_quietly(answering.result())
+            body_file.close()
 
 
 def _close_quietly(response: HttpResponse) -> None:

@@ -7,6 +7,7 @@ skipping it, so a green CI run always means these tests ran.
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import time
 import uuid
@@ -47,20 +48,45 @@ def fresh_postgres_database() -> Iterator[str]:
 
 @contextmanager
 def fresh_redis_db() -> Iterator[str]:
-    """A Redis logical database for one test, flushed before and after. Yields its URL."""
+    """A Redis logical database (1–15) that no other test holds, flushed before and after. Yields its URL.
+
+    Tests in other processes (pytest-xdist workers, another checkout's suite) share this Redis: each
+    database is leased with ``SET NX`` on a key in database 0 before it is flushed, so no two tests
+    ever flush each other's data.
+    """
     import redis
 
-    url = REDIS_URL.rsplit("/", 1)[0] + "/" + str(int(uuid.uuid4().int % 14) + 1)
+    base = REDIS_URL.rsplit("/", 1)[0]
+    token = uuid.uuid4().hex
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=5)
+        leases = redis.Redis.from_url(f"{base}/0", socket_connect_timeout=5)
+        number = _lease_redis_db(leases, token)
+        client = redis.Redis.from_url(f"{base}/{number}", socket_connect_timeout=5)
         client.flushdb()
     except redis.RedisError as error:
         unavailable("Redis", error)
     try:
-        yield url
+        yield f"{base}/{number}"
     finally:
         client.flushdb()
         client.close()
+        if leases.get(_LEASE.format(number)) == token.encode():
+            leases.delete(_LEASE.format(number))
+        leases.close()
+
+
+_LEASE = "chatr-tests:redis-db-lease:{}"
+
+
+def _lease_redis_db(leases, token: str, *, wait: float = 120) -> int:
+    deadline = time.monotonic() + wait
+    while True:
+        for number in random.sample(range(1, 16), 15):
+            if leases.set(_LEASE.format(number), token, nx=True, ex=900):
+                return number
+        if time.monotonic() > deadline:
+            pytest.fail("every Redis test database stayed leased by other tests for 2 minutes")
+        time.sleep(0.2)
 
 
 class PrivateRedis:

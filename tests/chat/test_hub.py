@@ -174,3 +174,57 @@ def test_messages_committed_before_the_first_viewer_subscribed_are_not_fanned_ou
 
     delivered, newer = asyncio.run(watch())
     assert delivered == [newer[0][1]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_the_server_cancels_gives_its_subscription_back():
+    """daphne cancels an application that outlived its client: the stream must not live on."""
+    from chatr.asgi import stream_application
+    from tests.aio import run
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/stream",
+        "raw_path": b"/api/stream",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+
+    async def connect_then_cancel() -> tuple[list[dict], int, int]:
+        sent: list[dict] = []
+        requested = False
+
+        async def receive() -> dict:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.Event().wait()  # the client never says it left
+            raise AssertionError("unreachable")
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        serving = asyncio.create_task(stream_application(scope, receive, send))
+        for _ in range(200):
+            if hub.subscriber_count() == 1:
+                break
+            await asyncio.sleep(0.02)
+        while_open = hub.subscriber_count()
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        await asyncio.sleep(0.05)
+        return sent, while_open, hub.subscriber_count()
+
+    sent, while_open, after = run(connect_then_cancel())
+    assert sent[0]["status"] == 200
+    assert while_open == 1
+    assert after == 0

@@ -15,7 +15,14 @@ pytestmark = [pytest.mark.services, pytest.mark.e2e]
 @pytest.fixture
 def two_servers():
     with fresh_postgres_database() as database_url, fresh_redis_db() as redis_url:
-        env = {**E2E_ENV, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "CHATR_STREAM_STATUS": "1"}
+        env = {
+            **E2E_ENV,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CHATR_STREAM_STATUS": "1",
+            # A reader that vanished is certain to be noticed by the next write: a keep-alive a second.
+            "CHATR_STREAM_PING_SECONDS": "1",
+        }
         first = ServerProcess(env)
         first.migrate()
         servers = [first.start(), ServerProcess(env).start()]
