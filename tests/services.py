@@ -11,7 +11,7 @@ import random
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -44,6 +44,42 @@ def fresh_postgres_database() -> Iterator[str]:
             yield f"{base}/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def copy_postgres_template(database_url: str, migrate: Callable[[str], None]) -> bool:
+    """Replace a new, empty test database with a copy of one migrated once for the current migrations.
+
+    False (nothing done) when the URL is not a database of the test cluster or already holds tables.
+    ``migrate(url)`` migrates the template when it does not exist yet (under an advisory lock, so that
+    suites running at once build it once).
+    """
+    import psycopg
+
+    from tests.server import migrations_digest
+
+    base, _, name = database_url.rpartition("/")
+    if base != POSTGRES_URL.rsplit("/", 1)[0] or not name.startswith("chatr_test_"):
+        return False
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as target:
+        if target.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]:
+            return False
+    template = f"chatr_template_{migrations_digest()}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5) as admin:
+        admin.execute("SELECT pg_advisory_lock(7243001)")
+        try:
+            if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template]).fetchone():
+                admin.execute(f'CREATE DATABASE "{template}"')
+                try:
+                    migrate(f"{base}/{template}")
+                except BaseException:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+                    raise
+            # Under the lock too: a copy fails while anything else is connected to the template.
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(7243001)")
+    return True
 
 
 @contextmanager

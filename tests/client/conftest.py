@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -103,6 +104,10 @@ def restartable_server(tmp_path: Path) -> Iterator[ServerProcess]:
     server.stop()
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Cli:
     """Runs the installed ``chatr`` with a home and config directory of its own (no key from this machine)."""
 
@@ -137,6 +142,9 @@ class Cli:
             text=True,
             env=self.env(**env),
             bufsize=1,
+            # A suite started in the background (`make test &`) ignores SIGINT, and children inherit
+            # that: the tests' Ctrl-C must reach the CLI as a terminal's would.
+            preexec_fn=_default_sigint,
         )
 
     @property
