@@ -63,7 +63,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "chatr.middleware.RequestLogMiddleware",
+    "accounts.middleware.AgentRequestLogMiddleware",
     "chatr.middleware.ClientIpMiddleware",
     "chatr.middleware.NulRefusalMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -81,7 +81,7 @@ MIDDLEWARE = [
 # /api, /ai and /health (chatr.asgi): what the API needs, without sessions, CSRF, messages, Django's
 # auth middleware (DRF authenticates keys itself) or static files.
 CHATR_API_MIDDLEWARE = [
-    "chatr.middleware.RequestLogMiddleware",
+    "accounts.middleware.AgentRequestLogMiddleware",
     "chatr.middleware.ClientIpMiddleware",
     "chatr.middleware.NulRefusalMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -110,6 +110,16 @@ TEMPLATES = [
 ]
 
 ASGI_APPLICATION = "chatr.asgi.application"
+# The parts of chatr.asgi that belong to apps, by dotted path: the chatr package imports no app.
+# ASGI applications served ahead of Django at a path (and at the path with a trailing slash).
+CHATR_ASGI_MOUNTS = {"/mcp": "agents_mcp.server.application"}  # MCP over Streamable HTTP (contract §10)
+# Called with the running event loop before each HTTP request is routed (services publish from the
+# WSGI pool's threads through that loop).
+CHATR_ASGI_LOOP_HOOKS = ["chat.hub.attach"]
+# Ready-made answers (chatr.response_cache): the rules by path, and the coroutine that reads the
+# current versions of a list of scopes.
+CHATR_RESPONSE_CACHE_RULES = "chat.ready.RULES"
+CHATR_RESPONSE_CACHE_VERSIONS = "chat.freshness.acurrent"
 # Threads per server process that run requests (everything but streams) through Django's WSGI handler.
 CHATR_WSGI_THREADS = int(os.environ.get("CHATR_WSGI_THREADS", "8"))
 WSGI_APPLICATION = "chatr.wsgi.application"
@@ -331,7 +341,7 @@ CHATR_HUB_WATCH_SECONDS = float(os.environ.get("CHATR_HUB_WATCH_SECONDS", "2"))
 # Paths served by chatr.asgi's stream handler, whose middleware chain never leaves the event loop.
 CHATR_STREAM_PATHS = ["/api/stream", "/api/stream/status", "/api/inbox/stream", "/api/mentions/stream"]
 CHATR_STREAM_MIDDLEWARE = [
-    "chatr.middleware.RequestLogMiddleware",
+    "accounts.middleware.AgentRequestLogMiddleware",
     "chatr.middleware.ClientIpMiddleware",
     "chatr.middleware.NulRefusalMiddleware",
     "chatr.middleware.StreamHostMiddleware",
