@@ -270,6 +270,13 @@ CHATR_TASK_RESULTS_PRUNE_SECONDS = float(os.environ.get("CHATR_TASK_RESULTS_PRUN
 
 # How often each worker deletes stored idempotency keys past their 24 h replay window.
 CHATR_IDEMPOTENCY_PURGE_SECONDS = float(os.environ.get("CHATR_IDEMPOTENCY_PURGE_SECONDS", "3600"))
+# The housekeeping each worker runs beside its deliveries, at start and then every so many seconds:
+# the dotted path of a function that takes no arguments and returns how many rows it touched.
+CHATR_WORKER_JOBS = {
+    "webhooks.services.enqueue_due_deliveries": CHATR_WEBHOOK_SWEEP_SECONDS,
+    "webhooks.services.prune_task_results": CHATR_TASK_RESULTS_PRUNE_SECONDS,
+    "chat.services.purge_idempotency_keys": CHATR_IDEMPOTENCY_PURGE_SECONDS,
+}
 # Concurrency (docs/webhooks.md, "One slow receiver"): attempts each worker process runs at once;
 # at most this many at once per endpoint (one while it is unproven or failing); at most half a
 # worker's attempts go to endpoints that are unproven or failing, so healthy ones always find room.
