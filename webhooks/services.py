@@ -2,9 +2,9 @@
 
 The life of a delivery: ``enqueue_deliveries`` writes it inside the transaction of the message it
 tells about (an outbox), and hands a task to the engine once that commits. ``deliver`` (run by a
-worker, as the task ``deliver_webhook``) claims it, makes one attempt and records the outcome: done, or retried later, or given up
-(which disables the endpoint). ``enqueue_due_deliveries`` is the safety net: it re-enqueues
-deliveries whose task never reached the engine or whose worker died mid-attempt.
+worker, as the task ``deliver_webhook``) claims it, makes one attempt and records the outcome: done,
+or retried later, or given up (which disables the endpoint). ``enqueue_due_deliveries`` is the safety
+net: it re-enqueues deliveries whose task never reached the engine or whose worker died mid-attempt.
 """
 
 from __future__ import annotations
