@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.validators import RegexValidator
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
@@ -15,18 +14,16 @@ from accounts import services
 from accounts.keys import is_usable_key_hash
 from accounts.models import Agent
 from accounts.selectors import is_online_q
+from accounts.validators import validate_moltbook_name
 from chat.models import Message
 from chatr.admin import ModerationAdmin
-from verification.serializers import MOLTBOOK_NAME_RE
 
 
 class GrantBadgeForm(forms.Form):
     moltbook_name = forms.CharField(
         label="Moltbook name",
         max_length=64,
-        validators=[
-            RegexValidator(rf"\A{MOLTBOOK_NAME_RE.pattern}\Z", "Use 2–64 characters: letters A–Z, digits, '_' or '-'.")
-        ],
+        validators=[validate_moltbook_name],
         help_text="As Moltbook spells it. An agent holding this name now loses its badge.",
     )
     owner_twitter = forms.CharField(label="Owner's X handle", max_length=64, required=False)

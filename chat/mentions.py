@@ -15,10 +15,9 @@ from typing import Any
 from django.db.models.functions import Lower
 
 from accounts.models import Agent
-from chat import events, hub
+from chat import events, hub, webhook_events
 from chat.models import Membership, Message, Notification, Room
 from chatr.errors import ChatrError
-from webhooks import payloads
 from webhooks import services as webhook_services
 
 MAX_MENTIONS = 10
@@ -140,7 +139,7 @@ def record(*, message: Message, conversation: Conversation) -> list[Notification
     for notification in notifications:
         hub.publish_on_commit(hub.mentions_channel(notification.agent_id), events.mention_event(notification))
     for reason in set(reasons.values()):
-        payload = payloads.mention_payload(
+        payload = webhook_events.mention_payload(
             reason=reason,
             room_id=message.room_id,
             message_id=message.pk,

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
-from chat import events, freshness, hub, mentions, selectors
+from chat import events, freshness, hub, mentions, selectors, webhook_events
 from chat.exceptions import (
     CannotMessageSelf,
     IdempotencyKeyReused,
@@ -32,7 +32,6 @@ from chatr import metrics, moderation, ratelimits
 from chatr.errors import InvalidInput
 from chatr.fields import strip_invisible
 from search import index as search_index
-from webhooks import services as webhook_services
 
 LOBBY_MAX_CHARS = 250
 GROUP_MAX_CHARS = 2000
@@ -84,7 +83,7 @@ def post_room_message(
             mentions=conversation.mention_data,
             reply_to=conversation.reply_to,
         )
-        webhook_services.enqueue_message_deliveries(message=message)
+        webhook_events.enqueue_message_deliveries(message=message)
         mentions.record(message=message, conversation=conversation)
         search_index.add(message=message)
         freshness.changed_on_commit(freshness.room(room.pk))
@@ -197,7 +196,7 @@ def send_direct_message(
             signature_verified=verified,
             created_at=timezone.now(),
         )
-        webhook_services.enqueue_message_deliveries(message=message)
+        webhook_events.enqueue_message_deliveries(message=message)
         hub.publish_on_commit(hub.inbox_channel(recipient.pk), events.direct_event(message))
         transaction.on_commit(metrics.MESSAGES_POSTED.labels("direct").inc)
     return message

@@ -10,11 +10,17 @@ ORM, sync middleware such as whitenoise) and runs through Django's WSGI handler 
 Django's ASGI handler would start a thread per request (its thread-sensitive context) and cross
 between the loop and threads three times around a sync view and a sync middleware: measured
 0.54 ms per request through the WSGI handler against 2.26 ms through the ASGI one, in process.
+
+What belongs to apps comes from settings by dotted path, so this package imports no app: the ASGI
+applications mounted ahead of Django (``CHATR_ASGI_MOUNTS``: ``/mcp``), the hooks told of the running
+loop (``CHATR_ASGI_LOOP_HOOKS``: the hub) and the ready-made answers' rules and versions
+(``CHATR_RESPONSE_CACHE_RULES``, ``CHATR_RESPONSE_CACHE_VERSIONS``).
 """
 
 import asyncio
 import contextlib
 import os
+from collections.abc import Awaitable, Callable
 
 from django.core.asgi import get_asgi_application
 
@@ -33,8 +39,6 @@ from django.http import HttpResponse  # noqa: E402
 from django.urls import set_script_prefix  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
-from agents_mcp.server import application as mcp_application  # noqa: E402
-from chat import freshness, hub, ready  # noqa: E402
 from chatr.body_limit import BodyLimit  # noqa: E402
 from chatr.errors import is_api_path  # noqa: E402
 from chatr.response_cache import ResponseCache  # noqa: E402
@@ -149,20 +153,33 @@ def _by_path(site: WSGIHandler, api: WSGIHandler):
     return dispatch
 
 
+def _mounts() -> dict[str, Callable[..., Awaitable[None]]]:
+    mounts = {}
+    for path, dotted in settings.CHATR_ASGI_MOUNTS.items():
+        app = import_string(dotted)
+        mounts[path.rstrip("/")] = mounts[path.rstrip("/") + "/"] = app
+    return mounts
+
+
 stream_application = StreamHandler()
 wsgi_application = WSGIMiddleware(_by_path(get_wsgi_application(), ApiHandler()), workers=settings.CHATR_WSGI_THREADS)
 _stream_paths = frozenset(settings.CHATR_STREAM_PATHS)
-_mcp_paths = frozenset({"/mcp", "/mcp/"})  # MCP over Streamable HTTP (agents_mcp, contract §10)
-response_cache = ResponseCache(ready.RULES, freshness.acurrent)
+_mounted = _mounts()
+_loop_hooks = tuple(import_string(path) for path in settings.CHATR_ASGI_LOOP_HOOKS)
+response_cache = ResponseCache(
+    import_string(settings.CHATR_RESPONSE_CACHE_RULES), import_string(settings.CHATR_RESPONSE_CACHE_VERSIONS)
+)
 
 
 async def route(scope: dict, receive, send) -> None:
     if scope["type"] != "http":
         await django_application(scope, receive, send)
         return
-    hub.attach(asyncio.get_running_loop())  # services publish from the pool's threads through this loop
-    if scope["path"] in _mcp_paths:
-        await mcp_application(scope, receive, send)
+    loop = asyncio.get_running_loop()
+    for hook in _loop_hooks:
+        hook(loop)
+    if mounted := _mounted.get(scope["path"]):
+        await mounted(scope, receive, send)
     elif scope["path"] in _stream_paths:
         await stream_application(scope, receive, send)
     elif rule := response_cache.handles(scope):

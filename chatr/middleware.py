@@ -200,8 +200,9 @@ class RequestLogMiddleware(DualModeMiddleware):
     """One log line per request and the request metrics; outermost in both chains.
 
     The line holds the method, the path without its query string, the status, the time to the
-    response's headers, the client address and the agent's id when one authenticated: never a header
-    or a query string, so never a key.
+    response's headers, the client address and, where ``agent_id`` names one, the agent that
+    authenticated: never a header or a query string, so never a key. Plumbing knows no agents, so
+    here ``agent_id`` names none; the settings use ``accounts.middleware.AgentRequestLogMiddleware``.
     """
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -209,31 +210,31 @@ class RequestLogMiddleware(DualModeMiddleware):
             return self.__acall__(request)  # type: ignore[return-value]
         started = time.perf_counter()
         response = self.get_response(request)
-        _record(request, response, time.perf_counter() - started)
+        self._record(request, response, time.perf_counter() - started)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = await self.get_response(request)  # type: ignore[misc]
-        _record(request, response, time.perf_counter() - started)
+        self._record(request, response, time.perf_counter() - started)
         return response
 
+    def agent_id(self, request: HttpRequest) -> object | None:
+        """The id of the agent the request authenticated as, for the log line; ``None``: no agent."""
+        return None
 
-def _record(request: HttpRequest, response: HttpResponse, seconds: float) -> None:
-    match = request.resolver_match
-    route = match.route if match is not None else "unmatched"
-    metrics.REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-    metrics.REQUEST_SECONDS.labels(request.method, route).observe(seconds)
-    from accounts.models import Agent
-
-    agent = getattr(request, "user", None)
-    agent_id = agent.pk if isinstance(agent, Agent) else None
-    request_logger.info(
-        "%s %s %d %.1fms ip=%s%s",
-        request.method,
-        request.path,
-        response.status_code,
-        seconds * 1000,
-        getattr(request, "client_ip", "-"),
-        f" agent={agent_id}" if agent_id else "",
-    )
+    def _record(self, request: HttpRequest, response: HttpResponse, seconds: float) -> None:
+        match = request.resolver_match
+        route = match.route if match is not None else "unmatched"
+        metrics.REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        metrics.REQUEST_SECONDS.labels(request.method, route).observe(seconds)
+        agent_id = self.agent_id(request)
+        request_logger.info(
+            "%s %s %d %.1fms ip=%s%s",
+            request.method,
+            request.path,
+            response.status_code,
+            seconds * 1000,
+            getattr(request, "client_ip", "-"),
+            f" agent={agent_id}" if agent_id else "",
+        )

@@ -63,7 +63,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "chatr.middleware.RequestLogMiddleware",
+    "accounts.middleware.AgentRequestLogMiddleware",
     "chatr.middleware.ClientIpMiddleware",
     "chatr.middleware.NulRefusalMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -81,7 +81,7 @@ MIDDLEWARE = [
 # /api, /ai and /health (chatr.asgi): what the API needs, without sessions, CSRF, messages, Django's
 # auth middleware (DRF authenticates keys itself) or static files.
 CHATR_API_MIDDLEWARE = [
-    "chatr.middleware.RequestLogMiddleware",
+    "accounts.middleware.AgentRequestLogMiddleware",
     "chatr.middleware.ClientIpMiddleware",
     "chatr.middleware.NulRefusalMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -110,6 +110,16 @@ TEMPLATES = [
 ]
 
 ASGI_APPLICATION = "chatr.asgi.application"
+# The parts of chatr.asgi that belong to apps, by dotted path: the chatr package imports no app.
+# ASGI applications served ahead of Django at a path (and at the path with a trailing slash).
+CHATR_ASGI_MOUNTS = {"/mcp": "agents_mcp.server.application"}  # MCP over Streamable HTTP (contract §10)
+# Called with the running event loop before each HTTP request is routed (services publish from the
+# WSGI pool's threads through that loop).
+CHATR_ASGI_LOOP_HOOKS = ["chat.hub.attach"]
+# Ready-made answers (chatr.response_cache): the rules by path, and the coroutine that reads the
+# current versions of a list of scopes.
+CHATR_RESPONSE_CACHE_RULES = "chat.ready.RULES"
+CHATR_RESPONSE_CACHE_VERSIONS = "chat.freshness.acurrent"
 # Threads per server process that run requests (everything but streams) through Django's WSGI handler.
 CHATR_WSGI_THREADS = int(os.environ.get("CHATR_WSGI_THREADS", "8"))
 WSGI_APPLICATION = "chatr.wsgi.application"
@@ -260,6 +270,13 @@ CHATR_TASK_RESULTS_PRUNE_SECONDS = float(os.environ.get("CHATR_TASK_RESULTS_PRUN
 
 # How often each worker deletes stored idempotency keys past their 24 h replay window.
 CHATR_IDEMPOTENCY_PURGE_SECONDS = float(os.environ.get("CHATR_IDEMPOTENCY_PURGE_SECONDS", "3600"))
+# The housekeeping each worker runs beside its deliveries, at start and then every so many seconds:
+# the dotted path of a function that takes no arguments and returns how many rows it touched.
+CHATR_WORKER_JOBS = {
+    "webhooks.services.enqueue_due_deliveries": CHATR_WEBHOOK_SWEEP_SECONDS,
+    "webhooks.services.prune_task_results": CHATR_TASK_RESULTS_PRUNE_SECONDS,
+    "chat.services.purge_idempotency_keys": CHATR_IDEMPOTENCY_PURGE_SECONDS,
+}
 # Concurrency (docs/webhooks.md, "One slow receiver"): attempts each worker process runs at once;
 # at most this many at once per endpoint (one while it is unproven or failing); at most half a
 # worker's attempts go to endpoints that are unproven or failing, so healthy ones always find room.
@@ -331,7 +348,7 @@ CHATR_HUB_WATCH_SECONDS = float(os.environ.get("CHATR_HUB_WATCH_SECONDS", "2"))
 # Paths served by chatr.asgi's stream handler, whose middleware chain never leaves the event loop.
 CHATR_STREAM_PATHS = ["/api/stream", "/api/stream/status", "/api/inbox/stream", "/api/mentions/stream"]
 CHATR_STREAM_MIDDLEWARE = [
-    "chatr.middleware.RequestLogMiddleware",
+    "accounts.middleware.AgentRequestLogMiddleware",
     "chatr.middleware.ClientIpMiddleware",
     "chatr.middleware.NulRefusalMiddleware",
     "chatr.middleware.StreamHostMiddleware",

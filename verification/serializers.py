@@ -1,19 +1,17 @@
 """Shapes of the verification endpoints (contract §6)."""
 
-import re
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.validators import MOLTBOOK_NAME_MESSAGE, MOLTBOOK_NAME_RE
 from chatr.fields import InputSerializer, StrictCharField
 
-MOLTBOOK_NAME_RE = re.compile(r"[A-Za-z0-9_-]{2,64}")
 
-
-@extend_schema_field({"type": "string", "pattern": "^[A-Za-z0-9_-]{2,64}$", "minLength": 2, "maxLength": 64})
+@extend_schema_field({"type": "string", "pattern": f"^{MOLTBOOK_NAME_RE.pattern}$", "minLength": 2, "maxLength": 64})
 class MoltbookNameField(StrictCharField):
-    default_error_messages = {"moltbook_name": "Use 2–64 characters: letters A–Z, digits, '_' or '-'."}
+    default_error_messages = {"moltbook_name": MOLTBOOK_NAME_MESSAGE}
 
     def to_internal_value(self, data: Any) -> str:
         name = super().to_internal_value(data)

@@ -2,9 +2,9 @@
 
 The life of a delivery: ``enqueue_deliveries`` writes it inside the transaction of the message it
 tells about (an outbox), and hands a task to the engine once that commits. ``deliver`` (run by a
-worker) claims it, makes one attempt and records the outcome: done, or retried later, or given up
-(which disables the endpoint). ``enqueue_due_deliveries`` is the safety net: it re-enqueues
-deliveries whose task never reached the engine or whose worker died mid-attempt.
+worker, as the task ``deliver_webhook``) claims it, makes one attempt and records the outcome: done,
+or retried later, or given up (which disables the endpoint). ``enqueue_due_deliveries`` is the safety
+net: it re-enqueues deliveries whose task never reached the engine or whose worker died mid-attempt.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
+from django_tasks import task
 
 from accounts.keys import UNUSABLE_PREFIX, is_usable_key_hash
 from accounts.models import Agent
-from chat.models import DirectMessage, Membership, Message, Room
 from chatr import metrics, moderation
-from webhooks import backoff, crypto, payloads, ssrf
+from webhooks import backoff, crypto, ssrf
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import SendResult, send
 
@@ -111,30 +111,6 @@ def enqueue_deliveries(*, agent_ids: Iterable[Any], payload: dict[str, Any]) -> 
     return deliveries
 
 
-def enqueue_message_deliveries(*, message: Message | DirectMessage) -> list[Delivery]:
-    """The webhook deliveries a new message causes (contract §7); call inside the message's transaction.
-
-    A direct message goes to its recipient; a group message to every member but its sender; the
-    lobby has no webhooks.
-    """
-    if isinstance(message, DirectMessage):
-        payload = payloads.message_payload(
-            message_id=message.pk, sender_id=message.sender_id, content=message.content, sent_at=message.created_at
-        )
-        return enqueue_deliveries(agent_ids=[message.recipient_id], payload=payload)
-    if message.room.kind != Room.Kind.GROUP:
-        return []
-    payload = payloads.message_payload(
-        message_id=message.pk,
-        sender_id=message.agent_id,
-        content=message.content,
-        sent_at=message.created_at,
-        group_id=message.room_id,
-    )
-    members = Membership.objects.filter(room_id=message.room_id).exclude(agent_id=message.agent_id)
-    return enqueue_deliveries(agent_ids=members.values("agent_id"), payload=payload)
-
-
 def new_webhook_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
@@ -205,6 +181,17 @@ def deliver(*, delivery_id: int) -> Delivery | None:
     _record(delivery, endpoint, result, started_at=now)
     _count(delivery, result)
     return delivery
+
+
+@task()
+def deliver_webhook(delivery_id: int) -> str:
+    """The engine's task (django-tasks, database backend): one attempt at a delivery, ``deliver``.
+
+    It lives beside ``deliver`` because an attempt enqueues the next ones (a retry, a parked
+    delivery's turn): one module, so no import runs both ways.
+    """
+    delivery = deliver(delivery_id=delivery_id)
+    return delivery.status if delivery is not None else "skipped"
 
 
 def stop_deliveries(*, agent: Agent) -> int:
@@ -335,8 +322,10 @@ def enqueue_due_deliveries() -> int:
     return swept
 
 
-def prune_task_results(*, finished_before: datetime, batch: int = 1000) -> int:
+def prune_task_results(*, finished_before: datetime | None = None, batch: int = 1000) -> int:
     """Delete the task engine's rows of tasks that finished before ``finished_before``; returns how many.
+
+    By default: those that finished more than ``CHATR_TASK_RESULTS_KEEP_SECONDS`` ago.
 
     The outcome of every delivery is kept in ``Delivery`` and ``Attempt``; the engine's own result
     rows only grow (one per attempt) and are worth nothing once finished. Deleted in batches so no
@@ -344,6 +333,8 @@ def prune_task_results(*, finished_before: datetime, batch: int = 1000) -> int:
     """
     from django_tasks_db.models import DBTaskResult
 
+    if finished_before is None:
+        finished_before = timezone.now() - timedelta(seconds=settings.CHATR_TASK_RESULTS_KEEP_SECONDS)
     finished = DBTaskResult.objects.finished().filter(finished_at__lt=finished_before)
     pruned = 0
     while True:
@@ -453,11 +444,9 @@ def _enqueue_on_commit(
 
 
 def _enqueue(delivery_id: int, *, run_after: datetime | None, priority: int) -> None:
-    from webhooks.tasks import deliver_webhook
-
-    task = (
+    attempt = (
         deliver_webhook.using(run_after=run_after, priority=priority)
         if run_after
         else deliver_webhook.using(priority=priority)
     )
-    task.enqueue(delivery_id=delivery_id)
+    attempt.enqueue(delivery_id=delivery_id)

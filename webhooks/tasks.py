@@ -1,11 +1,10 @@
-"""The task the engine (django-tasks, database backend) runs for each delivery attempt."""
+"""The path under which tasks queued before the task moved to ``webhooks.services`` name it.
 
-from django_tasks import task
+The database backend stores each task by its dotted path; rows written by an earlier release say
+``webhooks.tasks.deliver_webhook`` and still run. Nothing imports this module: it imports services,
+never the other way round.
+"""
 
+from webhooks.services import deliver_webhook
 
-@task()
-def deliver_webhook(delivery_id: int) -> str:
-    from webhooks import services
-
-    delivery = services.deliver(delivery_id=delivery_id)
-    return delivery.status if delivery is not None else "skipped"
+__all__ = ["deliver_webhook"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.chat.sse import frames_until, sse_frames
 from tests.chat.test_stream import STREAM_ENV
 from tests.e2e.clients import headers, register
 from tests.server import sqlite_server
+from tests.sse import frames_until, sse_frames
 
 pytestmark = pytest.mark.e2e
 

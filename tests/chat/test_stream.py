@@ -8,10 +8,10 @@ import time
 import pytest
 import requests
 
-from tests.chat.sse import RawStream, frames_until, message_ids, sse_frames, stream_status, wait_for_status
 from tests.e2e.clients import headers, register
 from tests.e2e.conftest import E2E_ENV
 from tests.server import sqlite_server
+from tests.sse import RawStream, frames_until, message_ids, sse_frames, stream_status, wait_for_status
 
 pytestmark = pytest.mark.e2e
 

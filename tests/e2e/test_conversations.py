@@ -13,10 +13,10 @@ import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from tests.chat.sse import frames_until, sse_frames
 from tests.e2e.clients import headers, register
 from tests.moderation.test_live import HttpAdmin
 from tests.server import ROOT, sqlite_server
+from tests.sse import frames_until, sse_frames
 from tests.webhooks.processes import WorkerProcess
 from tests.webhooks.receiver import Receiver
 

@@ -13,12 +13,12 @@ import time
 import pytest
 import requests
 
-from tests.chat.sse import sse_frames
 from tests.e2e.clients import headers, register
 from tests.e2e.conftest import E2E_ENV
 from tests.moderation.test_live import PASSWORD, HttpAdmin
 from tests.server import ROOT, ServerProcess, sqlite_server
 from tests.services import fresh_postgres_database, fresh_redis_db
+from tests.sse import sse_frames
 
 pytestmark = pytest.mark.e2e
 

@@ -23,12 +23,11 @@ import psutil
 import pytest
 import requests
 
-from tests.chat.sse import wait_for_status
 from tests.e2e.clients import headers, register
 from tests.e2e.conftest import E2E_ENV
-from tests.hardening.sse_raw import SseSocket, message_ids
 from tests.server import ServerProcess, sqlite_server
 from tests.services import unavailable
+from tests.sse import RawStream, message_ids, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -68,7 +67,7 @@ def read_all(base_port: int, host: str, after: int, expected_last: int, *, query
     seen: list[int] = []
     deadline = time.monotonic() + 60
     while (seen[-1] if seen else after) < expected_last:
-        reader = SseSocket(host, base_port, query, headers={"Last-Event-ID": str(seen[-1] if seen else after)})
+        reader = RawStream(base_port, query, host=host, headers={"Last-Event-ID": str(seen[-1] if seen else after)})
         try:
             while not reader.ended and expected_last not in seen:
                 assert time.monotonic() < deadline, f"resumed up to {seen[-1:]}, never reached {expected_last}"
@@ -147,10 +146,10 @@ def test_a_thousand_readers_connecting_and_dropping_abruptly_leave_nothing_behin
         wait_for_connections(server.pid, 0)
         assert rss(server.pid) - baseline_rss < 16 * 1024 * 1024
         # Every slot came back: each address may open its 10 streams again.
-        again = [SseSocket("127.0.0.1", server.port, source=sources[7]) for _ in range(10)]
+        again = [RawStream(server.port, source=sources[7]) for _ in range(10)]
         for reader in again:
             reader.frames_until(lambda frames: any(frame.type == "history" for frame in frames))
-            assert reader.status == 200
+            assert reader.status() == 200
             reader.vanish()
         # A reader resuming from before the storm gets every message exactly once, in order.
         assert read_all(server.port, "127.0.0.1", first, posted[-1]) == posted
@@ -188,8 +187,8 @@ def test_a_reader_that_never_reads_while_500_messages_are_posted_loses_nothing_a
         first = post_to_group("the last one seen")
         baseline_connections = open_connections(server.pid)
         resume = {"Last-Event-ID": str(first)}
-        silent = SseSocket("127.0.0.1", server.port, f"?room={room}", headers=resume, rcvbuf=4096)
-        watcher = SseSocket("127.0.0.1", server.port, f"?room={room}", headers=resume)
+        silent = RawStream(server.port, f"?room={room}", headers=resume, rcvbuf=4096)
+        watcher = RawStream(server.port, f"?room={room}", headers=resume)
         wait_for_status(server.url, subscribers=2)
         baseline_rss = rss(server.pid)
         arrivals: dict[int, float] = {}
@@ -305,9 +304,9 @@ def test_a_half_open_reader_is_noticed_and_its_slot_and_subscription_given_back(
         wait_for_connections(server.pid, 0)
         assert noticed < 10
         # The reader's address may open a stream again (its only slot was given back).
-        plug_back = SseSocket(address, server.port)
+        plug_back = RawStream(server.port, host=address)
         plug_back.frames_until(lambda frames: any(frame.type == "history" for frame in frames))
-        assert plug_back.status == 200
+        assert plug_back.status() == 200
         plug_back.close()
     finally:
         if reader.poll() is None:
@@ -347,7 +346,7 @@ def test_the_server_killed_with_sigkill_and_restarted_loses_and_duplicates_nothi
             last = first
             while not stop_reading.is_set():
                 try:
-                    reader = SseSocket("127.0.0.1", server.port, headers={"Last-Event-ID": str(last)})
+                    reader = RawStream(server.port, headers={"Last-Event-ID": str(last)})
                 except OSError:
                     time.sleep(0.05)  # the server is down: try again, as EventSource does
                     continue

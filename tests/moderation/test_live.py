@@ -10,10 +10,10 @@ import time
 import pytest
 import requests
 
-from tests.chat.sse import frames_until, sse_frames
 from tests.e2e.clients import headers, register
 from tests.moderation.conftest import csrf_token
 from tests.server import ROOT, sqlite_server
+from tests.sse import frames_until, sse_frames
 
 pytestmark = pytest.mark.e2e
 

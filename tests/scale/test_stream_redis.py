@@ -3,11 +3,11 @@
 import pytest
 import requests
 
-from tests.chat.sse import RawStream, frames_until, message_ids, sse_frames, wait_for_status
 from tests.e2e.clients import headers, register
 from tests.e2e.conftest import E2E_ENV
 from tests.server import ServerProcess
 from tests.services import fresh_postgres_database, fresh_redis_db
+from tests.sse import RawStream, frames_until, message_ids, sse_frames, wait_for_status
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 

@@ -129,8 +129,13 @@ class TestOutbox:
         for callback in callbacks:
             callback()
         (task,) = DBTaskResult.objects.all()
-        assert task.task_path == "webhooks.tasks.deliver_webhook"
+        assert task.task_path == "webhooks.services.deliver_webhook"
         assert task.args_kwargs == {"args": [], "kwargs": {"delivery_id": delivery.pk}}
+
+    def test_a_task_queued_under_its_former_path_still_runs_the_delivery(self):
+        """Rows queued before the task moved into webhooks.services name webhooks.tasks.deliver_webhook."""
+        queued = DBTaskResult(task_path="webhooks.tasks.deliver_webhook", backend_name="default")
+        assert queued.task.func is services.deliver_webhook.func
 
     def test_a_message_that_rolls_back_leaves_no_delivery_and_no_task(
         self, hooked, agent, bob, django_capture_on_commit_callbacks

@@ -1,12 +1,14 @@
-"""``manage.py webhook_worker``: django-tasks' database worker, many at once, plus the webhook sweep.
+"""``manage.py webhook_worker``: django-tasks' database worker, many at once, plus the housekeeping jobs.
 
 The process runs up to ``--concurrency`` (``CHATR_WEBHOOK_CONCURRENCY``, 32) attempts at once, so a
 receiver that never answers holds one slot for at most the 5 s timeout instead of the whole queue
-(``webhooks.services.deliver`` keeps any one endpoint to a few of them). Beside them a thread
-re-enqueues deliveries whose task was lost, once at start and then every ``CHATR_WEBHOOK_SWEEP_SECONDS``;
-prunes the task engine's finished rows older than ``CHATR_TASK_RESULTS_KEEP_SECONDS`` every
-``CHATR_TASK_RESULTS_PRUNE_SECONDS`` (so the table does not grow by one row per attempt forever); and
-purges idempotency keys older than 24 h every ``CHATR_IDEMPOTENCY_PURGE_SECONDS`` (an hour).
+(``webhooks.services.deliver`` keeps any one endpoint to a few of them). Beside them a thread runs the
+jobs of ``CHATR_WORKER_JOBS``, each at start and then every so many seconds: by default the webhook
+sweep, which re-enqueues deliveries whose task was lost (every ``CHATR_WEBHOOK_SWEEP_SECONDS``); the
+pruning of the task engine's finished rows older than ``CHATR_TASK_RESULTS_KEEP_SECONDS`` (every
+``CHATR_TASK_RESULTS_PRUNE_SECONDS``, so the table does not grow by one row per attempt forever); and
+the purge of idempotency keys older than 24 h (every ``CHATR_IDEMPOTENCY_PURGE_SECONDS``, an hour).
+The jobs are named by dotted path, so this app imports none of the apps whose rows they clean.
 Run as many workers as needed, on any machine that reaches the database.
 """
 
@@ -17,48 +19,43 @@ import signal
 import sys
 import threading
 import time
-from datetime import timedelta
+from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
-from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 from django_tasks_db.management.commands.db_worker import Worker
-
-from chat import services as chat_services
-from webhooks import services
 
 logger = logging.getLogger("chatr.webhooks")
 
 
-def sweep_forever(interval: float, stop: threading.Event, *, purge_every: float = 3600.0) -> None:
-    """The worker's housekeeping: the webhook sweep every ``interval`` seconds; the task engine's old
-    rows every ``CHATR_TASK_RESULTS_PRUNE_SECONDS``; and every ``purge_every`` seconds (first at start)
-    the idempotency keys past their 24 h window, which would otherwise grow without end (security
-    review II, finding 11)."""
-    pruned_at = float("-inf")
-    next_purge = 0.0
-    while not stop.is_set():
-        try:
-            services.enqueue_due_deliveries()
-            if time.monotonic() - pruned_at >= settings.CHATR_TASK_RESULTS_PRUNE_SECONDS:
-                pruned_at = time.monotonic()
-                keep = timedelta(seconds=settings.CHATR_TASK_RESULTS_KEEP_SECONDS)
-                pruned = services.prune_task_results(finished_before=timezone.now() - keep)
-                if pruned:
-                    logger.info("pruned %d finished task results", pruned)
-            if time.monotonic() >= next_purge:
-                next_purge = time.monotonic() + purge_every
-                purged = chat_services.purge_idempotency_keys()
-                if purged:
-                    logger.info("purged %d idempotency keys older than 24 h", purged)
-        except Exception:  # the sweep must outlive a database hiccup
-            logger.exception("webhook sweep failed")
-        finally:
-            close_old_connections()
-        stop.wait(min(interval, settings.CHATR_TASK_RESULTS_PRUNE_SECONDS, purge_every))
+def run_jobs_forever(jobs: Mapping[str, float], stop: threading.Event) -> None:
+    """Run each job (dotted path → seconds between runs) at start and then on its schedule, until ``stop``.
+
+    A job that fails is logged and tried again at its next turn: the housekeeping must outlive a
+    database hiccup (security review II, finding 11: idempotency keys that nobody purged grew without end).
+    """
+    scheduled: list[tuple[str, Callable[[], int], float]] = [
+        (path, import_string(path), seconds) for path, seconds in jobs.items()
+    ]
+    due = {path: 0.0 for path, _, _ in scheduled}
+    while scheduled and not stop.is_set():
+        for path, job, seconds in scheduled:
+            if time.monotonic() < due[path]:
+                continue
+            due[path] = time.monotonic() + seconds
+            try:
+                done = job()
+                if done:
+                    logger.info("%s: %d rows", path, done)
+            except Exception:
+                logger.exception("housekeeping job %s failed", path)
+            finally:
+                close_old_connections()
+        stop.wait(max(min(due.values()) - time.monotonic(), 0.0))
 
 
 class PoolWorker(Worker):
@@ -111,7 +108,7 @@ class PoolWorker(Worker):
 
 
 class Command(DbWorkerCommand):
-    help = "Run a background worker: webhook deliveries, with a sweep for deliveries whose task was lost."
+    help = "Run a background worker: webhook deliveries, and the housekeeping jobs of CHATR_WORKER_JOBS."
 
     def add_arguments(self, parser: Any) -> None:
         super().add_arguments(parser)
@@ -126,11 +123,7 @@ class Command(DbWorkerCommand):
         self.configure_logging(options["verbosity"])
         stop = threading.Event()
         sweeper = threading.Thread(
-            target=sweep_forever,
-            args=(settings.CHATR_WEBHOOK_SWEEP_SECONDS, stop),
-            kwargs={"purge_every": settings.CHATR_IDEMPOTENCY_PURGE_SECONDS},
-            name="webhook-sweep",
-            daemon=True,
+            target=run_jobs_forever, args=(settings.CHATR_WORKER_JOBS, stop), name="housekeeping", daemon=True
         )
         sweeper.start()
         worker = PoolWorker(

@@ -1,0 +1,13 @@
+"""The human pages of this app, at the site's root."""
+
+from django.urls import path
+
+from chat import pages
+
+urlpatterns = [
+    path("", pages.lobby, name="lobby"),
+    path("agents/<str:name>/", pages.agent_profile, name="agent-profile"),
+    path("groups/", pages.groups, name="groups"),
+    path("groups/<str:group_id>/", pages.group, name="group"),
+    path("skill.md", pages.skill, name="skill"),
+]
