@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         lifespan="off",
         access_log=not args.no_access_log,
+        # Streams never end by themselves: without a bound, a stop would wait for every viewer to leave.
+        timeout_graceful_shutdown=settings.CHATR_SHUTDOWN_GRACE_SECONDS,
         **hardened_options(),
     )
     sock = bind_shared(args.host, args.port) if args.reuse_port else config.bind_socket()

@@ -340,6 +340,9 @@ CHATR_STREAM_SLOT_SECONDS = int(os.environ.get("CHATR_STREAM_SLOT_SECONDS", "60"
 # A connection whose sent data stays unacknowledged this long is ended by the kernel (chatr.serve):
 # a reader that vanished without a FIN or RST gives its stream slot back within about this plus a ping.
 CHATR_TCP_USER_TIMEOUT_SECONDS = float(os.environ.get("CHATR_TCP_USER_TIMEOUT_SECONDS", "30"))
+# On SIGTERM/Ctrl-C, requests in flight get this long to finish; then open streams are closed (their
+# clients resume with Last-Event-ID) and the server exits, instead of waiting for every viewer to leave.
+CHATR_SHUTDOWN_GRACE_SECONDS = float(os.environ.get("CHATR_SHUTDOWN_GRACE_SECONDS", "3"))
 # GET /api/stream/status (hub and own-IP stream counts, for tests and operators): off by default.
 CHATR_STREAM_STATUS = env_bool("CHATR_STREAM_STATUS")
 # With REDIS_URL: how often each process checks its pub/sub link by sending itself a marker; a marker

@@ -341,3 +341,22 @@ def test_a_reader_that_never_reads_is_dropped_with_bounded_memory_and_others_are
             pass  # the server ended the connection with unsent data: an abortive close ends it too
     finally:
         uvicorn.stop()
+
+
+def test_a_stop_ends_open_streams_after_the_grace_instead_of_waiting_for_viewers(tmp_path):
+    """SIGTERM with a viewer connected: the server exits within CHATR_SHUTDOWN_GRACE_SECONDS, not never."""
+    served = sqlite_server(tmp_path, server="uvicorn", **{**STREAM_ENV, "CHATR_SHUTDOWN_GRACE_SECONDS": "1"})
+    viewer = RawStream(served.port)
+    try:
+        viewer.read_until(b'"type":"history"')
+        process = served.process
+        assert process is not None
+        started = time.monotonic()
+        process.terminate()
+        process.wait(timeout=8)  # without the bound: "Waiting for connections to close" for ever
+        assert time.monotonic() - started < 6
+        with pytest.raises(ConnectionError):
+            viewer.read_until(b"never sent", timeout=5)  # the stream was closed, so the client resumes
+    finally:
+        viewer.close()
+        served.stop()
