@@ -9,19 +9,31 @@ keep-alive connection: a one-word query matching 1 % of the messages (one of 20 
 rare word n % 100 when that is below 20, so each rare word is in 1 % of the messages. The same queries
 are then timed in-process through ``search.selectors.search_messages`` (the service without HTTP).
 
+``--connections 1,4`` measures with 1 then 4 concurrent keep-alive connections (each a thread asking one
+query after another): at 1 the latency of one search, at 4 with some queueing on the 2 cores. Loading a
+million messages takes minutes: ``--keep DIR`` keeps the SQLite file there (or, for PostgreSQL, names
+the database ``chatr_bench_search`` and does not drop it) and a later run with the same ``--keep``
+reuses it instead of loading again. ``--profile FILE`` first runs one more measurement at 1 connection
+with py-spy (raw, ``--gil``) on the server, apart from the reported ones.
+
     .venv/bin/python bench/search_load.py --db sqlite
     .venv/bin/python bench/search_load.py --db postgres --messages 1000000 --requests 1000
+    .venv/bin/python bench/search_load.py --db sqlite --keep /tmp/search-1m --connections 1,4
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
+import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -31,7 +43,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.server import ServerProcess  # noqa: E402
-from tests.services import fresh_postgres_database  # noqa: E402
+from tests.services import POSTGRES_URL, fresh_postgres_database  # noqa: E402
 
 VOCABULARY = 5000
 RARE_WORDS = [f"rare{index:02d}" for index in range(20)]
@@ -126,23 +138,41 @@ def postgres_sizes(url: str) -> dict[str, int]:
     return {"messages_table_bytes": messages, "index_bytes": index, "gin_bytes": gin}
 
 
-def measure(base: str, requests_count: int) -> dict:
-    session = requests.Session()
-    latencies, hits = [], []
-    for number in range(requests_count + 20):
-        word = RARE_WORDS[number % len(RARE_WORDS)]
-        started = time.perf_counter()
-        response = session.get(f"{base}/api/search", params={"q": word, "limit": 20}, timeout=30)
-        elapsed = time.perf_counter() - started
-        response.raise_for_status()
-        if number >= 20:  # the first round warms the caches
-            latencies.append(elapsed)
-            hits.append(len(response.json()["messages"]))
+def measure(base: str, requests_count: int, connections: int = 1) -> dict:
+    """``requests_count`` searches over ``connections`` keep-alive connections asking one after another."""
+    latencies: list[float] = []
+    hits: list[int] = []
+    lock = threading.Lock()
+
+    def client(offset: int) -> None:
+        session = requests.Session()
+        share = requests_count // connections
+        for number in range(share + 20):
+            word = RARE_WORDS[(offset + number) % len(RARE_WORDS)]
+            started = time.perf_counter()
+            response = session.get(f"{base}/api/search", params={"q": word, "limit": 20}, timeout=30)
+            elapsed = time.perf_counter() - started
+            response.raise_for_status()
+            if number >= 20:  # the first round warms the caches
+                with lock:
+                    latencies.append(elapsed)
+                    hits.append(len(response.json()["messages"]))
+
+    threads = [threading.Thread(target=client, args=(index * 7,)) for index in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
     return {
+        "connections": connections,
         "requests": len(latencies),
+        "rps": round(len(latencies) / elapsed, 1),
         "hits_per_page": min(hits),
         "latency_ms": {q: round(percentile(latencies, q) * 1000, 2) for q in (50, 90, 99)}
         | {"max": round(max(latencies) * 1000, 2)},
+        "loadavg": os.getloadavg(),
     }
 
 
@@ -169,35 +199,94 @@ def measure_service(env: dict[str, str], requests_count: int) -> dict:
     }
 
 
+@contextlib.contextmanager
+def postgres_database(keep: bool):
+    if not keep:
+        with fresh_postgres_database() as url:
+            yield url
+        return
+    import psycopg
+
+    name = "chatr_bench_search"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def stored_messages(env: dict[str, str]) -> int:
+    code = "from chat.models import Message; print(Message.objects.count())"
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--connections", default="1", help="comma-separated: one measurement per count")
+    parser.add_argument("--keep", help="keep (and reuse) the loaded database: a directory for SQLite's file")
+    parser.add_argument("--profile", help="py-spy an extra measurement at 1 connection; write raw stacks here")
     args = parser.parse_args()
+    args.connections = [int(count) for count in args.connections.split(",")]
     env = {"CHATR_RATELIMITS": "off"}
-    report: dict = {"db": args.db, "messages": args.messages, "query": "one word matching 1 %, limit=20"}
-    with tempfile.TemporaryDirectory() as tmp:
+    report: dict = {
+        "db": args.db,
+        "messages": args.messages,
+        "query": "one word matching 1 %, limit=20",
+        "command": " ".join(sys.argv),
+        "cpus": os.cpu_count(),
+    }
+    with contextlib.ExitStack() as stack:
         if args.db == "sqlite":
-            path = Path(tmp) / "chatr.sqlite3"
-            server = ServerProcess({**env, "CHATR_SQLITE_PATH": str(path)}, server="uvicorn")
-            server.migrate()
-            run(server, args, report, load=lambda agent: load_sqlite(path, agent, args.messages))
-            report |= sqlite_sizes(path)
-            report["service_ms"] = measure_service({"CHATR_SQLITE_PATH": str(path)}, args.requests)
+            folder = Path(args.keep) if args.keep else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / "chatr.sqlite3"
+            db_env = {"CHATR_SQLITE_PATH": str(path)}
+            load = lambda agent: load_sqlite(path, agent, args.messages)  # noqa: E731
         else:
-            with fresh_postgres_database() as url:
-                server = ServerProcess({**env, "DATABASE_URL": url}, server="uvicorn")
-                server.migrate()
-                run(server, args, report, load=lambda agent: load_postgres(url, agent, args.messages))
-                report |= postgres_sizes(url)
-                report["service_ms"] = measure_service({"DATABASE_URL": url}, args.requests)
+            url = stack.enter_context(postgres_database(bool(args.keep)))
+            db_env = {"DATABASE_URL": url}
+            load = lambda agent: load_postgres(url, agent, args.messages)  # noqa: E731
+        server = ServerProcess({**env, **db_env}, server="uvicorn")
+        server.migrate()
+        if stored_messages(db_env) < args.messages:
+            prepare(server, report, args.messages, load=load)
+        report |= sqlite_sizes(path) if args.db == "sqlite" else postgres_sizes(url)
+        server.start()
+        try:
+            if args.profile:
+                profiler = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(server.pid),
+                     "-o", args.profile, "--format", "raw", "--nonblocking", "--gil"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                time.sleep(1)
+                report["profiled"] = measure(server.url, args.requests, 1)
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait()
+            report["http"] = []
+            for connections in args.connections:
+                report["http"].append(measure(server.url, args.requests, connections))
+                print(json.dumps(report["http"][-1]), file=sys.stderr)
+        finally:
+            server.stop()
+        report["service_ms"] = measure_service(db_env, args.requests)
     report["index_to_table"] = round(report["index_bytes"] / report["messages_table_bytes"], 3)
     report["loadavg"] = os.getloadavg()
     print(json.dumps(report, indent=1))
 
 
-def run(server: ServerProcess, args: argparse.Namespace, report: dict, *, load) -> None:
+def prepare(server: ServerProcess, report: dict, count: int, *, load) -> None:
     server.start()
     try:
         agent = register(server.url)
@@ -206,12 +295,7 @@ def run(server: ServerProcess, args: argparse.Namespace, report: dict, *, load) 
     started = time.monotonic()
     load(agent["id"])
     report["load_seconds"] = round(time.monotonic() - started, 1)
-    print(f"loaded {args.messages} messages in {report['load_seconds']} s", file=sys.stderr)
-    server.start()
-    try:
-        report |= measure(server.url, args.requests)
-    finally:
-        server.stop()
+    print(f"loaded {count} messages in {report['load_seconds']} s", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ from chat.models import DirectMessage, Message, Notification
 def message_data(message: Message) -> dict[str, Any]:
     """The room message shape (contract §2), built once per message object: the frame and the
     POST's answer share it."""
-    from chat.serializers import RoomMessageSerializer
+    from chat.serializers import room_message_data
 
     cached = message.__dict__.get("_wire_data")
     if cached is None:
-        cached = message.__dict__["_wire_data"] = dict(RoomMessageSerializer(message).data)
+        cached = message.__dict__["_wire_data"] = room_message_data(message)
     return cached
 
 

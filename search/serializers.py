@@ -26,6 +26,8 @@ class SearchQuerySerializer(InputSerializer):
 
 
 class SearchHitSerializer(RoomMessageSerializer):
+    """The schema of a search hit; ``search.api.hit_data`` builds it (the room message plus ``matches``)."""
+
     matches = serializers.ListField(
         child=serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2),
         help_text="[start, end) code-point offsets of the matched words in `content`.",

@@ -19,6 +19,7 @@ def test_quoted_phrases_keep_their_words_together_and_an_unclosed_quote_is_loose
 
 def test_case_and_diacritics_fold():
     assert fold("Crème") == "creme" and fold("BRÛLÉE") == "brulee" and fold("ÉCOLE") == "ecole"
+    assert fold("MiXeD42") == "mixed42" and fold("İstanbul") == "istanbul"  # ASCII's short path; a dotted capital
     assert parse_query("Café CAFE cafe").words == ("Café",)  # distinct once folded
 
 
