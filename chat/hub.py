@@ -564,6 +564,8 @@ def publish(channel: str, event: dict[str, Any]) -> None:
     """Encode ``event`` once and deliver it: through Redis to every process, or straight to this one."""
     for captured in _captures:
         captured.append((channel, event))
+    if not settings.REDIS_URL and channel not in _hub.channels:
+        return  # no viewer of it in the one process: nothing to encode (most mention channels, most of the time)
     publish_frame(channel, events.encode(event))
 
 

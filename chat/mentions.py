@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models.functions import Lower
+from django.db import connection
 
 from accounts.models import Agent
 from chat import events, hub, webhook_events
 from chat.models import Membership, Message, Notification, Room
 from chatr.errors import ChatrError
 from webhooks import services as webhook_services
+from webhooks.models import Endpoint
 
 MAX_MENTIONS = 10
 EXCERPT_CHARS = 100
@@ -51,16 +52,33 @@ def mentioned_names(content: str) -> list[str]:
     return list(names)
 
 
+# The post path's queries are plain SQL: building them with the ORM cost more than the rest of a post
+# with mentions or a reply together (bench/conversation_load.py; docs/benchmarks.md, issue 19).
+
+
+def _agent_table() -> str:
+    return connection.ops.quote_name(Agent._meta.db_table)
+
+
 def resolve_mentions(*, author: Agent, content: str) -> list[Agent]:
     """The agents ``content`` mentions: known, not banned, not the author; in order of first appearance.
 
-    One query for all names; none when there is no ``@``. More than ``MAX_MENTIONS`` → ``TooManyMentions``.
+    One query for all names (by ``agent_name_ci_unique``'s ``LOWER(name)``); none when there is no ``@``.
+    More than ``MAX_MENTIONS`` → ``TooManyMentions``. The agents hold their id and name only.
     """
     names = mentioned_names(content)
     if not names:
         return []
-    found = Agent.objects.annotate(lower_name=Lower("name")).filter(lower_name__in=names, is_banned=False)
-    by_name = {agent.lower_name: agent for agent in found.exclude(pk=author.pk)}
+    pk = Agent._meta.pk
+    placeholders = ", ".join(["%s"] * len(names))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, name FROM {_agent_table()} "  # noqa: S608 - only placeholders are joined in
+            f"WHERE LOWER(name) IN ({placeholders}) AND NOT is_banned AND id <> %s",
+            [*names, pk.get_db_prep_value(author.pk, connection)],
+        )
+        rows = cursor.fetchall()
+    by_name = {name.lower(): Agent.from_db(None, ["id", "name"], [pk.to_python(id_), name]) for id_, name in rows}
     agents = [by_name[name] for name in names if name in by_name]
     if len(agents) > MAX_MENTIONS:
         raise TooManyMentions()
@@ -68,16 +86,29 @@ def resolve_mentions(*, author: Agent, content: str) -> list[Agent]:
 
 
 def validate_reply(*, room: Room, reply_to: int | None) -> Message | None:
-    """The visible message of ``room`` that ``reply_to`` names (with its author), else ``InvalidReply``."""
+    """The visible message of ``room`` that ``reply_to`` names, else ``InvalidReply``.
+
+    The target holds what its ``replyTo`` and the notification read (its id, author, content and
+    visibility, its author's name and ban); any other field is loaded on access.
+    """
     if reply_to is None:
         return None
-    target = (
-        Message.objects.filter(pk=reply_to, room_id=room.pk, hidden=False).select_related("agent").first()
-        if 0 < reply_to < 2**63
-        else None
-    )
-    if target is None:
+    row = None
+    if 0 < reply_to < 2**63:
+        message_table = connection.ops.quote_name(Message._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT m.agent_id, m.content, a.name, a.is_banned FROM {message_table} m "  # noqa: S608
+                f"JOIN {_agent_table()} a ON a.id = m.agent_id WHERE m.id = %s AND m.room_id = %s AND NOT m.hidden",
+                [reply_to, room.pk],
+            )
+            row = cursor.fetchone()
+    if row is None:
         raise InvalidReply()
+    agent_id, content, name, is_banned = row
+    agent_id = Agent._meta.pk.to_python(agent_id)
+    target = Message.from_db(None, ["id", "agent_id", "content", "hidden"], [reply_to, agent_id, content, False])
+    target.agent = Agent.from_db(None, ["id", "name", "is_banned"], [agent_id, name, bool(is_banned)])
     return target
 
 
@@ -127,18 +158,17 @@ def record(*, message: Message, conversation: Conversation) -> list[Notification
     if not reasons:
         return []
     recipients = sorted(reasons, key=str)
-    # Lock the recipients' rows (in one order, so two posts never deadlock) as a direct message does:
-    # feed ids of one agent are then handed out in commit order (the §2 invariant, per feed).
-    list(Agent.objects.select_for_update(no_key=True).filter(pk__in=recipients).order_by("pk").values_list("pk"))
-    notifications = Notification.objects.bulk_create(
-        [
-            Notification(agent_id=agent_id, message=message, reason=reasons[agent_id], created_at=message.created_at)
-            for agent_id in recipients
-        ]
+    if connection.features.has_select_for_update:
+        # Lock the recipients' rows (in one order, so two posts never deadlock) as a direct message does:
+        # feed ids of one agent are then handed out in commit order (the §2 invariant, per feed). SQLite
+        # needs no lock: one writer at a time.
+        list(Agent.objects.select_for_update(no_key=True).filter(pk__in=recipients).order_by("pk").values_list("pk"))
+    notifications, hooked = _insert_notifications(
+        message=message, reasons=[(agent_id, reasons[agent_id]) for agent_id in recipients]
     )
     for notification in notifications:
         hub.publish_on_commit(hub.mentions_channel(notification.agent_id), events.mention_event(notification))
-    for reason in set(reasons.values()):
+    for reason in set(reasons.values()) if hooked else ():
         payload = webhook_events.mention_payload(
             reason=reason,
             room_id=message.room_id,
@@ -147,9 +177,40 @@ def record(*, message: Message, conversation: Conversation) -> list[Notification
             content=message.content,
             sent_at=message.created_at,
         )
-        told = [agent_id for agent_id in recipients if reasons[agent_id] == reason]
-        webhook_services.enqueue_deliveries(agent_ids=told, payload=payload)
+        told = [agent_id for agent_id in recipients if reasons[agent_id] == reason and agent_id in hooked]
+        if told:
+            webhook_services.enqueue_deliveries(agent_ids=told, payload=payload)
     return notifications
+
+
+def _insert_notifications(*, message: Message, reasons: list[tuple[Any, str]]) -> tuple[list[Notification], set[Any]]:
+    """One ``INSERT … RETURNING`` for every recipient, in the given order (ids ascending with it); also
+    which recipients have an enabled webhook, so the common case (none) costs no other query."""
+    db = connection
+    fields = Notification._meta
+    agent_pk = Agent._meta.pk
+    created_at = fields.get_field("created_at").get_db_prep_value(message.created_at, db)
+    params: list[Any] = []
+    for agent_id, reason in reasons:
+        params += [agent_pk.get_db_prep_value(agent_id, db), message.pk, reason, created_at]
+    table = db.ops.quote_name(fields.db_table)
+    endpoints = db.ops.quote_name(Endpoint._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(reasons))
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (agent_id, message_id, reason, created_at) VALUES {values} "  # noqa: S608
+            f"RETURNING id, agent_id, EXISTS (SELECT 1 FROM {endpoints} e WHERE e.agent_id = {table}.agent_id "
+            "AND e.enabled)",
+            params,
+        )
+        rows = cursor.fetchall()
+    ids = sorted(row[0] for row in rows)
+    hooked = {agent_pk.to_python(row[1]) for row in rows if row[2]}
+    notifications = [
+        Notification(id=pk, agent_id=agent_id, message=message, reason=reason, created_at=message.created_at)
+        for pk, (agent_id, reason) in zip(ids, reasons, strict=True)
+    ]
+    return notifications, hooked
 
 
 def forget(*, message: Message) -> None:
