@@ -21,7 +21,6 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 
 from accounts.models import Agent
 from agents_mcp import tools
@@ -55,7 +54,7 @@ def _closing(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     finally:
-        connection.close()
+        hub.give_back_connection()
 
 
 def timeout_of(timeout_seconds: int | None) -> int:

@@ -349,8 +349,18 @@ def run_delivery(args: argparse.Namespace) -> dict:
                 raise RuntimeError("the waiting agents did not get ready in 60 s")
         time.sleep(1)
         load_before = os.getloadavg()
+        profiler = None
+        if args.profile:
+            spy = Path(sys.executable).parent / "py-spy"
+            command = [str(spy), "record", "-p", str(server.pid), "-o", args.profile, "--format", "raw", "--gil"]
+            profiler = subprocess.Popen(
+                [*command, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
         cpu_before, wall = sum(process.cpu_times()[:2]), time.monotonic()
         times = asyncio.run(fixed_rate_poster(server.port, poster["apiKey"], content, args.rate, args.seconds))
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait()
         server_cpu = round(100 * (sum(process.cpu_times()[:2]) - cpu_before) / (time.monotonic() - wall), 1)
         collected = dict(results.get(timeout=listen_seconds + 60) for _ in children)
         for child in children:
@@ -408,6 +418,7 @@ def main() -> None:
     delivery.add_argument("--seconds", type=float, default=60)
     delivery.add_argument("--stream-readers", type=int, default=5)
     delivery.add_argument("--mcp-waiters", type=int, default=5)
+    delivery.add_argument("--profile", help="py-spy the server while the poster runs (raw stacks, --gil); write here")
     for command in (posting, delivery):
         command.add_argument("--output", help="also write the report (JSON) here")
     args = parser.parse_args()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import Agent
@@ -181,17 +182,52 @@ def mentions(*, agent: Agent, after: int | None = None, limit: int = 50) -> list
     """The agent's feed, ascending by id: the first ``limit`` after ``after``, else the latest ``limit``."""
     feed = _feed(agent_id=agent.pk).select_related(*(f"message__{name}" for name in MESSAGE_RELATED))
     if after is not None:
-        return list(feed.filter(id__gt=after).order_by("id")[:limit])
+        # Waits ask this again and again, mostly to find nothing new yet: ids first, in plain SQL.
+        ids = _visible_mention_ids(agent_id=agent.pk, after=after, limit=limit)
+        # Sorted here: the ORM's ORDER BY took a third of compiling this query.
+        return sorted(feed.filter(id__in=ids).order_by(), key=lambda item: item.pk) if ids else []
     return list(reversed(feed.order_by("-id")[:limit]))
 
 
 def newest_mention_id(*, agent_id: object) -> int:
-    return _feed(agent_id=agent_id).order_by("-id").values_list("id", flat=True).first() or 0
+    ids = _visible_mention_ids(agent_id=agent_id, newest_first=True, limit=1)
+    return ids[0] if ids else 0
 
 
 def mention_ids(*, agent_id: object, after: int, upto: int) -> list[int]:
-    rows = _feed(agent_id=agent_id).filter(id__gt=after, id__lte=upto).order_by("id")
-    return list(rows.values_list("id", flat=True))
+    """``_feed``'s ids in ``(after, upto]``, ascending."""
+    return _visible_mention_ids(agent_id=agent_id, after=after, upto=upto)
+
+
+def _visible_mention_ids(
+    *,
+    agent_id: object,
+    after: int | None = None,
+    upto: int | None = None,
+    newest_first: bool = False,
+    limit: int | None = None,
+) -> list[int]:
+    """``_feed``'s ids, in plain SQL (by ``notification_agent_idx``): the hub reads them for every mention
+    frame of a watched feed and every wait for mentions polls them, and building the query with the ORM
+    was most of each read's time at 1,000 mentions a minute (docs/benchmarks.md, issue 19)."""
+    notifications = connection.ops.quote_name(Notification._meta.db_table)
+    messages = connection.ops.quote_name(Message._meta.db_table)
+    join = f"{notifications} n JOIN {messages} m ON m.id = n.message_id"
+    sql = [f"SELECT n.id FROM {join} WHERE n.agent_id = %s"]  # noqa: S608 - table names only
+    params: list[object] = [Agent._meta.pk.get_db_prep_value(agent_id, connection)]
+    if after is not None:
+        sql.append("AND n.id > %s")
+        params.append(after)
+    if upto is not None:
+        sql.append("AND n.id <= %s")
+        params.append(upto)
+    sql.append("AND NOT m.hidden ORDER BY n.id" + (" DESC" if newest_first else ""))
+    if limit is not None:
+        sql.append("LIMIT %s")
+        params.append(limit)
+    with connection.cursor() as cursor:
+        cursor.execute(" ".join(sql), params)  # only fixed fragments are joined in
+        return [row[0] for row in cursor.fetchall()]
 
 
 def mentions_by_id(*, ids: list[int]) -> list[Notification]:
