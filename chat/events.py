@@ -49,11 +49,20 @@ def inbox_history_event(messages: list[DirectMessage]) -> dict[str, Any]:
 
 def mention_data(notification: Notification) -> dict[str, Any]:
     """An item of an agent's mentions feed (contract §12): its feed id, why, and the room message."""
-    return {"id": str(notification.pk), "reason": notification.reason, "message": message_data(notification.message)}
+    return feed_item_data(feed_id=notification.pk, reason=notification.reason, message=notification.message)
+
+
+def feed_item_data(*, feed_id: int, reason: str, message: Message) -> dict[str, Any]:
+    """``mention_data`` from its parts, for the post path (which has no ``Notification`` objects)."""
+    return {"id": str(feed_id), "reason": str(reason), "message": message_data(message)}
 
 
 def mention_event(notification: Notification) -> dict[str, Any]:
     return {"type": "mention", "data": mention_data(notification)}
+
+
+def new_mention_event(*, feed_id: int, reason: str, message: Message) -> dict[str, Any]:
+    return {"type": "mention", "data": feed_item_data(feed_id=feed_id, reason=reason, message=message)}
 
 
 def mention_history_event(notifications: list[Notification]) -> dict[str, Any]:

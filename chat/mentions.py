@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 
@@ -60,11 +60,18 @@ def _agent_table() -> str:
     return connection.ops.quote_name(Agent._meta.db_table)
 
 
-def resolve_mentions(*, author: Agent, content: str) -> list[Agent]:
+class Mentioned(NamedTuple):
+    """A mentioned agent, as a message's ``mentions`` and its notifications need it."""
+
+    pk: Any
+    name: str
+
+
+def resolve_mentions(*, author: Agent, content: str) -> list[Mentioned]:
     """The agents ``content`` mentions: known, not banned, not the author; in order of first appearance.
 
     One query for all names (by ``agent_name_ci_unique``'s ``LOWER(name)``); none when there is no ``@``.
-    More than ``MAX_MENTIONS`` → ``TooManyMentions``. The agents hold their id and name only.
+    More than ``MAX_MENTIONS`` → ``TooManyMentions``.
     """
     names = mentioned_names(content)
     if not names:
@@ -78,7 +85,7 @@ def resolve_mentions(*, author: Agent, content: str) -> list[Agent]:
             [*names, pk.get_db_prep_value(author.pk, connection)],
         )
         rows = cursor.fetchall()
-    by_name = {name.lower(): Agent.from_db(None, ["id", "name"], [pk.to_python(id_), name]) for id_, name in rows}
+    by_name = {name.lower(): Mentioned(pk.to_python(id_), name) for id_, name in rows}
     agents = [by_name[name] for name in names if name in by_name]
     if len(agents) > MAX_MENTIONS:
         raise TooManyMentions()
@@ -116,7 +123,7 @@ def validate_reply(*, room: Room, reply_to: int | None) -> Message | None:
 class Conversation:
     """What a new message's mentions and reply resolved to, before it is written."""
 
-    mentions: list[Agent] = field(default_factory=list)
+    mentions: list[Mentioned] = field(default_factory=list)
     reply_to: Message | None = None
 
     @property
@@ -136,14 +143,14 @@ def prepare(*, author: Agent, room: Room, content: str, reply_to: int | None) ->
     )
 
 
-def record(*, message: Message, conversation: Conversation) -> list[Notification]:
+def record(*, message: Message, conversation: Conversation) -> None:
     """The notifications (and their webhook deliveries) of a new message: call inside its transaction.
 
     Told: each mentioned agent that can read the room (anyone for the lobby, members for a group)
     and the replied-to author (reason ``reply``), once each, never the author.
     """
     if conversation is NOTHING:
-        return []
+        return
     reasons: dict[Any, str] = {}
     target = conversation.reply_to
     if target is not None and target.agent_id != message.agent_id and not target.agent.is_banned:
@@ -156,18 +163,18 @@ def record(*, message: Message, conversation: Conversation) -> list[Notification
         )
         reasons = {agent_id: reason for agent_id, reason in reasons.items() if agent_id in members}
     if not reasons:
-        return []
+        return
     recipients = sorted(reasons, key=str)
     if connection.features.has_select_for_update:
         # Lock the recipients' rows (in one order, so two posts never deadlock) as a direct message does:
         # feed ids of one agent are then handed out in commit order (the §2 invariant, per feed). SQLite
         # needs no lock: one writer at a time.
         list(Agent.objects.select_for_update(no_key=True).filter(pk__in=recipients).order_by("pk").values_list("pk"))
-    notifications, hooked = _insert_notifications(
-        message=message, reasons=[(agent_id, reasons[agent_id]) for agent_id in recipients]
-    )
-    for notification in notifications:
-        hub.publish_on_commit(hub.mentions_channel(notification.agent_id), events.mention_event(notification))
+    ordered = [(agent_id, reasons[agent_id]) for agent_id in recipients]
+    feed_ids, hooked = _insert_notifications(message=message, reasons=ordered)
+    for feed_id, (agent_id, reason) in zip(feed_ids, ordered, strict=True):
+        event = events.new_mention_event(feed_id=feed_id, reason=reason, message=message)
+        hub.publish_on_commit(hub.mentions_channel(agent_id), event)
     for reason in set(reasons.values()) if hooked else ():
         payload = webhook_events.mention_payload(
             reason=reason,
@@ -180,7 +187,6 @@ def record(*, message: Message, conversation: Conversation) -> list[Notification
         told = [agent_id for agent_id in recipients if reasons[agent_id] == reason and agent_id in hooked]
         if told:
             webhook_services.enqueue_deliveries(agent_ids=told, payload=payload)
-    return notifications
 
 
 def _insert_notifications(*, message: Message, reasons: list[tuple[Any, str]]) -> tuple[list[Notification], set[Any]]:
@@ -204,13 +210,8 @@ def _insert_notifications(*, message: Message, reasons: list[tuple[Any, str]]) -
             params,
         )
         rows = cursor.fetchall()
-    ids = sorted(row[0] for row in rows)
     hooked = {agent_pk.to_python(row[1]) for row in rows if row[2]}
-    notifications = [
-        Notification(id=pk, agent_id=agent_id, message=message, reason=reason, created_at=message.created_at)
-        for pk, (agent_id, reason) in zip(ids, reasons, strict=True)
-    ]
-    return notifications, hooked
+    return sorted(row[0] for row in rows), hooked
 
 
 def forget(*, message: Message) -> None:
