@@ -189,9 +189,9 @@ def record(*, message: Message, conversation: Conversation) -> None:
             webhook_services.enqueue_deliveries(agent_ids=told, payload=payload)
 
 
-def _insert_notifications(*, message: Message, reasons: list[tuple[Any, str]]) -> tuple[list[Notification], set[Any]]:
-    """One ``INSERT … RETURNING`` for every recipient, in the given order (ids ascending with it); also
-    which recipients have an enabled webhook, so the common case (none) costs no other query."""
+def _insert_notifications(*, message: Message, reasons: list[tuple[Any, str]]) -> tuple[list[int], set[Any]]:
+    """One ``INSERT … RETURNING`` for every recipient, in the given order: their feed ids (ascending with it)
+    and which recipients have an enabled webhook, so the common case (none) costs no other query."""
     db = connection
     fields = Notification._meta
     agent_pk = Agent._meta.pk
