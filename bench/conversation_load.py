@@ -35,6 +35,7 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -169,6 +170,7 @@ def run_post(args: argparse.Namespace) -> dict:
                 profile(server, env, kind, args, Path(args.profile) / f"post-{kind}.txt")
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     report: dict = {"rounds": rounds, "median": {}, "ratio_to_plain": {}}
     for kind in KINDS:
         report["median"][kind] = {
@@ -367,6 +369,7 @@ def run_delivery(args: argparse.Namespace) -> dict:
             child.join(timeout=30)
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     report: dict = {
         "rate": args.rate,
         "seconds": args.seconds,
