@@ -171,9 +171,9 @@ def record(*, message: Message, conversation: Conversation) -> None:
         # needs no lock: one writer at a time.
         list(Agent.objects.select_for_update(no_key=True).filter(pk__in=recipients).order_by("pk").values_list("pk"))
     ordered = [(agent_id, reasons[agent_id]) for agent_id in recipients]
-    feed_ids, hooked = _insert_notifications(message=message, reasons=ordered)
-    for feed_id, (agent_id, reason) in zip(feed_ids, ordered, strict=True):
-        event = events.new_mention_event(feed_id=feed_id, reason=reason, message=message)
+    feed, hooked = _insert_notifications(message=message, reasons=ordered)
+    for feed_id, agent_id in feed:
+        event = events.new_mention_event(feed_id=feed_id, reason=reasons[agent_id], message=message)
         hub.publish_on_commit(hub.mentions_channel(agent_id), event)
     for reason in set(reasons.values()) if hooked else ():
         payload = webhook_events.mention_payload(
@@ -189,9 +189,12 @@ def record(*, message: Message, conversation: Conversation) -> None:
             webhook_services.enqueue_deliveries(agent_ids=told, payload=payload)
 
 
-def _insert_notifications(*, message: Message, reasons: list[tuple[Any, str]]) -> tuple[list[int], set[Any]]:
-    """One ``INSERT … RETURNING`` for every recipient, in the given order: their feed ids (ascending with it)
-    and which recipients have an enabled webhook, so the common case (none) costs no other query."""
+def _insert_notifications(
+    *, message: Message, reasons: list[tuple[Any, str]]
+) -> tuple[list[tuple[int, Any]], set[Any]]:
+    """One ``INSERT … RETURNING`` for every recipient, in the given order: ``(feed id, agent id)`` of each new
+    row, by feed id, and which recipients have an enabled webhook, so the common case (none) costs no
+    other query."""
     db = connection
     fields = Notification._meta
     agent_pk = Agent._meta.pk
@@ -211,7 +214,7 @@ def _insert_notifications(*, message: Message, reasons: list[tuple[Any, str]]) -
         )
         rows = cursor.fetchall()
     hooked = {agent_pk.to_python(row[1]) for row in rows if row[2]}
-    return sorted(row[0] for row in rows), hooked
+    return sorted((row[0], agent_pk.to_python(row[1])) for row in rows), hooked
 
 
 def forget(*, message: Message) -> None:
