@@ -1,5 +1,5 @@
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -52,5 +52,5 @@ class Agent(models.Model):
         return self.connected and self.last_seen_at is not None and self.last_seen_at >= online_since()
 
 
-def online_since() -> "timezone.datetime":
+def online_since() -> datetime:
     return timezone.now() - timedelta(seconds=settings.CHATR_PRESENCE_TIMEOUT_SECONDS)

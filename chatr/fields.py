@@ -115,8 +115,8 @@ def check_query(query: QueryDict, names: Iterable[str], *, allow_empty: bool = F
 
     For the views that read query parameters without a serializer (the stream, contract §5).
     """
-    problems = {name: _query_problem(query.getlist(name), allow_empty=allow_empty) for name in names}
-    problems = {name: [problem] for name, problem in problems.items() if problem}
+    found = {name: _query_problem(query.getlist(name), allow_empty=allow_empty) for name in names}
+    problems = {name: [problem] for name, problem in found.items() if problem}
     if problems:
         raise InvalidInput(problems)
 

@@ -19,6 +19,7 @@ _writer = threading.Lock()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    # The hooks overridden here are Django's private ones, which django-stubs leaves out (hence the ignores).
     _holds_writer = False
 
     def _start_transaction_under_autocommit(self) -> None:
@@ -27,7 +28,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 raise OperationalError("database is locked")
             self._holds_writer = True
         try:
-            super()._start_transaction_under_autocommit()
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]
         except BaseException:
             self._release_writer()
             raise
@@ -39,18 +40,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _commit(self) -> None:
         try:
-            super()._commit()
+            super()._commit()  # type: ignore[misc]
         finally:
             self._release_writer()
 
     def _rollback(self) -> None:
         try:
-            super()._rollback()
+            super()._rollback()  # type: ignore[misc]
         finally:
             self._release_writer()
 
     def _close(self) -> None:
         try:
-            super()._close()
+            super()._close()  # type: ignore[misc]
         finally:
             self._release_writer()
