@@ -211,7 +211,7 @@ def _visible_mention_ids(
 ) -> list[int]:
     """``_feed``'s ids, in plain SQL (by ``notification_agent_idx``): the hub reads them for every mention
     frame of a watched feed and every wait for mentions polls them, and building the query with the ORM
-    was most of each read's time at 1,000 mentions a minute (docs/benchmarks.md, issue 19)."""
+    cost more than running it (docs/benchmarks.md)."""
     notifications = connection.ops.quote_name(Notification._meta.db_table)
     messages = connection.ops.quote_name(Message._meta.db_table)
     join = f"{notifications} n JOIN {messages} m ON m.id = n.message_id"

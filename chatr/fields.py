@@ -18,7 +18,7 @@ _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _NOT_ONE_LINE = re.compile("[\t\n\r\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-# Characters that render as nothing count as whitespace (contract §1; security review II, finding 10):
+# Characters that render as nothing count as whitespace (contract §1), so blank-looking text is blank:
 # Unicode White_Space, Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 15.1), and
 # U+3164 HANGUL FILLER and U+2800 BRAILLE PATTERN BLANK, which are drawn as blank glyphs.
 _WHITE_SPACE = "\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"

@@ -33,13 +33,14 @@ def tune(sock: socket.socket, *, user_timeout_seconds: float) -> None:
 
 
 def hardened_options() -> dict[str, Any]:
-    """uvicorn options for security review II (docs/deployment.md says what plain ``uvicorn`` needs).
+    """uvicorn options that keep a client from choosing its IP or filling our memory (docs/deployment.md says
+    what plain ``uvicorn`` needs).
 
     - ``proxy_headers=False``: uvicorn's default trusts ``X-Forwarded-For`` from 127.0.0.1 and would
       let any local client (or a local proxy passing the header through) choose its client IP;
-      ``CHATR_TRUSTED_PROXIES`` is the only list of trusted peers (contract §1, finding 12).
+      ``CHATR_TRUSTED_PROXIES`` is the only list of trusted peers (contract §1).
     - ``http``: the httptools protocol with request line + headers bounded to 16 KiB (431), so a huge
-      header never reaches memory (``chatr.header_limit``, finding 5).
+      header never reaches memory (``chatr.header_limit``).
     """
     from chatr.header_limit import BoundedHttpToolsProtocol
 

@@ -1,11 +1,11 @@
 """SQLite for the one-process default: writers queue on a lock in this process, not in SQLite's busy handler.
 
 With ``transaction_mode = IMMEDIATE`` every transaction takes SQLite's write lock at ``BEGIN``; a thread
-that finds it taken is put to sleep by SQLite's busy handler in growing steps (1, 2, 5, … 100 ms) and
-polls again, so under a burst of posts most threads sleep while the lock is free. Measured with 50
-concurrent posters: p99 over a second, most of the CPU profile in ``BEGIN IMMEDIATE``. Here a thread
-waits on a Python lock before ``BEGIN`` and is woken the moment the writer before it commits. Other
-processes writing the same file (a worker, a management command) still meet SQLite's own lock.
+that finds it taken is put to sleep by SQLite's busy handler in growing steps and polls again, so under a
+burst of posts most threads sleep while the lock is free and latency grows with the number of writers
+(docs/benchmarks.md, POST). Here a thread waits on a Python lock before ``BEGIN`` and is woken the moment
+the writer before it commits. Other processes writing the same file (a worker, a management command) still
+meet SQLite's own lock.
 """
 
 from __future__ import annotations
