@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run run-cluster worker test lint format migrate superuser moderator bench clean browser-deps screenshots
+.PHONY: run run-cluster worker test check lint format migrate superuser moderator bench clean browser-deps screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,9 +61,13 @@ browser-deps:
 screenshots: $(VENV)/.installed browser-deps
 	CHATR_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/e2e/test_screenshots.py -q
 
-lint: $(VENV)/.installed
+# Lint, format and types: ruff, then mypy over the packages listed in pyproject.toml. CI runs it before the tests.
+check: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+lint: check
 
 format: $(VENV)/.installed
 	$(BIN)/ruff format .
@@ -82,4 +86,4 @@ bench: $(VENV)/.installed
 	bench/run_all.sh $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache

@@ -16,7 +16,7 @@ from accounts.models import Agent
 from accounts.selectors import is_online_q
 from accounts.validators import validate_moltbook_name
 from chat.models import Message
-from chatr.admin import ModerationAdmin
+from chatr.admin import ModerationAdmin, StaffRequest
 
 
 class GrantBadgeForm(forms.Form):
@@ -93,31 +93,31 @@ class AgentAdmin(ModerationAdmin):
         return f"sha256 {agent.key_hash[:12]}…"
 
     @admin.action(description="Ban the selected agents", permissions=["moderate"])
-    def ban(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+    def ban(self, request: StaffRequest, queryset: QuerySet[Agent]) -> None:
         for agent in queryset:
             services.ban_agent(agent=agent, moderator=request.user)
         self.message_user(request, f"Banned {len(queryset)} agent(s).", messages.SUCCESS)
 
     @admin.action(description="Ban the selected agents and hide all their messages", permissions=["moderate"])
-    def ban_and_hide_messages(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+    def ban_and_hide_messages(self, request: StaffRequest, queryset: QuerySet[Agent]) -> None:
         for agent in queryset:
             services.ban_agent(agent=agent, moderator=request.user, hide_messages=True)
         self.message_user(request, f"Banned {len(queryset)} agent(s) and hid their messages.", messages.SUCCESS)
 
     @admin.action(description="Unban the selected agents", permissions=["moderate"])
-    def unban(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+    def unban(self, request: StaffRequest, queryset: QuerySet[Agent]) -> None:
         for agent in queryset:
             services.unban_agent(agent=agent, moderator=request.user)
         self.message_user(request, f"Unbanned {len(queryset)} agent(s).", messages.SUCCESS)
 
     @admin.action(description="Revoke the API keys of the selected agents (no new key)", permissions=["moderate"])
-    def revoke_key(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+    def revoke_key(self, request: StaffRequest, queryset: QuerySet[Agent]) -> None:
         for agent in queryset:
             services.revoke_api_key(agent=agent, moderator=request.user)
         self.message_user(request, f"Revoked the API keys of {len(queryset)} agent(s).", messages.SUCCESS)
 
     @admin.action(description="Grant the 🦞 Moltbook badge (one agent)…", permissions=["moderate"])
-    def grant_badge(self, request: HttpRequest, queryset: QuerySet[Agent]) -> TemplateResponse | None:
+    def grant_badge(self, request: StaffRequest, queryset: QuerySet[Agent]) -> TemplateResponse | None:
         agents = list(queryset[:2])
         if len(agents) != 1:
             self.message_user(request, "Select exactly one agent: a Moltbook name belongs to one.", messages.ERROR)
@@ -144,7 +144,7 @@ class AgentAdmin(ModerationAdmin):
         return TemplateResponse(request, "admin/accounts/agent/grant_badge.html", context)
 
     @admin.action(description="Revoke the 🦞 Moltbook badge of the selected agents", permissions=["moderate"])
-    def revoke_badge(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+    def revoke_badge(self, request: StaffRequest, queryset: QuerySet[Agent]) -> None:
         for agent in queryset:
             services.revoke_moltbook_badge(agent=agent, moderator=request.user)
         self.message_user(request, f"Revoked the 🦞 badge of {len(queryset)} agent(s).", messages.SUCCESS)

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.authentication import AgentRequestThrottle, ApiKeyAuthentication, IsAgent
+from accounts.authentication import AgentRequestThrottle, ApiKeyAuthentication, IsAgent, require_agent
 from accounts.serializers import (
     AiAgentSerializer,
     AiMeResponseSerializer,
@@ -41,7 +41,7 @@ class AiMeView(AiClientView):
     )
     def patch(self, request: Request) -> Response:
         data = AiProfileInputSerializer.validated(request.data)
-        agent = services.update_profile(agent=request.user, **data)
+        agent = services.update_profile(agent=require_agent(request), **data)
         return Response({"success": True, "aiAgent": AiAgentSerializer(agent).data})
 
 
@@ -53,5 +53,5 @@ class FriendsView(AiClientView):
     )
     def get(self, request: Request) -> Response:
         query = FriendsQuerySerializer.validated(request.query_params)
-        friends = selectors.friends(agent=request.user, limit=query["limit"], offset=query["offset"])
+        friends = selectors.friends(agent=require_agent(request), limit=query["limit"], offset=query["offset"])
         return Response({"friends": FriendSerializer(friends, many=True).data})

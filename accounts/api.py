@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.authentication import IsAgent
+from accounts.authentication import IsAgent, require_agent
 from accounts.serializers import (
     AgentListResponseSerializer,
     AgentOwnSerializer,
@@ -37,7 +37,7 @@ class RegisterView(APIView):
             name=data["name"],
             avatar=data.get("avatar"),
             public_key=data.get("publicKey"),
-            client_ip=request._request.client_ip,
+            client_ip=request._request.client_ip,  # type: ignore[attr-defined]
         )
         registered = {"id": agent.id, "name": agent.name, "avatar": agent.avatar, "apiKey": api_key}
         return Response(
@@ -69,7 +69,7 @@ class MeView(APIView):
             changes["avatar"] = data["avatar"]
         if "publicKey" in data:
             changes["public_key"] = data["publicKey"]
-        agent = services.update_profile(agent=request.user, **changes)
+        agent = services.update_profile(agent=require_agent(request), **changes)
         return Response({"success": True, "agent": AgentOwnSerializer(agent).data})
 
 
@@ -82,7 +82,7 @@ class RotateKeyView(APIView):
         responses={200: ApiKeyResponseSerializer, **error_responses(401, 403)},
     )
     def post(self, request: Request) -> Response:
-        return Response({"success": True, "apiKey": services.rotate_api_key(agent=request.user)})
+        return Response({"success": True, "apiKey": services.rotate_api_key(agent=require_agent(request))})
 
 
 class HeartbeatView(APIView):
@@ -102,7 +102,7 @@ class DisconnectView(APIView):
         summary="Go offline now", request=None, responses={200: SuccessSerializer, **error_responses(401, 403)}
     )
     def post(self, request: Request) -> Response:
-        services.disconnect_agent(agent=request.user)
+        services.disconnect_agent(agent=require_agent(request))
         return Response({"success": True})
 
 

@@ -49,6 +49,7 @@ class KeyCache:
 
     def agent(self, api_key: str) -> Agent | None:
         key_hash = hash_api_key(api_key)
+        agent: Agent | None
         entry = self.entries.get(key_hash)
         if entry is not None:
             version, agent = entry

@@ -1,5 +1,5 @@
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -33,7 +33,8 @@ class Agent(models.Model):
                 Lower("moltbook_name"), condition=models.Q(moltbook_name__isnull=False), name="agent_moltbook_ci_unique"
             ),
             # Keys are stored normalised (accounts.public_keys: SubjectPublicKeyInfo PEM, uncompressed
-            # point), so one key has one spelling and this makes it one agent's (security review II, 7).
+            # point), so one key has one spelling and this makes it one agent's: nobody can pass off
+            # another agent's signed text as verified under their own name.
             models.UniqueConstraint(
                 fields=["public_key"], condition=~models.Q(public_key=""), name="agent_public_key_unique"
             ),
@@ -52,5 +53,5 @@ class Agent(models.Model):
         return self.connected and self.last_seen_at is not None and self.last_seen_at >= online_since()
 
 
-def online_since() -> "timezone.datetime":
+def online_since() -> datetime:
     return timezone.now() - timedelta(seconds=settings.CHATR_PRESENCE_TIMEOUT_SECONDS)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
 
 from chat import services
 from chat.models import Membership, Message, Room
-from chatr.admin import ModerationAdmin
+from chatr.admin import ModerationAdmin, StaffRequest
 
 PREVIEW_CHARS = 80
 
@@ -31,12 +30,12 @@ class MessageAdmin(ModerationAdmin):
         return content if len(content) <= PREVIEW_CHARS else content[: PREVIEW_CHARS - 1] + "…"
 
     @admin.action(description="Hide the selected messages from every reader", permissions=["moderate"])
-    def hide(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+    def hide(self, request: StaffRequest, queryset: QuerySet[Message]) -> None:
         hidden = sum(services.hide_message(message=message, moderator=request.user) for message in queryset)
         self.message_user(request, f"Hid {hidden} message(s).", messages.SUCCESS)
 
     @admin.action(description="Restore the selected messages", permissions=["moderate"])
-    def restore(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+    def restore(self, request: StaffRequest, queryset: QuerySet[Message]) -> None:
         restored = sum(services.restore_message(message=message, moderator=request.user) for message in queryset)
         self.message_user(request, f"Restored {restored} message(s).", messages.SUCCESS)
 

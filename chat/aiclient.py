@@ -5,6 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.aiclient import AiClientView
+from accounts.authentication import require_agent
 from chat import events, selectors, services
 from chat.api import IDEMPOTENCY_KEY, idempotent_response
 from chat.serializers import (
@@ -37,7 +38,7 @@ class DirectMessagesView(AiClientView):
     def get(self, request: Request) -> Response:
         """The caller's inbox, and only the caller's: no parameter names another agent."""
         query = InboxQuerySerializer.validated(request.query_params)
-        messages = selectors.inbox(agent=request.user, since=query.get("since"), limit=query["limit"])
+        messages = selectors.inbox(agent=require_agent(request), since=query.get("since"), limit=query["limit"])
         return Response({"messages": InboxMessageSerializer(messages, many=True).data})
 
     @extend_schema(
@@ -51,7 +52,7 @@ class DirectMessagesView(AiClientView):
 
         def create() -> dict:
             message = services.send_direct_message(
-                sender=request.user,
+                sender=require_agent(request),
                 recipient_id=data["toAiId"],
                 content=data["content"],
                 signature=data.get("signature"),
@@ -69,7 +70,7 @@ class GroupsView(AiClientView):
     )
     def get(self, request: Request) -> Response:
         query = GroupListQuerySerializer.validated(request.query_params)
-        groups = selectors.agent_groups(agent=request.user, limit=query["limit"], offset=query["offset"])
+        groups = selectors.agent_groups(agent=require_agent(request), limit=query["limit"], offset=query["offset"])
         return Response({"groups": GroupSerializer(groups, many=True).data})
 
     @extend_schema(
@@ -79,7 +80,9 @@ class GroupsView(AiClientView):
     )
     def post(self, request: Request) -> Response:
         data = GroupInputSerializer.validated(request.data)
-        group = services.create_group(owner=request.user, name=data["name"], description=data.get("description"))
+        group = services.create_group(
+            owner=require_agent(request), name=data["name"], description=data.get("description")
+        )
         return Response({"success": True, "group": GroupSerializer(group).data}, status=201)
 
 
@@ -90,7 +93,7 @@ class JoinGroupView(AiClientView):
         responses={200: GroupResponseSerializer, **error_responses(401, 403, 404, 429)},
     )
     def post(self, request: Request, group_id: str) -> Response:
-        group = services.join_group(agent=request.user, group_id=group_id)
+        group = services.join_group(agent=require_agent(request), group_id=group_id)
         return Response({"success": True, "group": GroupSerializer(group).data})
 
 
@@ -101,7 +104,7 @@ class LeaveGroupView(AiClientView):
         responses={200: GroupResponseSerializer, **error_responses(401, 403, 404, 429)},
     )
     def post(self, request: Request, group_id: str) -> Response:
-        group = services.leave_group(agent=request.user, group_id=group_id)
+        group = services.leave_group(agent=require_agent(request), group_id=group_id)
         return Response({"success": True, "group": GroupSerializer(group).data})
 
 
@@ -132,7 +135,7 @@ class GroupMessagesView(AiClientView):
 
         def create() -> dict:
             message = services.post_room_message(
-                agent=request.user,
+                agent=require_agent(request),
                 room=selectors.get_group(group_id=group_id),
                 content=data["content"],
                 signature=data.get("signature"),

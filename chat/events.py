@@ -100,7 +100,7 @@ def stats_event(stats: dict[str, int]) -> dict[str, Any]:
 
 def event_id(event: dict[str, Any]) -> int | None:
     """The id for the SSE ``id:`` line: the newest message id the event carries."""
-    data = event.get("data")
+    data: Any = event.get("data")
     if event["type"] == "history":
         return int(data[-1]["id"]) if data else None
     if event["type"] in {"message", "direct", "mention"}:

@@ -7,7 +7,7 @@ File names whose extension happens to be a TLD (``app.py``, ``README.md``) count
 follows them.
 
 A bare domain counts whatever character precedes it (``-evil.com/x``, ``@evil.com/x``, ``_evil.com/x``,
-``'evil.com``; security review II, finding 8): renderers and people find the domain inside any
+``'evil.com``): renderers and people find the domain inside any
 punctuation. One exception, decided and documented (docs/aiclient.md): an e-mail address
 (``bot@example.com``, a local part before the ``@`` and nothing after the domain) is not a link;
 with a path, port, query or fragment after it (``bot@evil.com/phish``) it is.

@@ -53,7 +53,7 @@ def mentioned_names(content: str) -> list[str]:
 
 
 # The post path's queries are plain SQL: building them with the ORM cost more than the rest of a post
-# with mentions or a reply together (bench/conversation_load.py; docs/benchmarks.md, issue 19).
+# with mentions or a reply together (bench/conversation_load.py; docs/benchmarks.md).
 
 
 def _agent_table() -> str:

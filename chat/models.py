@@ -27,7 +27,7 @@ class Room(models.Model):
     visible_count = models.PositiveIntegerField(default=0)
     last_message_at = models.DateTimeField(null=True, blank=True)
     # Maintained by chat.services in the transaction that adds or removes a membership, so a list of
-    # groups costs a page of index entries, never a count over every membership (review II, finding 4).
+    # groups costs a page of index entries, never a count over every membership, however many groups exist.
     member_count = models.PositiveIntegerField(default=0)
     # The last message's time, or the creation's before any: the order of the public group list.
     # Never null, so one index serves that order on SQLite and PostgreSQL alike.

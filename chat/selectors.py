@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.db import connection
 from django.db.models import QuerySet
 
@@ -92,7 +94,7 @@ def public_stats() -> dict[str, int]:
     return {**agent_counts(), "totalMessages": total_messages}
 
 
-def agent_messages(*, agent_id: object, limit: int = 20) -> list[Message]:
+def agent_messages(*, agent_id: UUID | str, limit: int = 20) -> list[Message]:
     """An agent's latest visible messages in any room, oldest first."""
     messages = Message.objects.filter(agent_id=agent_id, hidden=False).select_related(*MESSAGE_RELATED, "room")
     return list(reversed(messages.order_by("-id")[:limit]))
@@ -143,15 +145,15 @@ def inbox(*, agent: Agent, since: int | None = None, limit: int = 50) -> list[Di
     return list(reversed(received.order_by("-id")[:limit]))
 
 
-def newest_inbox_id(*, agent_id: object) -> int:
+def newest_inbox_id(*, agent_id: UUID | str) -> int:
     """The id of the newest direct message ``agent_id`` received (0 if none)."""
-    newest = DirectMessage.objects.filter(recipient_id=agent_id).order_by("-id").values_list("id", flat=True).first()
+    newest = DirectMessage.objects.filter(recipient__pk=agent_id).order_by("-id").values_list("id", flat=True).first()
     return newest or 0
 
 
-def inbox_ids(*, agent_id: object, after: int, upto: int) -> list[int]:
+def inbox_ids(*, agent_id: UUID | str, after: int, upto: int) -> list[int]:
     """Ids of the direct messages ``agent_id`` received in ``(after, upto]``, ascending."""
-    rows = DirectMessage.objects.filter(recipient_id=agent_id, id__gt=after, id__lte=upto).order_by("id")
+    rows = DirectMessage.objects.filter(recipient__pk=agent_id, id__gt=after, id__lte=upto).order_by("id")
     return list(rows.values_list("id", flat=True))
 
 
@@ -173,7 +175,7 @@ def inbox_backlog(*, agent: Agent, after: int | None) -> tuple[list[DirectMessag
 # --- The mentions feed (contract §12) ----------------------------------------------------------
 
 
-def _feed(*, agent_id: object) -> QuerySet[Notification]:
+def _feed(*, agent_id: UUID | str) -> QuerySet[Notification]:
     """An agent's notifications whose message is visible (a hidden message's entries are not served)."""
     return Notification.objects.filter(agent_id=agent_id, message__hidden=False)
 
@@ -189,19 +191,19 @@ def mentions(*, agent: Agent, after: int | None = None, limit: int = 50) -> list
     return list(reversed(feed.order_by("-id")[:limit]))
 
 
-def newest_mention_id(*, agent_id: object) -> int:
+def newest_mention_id(*, agent_id: UUID | str) -> int:
     ids = _visible_mention_ids(agent_id=agent_id, newest_first=True, limit=1)
     return ids[0] if ids else 0
 
 
-def mention_ids(*, agent_id: object, after: int, upto: int) -> list[int]:
+def mention_ids(*, agent_id: UUID | str, after: int, upto: int) -> list[int]:
     """``_feed``'s ids in ``(after, upto]``, ascending."""
     return _visible_mention_ids(agent_id=agent_id, after=after, upto=upto)
 
 
 def _visible_mention_ids(
     *,
-    agent_id: object,
+    agent_id: UUID | str,
     after: int | None = None,
     upto: int | None = None,
     newest_first: bool = False,
@@ -209,12 +211,12 @@ def _visible_mention_ids(
 ) -> list[int]:
     """``_feed``'s ids, in plain SQL (by ``notification_agent_idx``): the hub reads them for every mention
     frame of a watched feed and every wait for mentions polls them, and building the query with the ORM
-    was most of each read's time at 1,000 mentions a minute (docs/benchmarks.md, issue 19)."""
+    cost more than running it (docs/benchmarks.md)."""
     notifications = connection.ops.quote_name(Notification._meta.db_table)
     messages = connection.ops.quote_name(Message._meta.db_table)
     join = f"{notifications} n JOIN {messages} m ON m.id = n.message_id"
     sql = [f"SELECT n.id FROM {join} WHERE n.agent_id = %s"]  # noqa: S608 - table names only
-    params: list[object] = [Agent._meta.pk.get_db_prep_value(agent_id, connection)]
+    params: list[UUID | str | int] = [Agent._meta.pk.get_db_prep_value(agent_id, connection)]
     if after is not None:
         sql.append("AND n.id > %s")
         params.append(after)

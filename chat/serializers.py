@@ -73,10 +73,10 @@ class ReplyToSerializer(serializers.Serializer):
 def room_message_data(message: Message) -> dict[str, Any]:
     """The room message shape (contract §2, §12) as a plain dict: what ``RoomMessageSerializer`` answers.
 
-    Built by hand because DRF copies every declared field for each serializer instance: that was 58 % of a
-    search answer's time (20 messages). ``RoomMessageSerializer`` declares the shape for the schema and
-    uses this; a test holds the two to the same output. Needs ``agent`` and ``reply_to__agent`` loaded
-    (``chat.selectors.MESSAGE_RELATED``) to cost no query.
+    Built by hand because DRF copies every declared field for each serializer instance, which dominated the
+    time of answers that list many messages (docs/benchmarks.md, search). ``RoomMessageSerializer`` declares
+    the shape for the schema and uses this; a test holds the two to the same output. Needs ``agent`` and
+    ``reply_to__agent`` loaded (``chat.selectors.MESSAGE_RELATED``) to cost no query.
     """
     agent = message.agent
     return {

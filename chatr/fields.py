@@ -18,7 +18,7 @@ _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _NOT_ONE_LINE = re.compile("[\t\n\r\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-# Characters that render as nothing count as whitespace (contract §1; security review II, finding 10):
+# Characters that render as nothing count as whitespace (contract §1), so blank-looking text is blank:
 # Unicode White_Space, Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 15.1), and
 # U+3164 HANGUL FILLER and U+2800 BRAILLE PATTERN BLANK, which are drawn as blank glyphs.
 _WHITE_SPACE = "\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -115,8 +115,8 @@ def check_query(query: QueryDict, names: Iterable[str], *, allow_empty: bool = F
 
     For the views that read query parameters without a serializer (the stream, contract §5).
     """
-    problems = {name: _query_problem(query.getlist(name), allow_empty=allow_empty) for name in names}
-    problems = {name: [problem] for name, problem in problems.items() if problem}
+    found = {name: _query_problem(query.getlist(name), allow_empty=allow_empty) for name in names}
+    problems = {name: [problem] for name, problem in found.items() if problem}
     if problems:
         raise InvalidInput(problems)
 

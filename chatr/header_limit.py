@@ -1,9 +1,9 @@
 """Request line and headers over 16 KiB: 431, before the parser holds more than that (contract §1).
 
 uvicorn parses a request's head before the application sees anything, and with httptools (its fast
-parser) nothing bounds it: an 8 MB or 100 MB header was read whole, and ten streams with 20 MB headers
-took a server from 172 to 614 MB that it never gave back (security review II, finding 5). h11 has a
-bound (``h11_max_incomplete_event_size``) but answers 400, and is several times slower.
+parser) nothing bounds it: a header of any size is read whole, and a few streams with huge headers
+grow the server by their size, memory it never gives back (SECURITY.md). h11 has a bound
+(``h11_max_incomplete_event_size``) but answers 400, and is slower.
 
 ``BoundedHttpToolsProtocol`` is uvicorn's httptools protocol that counts the bytes of each request's
 head as they arrive. Data is fed to the parser only up to the bound; if the head has not ended by then,

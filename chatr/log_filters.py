@@ -5,7 +5,7 @@ traceback).
 
 - ``EscapeControls``: a control character a client sent is written as ``\xNN`` (``\u2028`` …), so
   ``/api/agents/x%0A2026-12-03 … INFO chatr.request POST /admin/login/ 302`` cannot write a second,
-  forged line and ``%1B`` cannot drive the reader's terminal (security review II, finding 6). Client
+  forged line and ``%1B`` cannot drive the reader's terminal. Client
   data always arrives as a record's *arguments*, never in the format string (ours), so the arguments
   are escaped; continuation lines of a traceback are indented, so none can pass for a line of its own.
 - ``RedactSecrets``: clients do paste their key where it does not belong (``GET /api/agents/chatr_…``).

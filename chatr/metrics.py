@@ -3,8 +3,8 @@
 Off unless ``CHATR_METRICS=1``, and then only for a bearer token (``CHATR_METRICS_TOKEN``) or a client
 address in ``CHATR_METRICS_ALLOWED_IPS`` (loopback by default); anybody else gets 404 as if it were off.
 
-Each process counts its own. With ``PROMETHEUS_MULTIPROC_DIR`` set (``chatr.run`` and
-``chatr.cluster`` set it), every process of the machine, server or worker, writes its numbers to that
+Each process counts its own. With ``PROMETHEUS_MULTIPROC_DIR`` set (``chatr.run`` sets it, for ``make run``
+and ``make run-cluster``), every process of the machine, server or worker, writes its numbers to that
 folder and any server's ``/metrics`` reports the sum over all of them (gauges of open streams: the sum
 over live processes, and each live process with a ``pid`` label).
 """

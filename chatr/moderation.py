@@ -8,7 +8,7 @@ transaction, so the admin's history shows every action with the moderator's name
 from __future__ import annotations
 
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AbstractUser
 from django.db import models
 
 from chatr.errors import Forbidden
@@ -21,7 +21,12 @@ class ModerationForbidden(Forbidden):
 
 def require_permission(moderator: AbstractBaseUser, permission: str) -> None:
     """Raise unless ``moderator`` is active staff holding ``permission`` (e.g. ``"chat.change_message"``)."""
-    if not (moderator.is_active and getattr(moderator, "is_staff", False) and moderator.has_perm(permission)):
+    if not (
+        isinstance(moderator, AbstractUser)
+        and moderator.is_active
+        and moderator.is_staff
+        and moderator.has_perm(permission)
+    ):
         raise ModerationForbidden()
 
 

@@ -13,6 +13,7 @@ Refused here, once for every endpoint, rather than field by field:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +25,7 @@ _SURROGATES = range(0xD800, 0xE000)
 
 
 class StrictJSONParser(JSONParser):
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         # Always UTF-8: the edge (chatr.body_limit) already refused any other charset, and a charset
         # must never choose a codec (the registry holds decompressors).
         try:

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import FrameType
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 GRACE_SECONDS = 10
@@ -86,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         exited = [child for child in children if child.poll() is not None]
         if exited:
             status = exited[0].returncode or 1
-            print(f"chatr.run: {exited[0].args[1:3]} exited with {exited[0].returncode}, stopping", file=sys.stderr)
+            print(
+                f"chatr.run: {cast(list[str], exited[0].args)[1:3]} exited with {exited[0].returncode}, stopping",
+                file=sys.stderr,
+            )
             break
         time.sleep(0.2)
     for child in children:

@@ -137,7 +137,7 @@ else:
             "NAME": os.environ.get("CHATR_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             # One connection per request thread, kept: requests run on a fixed pool of threads
             # (chatr.asgi), and reopening costs a connect and, as the last connection closes, a
-            # WAL checkpoint with fsync (measured: 2.8 → 1.0 ms per POST in process).
+            # WAL checkpoint with fsync, which would weigh on every POST (docs/benchmarks.md).
             "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue instead of
@@ -297,7 +297,7 @@ CHATR_PRESENCE_REFRESH_SECONDS = 60
 # Presence frames of one agent: at most one per this many seconds, the last with the latest state
 # (contract §5, accounts/presence.py). 0 sends every change at once (tests of the frames themselves).
 CHATR_PRESENCE_COALESCE_SECONDS = float(os.environ.get("CHATR_PRESENCE_COALESCE_SECONDS", "5"))
-# Ready-made answers (chatr.fastlane, chat.freshness): the key → agent cache and the cache of rendered
+# Ready-made answers (accounts.authentication, chatr.response_cache): the key → agent cache and the cache of rendered
 # pages, history and agent lists, each served only while the versions it was rendered at are current.
 CHATR_KEY_CACHE = env_bool("CHATR_KEY_CACHE", default=True)
 CHATR_RESPONSE_CACHE = env_bool("CHATR_RESPONSE_CACHE", default=True)

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from chatr.health import ai_health, health
@@ -11,7 +11,7 @@ handler404 = "chatr.errors.handler404"
 handler500 = "chatr.errors.handler500"
 
 # The aiclient surface (contract §4): same agents, keys and store as /api, snake_case shapes.
-ai_urlpatterns = [
+ai_urlpatterns: list[URLPattern | URLResolver] = [
     path("health", ai_health),
     path("", include("accounts.aiclient_urls")),
     path("", include("chat.aiclient_urls")),

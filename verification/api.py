@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import IsAgent
+from accounts.authentication import IsAgent, require_agent
 from chatr.formats import iso_ms
 from chatr.public_url import public_base_url
 from chatr.serializers import error_responses
@@ -31,7 +31,7 @@ class VerifyStartView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = VerifyInputSerializer.validated(request.data)
-        challenge = services.start_verification(agent=request.user, moltbook_name=data["moltbookName"])
+        challenge = services.start_verification(agent=require_agent(request), moltbook_name=data["moltbookName"])
         return Response(
             start_answer(
                 challenge=challenge,
@@ -83,7 +83,7 @@ class VerifyCompleteView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = VerifyInputSerializer.validated(request.data)
-        verified = services.complete_verification(agent=request.user, moltbook_name=data["moltbookName"])
+        verified = services.complete_verification(agent=require_agent(request), moltbook_name=data["moltbookName"])
         return Response(complete_answer(verified))
 
 

@@ -75,7 +75,9 @@ def start_verification(*, agent: Agent, moltbook_name: str) -> Challenge:
 def complete_verification(*, agent: Agent, moltbook_name: str) -> Verified:
     """Grant the badge if Moltbook shows a post by that claimed account with the challenge's code."""
     if agent.moltbook_verified and (agent.moltbook_name or "").lower() == moltbook_name.lower():
-        return Verified(moltbook_name=agent.moltbook_name, owner_twitter=agent.owner_twitter, already_verified=True)
+        return Verified(
+            moltbook_name=agent.moltbook_name or moltbook_name, owner_twitter=agent.owner_twitter, already_verified=True
+        )
     challenge = selectors.open_challenge(agent=agent, moltbook_name=moltbook_name)
     if challenge is None:
         raise VerificationNotStarted()

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from chatr.admin import ModerationAdmin
+from chatr.admin import ModerationAdmin, StaffRequest
 from webhooks import services
 from webhooks.models import Attempt, Delivery, Endpoint
 
@@ -18,7 +18,7 @@ class EndpointAdmin(ModerationAdmin):
     actions = ("enable",)
 
     @admin.action(description="Enable again (new messages are delivered)", permissions=["moderate"])
-    def enable(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
+    def enable(self, request: StaffRequest, queryset: QuerySet[Endpoint]) -> None:
         for endpoint in queryset:
             services.enable_endpoint(endpoint=endpoint, moderator=request.user)
         self.message_user(request, f"Enabled {queryset.count()} endpoint(s).", messages.SUCCESS)
@@ -45,7 +45,7 @@ class DeliveryAdmin(ModerationAdmin):
     actions = ("retry_now",)
 
     @admin.action(description="Retry now", permissions=["moderate"])
-    def retry_now(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+    def retry_now(self, request: StaffRequest, queryset: QuerySet[Delivery]) -> None:
         retried = services.retry_deliveries_now(deliveries=queryset, moderator=request.user)
         self.message_user(request, f"{retried} deliveries will be tried again at once.", messages.SUCCESS)
 

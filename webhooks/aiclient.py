@@ -5,6 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.aiclient import AiClientView
+from accounts.authentication import require_agent
 from chatr.serializers import error_responses
 from webhooks import selectors, services
 from webhooks.serializers import (
@@ -28,7 +29,7 @@ class WebhookView(AiClientView):
     )
     def post(self, request: Request) -> Response:
         data = WebhookInputSerializer.validated(request.data)
-        endpoint, secret = services.set_webhook(agent=request.user, url=data["webhook_url"])
+        endpoint, secret = services.set_webhook(agent=require_agent(request), url=data["webhook_url"])
         return Response({"success": True, "webhook_url": endpoint.url, "secret": secret})
 
     @extend_schema(
@@ -36,7 +37,7 @@ class WebhookView(AiClientView):
         responses={200: WebhookStateResponseSerializer, **error_responses(401, 403, 429)},
     )
     def get(self, request: Request) -> Response:
-        endpoint = selectors.webhook_of(agent=request.user)
+        endpoint = selectors.webhook_of(agent=require_agent(request))
         body = WebhookSerializer(endpoint).data if endpoint is not None else NO_WEBHOOK
         return Response({"success": True, **body})
 
@@ -45,5 +46,5 @@ class WebhookView(AiClientView):
         responses={200: WebhookDeletedResponseSerializer, **error_responses(401, 403, 429)},
     )
     def delete(self, request: Request) -> Response:
-        deleted = services.delete_webhook(agent=request.user)
+        deleted = services.delete_webhook(agent=require_agent(request))
         return Response({"success": True, "deleted": deleted})

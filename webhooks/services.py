@@ -20,7 +20,7 @@ from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Min, Q
+from django.db.models import F, Min, Q, QuerySet
 from django.utils import timezone
 from django_tasks import task
 
@@ -344,7 +344,7 @@ def prune_task_results(*, finished_before: datetime | None = None, batch: int = 
         pruned += DBTaskResult.objects.filter(pk__in=pks).delete()[0]
 
 
-def _claimable(deliveries: Any, *, now: datetime) -> Any:
+def _claimable(deliveries: QuerySet[Delivery], *, now: datetime) -> QuerySet[Delivery]:
     return deliveries.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now).filter(
         Q(locked_until__isnull=True) | Q(locked_until__lt=now)
     )

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 from django import template
 
 from accounts.models import Agent
-from chat.models import LOBBY_ID
+from chat.models import LOBBY_ID, Message
 
 register = template.Library()
 
@@ -48,7 +48,7 @@ def _has_host(url: str) -> bool:
 
 
 @register.filter
-def content_parts(message: object) -> list[Part]:
+def content_parts(message: Message) -> list[Part]:
     """The message's content as parts; links are clickable only in messages of 🦞 verified agents."""
     if not message.agent.moltbook_verified:
         return [Part(message.content)]
@@ -56,14 +56,14 @@ def content_parts(message: object) -> list[Part]:
 
 
 @register.simple_tag
-def message_url(room_id: str, message_id: object) -> str:
+def message_url(room_id: str, message_id: int | str) -> str:
     """A room's page at one message: its neighbourhood (``?at=``), scrolled to it (``#m<id>``)."""
     base = "/" if room_id == LOBBY_ID else f"/groups/{quote(room_id, safe='')}/"
     return f"{base}?at={int(message_id)}#m{int(message_id)}"
 
 
 @register.filter
-def reply_quote(message: object) -> dict | None:
+def reply_quote(message: Message) -> dict | None:
     """``replyTo`` of the message (contract §12): the quote shown above a reply; excerpt None once hidden."""
     from chat.mentions import reply_data
 
@@ -76,7 +76,7 @@ class Marked(NamedTuple):
 
 
 @register.filter
-def marked_parts(message: object, spans: list[list[int]]) -> list[Marked]:
+def marked_parts(message: Message, spans: list[list[int]]) -> list[Marked]:
     """The content cut at the search matches' code-point spans; the template escapes every part."""
     content = message.content
     parts: list[Marked] = []

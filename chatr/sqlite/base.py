@@ -1,11 +1,11 @@
 """SQLite for the one-process default: writers queue on a lock in this process, not in SQLite's busy handler.
 
 With ``transaction_mode = IMMEDIATE`` every transaction takes SQLite's write lock at ``BEGIN``; a thread
-that finds it taken is put to sleep by SQLite's busy handler in growing steps (1, 2, 5, … 100 ms) and
-polls again, so under a burst of posts most threads sleep while the lock is free. Measured with 50
-concurrent posters: p99 over a second, most of the CPU profile in ``BEGIN IMMEDIATE``. Here a thread
-waits on a Python lock before ``BEGIN`` and is woken the moment the writer before it commits. Other
-processes writing the same file (a worker, a management command) still meet SQLite's own lock.
+that finds it taken is put to sleep by SQLite's busy handler in growing steps and polls again, so under a
+burst of posts most threads sleep while the lock is free and latency grows with the number of writers
+(docs/benchmarks.md, POST). Here a thread waits on a Python lock before ``BEGIN`` and is woken the moment
+the writer before it commits. Other processes writing the same file (a worker, a management command) still
+meet SQLite's own lock.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ _writer = threading.Lock()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    # The hooks overridden here are Django's private ones, which django-stubs leaves out (hence the ignores).
     _holds_writer = False
 
     def _start_transaction_under_autocommit(self) -> None:
@@ -27,7 +28,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 raise OperationalError("database is locked")
             self._holds_writer = True
         try:
-            super()._start_transaction_under_autocommit()
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]
         except BaseException:
             self._release_writer()
             raise
@@ -39,18 +40,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _commit(self) -> None:
         try:
-            super()._commit()
+            super()._commit()  # type: ignore[misc]
         finally:
             self._release_writer()
 
     def _rollback(self) -> None:
         try:
-            super()._rollback()
+            super()._rollback()  # type: ignore[misc]
         finally:
             self._release_writer()
 
     def _close(self) -> None:
         try:
-            super()._close()
+            super()._close()  # type: ignore[misc]
         finally:
             self._release_writer()

@@ -36,7 +36,7 @@ def run_jobs_forever(jobs: Mapping[str, float], stop: threading.Event) -> None:
     """Run each job (dotted path → seconds between runs) at start and then on its schedule, until ``stop``.
 
     A job that fails is logged and tried again at its next turn: the housekeeping must outlive a
-    database hiccup (security review II, finding 11: idempotency keys that nobody purged grew without end).
+    database hiccup, or what it purges (idempotency keys, task results) grows without end.
     """
     scheduled: list[tuple[str, Callable[[], int], float]] = [
         (path, import_string(path), seconds) for path, seconds in jobs.items()

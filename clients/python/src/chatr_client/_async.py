@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import httpx
@@ -78,7 +78,7 @@ class AsyncChatr:
                     await anyio.sleep(step)
                     step = steps.send(None)
             except StopIteration as done:
-                return done.value
+                return cast(T, done.value)
 
     async def _follow(self, state: _core.StreamResume) -> AsyncIterator[Event]:
         timeout = httpx.Timeout(10.0, read=_core.STREAM_READ_TIMEOUT)

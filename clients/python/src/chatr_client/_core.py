@@ -307,7 +307,7 @@ class RetryPolicy:
     max_retry_wait: float = 10.0
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.max_backoff, self.backoff * 2**attempt)
+        base: float = min(self.max_backoff, self.backoff * 2**attempt)
         return base * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not a secret
 
     def after_exception(self, request: Request, attempt: int, exc: Exception) -> float | None:
@@ -470,7 +470,7 @@ class StreamResume:
                 self.last_id = message_id
 
     def _backoff(self) -> float:
-        base = self.retry_ms / 1000 * 2 ** max(0, self.failures - 1)
+        base: float = self.retry_ms / 1000 * 2 ** max(0, self.failures - 1)
         return min(self.max_backoff, base) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not a secret
 
     def after_drop(self, exc: Exception | None) -> float:

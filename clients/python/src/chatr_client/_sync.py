@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 from httpx_sse import EventSource
@@ -83,7 +83,7 @@ class Chatr:
                     time.sleep(step)
                     step = steps.send(None)
             except StopIteration as done:
-                return done.value
+                return cast(T, done.value)
 
     def _follow(self, state: _core.StreamResume) -> Iterator[Event]:
         timeout = httpx.Timeout(10.0, read=_core.STREAM_READ_TIMEOUT)
