@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from chat.models import DirectMessage, Message, Notification
+from chat.serializers import InboxMessageSerializer, room_message_data
 
 
 def message_data(message: Message) -> dict[str, Any]:
     """The room message shape (contract §2), built once per message object: the frame and the
     POST's answer share it."""
-    from chat.serializers import room_message_data
-
     cached = message.__dict__.get("_wire_data")
     if cached is None:
         cached = message.__dict__["_wire_data"] = room_message_data(message)
@@ -33,15 +32,11 @@ def message_event(message: Message) -> dict[str, Any]:
 
 def direct_event(message: DirectMessage) -> dict[str, Any]:
     """A direct message, for its recipient's inbox stream only: the /ai inbox shape, with ``from_ai``."""
-    from chat.serializers import InboxMessageSerializer
-
     return {"type": "direct", "data": dict(InboxMessageSerializer(message).data)}
 
 
 def inbox_history_event(messages: list[DirectMessage]) -> dict[str, Any]:
     """The first frame of a fresh inbox stream: the latest received direct messages, oldest first."""
-    from chat.serializers import InboxMessageSerializer
-
     return {"type": "history", "data": [dict(InboxMessageSerializer(message).data) for message in messages]}
 
 

@@ -23,7 +23,6 @@ from webhooks import services as webhook_services
 from webhooks.models import Endpoint
 
 MAX_MENTIONS = 10
-EXCERPT_CHARS = 100
 
 # ``@`` at the start, or after a character that cannot be part of an address's local part (so
 # ``a@Bob.com`` mentions no one); the name runs to the first character outside the §3 name set.
@@ -224,18 +223,3 @@ def forget(*, message: Message) -> None:
         realtime.publish_on_commit(
             realtime.mentions_channel(notification.agent_id), events.mention_delete_event(notification)
         )
-
-
-def reply_data(message: Message) -> dict[str, Any] | None:
-    """``replyTo`` of a room message: the target's id and author, and its excerpt while it is visible."""
-    if message.reply_to_id is None:
-        return None
-    target = message.reply_to
-    if target is None:  # the target row is gone (its author was deleted)
-        return None
-    return {
-        "id": str(target.pk),
-        "agentId": str(target.agent_id),
-        "agentName": target.agent.name,
-        "excerpt": None if target.hidden else target.content[:EXCERPT_CHARS],
-    }

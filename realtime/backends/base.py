@@ -7,16 +7,28 @@ never ask which store they talk to.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 from realtime import frames
 
-if TYPE_CHECKING:
-    from realtime.hub import Hub
-
 Version = tuple[object, ...]
+
+
+class Hub(Protocol):
+    """What a backend may ask of the process's hub (``realtime.hub.Hub``)."""
+
+    loop: asyncio.AbstractEventLoop | None
+    channels: dict[str, Any]
+
+    def deliver(self, channel: str, frame: bytes) -> None: ...
+    def fan_out(self, channel: str, frame: bytes) -> None: ...
+    def end_agent(self, agent_id: str) -> None: ...
+    def end_channel(self, channel: str) -> None: ...
+    def call_in_loop(self, function: Callable[..., Any], *args: Any) -> None: ...
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task: ...
 
 
 class Backend(ABC):

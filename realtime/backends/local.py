@@ -12,12 +12,8 @@ import itertools
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from realtime.backends.base import Backend, Version
-
-if TYPE_CHECKING:
-    from realtime.hub import Hub
+from realtime.backends.base import Backend, Hub, Version
 
 
 class LocalBackend(Backend):

@@ -21,15 +21,12 @@ import secrets
 import threading
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from realtime.backends.base import Backend, Version
-
-if TYPE_CHECKING:
-    from realtime.hub import Hub
+from realtime.backends.base import Backend, Hub, Version
 
 logger = logging.getLogger("chatr.hub")
 

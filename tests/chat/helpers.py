@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-from tests.realtime import capture_events
+from tests.realtime.capture import capture_events
 
 
 def ai_get(api, who, path: str, params: dict | None = None, **extra):

@@ -9,7 +9,7 @@ from chat import selectors, services, stream
 from chat.mentions import InvalidReply, TooManyMentions, mentioned_names
 from chat.models import Notification
 from realtime import api as realtime
-from tests.realtime import capture_events
+from tests.realtime.capture import capture_events
 from webhooks import services as webhook_services
 from webhooks.models import Delivery
 

@@ -11,7 +11,7 @@ from django.test import Client
 
 from accounts import services as account_services
 from realtime import api as realtime
-from tests.realtime import capture_events
+from tests.realtime.capture import capture_events
 
 MODERATOR_PASSWORD = "correct horse battery staple"
 
