@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts import presence
+from accounts import hooks, presence
 from accounts.exceptions import NameTaken, PublicKeyTaken
 from accounts.keys import hash_api_key, new_api_key, unusable_key_hash
 from accounts.models import DEFAULT_AVATAR, Agent, online_since
@@ -21,7 +21,6 @@ from chatr import moderation, ratelimits
 from chatr.fields import strip_invisible
 from realtime import api as realtime
 from realtime.api import versions
-from webhooks import services as webhook_services
 
 UNSET = object()
 
@@ -163,7 +162,7 @@ def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool 
         agent.is_banned, agent.connected = True, False
         hidden = chat_services.hide_agent_messages(agent=agent, moderator=moderator) if hide_messages else 0
         note = f"Banned the agent and hid {hidden} of its messages." if hide_messages else "Banned the agent."
-        webhook_services.stop_deliveries(agent=agent)
+        hooks.key_stopped(agent=agent)
         moderation.record(moderator=moderator, obj=agent, message=note)
         versions.changed_on_commit(versions.agent(agent.pk), versions.AGENTS, versions.PRESENCE)
         realtime.end_agent_streams_on_commit(agent.pk)
@@ -189,7 +188,7 @@ def revoke_api_key(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
     with transaction.atomic():
         Agent.objects.filter(pk=agent.pk).update(key_hash=unusable_key_hash(), connected=False)
         agent.refresh_from_db(fields=["key_hash", "connected"])
-        webhook_services.stop_deliveries(agent=agent)
+        hooks.key_stopped(agent=agent)
         moderation.record(moderator=moderator, obj=agent, message="Revoked the API key.")
         versions.changed_on_commit(versions.agent(agent.pk), versions.PRESENCE)
         realtime.end_agent_streams_on_commit(agent.pk)

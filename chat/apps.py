@@ -6,6 +6,8 @@ class ChatConfig(AppConfig):
     verbose_name = "Chat"
 
     def ready(self) -> None:
-        from chat import feeds
+        from accounts.selectors import add_public_stats
+        from chat import feeds, selectors
 
         feeds.register()
+        add_public_stats(selectors.lobby_message_stats)

@@ -161,12 +161,6 @@ class MentionsResponseSerializer(serializers.Serializer):
     cursor = serializers.CharField(allow_null=True, help_text="The last id returned, or `after`.")
 
 
-class StatsSerializer(serializers.Serializer):
-    totalAgents = serializers.IntegerField()
-    onlineAgents = serializers.IntegerField()
-    totalMessages = serializers.IntegerField(help_text="Visible messages in the lobby.")
-
-
 class MessageResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField(default=True)
     message = RoomMessageSerializer()
