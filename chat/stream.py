@@ -342,12 +342,10 @@ async def _serve(
 
 
 class _Stream:
-    """What one open stream holds: its hub subscription and its per-IP slot (its lease renewed while held).
+    """What one open stream holds: its hub subscription and its per-IP slot (whose lease the engine renews).
 
     ``close`` gives both back exactly once, from any thread (the garbage collector may call it).
     """
-
-    open: set[_Stream] = set()
 
     def __init__(self, slot: realtime.Slot | None, *, kind: str) -> None:
         self.slot = slot
@@ -355,7 +353,6 @@ class _Stream:
         self.subscription: realtime.Subscription | None = None
         self.loop = asyncio.get_running_loop()
         self.closed = False
-        _Stream.open.add(self)
         metrics.stream_opened(kind)
 
     def close(self) -> None:
@@ -366,7 +363,6 @@ class _Stream:
                 self.loop.call_soon_threadsafe(self.close)
             return
         self.closed = True
-        _Stream.open.discard(self)
         metrics.stream_closed(self.kind)
         if self.subscription is not None:
             realtime.unsubscribe(self.subscription)

@@ -9,9 +9,6 @@ all this — this process alone, or Redis shared by every process — is chosen 
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
-from typing import Any
-
 from chatr.offloop import run_off_loop
 from realtime import versions
 from realtime.feeds import Feed
@@ -92,8 +89,4 @@ def mentions_channel(agent_id: object) -> str:
 def release_slot_soon(slot: Slot | None) -> None:
     """Give ``slot`` back off the loop, from the loop, without waiting (a no-op for ``None``)."""
     if slot is not None:
-        spawn(_release(slot))
-
-
-def _release(slot: Slot) -> Coroutine[Any, Any, None]:
-    return run_off_loop(release_slot, slot)
+        spawn(run_off_loop(release_slot, slot))
