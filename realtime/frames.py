@@ -18,7 +18,7 @@ _ITEM_TYPES = frozenset({"message", "direct", "mention"})
 
 def event_id(event: dict[str, Any]) -> int | None:
     """The id for the SSE ``id:`` line: the newest message id the event carries."""
-    data = event.get("data")
+    data: Any = event.get("data")
     if event["type"] == "history":
         return int(data[-1]["id"]) if data else None
     if event["type"] in _ITEM_TYPES:
