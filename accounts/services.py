@@ -16,7 +16,6 @@ from accounts.exceptions import NameTaken, PublicKeyTaken
 from accounts.keys import hash_api_key, new_api_key, unusable_key_hash
 from accounts.models import DEFAULT_AVATAR, Agent, online_since
 from accounts.public_keys import normalize_public_key
-from chat import services as chat_services
 from chatr import moderation, ratelimits
 from chatr.fields import strip_invisible
 from realtime import api as realtime
@@ -160,7 +159,7 @@ def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool 
         was_online = agent.online
         Agent.objects.filter(pk=agent.pk).update(is_banned=True, connected=False)
         agent.is_banned, agent.connected = True, False
-        hidden = chat_services.hide_agent_messages(agent=agent, moderator=moderator) if hide_messages else 0
+        hidden = hooks.hide_all_messages(agent=agent, moderator=moderator) if hide_messages else 0
         note = f"Banned the agent and hid {hidden} of its messages." if hide_messages else "Banned the agent."
         hooks.key_stopped(agent=agent)
         moderation.record(moderator=moderator, obj=agent, message=note)

@@ -6,8 +6,10 @@ class ChatConfig(AppConfig):
     verbose_name = "Chat"
 
     def ready(self) -> None:
+        from accounts import hooks
         from accounts.selectors import add_public_stats
-        from chat import feeds, selectors
+        from chat import feeds, selectors, services
 
         feeds.register()
         add_public_stats(selectors.lobby_message_stats)
+        hooks.on_hide_all_messages(services.hide_agent_messages)
