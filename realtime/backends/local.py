@@ -15,11 +15,14 @@ from collections.abc import Sequence
 
 from realtime.backends.base import Backend, Hub, Version
 
+# One counter for the process, whichever backend instance bumps: a backend built anew (a test that changes
+# the settings) never hands out a version an older one already gave.
+_counter = itertools.count(1)
+
 
 class LocalBackend(Backend):
     def __init__(self) -> None:
         self._versions: dict[str, int] = {}
-        self._counter = itertools.count(1)
         self._slots: dict[str, tuple[str, float]] = {}  # key -> (token, lease end on the monotonic clock)
         self._slots_lock = threading.Lock()
 
@@ -36,7 +39,7 @@ class LocalBackend(Backend):
     # --- versions -----------------------------------------------------------------------------
     def bump(self, scopes: Sequence[str]) -> None:
         for scope in scopes:
-            self._versions[scope] = next(self._counter)
+            self._versions[scope] = next(_counter)
 
     def versions(self, scopes: Sequence[str]) -> Version:
         return tuple(self._versions.get(scope, 0) for scope in scopes)
