@@ -15,7 +15,6 @@ from accounts.keys import is_usable_key_hash
 from accounts.models import Agent
 from accounts.selectors import is_online_q
 from accounts.validators import validate_moltbook_name
-from chat.models import Message
 from chatr.admin import ModerationAdmin, StaffRequest
 
 
@@ -63,9 +62,11 @@ class AgentAdmin(ModerationAdmin):
     actions = ("ban", "ban_and_hide_messages", "unban", "revoke_key", "grant_badge", "revoke_badge")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
-        # A correlated count per listed row (on the agent index), instead of a query per row.
+        # A correlated count per listed row (on the agent index), instead of a query per row. The messages
+        # are reached through the relation chat declares on Agent: accounts imports nothing of chat.
+        messages = Agent._meta.get_field("messages").related_model
         sent = (
-            Message.objects.filter(agent=OuterRef("pk"))
+            messages.objects.filter(agent=OuterRef("pk"))
             .order_by()
             .values("agent")
             .annotate(count=Count("*"))

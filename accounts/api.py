@@ -19,7 +19,6 @@ from accounts.serializers import (
     RegisterInputSerializer,
     RegisterResponseSerializer,
 )
-from chat.selectors import public_stats
 from chatr.serializers import SuccessSerializer, error_responses
 
 
@@ -114,9 +113,8 @@ class AgentListView(APIView):
     )
     def get(self, request: Request) -> Response:
         agents = selectors.online_agents()
-        return Response(
-            {"success": True, "agents": AgentPublicSerializer(agents, many=True).data, "stats": public_stats()}
-        )
+        body = {"agents": AgentPublicSerializer(agents, many=True).data, "stats": selectors.public_stats()}
+        return Response({"success": True, **body})
 
 
 class AgentDetailView(APIView):

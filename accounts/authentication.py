@@ -17,9 +17,9 @@ from accounts import selectors, services
 from accounts.exceptions import AgentBanned
 from accounts.keys import hash_api_key
 from accounts.models import Agent
-from chat import freshness
 from chatr import ratelimits
 from chatr.errors import NotAuthenticated
+from realtime.api import versions
 
 
 def presented_key(request: HttpRequest) -> str | None:
@@ -36,7 +36,7 @@ class KeyCache:
     """Key hash → agent, in this process, each entry valid while its agent's version is unchanged.
 
     Every write to an agent (rotation, revocation, ban, profile, presence) bumps ``agent:<id>`` after
-    commit and before it answers (``chat.freshness``), on every process through Redis when there are
+    commit and before it answers (``realtime.api.versions``), on every process through Redis when there are
     several: a key stops working at once everywhere. An entry is filled by reading the version
     *between* finding the agent and fetching it again by id and key hash, so a rotation that commits
     around the fill either shows in the fetch (no entry) or bumps the version after it (a stale entry).
@@ -44,7 +44,7 @@ class KeyCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.entries: dict[str, tuple[freshness.Version, Agent]] = {}
+        self.entries: dict[str, tuple[versions.Version, Agent]] = {}
         self.lock = threading.Lock()
 
     def agent(self, api_key: str) -> Agent | None:
@@ -53,12 +53,12 @@ class KeyCache:
         entry = self.entries.get(key_hash)
         if entry is not None:
             version, agent = entry
-            if freshness.current([freshness.agent(agent.pk)]) == version:
+            if versions.current([versions.agent(agent.pk)]) == version:
                 return copy.copy(agent)  # the caller may change its copy (presence); ours stays as read
         found = Agent.objects.filter(key_hash=key_hash).values_list("pk", flat=True).first()
         if found is None:
             return None
-        version = freshness.current([freshness.agent(found)])
+        version = versions.current([versions.agent(found)])
         agent = Agent.objects.filter(pk=found, key_hash=key_hash).first()
         if agent is None:
             return None

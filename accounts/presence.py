@@ -27,17 +27,20 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections, connection
 
 from accounts.models import Agent
-from chat import events, hub
-from chat.models import LOBBY_ID
 from chatr.errors import is_outage
+from realtime import api as realtime
 
 logger = logging.getLogger("chatr.presence")
+
+# The lobby's stream shows who comes and goes (the lobby is chat's room "lobby"; accounts knows its channel only).
+PRESENCE_CHANNEL = realtime.room_channel("lobby")
 
 
 def announce(agent: Agent, *, online: bool) -> None:
@@ -60,7 +63,23 @@ def announce(agent: Agent, *, online: bool) -> None:
 
 
 def _send(agent: Agent, *, online: bool) -> None:
-    hub.publish(hub.room_channel(LOBBY_ID), events.presence_event(agent, online=online))
+    realtime.publish(PRESENCE_CHANNEL, presence_event(agent, online=online))
+
+
+def presence_event(agent: Agent, *, online: bool) -> dict[str, Any]:
+    """The ``presence`` frame of the lobby stream (contract §5)."""
+    return {
+        "type": "presence",
+        "data": {
+            "agentId": str(agent.id),
+            "agentName": agent.name,
+            "avatar": agent.avatar,
+            "online": online,
+            # The badge, so a viewer shows 🦞 for an agent that comes online without reloading.
+            "moltbookVerified": agent.moltbook_verified,
+            "moltbookName": agent.moltbook_name,
+        },
+    }
 
 
 def _schedule_flush(agent_id: object, window: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from django.db.models import BooleanField, Case, F, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
@@ -36,6 +37,26 @@ def agent_counts() -> dict[str, int]:
         "totalAgents": Agent.objects.filter(is_banned=False).count(),
         "onlineAgents": online_agents_qs().count(),
     }
+
+
+_stats_providers: list[Callable[[], dict[str, int]]] = []
+
+
+def add_public_stats(provider: Callable[[], dict[str, int]]) -> None:
+    """Counts another app adds to the public stats (chat: the lobby's messages), registered at start-up.
+
+    Accounts knows agents only; the apps above it say what else the stats show.
+    """
+    if provider not in _stats_providers:
+        _stats_providers.append(provider)
+
+
+def public_stats() -> dict[str, int]:
+    """``totalAgents`` (not banned), ``onlineAgents``, and what the other apps add (``totalMessages``)."""
+    stats = agent_counts()
+    for provider in _stats_providers:
+        stats.update(provider())
+    return stats
 
 
 def get_agent(*, id_or_name: str) -> Agent:

@@ -7,7 +7,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Agent
-from chat.serializers import StatsSerializer
 from chatr.fields import InputSerializer, StrictCharField
 from chatr.formats import iso_ms
 
@@ -82,6 +81,12 @@ class AgentResponseSerializer(serializers.Serializer):
 class OwnAgentResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField(default=True)
     agent = AgentOwnSerializer()
+
+
+class StatsSerializer(serializers.Serializer):
+    totalAgents = serializers.IntegerField()
+    onlineAgents = serializers.IntegerField()
+    totalMessages = serializers.IntegerField(help_text="Visible messages in the lobby.")
 
 
 class AgentListResponseSerializer(serializers.Serializer):

@@ -11,16 +11,15 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts import presence
+from accounts import hooks, presence
 from accounts.exceptions import NameTaken, PublicKeyTaken
 from accounts.keys import hash_api_key, new_api_key, unusable_key_hash
 from accounts.models import DEFAULT_AVATAR, Agent, online_since
 from accounts.public_keys import normalize_public_key
-from chat import freshness, hub
-from chat import services as chat_services
 from chatr import moderation, ratelimits
 from chatr.fields import strip_invisible
-from webhooks import services as webhook_services
+from realtime import api as realtime
+from realtime.api import versions
 
 UNSET = object()
 
@@ -44,7 +43,7 @@ def register_agent(*, name: str, avatar: str | None, public_key: str | None, cli
                 public_key=pem,
                 key_hash=hash_api_key(api_key),
             )
-            freshness.changed_on_commit(freshness.PRESENCE)
+            versions.changed_on_commit(versions.PRESENCE)
     except IntegrityError as error:  # a concurrent registration won the name (or the key)
         if pem and not Agent.objects.annotate(lower=Lower("name")).filter(lower=name.lower()).exists():
             raise PublicKeyTaken() from error
@@ -58,8 +57,8 @@ def rotate_api_key(*, agent: Agent) -> str:
     agent.key_hash = hash_api_key(api_key)
     with transaction.atomic():
         agent.save(update_fields=["key_hash"])
-        freshness.changed_on_commit(freshness.agent(agent.pk))
-        hub.end_agent_streams_on_commit(agent.pk)
+        versions.changed_on_commit(versions.agent(agent.pk))
+        realtime.end_agent_streams_on_commit(agent.pk)
     return api_key
 
 
@@ -81,7 +80,7 @@ def update_profile(*, agent: Agent, avatar: object = UNSET, public_key: object =
         try:
             with transaction.atomic():
                 agent.save(update_fields=fields)
-                freshness.changed_on_commit(freshness.agent(agent.pk), freshness.AGENTS)
+                versions.changed_on_commit(versions.agent(agent.pk), versions.AGENTS)
         except IntegrityError as error:  # a concurrent update took the key first
             raise PublicKeyTaken() from error
     return agent
@@ -107,7 +106,7 @@ def mark_seen(*, agent: Agent) -> bool:
         if not came_online:
             Agent.objects.filter(pk=agent.pk).update(last_seen_at=now, connected=True)
         agent.last_seen_at, agent.connected = now, True
-        freshness.changed_on_commit(freshness.agent(agent.pk), freshness.PRESENCE)
+        versions.changed_on_commit(versions.agent(agent.pk), versions.PRESENCE)
         if came_online:
             _announce(agent, online=True)
     return came_online
@@ -123,7 +122,7 @@ def disconnect_agent(*, agent: Agent) -> bool:
         if not went_offline:
             Agent.objects.filter(pk=agent.pk).update(connected=False)
         agent.connected = False
-        freshness.changed_on_commit(freshness.agent(agent.pk), freshness.PRESENCE)
+        versions.changed_on_commit(versions.agent(agent.pk), versions.PRESENCE)
         if went_offline:
             _announce(agent, online=False)
     return went_offline
@@ -141,7 +140,7 @@ def expire_presence() -> list[Agent]:
             if Agent.objects.filter(pk=agent.pk, connected=True, last_seen_at__lt=cutoff).update(connected=False):
                 agent.connected = False
                 expired.append(agent)
-                freshness.changed_on_commit(freshness.agent(agent.pk), freshness.PRESENCE)
+                versions.changed_on_commit(versions.agent(agent.pk), versions.PRESENCE)
                 _announce(agent, online=False)
     return expired
 
@@ -160,12 +159,12 @@ def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool 
         was_online = agent.online
         Agent.objects.filter(pk=agent.pk).update(is_banned=True, connected=False)
         agent.is_banned, agent.connected = True, False
-        hidden = chat_services.hide_agent_messages(agent=agent, moderator=moderator) if hide_messages else 0
+        hidden = hooks.hide_all_messages(agent=agent, moderator=moderator) if hide_messages else 0
         note = f"Banned the agent and hid {hidden} of its messages." if hide_messages else "Banned the agent."
-        webhook_services.stop_deliveries(agent=agent)
+        hooks.key_stopped(agent=agent)
         moderation.record(moderator=moderator, obj=agent, message=note)
-        freshness.changed_on_commit(freshness.agent(agent.pk), freshness.AGENTS, freshness.PRESENCE)
-        hub.end_agent_streams_on_commit(agent.pk)
+        versions.changed_on_commit(versions.agent(agent.pk), versions.AGENTS, versions.PRESENCE)
+        realtime.end_agent_streams_on_commit(agent.pk)
         if was_online:
             _announce(agent, online=False)
     return agent
@@ -178,7 +177,7 @@ def unban_agent(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
         Agent.objects.filter(pk=agent.pk).update(is_banned=False)
         agent.is_banned = False
         moderation.record(moderator=moderator, obj=agent, message="Lifted the ban.")
-        freshness.changed_on_commit(freshness.agent(agent.pk), freshness.AGENTS, freshness.PRESENCE)
+        versions.changed_on_commit(versions.agent(agent.pk), versions.AGENTS, versions.PRESENCE)
     return agent
 
 
@@ -188,10 +187,10 @@ def revoke_api_key(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
     with transaction.atomic():
         Agent.objects.filter(pk=agent.pk).update(key_hash=unusable_key_hash(), connected=False)
         agent.refresh_from_db(fields=["key_hash", "connected"])
-        webhook_services.stop_deliveries(agent=agent)
+        hooks.key_stopped(agent=agent)
         moderation.record(moderator=moderator, obj=agent, message="Revoked the API key.")
-        freshness.changed_on_commit(freshness.agent(agent.pk), freshness.PRESENCE)
-        hub.end_agent_streams_on_commit(agent.pk)
+        versions.changed_on_commit(versions.agent(agent.pk), versions.PRESENCE)
+        realtime.end_agent_streams_on_commit(agent.pk)
     return agent
 
 
@@ -259,8 +258,8 @@ def grant_moltbook_badge(
                 Agent.objects.filter(pk=agent.pk).update(
                     moltbook_verified=True, moltbook_name=moltbook_name, owner_twitter=owner_twitter
                 )
-                holders = [freshness.agent(holder.pk) for holder in [*previous, agent]]
-                freshness.changed_on_commit(*holders, freshness.AGENTS)
+                holders = [versions.agent(holder.pk) for holder in [*previous, agent]]
+                versions.changed_on_commit(*holders, versions.AGENTS)
                 if moderator is not None:
                     for holder in previous:
                         note = f"Moltbook badge {holder.moltbook_name} moved to {agent.name}."
@@ -284,7 +283,7 @@ def revoke_moltbook_badge(*, agent: Agent, moderator: AbstractBaseUser | None = 
         moderation.require_permission(moderator, "accounts.change_agent")
     with transaction.atomic():
         Agent.objects.filter(pk=agent.pk).update(moltbook_verified=False, moltbook_name=None, owner_twitter=None)
-        freshness.changed_on_commit(freshness.agent(agent.pk), freshness.AGENTS)
+        versions.changed_on_commit(versions.agent(agent.pk), versions.AGENTS)
         if moderator is not None:
             note = f"Revoked the Moltbook badge ({agent.moltbook_name or 'no name'})."
             moderation.record(moderator=moderator, obj=agent, message=note)

@@ -35,6 +35,7 @@ from agents_mcp.caller import SCOPE_KEY, Caller, caller_from_scope, current
 from chat import events, selectors
 from chat.models import LOBBY_ID
 from chatr.errors import InvalidInput, error_body, error_for
+from chatr.offloop import call_and_give_back, run_off_loop
 
 logger = logging.getLogger("chatr.mcp")
 
@@ -355,7 +356,7 @@ def _add_resources(server: MCPServer) -> None:
 
 def _closing(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     # The SDK runs sync resource functions in a worker thread: give its connection back at once.
-    return waits._closing(function, *args, **kwargs)
+    return call_and_give_back(function, *args, **kwargs)
 
 
 # --- calling a tool ---------------------------------------------------------------------------------
@@ -368,7 +369,7 @@ async def _call(ctx: Context, tool: str, work: Callable[..., Any], /, **argument
         if inspect.iscoroutinefunction(work):
             result = await work(caller, **arguments)
         else:
-            result = await waits.in_thread(work, caller, **arguments)
+            result = await run_off_loop(work, caller, **arguments)
     except Exception as error:
         found = error_for(error)
         if found is None:

@@ -1,11 +1,11 @@
-"""The database side of the hub's ordered channels: the log that the channel layer only rings for.
+"""Chat's ordered channels for the real-time engine: the logs that its doorbells only ring for.
 
 A room (``room:<id>``), an inbox (``inbox:<agent id>``) and a mentions feed (``mentions:<agent id>``)
 hand out their ids in commit order (the room row, or the recipient row, is locked while a message or
 notification is inserted), so once id N is visible every lower id of the same channel is too. The
-hub uses that: a frame with id N means "the log has grown up to N"; it reads the ids in ``(last
-fanned out, N]`` from here, in one query, and fans them out in id order. Sync functions: the hub
-runs them in a worker thread.
+hub uses that (``realtime.feeds``): a frame with id N means "the log has grown up to N"; it reads the
+ids in ``(last fanned out, N]`` from here, in one query, and fans them out in id order. Sync
+functions: the hub runs them off the event loop. ``register`` hands them to the engine at start-up.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chat import events, selectors
+from realtime import api as realtime
 
 
 @dataclass(frozen=True)
@@ -60,30 +61,8 @@ class MentionFeed:
         return [events.mention_event(notification) for notification in selectors.mentions_by_id(ids=ids)]
 
 
-Feed = RoomFeed | InboxFeed | MentionFeed
-
-
-def feed_for(channel: str) -> Feed | None:
-    """The log behind an ordered channel; ``None`` for a channel without one."""
-    kind, _, key = channel.partition(":")
-    if kind == "room":
-        return RoomFeed(key)
-    if kind == "inbox":
-        return InboxFeed(key)
-    if kind == "mentions":
-        return MentionFeed(key)
-    return None
-
-
-def frames_between(feed: Feed, after: int, upto: int, known: dict[int, bytes]) -> list[bytes]:
-    """The frames of the visible messages in ``(after, upto]``, in id order.
-
-    ``known`` holds frames that already arrived (by id); only the messages missing there are loaded
-    and encoded, so in the usual case this is one query for ids and nothing is encoded twice.
-    """
-    ids = feed.ids(after, upto)
-    missing = [number for number in ids if number not in known]
-    loaded = {events.event_id(event): events.encode(event) for event in feed.events(missing)} if missing else {}
-    return [
-        known[number] if number in known else loaded[number] for number in ids if number in known or number in loaded
-    ]
+def register() -> None:
+    """Make rooms, inboxes and mentions feeds ordered channels of the engine (``ChatConfig.ready``)."""
+    realtime.register_feed("room", RoomFeed)
+    realtime.register_feed("inbox", InboxFeed)
+    realtime.register_feed("mentions", MentionFeed)

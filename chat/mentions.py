@@ -15,14 +15,14 @@ from typing import Any, NamedTuple
 from django.db import connection
 
 from accounts.models import Agent
-from chat import events, hub, webhook_events
+from chat import events, webhook_events
 from chat.models import Membership, Message, Notification, Room
 from chatr.errors import ChatrError
+from realtime import api as realtime
 from webhooks import services as webhook_services
 from webhooks.models import Endpoint
 
 MAX_MENTIONS = 10
-EXCERPT_CHARS = 100
 
 # ``@`` at the start, or after a character that cannot be part of an address's local part (so
 # ``a@Bob.com`` mentions no one); the name runs to the first character outside the §3 name set.
@@ -174,7 +174,7 @@ def record(*, message: Message, conversation: Conversation) -> None:
     feed, hooked = _insert_notifications(message=message, reasons=ordered)
     for feed_id, agent_id in feed:
         event = events.new_mention_event(feed_id=feed_id, reason=reasons[agent_id], message=message)
-        hub.publish_on_commit(hub.mentions_channel(agent_id), event)
+        realtime.publish_on_commit(realtime.mentions_channel(agent_id), event)
     for reason in set(reasons.values()) if hooked else ():
         payload = webhook_events.mention_payload(
             reason=reason,
@@ -220,19 +220,6 @@ def _insert_notifications(
 def forget(*, message: Message) -> None:
     """A hidden message leaves its readers' feeds: a ``delete`` frame on each one's mentions stream."""
     for notification in Notification.objects.filter(message=message).only("pk", "agent_id", "message_id"):
-        hub.publish_on_commit(hub.mentions_channel(notification.agent_id), events.mention_delete_event(notification))
-
-
-def reply_data(message: Message) -> dict[str, Any] | None:
-    """``replyTo`` of a room message: the target's id and author, and its excerpt while it is visible."""
-    if message.reply_to_id is None:
-        return None
-    target = message.reply_to
-    if target is None:  # the target row is gone (its author was deleted)
-        return None
-    return {
-        "id": str(target.pk),
-        "agentId": str(target.agent_id),
-        "agentName": target.agent.name,
-        "excerpt": None if target.hidden else target.content[:EXCERPT_CHARS],
-    }
+        realtime.publish_on_commit(
+            realtime.mentions_channel(notification.agent_id), events.mention_delete_event(notification)
+        )

@@ -11,11 +11,11 @@ from urllib.parse import parse_qsl
 
 from django.conf import settings
 
-from chat import freshness
 from chat.models import LOBBY_ID
 from chatr.response_cache import Rule
+from realtime.api import versions
 
-LOBBY = freshness.room(LOBBY_ID)
+LOBBY = versions.room(LOBBY_ID)
 
 
 def _presence_max_age() -> float:
@@ -28,18 +28,18 @@ def _health_max_age() -> float:
 
 def _lobby_page(query: bytes) -> Sequence[str]:
     # Messages, who is online and the counts, which include the lobby's.
-    return (LOBBY, freshness.AGENTS, freshness.PRESENCE)
+    return (LOBBY, versions.AGENTS, versions.PRESENCE)
 
 
 def _lobby_history(query: bytes) -> Sequence[str] | None:
     names = {name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
     if names & {"before", "after"}:
         return None
-    return (LOBBY, freshness.AGENTS)
+    return (LOBBY, versions.AGENTS)
 
 
 def _agent_list(query: bytes) -> Sequence[str]:
-    return (freshness.PRESENCE, freshness.AGENTS, LOBBY)
+    return (versions.PRESENCE, versions.AGENTS, LOBBY)
 
 
 def _health(query: bytes) -> Sequence[str]:

@@ -7,8 +7,8 @@ from uuid import UUID
 from django.db import connection
 from django.db.models import QuerySet
 
+from accounts import selectors as account_selectors
 from accounts.models import Agent
-from accounts.selectors import agent_counts
 from chat.exceptions import GroupNotFound, RoomNotFound
 from chat.models import LOBBY_ID, DirectMessage, Membership, Message, Notification, Room
 
@@ -88,10 +88,14 @@ def room_messages_by_id(*, ids: list[int]) -> list[Message]:
     return list(Message.objects.filter(id__in=ids).select_related(*MESSAGE_RELATED).order_by("id"))
 
 
+def lobby_message_stats() -> dict[str, int]:
+    """``totalMessages``: the visible messages of the lobby, for the public stats (``ChatConfig.ready``)."""
+    return {"totalMessages": Room.objects.filter(pk=LOBBY_ID).values_list("visible_count", flat=True).first() or 0}
+
+
 def public_stats() -> dict[str, int]:
     """``totalAgents`` (not banned), ``onlineAgents`` and ``totalMessages`` (visible in the lobby)."""
-    total_messages = Room.objects.filter(pk=LOBBY_ID).values_list("visible_count", flat=True).first() or 0
-    return {**agent_counts(), "totalMessages": total_messages}
+    return account_selectors.public_stats()
 
 
 def agent_messages(*, agent_id: UUID | str, limit: int = 20) -> list[Message]:

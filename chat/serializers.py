@@ -5,10 +5,11 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from chat.mentions import reply_data
 from chat.models import DirectMessage, Message, Room
 from chatr.fields import InputSerializer, StrictCharField, StrictUUIDField
 from chatr.formats import iso_ms
+
+EXCERPT_CHARS = 100  # a reply quote shows the first 100 code points of its target (contract §12)
 
 
 class PostMessageInputSerializer(InputSerializer):
@@ -68,6 +69,21 @@ class ReplyToSerializer(serializers.Serializer):
     excerpt = serializers.CharField(
         read_only=True, allow_null=True, help_text="First 100 code points of the target; null once it is hidden."
     )
+
+
+def reply_data(message: Message) -> dict[str, Any] | None:
+    """``replyTo`` of a room message: the target's id and author, and its excerpt while it is visible."""
+    if message.reply_to_id is None:
+        return None
+    target = message.reply_to
+    if target is None:  # the target row is gone (its author was deleted)
+        return None
+    return {
+        "id": str(target.pk),
+        "agentId": str(target.agent_id),
+        "agentName": target.agent.name,
+        "excerpt": None if target.hidden else target.content[:EXCERPT_CHARS],
+    }
 
 
 def room_message_data(message: Message) -> dict[str, Any]:
@@ -143,12 +159,6 @@ class MentionsResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField(default=True)
     mentions = MentionItemSerializer(many=True)
     cursor = serializers.CharField(allow_null=True, help_text="The last id returned, or `after`.")
-
-
-class StatsSerializer(serializers.Serializer):
-    totalAgents = serializers.IntegerField()
-    onlineAgents = serializers.IntegerField()
-    totalMessages = serializers.IntegerField(help_text="Visible messages in the lobby.")
 
 
 class MessageResponseSerializer(serializers.Serializer):

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
-from chat import events, freshness, hub, mentions, selectors, webhook_events
+from chat import events, mentions, selectors, webhook_events
 from chat.exceptions import (
     CannotMessageSelf,
     IdempotencyKeyReused,
@@ -31,6 +31,8 @@ from chat.signatures import verify_content_signature
 from chatr import metrics, moderation, ratelimits
 from chatr.errors import InvalidInput
 from chatr.fields import strip_invisible
+from realtime import api as hub
+from realtime.api import versions as freshness
 from search import index as search_index
 
 LOBBY_MAX_CHARS = 250

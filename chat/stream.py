@@ -3,11 +3,11 @@
 A stream is: ``retry:``, then its backlog from the database (history, or the replay after
 ``Last-Event-ID``), then the frames its hub subscription receives. It subscribes *before* loading the
 backlog and drops live frames the backlog already holds, so a message committed in between is sent
-exactly once. The backlog is one query in a worker thread whose database connection is closed
-straight after; nothing else touches the database for the life of the stream.
+exactly once. The backlog is one query off the event loop (``chatr.offloop``), whose thread gives its
+database connection back straight after; nothing else touches the database for the life of the stream.
 
 ``open_stream`` is the reusable part: the inbox stream is ``open_stream(request,
-channel=hub.inbox_channel(agent.id), backlog=<loader of its events>)``.
+channel=realtime.inbox_channel(agent.id), backlog=<loader of its events>)``.
 """
 
 from __future__ import annotations
@@ -20,18 +20,19 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from accounts.authentication import authenticate_key, presented_key
 from accounts.models import Agent
-from chat import events, freshness, hub, selectors, stream_slots
+from chat import events, selectors
 from chat.models import LOBBY_ID
 from chatr import metrics
 from chatr.errors import ChatrError, InvalidInput, error_response, is_outage, method_not_allowed, outage_response
 from chatr.fields import check_query
+from chatr.offloop import run_off_loop
+from realtime import api as realtime
+from realtime.api import versions
 
 logger = logging.getLogger("chatr.stream")
 
@@ -57,7 +58,7 @@ def inbox_backlog(agent: Agent, after: int | None) -> list[dict[str, Any]]:
 
 
 class ReadyHistory:
-    """Each room's ``history`` frame as ready bytes, rebuilt once per change of the room (``chat.freshness``).
+    """Each room's ``history`` frame as ready bytes, rebuilt once per change of the room (``realtime.api.versions``).
 
     A crowd that connects at once (one shared link) costs one query and one rendering per change,
     not one per viewer. Exact like every ready-made answer: a frame is kept with the versions read
@@ -68,11 +69,11 @@ class ReadyHistory:
     MAX_ROOMS = 1024
 
     def __init__(self) -> None:
-        self.frames: dict[str, tuple[freshness.Version, bytes]] = {}
-        self.loading: dict[tuple[str, freshness.Version], asyncio.Future[bytes]] = {}
+        self.frames: dict[str, tuple[versions.Version, bytes]] = {}
+        self.loading: dict[tuple[str, versions.Version], asyncio.Future[bytes]] = {}
 
     async def frame(self, room_id: str) -> bytes:
-        version = await freshness.acurrent((freshness.room(room_id), freshness.AGENTS))
+        version = await versions.acurrent((versions.room(room_id), versions.AGENTS))
         kept = self.frames.get(room_id)
         if kept is not None and kept[0] == version:
             return kept[1]
@@ -81,7 +82,7 @@ class ReadyHistory:
             return await asyncio.shield(pending)
         pending = self.loading[(room_id, version)] = asyncio.get_running_loop().create_future()
         try:
-            frame = events.encode((await _in_thread(_load, functools.partial(room_backlog, room_id), None))[0])
+            frame = realtime.encode((await run_off_loop(room_backlog, room_id, None))[0])
         except BaseException as error:
             pending.set_exception(error)
             pending.exception()  # the waiters get it too; nobody else needs to retrieve it
@@ -100,7 +101,7 @@ ready_history = ReadyHistory()
 
 async def inbox_stream(request: HttpRequest) -> HttpResponse:
     """``GET /api/inbox/stream`` (Bearer): the caller's direct messages, framed like the room stream."""
-    return await _agent_stream(request, channel=hub.inbox_channel, backlog=inbox_backlog)
+    return await _agent_stream(request, channel=realtime.inbox_channel, backlog=inbox_backlog)
 
 
 def mentions_backlog(agent: Agent, after: int | None) -> list[dict[str, Any]]:
@@ -112,7 +113,7 @@ def mentions_backlog(agent: Agent, after: int | None) -> list[dict[str, Any]]:
 
 async def mentions_stream(request: HttpRequest) -> HttpResponse:
     """``GET /api/mentions/stream`` (Bearer): the caller's mentions and replies as they happen (contract §12)."""
-    return await _agent_stream(request, channel=hub.mentions_channel, backlog=mentions_backlog)
+    return await _agent_stream(request, channel=realtime.mentions_channel, backlog=mentions_backlog)
 
 
 async def _agent_stream(
@@ -123,7 +124,7 @@ async def _agent_stream(
 ) -> HttpResponse:
     """A stream of the calling agent's own channel; it ends when the agent's key stops working."""
     try:
-        agent = await _in_thread(_authenticated_agent, presented_key(request))
+        agent = await run_off_loop(authenticate_key, presented_key(request))
     except ChatrError as error:
         return _error_response(error)
     except Exception as error:
@@ -135,19 +136,12 @@ async def _agent_stream(
     )
 
 
-def _authenticated_agent(api_key: str | None) -> Agent:
-    try:
-        return authenticate_key(api_key)
-    finally:
-        connection.close()
-
-
 async def room_stream(request: HttpRequest) -> HttpResponse:
     """``GET /api/stream[?room=<id>]``: the lobby's stream, or any existing room's."""
     room_id = request.GET.get("room") or LOBBY_ID
     return await open_stream(
         request,
-        channel=hub.room_channel(room_id),
+        channel=realtime.room_channel(room_id),
         backlog=functools.partial(room_backlog, room_id),
         check=None if room_id == LOBBY_ID else functools.partial(selectors.get_room, room_id=room_id),
         with_stats=True,
@@ -167,7 +161,7 @@ async def open_stream(
 ) -> HttpResponse:
     """An SSE response for ``channel``; errors (400, 404, 429) answer in the contract's shape instead.
 
-    ``check`` runs first (in a worker thread) and may raise a ``ChatrError``, e.g. an unknown room.
+    ``check`` runs first (off the event loop) and may raise a ``ChatrError``, e.g. an unknown room.
     ``history``, when given, answers a fresh connect with ready-made bytes instead of ``backlog(None)``.
     ``agent_id``: whose key opened the stream (rotation, revocation and ban end it).
     A stream is opened by GET only: any other method is 405 before anything is counted or held.
@@ -272,12 +266,12 @@ class TooManyStreams(ChatrError):
         )
 
 
-async def _admit_or_undo(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | None:
+async def _admit_or_undo(check: Callable[[], object] | None, ip: str) -> realtime.Slot | None:
     if check is None and not settings.CHATR_RATELIMITS:
         return None  # nothing to look up, nothing to count: no thread
     # A client that leaves while the slot is being taken cancels us mid-await: the worker thread
     # still takes the slot, so give it back as soon as it has.
-    admission = asyncio.ensure_future(_in_thread(_admit, check, ip))
+    admission = asyncio.ensure_future(run_off_loop(_admit, check, ip))
     try:
         return await asyncio.shield(admission)
     except asyncio.CancelledError:
@@ -286,29 +280,17 @@ async def _admit_or_undo(check: Callable[[], object] | None, ip: str) -> tuple[s
 
 
 def _undo_admission(admission: asyncio.Future) -> None:
-    if not admission.cancelled() and admission.exception() is None and admission.result() is not None:
-        hub.spawn(_in_thread(_release_slot, *admission.result()))
+    if not admission.cancelled() and admission.exception() is None:
+        realtime.release_slot_soon(admission.result())
 
 
-def _release_slot(key: str, token: str) -> None:
-    try:
-        stream_slots.release(key, token)
-    except Exception as error:
-        if not is_outage(error):
-            raise
-        logger.warning("could not give back a stream slot (it expires by itself): %s", error)
-
-
-def _admit(check: Callable[[], object] | None, ip: str) -> tuple[str, str] | None:
+def _admit(check: Callable[[], object] | None, ip: str) -> realtime.Slot | None:
     """Runs ``check`` and takes a stream slot for ``ip`` (None when limits are off)."""
     if check is not None:
-        try:
-            check()
-        finally:
-            connection.close()
+        check()
     if not settings.CHATR_RATELIMITS:
         return None
-    slot = stream_slots.take(ip)
+    slot = realtime.take_stream_slot(ip)
     if slot is None:
         raise TooManyStreams()
     return slot
@@ -330,23 +312,25 @@ async def _serve(
 
     try:
         jobs.start()
-        await write(events.RETRY)
-        subscription = stream.subscription = await hub.subscribe(channel, wants_stats=with_stats, agent_id=agent_id)
+        await write(realtime.RETRY)
+        subscription = stream.subscription = await realtime.subscribe(
+            channel, wants_stats=with_stats, agent_id=agent_id
+        )
         if after is None and history is not None:
             first = await history()
-            newest = events.frame_id(first) or 0
+            newest = realtime.frame_id(first) or 0
         else:
-            loaded = await _in_thread(_load, backlog, after)
+            loaded = await run_off_loop(backlog, after)
             newest = after or 0
             for event in loaded:
-                newest = max(newest, events.event_id(event) or 0)
-            first = b"".join(events.encode(event) for event in loaded)
+                newest = max(newest, realtime.event_id(event) or 0)
+            first = b"".join(realtime.encode(event) for event in loaded)
         # Until a live frame newer than the backlog shows up, live frames may repeat backlog ones.
         subscription.deduplicate_upto = newest
         if first:
             await write(first)
         await subscription.live(send)
-    except hub.Overflow:
+    except realtime.Overflow:
         logger.info("a stream on %s was ended (fell behind, or its channel lost track); it resumes", channel)
     except (TimeoutError, Exception) as error:
         if not (isinstance(error, TimeoutError) or is_outage(error)):
@@ -357,53 +341,36 @@ async def _serve(
         stream.close()
 
 
-def _load(backlog: Backlog, after: int | None) -> list[dict[str, Any]]:
-    try:
-        return backlog(after)
-    finally:
-        connection.close()  # no connection is held for the life of the stream
-
-
-async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
-    # Not thread-sensitive: the default pool's threads are shared by every stream.
-    return await sync_to_async(function, thread_sensitive=False)(*args)
-
-
 class _Stream:
-    """What one open stream holds: its hub subscription and its per-IP slot (refreshed while held).
+    """What one open stream holds: its hub subscription and its per-IP slot (whose lease the engine renews).
 
     ``close`` gives both back exactly once, from any thread (the garbage collector may call it).
     """
 
-    open: set[_Stream] = set()
-
-    def __init__(self, slot: tuple[str, str] | None, *, kind: str) -> None:
+    def __init__(self, slot: realtime.Slot | None, *, kind: str) -> None:
         self.slot = slot
         self.kind = kind
-        self.subscription: hub.Subscription | None = None
+        self.subscription: realtime.Subscription | None = None
         self.loop = asyncio.get_running_loop()
         self.closed = False
-        _Stream.open.add(self)
         metrics.stream_opened(kind)
 
     def close(self) -> None:
         if self.closed:
             return
-        if hub.running_loop() is not self.loop:
+        if _running_loop() is not self.loop:
             if not self.loop.is_closed():
                 self.loop.call_soon_threadsafe(self.close)
             return
         self.closed = True
-        _Stream.open.discard(self)
         metrics.stream_closed(self.kind)
         if self.subscription is not None:
-            hub.unsubscribe(self.subscription)
-        if self.slot is not None:
-            hub.spawn(_in_thread(_release_slot, *self.slot))
+            realtime.unsubscribe(self.subscription)
+        realtime.release_slot_soon(self.slot)
 
 
 class _Jobs:
-    """The once-per-process work of all streams: stats, keep-alives, presence expiry, slot refresh."""
+    """The once-per-process work of all streams: stats, keep-alives, presence expiry."""
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -413,8 +380,8 @@ class _Jobs:
         if self.loop is loop:
             return
         self.loop = loop
-        for job in (self._stats, self._keepalive, self._presence, self._refresh_slots):
-            hub.spawn(self._forever(job))
+        for job in (self._stats, self._keepalive, self._presence):
+            realtime.spawn(self._forever(job))
 
     async def _forever(self, job: Callable[[], Any]) -> None:
         while True:
@@ -431,12 +398,12 @@ class _Jobs:
 
     async def _stats(self) -> None:
         await asyncio.sleep(settings.CHATR_STREAM_STATS_SECONDS)
-        if not any(subscription.wants_stats for subscription in hub.subscriptions()):
+        if not any(subscription.wants_stats for subscription in realtime.subscriptions()):
             return
-        stats = await _in_thread(_load, lambda _after: selectors.public_stats(), None)
-        frame = events.encode(events.stats_event(stats))
+        stats = await run_off_loop(selectors.public_stats)
+        frame = realtime.encode(events.stats_event(stats))
         now = asyncio.get_running_loop().time()
-        for subscription in hub.subscriptions():
+        for subscription in realtime.subscriptions():
             if subscription.wants_stats:
                 subscription.offer(frame, now)
 
@@ -444,23 +411,25 @@ class _Jobs:
         interval = settings.CHATR_STREAM_PING_SECONDS
         await asyncio.sleep(min(1.0, interval / 4))
         now = asyncio.get_running_loop().time()
-        for subscription in hub.subscriptions():
+        for subscription in realtime.subscriptions():
             if now - subscription.last_offer >= interval:
-                subscription.offer(events.PING, now)
+                subscription.offer(realtime.PING, now)
 
     async def _presence(self) -> None:
         from accounts.services import expire_presence
 
         await asyncio.sleep(settings.CHATR_PRESENCE_SWEEP_SECONDS)
-        await _in_thread(_load, lambda _after: expire_presence(), None)
-
-    async def _refresh_slots(self) -> None:
-        await asyncio.sleep(settings.CHATR_STREAM_SLOT_SECONDS / 3)
-        held = dict(stream.slot for stream in list(_Stream.open) if stream.slot is not None)
-        await _in_thread(stream_slots.refresh, held)
+        await run_off_loop(expire_presence)
 
 
 jobs = _Jobs()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def stream_status(request: HttpRequest) -> HttpResponse:
@@ -474,8 +443,8 @@ async def stream_status(request: HttpRequest) -> HttpResponse:
     return JsonResponse(
         {
             "success": True,
-            "subscribers": hub.subscriber_count(),
-            "channels": hub.channel_count(),
-            "openStreams": await _in_thread(stream_slots.count, ip),
+            "subscribers": realtime.subscriber_count(),
+            "channels": realtime.channel_count(),
+            "openStreams": await run_off_loop(realtime.count_streams, ip),
         }
     )

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "realtime",
     "accounts",
     "chat",
     "verification",
@@ -115,11 +116,11 @@ ASGI_APPLICATION = "chatr.asgi.application"
 CHATR_ASGI_MOUNTS = {"/mcp": "agents_mcp.server.application"}  # MCP over Streamable HTTP (contract §10)
 # Called with the running event loop before each HTTP request is routed (services publish from the
 # WSGI pool's threads through that loop).
-CHATR_ASGI_LOOP_HOOKS = ["chat.hub.attach"]
+CHATR_ASGI_LOOP_HOOKS = ["realtime.api.attach"]
 # Ready-made answers (chatr.response_cache): the rules by path, and the coroutine that reads the
 # current versions of a list of scopes.
 CHATR_RESPONSE_CACHE_RULES = "chat.ready.RULES"
-CHATR_RESPONSE_CACHE_VERSIONS = "chat.freshness.acurrent"
+CHATR_RESPONSE_CACHE_VERSIONS = "realtime.versions.acurrent"
 # Threads per server process that run requests (everything but streams) through Django's WSGI handler.
 CHATR_WSGI_THREADS = int(os.environ.get("CHATR_WSGI_THREADS", "8"))
 WSGI_APPLICATION = "chatr.wsgi.application"
@@ -187,6 +188,13 @@ else:
         }
     }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# The real-time engine's store (frames between processes, versions of ready-made answers, stream and wait
+# slots): this process alone, or Redis shared by every process. Chosen here once; nothing else asks.
+CHATR_REALTIME_BACKEND = os.environ.get(
+    "CHATR_REALTIME_BACKEND",
+    "realtime.backends.redis.RedisBackend" if REDIS_URL else "realtime.backends.local.LocalBackend",
+)
 
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -297,7 +305,7 @@ CHATR_PRESENCE_REFRESH_SECONDS = 60
 # Presence frames of one agent: at most one per this many seconds, the last with the latest state
 # (contract §5, accounts/presence.py). 0 sends every change at once (tests of the frames themselves).
 CHATR_PRESENCE_COALESCE_SECONDS = float(os.environ.get("CHATR_PRESENCE_COALESCE_SECONDS", "5"))
-# Ready-made answers (accounts.authentication, chatr.response_cache): the key → agent cache and the cache of rendered
+# Ready-made answers (chatr.response_cache, realtime.versions): the key → agent cache and the cache of rendered
 # pages, history and agent lists, each served only while the versions it was rendered at are current.
 CHATR_KEY_CACHE = env_bool("CHATR_KEY_CACHE", default=True)
 CHATR_RESPONSE_CACHE = env_bool("CHATR_RESPONSE_CACHE", default=True)

@@ -65,7 +65,7 @@ def message_url(room_id: str, message_id: int | str) -> str:
 @register.filter
 def reply_quote(message: Message) -> dict | None:
     """``replyTo`` of the message (contract §12): the quote shown above a reply; excerpt None once hidden."""
-    from chat.mentions import reply_data
+    from chat.serializers import reply_data
 
     return reply_data(message)
 

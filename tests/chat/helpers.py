@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-from chat import hub
+from tests.realtime.capture import capture_events
 
 
 def ai_get(api, who, path: str, params: dict | None = None, **extra):
@@ -42,7 +42,7 @@ def sign(private_key: ec.EllipticCurvePrivateKey, content: str) -> str:
 def listening(*channels: str) -> Iterator[dict[str, list]]:
     """What services publish on these hub channels meanwhile (after commit), by channel."""
     received: dict[str, list] = {channel: [] for channel in channels}
-    with hub.capture_events() as captured:
+    with capture_events() as captured:
         yield received
         for channel, event in captured:
             if channel in received:

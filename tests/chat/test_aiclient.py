@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Agent
-from chat import hub, services
+from chat import services
 from chat.models import DirectMessage, IdempotencyKey, Membership, Message, Room
+from realtime import api as realtime
 from tests.chat.helpers import ai_get, ai_post, listening
 
 pytestmark = pytest.mark.django_db
@@ -286,12 +287,16 @@ class TestPrivacy:
     def test_a_direct_message_is_published_only_on_the_recipients_inbox(
         self, api, agent, bob, group, django_capture_on_commit_callbacks
     ):
-        channels = [hub.room_channel("lobby"), hub.room_channel(group.id), hub.inbox_channel(agent.agent.id)]
-        inbox_of_bob = hub.inbox_channel(bob.agent.id)
+        channels = [
+            realtime.room_channel("lobby"),
+            realtime.room_channel(group.id),
+            realtime.inbox_channel(agent.agent.id),
+        ]
+        inbox_of_bob = realtime.inbox_channel(bob.agent.id)
         with listening(*channels, inbox_of_bob) as received, django_capture_on_commit_callbacks(execute=True):
             sent = send(api, agent, bob, "psst").json()["message"]
-        assert [event["type"] for event in received[hub.inbox_channel(bob.agent.id)]] == ["direct"]
-        event = received[hub.inbox_channel(bob.agent.id)][0]
+        assert [event["type"] for event in received[realtime.inbox_channel(bob.agent.id)]] == ["direct"]
+        event = received[realtime.inbox_channel(bob.agent.id)][0]
         assert event["data"]["id"] == sent["id"]
         assert event["data"]["from_ai"] == {"id": str(agent.agent.id), "name": "alice", "public_key": None}
         # Other channels may carry presence (alice came online by sending), never the message.
@@ -453,11 +458,11 @@ class TestGroupMessages:
     def test_a_group_message_is_published_on_the_groups_room_channel(
         self, api, agent, group, django_capture_on_commit_callbacks
     ):
-        channels = (hub.room_channel(group.id), hub.room_channel("lobby"))
+        channels = (realtime.room_channel(group.id), realtime.room_channel("lobby"))
         with listening(*channels) as received, django_capture_on_commit_callbacks(execute=True):
             sent = ai_post(api, agent, f"/groups/{group.id}/messages", {"content": "live"}).json()["message"]
-        assert received[hub.room_channel(group.id)] == [{"type": "message", "data": sent}]
-        assert [event["type"] for event in received[hub.room_channel("lobby")]] in ([], ["presence"])
+        assert received[realtime.room_channel(group.id)] == [{"type": "message", "data": sent}]
+        assert [event["type"] for event in received[realtime.room_channel("lobby")]] in ([], ["presence"])
 
 
 class TestPublicGroupList:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Agent
-from chat import hub, selectors, services, stream
+from chat import selectors, services, stream
 from chat.mentions import InvalidReply, TooManyMentions, mentioned_names
 from chat.models import Notification
+from realtime import api as realtime
+from tests.realtime.capture import capture_events
 from webhooks import services as webhook_services
 from webhooks.models import Delivery
 
@@ -242,14 +244,14 @@ class TestNotifications:
         self, agent, make_agent, moderator, django_capture_on_commit_callbacks
     ):
         bob = make_agent("bob")
-        with hub.capture_events() as captured, django_capture_on_commit_callbacks(execute=True):
+        with capture_events() as captured, django_capture_on_commit_callbacks(execute=True):
             message = post(agent, "@bob ping")
-        mention = [event for channel, event in captured if channel == hub.mentions_channel(bob.agent.pk)]
+        mention = [event for channel, event in captured if channel == realtime.mentions_channel(bob.agent.pk)]
         assert len(mention) == 1 and mention[0]["type"] == "mention"
         assert mention[0]["data"]["message"]["id"] == str(message.pk)
-        with hub.capture_events() as captured, django_capture_on_commit_callbacks(execute=True):
+        with capture_events() as captured, django_capture_on_commit_callbacks(execute=True):
             services.hide_message(message=message, moderator=moderator)
-        deletes = [event for channel, event in captured if channel == hub.mentions_channel(bob.agent.pk)]
+        deletes = [event for channel, event in captured if channel == realtime.mentions_channel(bob.agent.pk)]
         assert deletes == [{"type": "delete", "data": {"id": mention[0]["data"]["id"], "messageId": str(message.pk)}}]
 
     def test_a_mention_webhook_is_written_in_the_messages_transaction(self, agent, make_agent, group):

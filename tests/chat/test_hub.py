@@ -9,19 +9,21 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from chat import events, hub, selectors, services
+from chat import events, selectors, services
 from chat.models import Message, Room
+from realtime import api as realtime
+from realtime import hub
 
 
 def test_a_delete_frame_is_unnamed_and_has_no_id_line(agent, db):
     message = services.post_room_message(agent=agent.agent, room=selectors.lobby(), content="soon gone")
-    frame = events.encode(events.delete_event(message))
+    frame = realtime.encode(events.delete_event(message))
     assert frame == f'data: {{"type":"delete","data":{{"id":"{message.id}"}}}}\n\n'.encode()
 
 
 def test_a_message_frame_carries_its_id_line(agent, db):
     message = services.post_room_message(agent=agent.agent, room=selectors.lobby(), content="hi ✨")
-    frame = events.encode(events.message_event(message))
+    frame = realtime.encode(events.message_event(message))
     assert frame.startswith(f"id: {message.id}\ndata: ".encode())
     assert frame.endswith(b"\n\n") and frame.count(b"\n") == 3  # one data line, even for any content
     assert "hi ✨".encode() in frame
@@ -40,7 +42,7 @@ def test_a_committed_post_reaches_subscribers_and_a_rolled_back_one_does_not(mak
             raise RuntimeError("abort")
 
     async def watch() -> tuple[list[bytes], list[bytes], Message]:
-        subscription = await hub.subscribe(hub.room_channel("lobby"))
+        subscription = await hub.subscribe(realtime.room_channel("lobby"))
         kept = await sync_to_async(post, thread_sensitive=False)()
         frames = await asyncio.wait_for(subscription.next_frames(), timeout=5)
         await sync_to_async(post_then_roll_back, thread_sensitive=False)()
@@ -51,7 +53,7 @@ def test_a_committed_post_reaches_subscribers_and_a_rolled_back_one_does_not(mak
         return frames, later, kept
 
     frames, later, kept = asyncio.run(watch())
-    assert frames == [events.encode(events.message_event(kept))]
+    assert frames == [realtime.encode(events.message_event(kept))]
     assert later == []
     assert hub.subscriber_count() == 0
 
@@ -111,14 +113,14 @@ def _create(poster, contents: list[str], *, hidden: tuple[str, ...] = ()) -> lis
     created = []
     for content in contents:
         message = Message.objects.create(room=lobby, agent=poster, content=content, hidden=content in hidden)
-        created.append((message, events.encode(events.message_event(message))))
+        created.append((message, realtime.encode(events.message_event(message))))
     return created
 
 
 @pytest.mark.django_db(transaction=True)
 def test_doorbells_rung_out_of_commit_order_deliver_every_message_once_in_id_order(make_agent):
     poster = make_agent("poster").agent
-    channel = hub.room_channel("lobby")
+    channel = realtime.room_channel("lobby")
 
     async def watch() -> tuple[list[bytes], list[bytes], list[tuple[Message, bytes]]]:
         subscription = await hub.subscribe(channel)
@@ -143,7 +145,7 @@ def test_doorbells_rung_out_of_commit_order_deliver_every_message_once_in_id_ord
 @pytest.mark.django_db(transaction=True)
 def test_a_doorbell_brings_the_visible_messages_before_it_and_skips_hidden_ones(make_agent):
     poster = make_agent("poster").agent
-    channel = hub.room_channel("lobby")
+    channel = realtime.room_channel("lobby")
 
     async def watch() -> tuple[list[bytes], list[tuple[Message, bytes]]]:
         subscription = await hub.subscribe(channel)
@@ -160,7 +162,7 @@ def test_a_doorbell_brings_the_visible_messages_before_it_and_skips_hidden_ones(
 @pytest.mark.django_db(transaction=True)
 def test_messages_committed_before_the_first_viewer_subscribed_are_not_fanned_out_again(make_agent):
     poster = make_agent("poster").agent
-    channel = hub.room_channel("lobby")
+    channel = realtime.room_channel("lobby")
     older = _create(poster, ["old"])
 
     async def watch() -> tuple[list[bytes], list[tuple[Message, bytes]]]:

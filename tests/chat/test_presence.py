@@ -12,7 +12,7 @@ import pytest
 import requests
 import sseclient
 
-from chat import events
+from accounts.presence import presence_event
 from tests.e2e.clients import headers, register
 from tests.e2e.conftest import E2E_ENV
 from tests.server import ServerProcess, sqlite_server
@@ -115,8 +115,8 @@ def test_two_processes_on_postgres_and_redis_coalesce_one_agents_presence_togeth
 
 def test_a_presence_frame_carries_the_badge(make_agent):
     lobster = make_agent("lobster", verified=True).agent
-    data = events.presence_event(lobster, online=True)["data"]
+    data = presence_event(lobster, online=True)["data"]
     assert data["moltbookVerified"] is True
     assert data["moltbookName"] == "molt_lobster"
-    plain = events.presence_event(make_agent("plain").agent, online=False)["data"]
+    plain = presence_event(make_agent("plain").agent, online=False)["data"]
     assert (plain["moltbookVerified"], plain["moltbookName"]) == (False, None)

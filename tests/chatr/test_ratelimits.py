@@ -34,6 +34,7 @@ def store(request, settings):
     with fresh_redis_db() as url:
         settings.REDIS_URL = url
         settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+        settings.CHATR_REALTIME_BACKEND = "realtime.backends.redis.RedisBackend"
         yield "redis"
         cache.clear()
 
@@ -174,14 +175,17 @@ class TestOverHttp:
 
 
 def test_stream_slots_count_an_ipv6_64_as_one_client(store, settings):
-    from chat import stream_slots
+    from realtime import api as realtime
 
     settings.CHATR_MAX_STREAMS_PER_IP = 3
-    taken = [stream_slots.take(f"2001:db8:9:9::{n}") for n in range(1, 4)]
+    taken = [realtime.take_stream_slot(f"2001:db8:9:9::{n}") for n in range(1, 4)]
     assert all(taken)
-    assert stream_slots.take("2001:db8:9:9:abcd::1") is None
-    assert stream_slots.count("2001:db8:9:9::77") == 3
-    assert stream_slots.take("2001:db8:9:a::1") is not None
+    assert realtime.take_stream_slot("2001:db8:9:9:abcd::1") is None
+    assert realtime.count_streams("2001:db8:9:9::77") == 3
+    assert realtime.take_stream_slot("2001:db8:9:a::1") is not None
+    for slot in taken:
+        realtime.release_slot(slot)
+    assert realtime.count_streams("2001:db8:9:9::77") == 0
 
 
 @pytest.mark.services

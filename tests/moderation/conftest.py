@@ -10,7 +10,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
 
 from accounts import services as account_services
-from chat import hub
+from realtime import api as realtime
+from tests.realtime.capture import capture_events
 
 MODERATOR_PASSWORD = "correct horse battery staple"
 
@@ -98,11 +99,11 @@ class ChannelListener:
 @pytest.fixture
 def listen():
     """``listen(channel)`` watches a hub channel; ``.received()`` gives the events published on it."""
-    with hub.capture_events() as captured:
+    with capture_events() as captured:
         yield lambda channel: ChannelListener(channel, captured)
 
 
 @pytest.fixture
 def lobby_events(listen):
     """What a stream on the lobby would be sent, as a list of events per call."""
-    return listen(hub.room_channel("lobby")).received
+    return listen(realtime.room_channel("lobby")).received

@@ -98,13 +98,13 @@ class TestGroups:
     def test_hiding_a_group_message_tells_the_group_stream_and_leaves_the_lobby_alone(
         self, admin_session, api, verified_agent, post_message, listen, django_capture_on_commit_callbacks
     ):
-        from chat import hub
         from chat import services as chat_services
+        from realtime import api as realtime
 
         group = chat_services.create_group(owner=verified_agent.agent, name="lobster club")
         said = chat_services.post_room_message(agent=verified_agent.agent, room=group, content="club secret")
         post_message(verified_agent, "in the lobby")
-        group_stream, lobby_stream = listen(hub.room_channel(group.pk)), listen(hub.room_channel("lobby"))
+        group_stream, lobby_stream = listen(realtime.room_channel(group.pk)), listen(realtime.room_channel("lobby"))
         with django_capture_on_commit_callbacks(execute=True):
             admin_session.run_action(MESSAGES, "hide", [said.id])
         assert group_stream.received() == [{"type": "delete", "data": {"id": str(said.id)}}]

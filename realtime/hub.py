@@ -1,61 +1,39 @@
-"""The per-process fan-out of stream events. Only services publish, and only after commit.
+"""The per-process fan-out of stream frames. Only services publish, and only after commit.
 
-Channels: ``room:<room id>`` (the lobby is ``room:lobby``), ``inbox:<agent id>`` and ``mentions:<agent id>``.
-
-An event is encoded once to the bytes of its SSE frame (``chat.events.encode``) and the same bytes
+An event is encoded once to the bytes of its SSE frame (``realtime.frames.encode``) and the same bytes
 are handed to every viewer of its channel in this process: one bounded queue per viewer. A viewer
 whose queue is full is closed, never waited for; it comes back with ``Last-Event-ID`` and the
 database replays what it missed.
 
-With ``REDIS_URL`` each frame is published once on the channel layer (Redis pub/sub); each process
-subscribes once per channel its viewers watch and fans out locally. A process receives its own
-frames that way too, so all frames of a channel take one path. Without ``REDIS_URL`` there is one
-process and frames go straight from the publishing thread into the event loop: the in-memory
-channel layer is never used (it copies per recipient and silently drops past 100 queued messages).
+How a frame reaches the other processes is the backend's business (``realtime.backends``): with one
+process it goes straight from the publishing thread into the event loop; with Redis it is published
+once and each process listens once per channel its viewers watch.
 
-The database is the log; a frame that carries message ids is only a doorbell. Rooms and inboxes are
-ordered channels (``ChannelLog``): when a frame with id N arrives, the process reads the visible ids
-up to N it has not fanned out yet (one query per burst, in a worker thread, coalesced while one is in
-flight) and fans them out in id order, reusing the frames it already has. Two messages committed a
-few microseconds apart, whose frames were published in the other order or lost, still reach every
-viewer once and in id order. Frames without an id (delete, presence) are not ordered by id and pass
-straight through, behind any read in flight.
+The database is the log; a frame that carries an id is only a doorbell. Channels whose kind has a
+registered feed (``realtime.feeds``) are ordered: when a frame with id N arrives, the process reads the
+visible ids up to N it has not fanned out yet (one query per burst, off the loop, coalesced while one
+is in flight) and fans them out in id order, reusing the frames it already has. Two messages
+committed a few microseconds apart, whose frames were published in the other order or lost, still
+reach every viewer once and in id order. Frames without an id (delete, presence) are not ordered by
+id and pass straight through, behind any read in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import re
-import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
-from chat import events, feeds
 from chatr import metrics
+from chatr.offloop import run_off_loop
+from realtime import backends, feeds, frames, slots
 
 logger = logging.getLogger("chatr.hub")
-
-_GROUP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,90}$")
-
-
-def room_channel(room_id: str) -> str:
-    return f"room:{room_id}"
-
-
-def inbox_channel(agent_id: object) -> str:
-    return f"inbox:{agent_id}"
-
-
-def mentions_channel(agent_id: object) -> str:
-    return f"mentions:{agent_id}"
 
 
 class Overflow(Exception):
@@ -133,7 +111,7 @@ class Subscription:
         """False for a frame the backlog already held (until a newer message shows up live)."""
         if self.deduplicate_upto is None:
             return True
-        number = events.frame_id(frame)
+        number = frames.frame_id(frame)
         if number is None:
             return True
         if number <= self.deduplicate_upto:
@@ -164,9 +142,9 @@ class Subscription:
                 self._waiter = None
         if self.overflowed:
             raise Overflow()
-        frames = list(self._frames)
+        queued = list(self._frames)
         self._frames.clear()
-        return frames
+        return queued
 
     async def live(self, send: Callable[[dict], Any]) -> None:
         """Write every frame from now on straight to ``send`` (an ASGI send) until the stream ends.
@@ -210,9 +188,9 @@ class Subscription:
                 except StopIteration:
                     writing = None
             while self._frames and not self.overflowed and self._send is not None:
-                frames = list(self._frames)
+                queued = list(self._frames)
                 self._frames.clear()
-                await self._send({"type": "http.response.body", "body": b"".join(frames), "more_body": True})
+                await self._send({"type": "http.response.body", "body": b"".join(queued), "more_body": True})
         except asyncio.CancelledError:
             raise
         except BaseException:
@@ -222,22 +200,22 @@ class Subscription:
 
 
 class ChannelLog:
-    """How far this process has fanned out one ordered channel (a room or an inbox).
+    """How far this process has fanned out one ordered channel.
 
     Frames with an id are doorbells: "the channel's log has grown up to this id". The hub reads the
-    log from the database up to the highest id rung, one query per burst, and fans the messages out
+    log from the database up to the highest id announced, one query per burst, and fans the items out
     in id order, never an id it has fanned out before. So frames published in another order than
     their commits (two writers a few microseconds apart), or lost on the way, reach every viewer
     once and in order anyway.
     """
 
-    __slots__ = ("channel", "feed", "held", "known", "last", "ready", "rung", "task")
+    __slots__ = ("announced", "channel", "feed", "held", "known", "last", "ready", "task")
 
     def __init__(self, channel: str, feed: feeds.Feed, loop: asyncio.AbstractEventLoop) -> None:
         self.channel = channel
         self.feed = feed
         self.last: int | None = None  # the highest id fanned out; None until the first read
-        self.rung = 0  # the highest id a doorbell announced
+        self.announced = 0  # the highest id a doorbell announced
         self.known: dict[int, bytes] = {}  # frames that came with doorbells, not yet fanned out
         self.held: list[bytes] = []  # frames without an id, waiting behind a read in flight
         self.ready: asyncio.Future[None] = loop.create_future()
@@ -252,7 +230,7 @@ class Hub:
         self.channels: dict[str, set[Subscription]] = {}
         self.logs: dict[str, ChannelLog] = {}
         self._tasks: set[asyncio.Task] = set()
-        self._remote: Remote | None = None
+        self._link: Any = None
 
     # --- called in the event loop ------------------------------------------------------------
     async def subscribe(
@@ -260,7 +238,7 @@ class Hub:
     ) -> Subscription:
         """A new viewer that receives every frame published on ``channel`` from now on."""
         loop = asyncio.get_running_loop()
-        self._bind(loop)
+        self.bind(loop)
         subscription = Subscription(
             channel,
             limit=settings.CHATR_STREAM_QUEUE_FRAMES,
@@ -270,8 +248,8 @@ class Hub:
         )
         self.channels.setdefault(channel, set()).add(subscription)
         try:
-            if self._remote is not None:
-                await self._remote.sync(channel)
+            if self._link is not None:
+                await self._link.sync(channel)
             log = self.logs.get(channel)
             if log is None and (feed := feeds.feed_for(channel)) is not None:
                 log = self.logs[channel] = ChannelLog(channel, feed, loop)
@@ -293,8 +271,8 @@ class Hub:
         if not members:
             del self.channels[subscription.channel]
             self.logs.pop(subscription.channel, None)
-            if self._remote is not None:
-                self.spawn(self._remote.sync(subscription.channel))
+            if self._link is not None:
+                self.spawn(self._link.sync(subscription.channel))
 
     def fan_out(self, channel: str, frame: bytes) -> None:
         if not self.channels.get(channel):
@@ -303,7 +281,7 @@ class Hub:
         if log is None:
             self._offer(channel, [frame])
             return
-        number = events.frame_id(frame)
+        number = frames.frame_id(frame)
         if number is None:
             if log.task is None:
                 self._offer(channel, [frame])
@@ -313,33 +291,33 @@ class Hub:
         if log.last is not None and number <= log.last:
             return  # fanned out already (a read up to a later id found it)
         log.known[number] = frame
-        log.rung = max(log.rung, number)
+        log.announced = max(log.announced, number)
         if log.task is None:
             log.task = self.spawn(self._catch_up(log))
 
     async def _catch_up(self, log: ChannelLog) -> None:
-        """Read the log up to the highest id rung and fan it out; repeat while doorbells keep ringing."""
+        """Read the log up to the highest id announced and fan it out; repeat while doorbells keep ringing."""
         try:
             if log.last is None:
-                log.last = await _in_thread(log.feed.newest)
+                log.last = await run_off_loop(log.feed.newest)
                 log.ready.set_result(None)
             while self.logs.get(log.channel) is log:
-                if log.rung > log.last:
-                    upto = log.rung
+                if log.announced > log.last:
+                    upto = log.announced
                     known = {number: frame for number, frame in log.known.items() if number <= upto}
                     metrics.HUB_LOG_READS.inc()
-                    frames = await _in_thread(feeds.frames_between, log.feed, log.last, upto, known)
+                    loaded = await run_off_loop(feeds.frames_between, log.feed, log.last, upto, known)
                     if self.logs.get(log.channel) is not log:
                         return
                     log.last = upto
                     log.known = {number: frame for number, frame in log.known.items() if number > upto}
                 else:
-                    frames = []
-                if log.rung <= log.last:
-                    frames += log.held
+                    loaded = []
+                if log.announced <= log.last:
+                    loaded += log.held
                     log.held = []
-                self._offer(log.channel, frames)
-                if log.rung <= log.last:
+                self._offer(log.channel, loaded)
+                if log.announced <= log.last:
                     return
         except Exception as error:
             logger.exception("reading %s from the database failed; ending its streams", log.channel)
@@ -362,13 +340,13 @@ class Hub:
             if subscription.agent_id is not None and str(subscription.agent_id) == agent_id:
                 subscription.end()
 
-    def _offer(self, channel: str, frames: list[bytes]) -> None:
+    def _offer(self, channel: str, ready: list[bytes]) -> None:
         members = self.channels.get(channel)
-        if not members or not frames:
+        if not members or not ready:
             return
         now = self.loop.time() if self.loop is not None else 0.0
         for subscription in list(members):
-            for frame in frames:
+            for frame in ready:
                 subscription.offer(frame, now)
 
     def subscriptions(self) -> Iterator[Subscription]:
@@ -385,7 +363,8 @@ class Hub:
     def subscriber_count(self) -> int:
         return sum(len(members) for members in self.channels.values())
 
-    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve viewers on ``loop`` (cheap when already bound); called from inside it."""
         if self.loop is loop:
             return
         # A new event loop (a new server, or a test's own loop): nothing of the old one survives.
@@ -393,13 +372,14 @@ class Hub:
         self.channels = {}
         self.logs = {}
         self._tasks = set()
-        self._remote = Remote(self) if settings.REDIS_URL else None
+        self._link = backends.current().link(self)
+        self.spawn(slots.renew_held_forever())
 
     # --- called from any thread ----------------------------------------------------------------
     def deliver(self, channel: str, frame: bytes) -> None:
         loop = self.loop
         # Reading the dict from another thread is safe under the GIL; a viewer subscribing right
-        # now loads its history after subscribing, so a frame skipped here is in that history.
+        # now loads its backlog after subscribing, so a frame skipped here is in that backlog.
         if loop is None or loop.is_closed() or channel not in self.channels:
             return
         if running_loop() is loop:
@@ -407,136 +387,15 @@ class Hub:
         else:
             loop.call_soon_threadsafe(self.fan_out, channel, frame)
 
-
-class Remote:
-    """This process's link to the others: one channel-layer subscription per watched channel.
-
-    A watchdog sends itself a marker through Redis every ``CHATR_HUB_WATCH_SECONDS``; when one does
-    not come back in time the link is taken as lost: every stream that relied on it is ended (the
-    clients resume from the database) and the next subscriber builds the link anew.
-    """
-
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-        self.subscribed: set[str] = set()
-        self._lock = asyncio.Lock()
-        self._inbox: str | None = None
-        self._receiver: asyncio.Task | None = None
-        self._watchdog: asyncio.Task | None = None
-        self._barriers: dict[str, asyncio.Future[None]] = {}
-
-    async def sync(self, channel: str) -> None:
-        """Subscribe or unsubscribe ``channel`` so it matches whether local viewers watch it."""
-        from channels.layers import get_channel_layer
-
-        layer = get_channel_layer()
-        async with self._lock:  # add and discard of one channel never interleave
-            wanted = channel in self.hub.channels
-            if wanted == (channel in self.subscribed):
-                return
-            if self._inbox is None:
-                self._inbox = await layer.new_channel("chatr.hub.")
-                self._receiver = self.hub.spawn(self._receive(layer, self._inbox))
-                await layer.group_add(CONTROL_GROUP, self._inbox)
-            if self._watchdog is None:
-                self._watchdog = self.hub.spawn(self._watch(layer))
-            if wanted:
-                await layer.group_add(group_name(channel), self._inbox)
-                await self._barrier(layer, group_name(channel), send=layer.group_send)
-                self.subscribed.add(channel)
-            else:
-                self.subscribed.discard(channel)
-                await layer.group_discard(group_name(channel), self._inbox)
-
-    async def _barrier(self, layer: Any, target: str, *, send: Any, timeout: float = 10) -> None:
-        # SUBSCRIBE is written but not acknowledged: wait until our own marker comes back, so every
-        # frame published after subscribe() returns is sure to reach this process.
-        token = uuid.uuid4().hex
-        arrived = asyncio.get_running_loop().create_future()
-        self._barriers[token] = arrived
-        try:
-            await asyncio.wait_for(send(target, {"type": "chatr.barrier", "token": token}), timeout=timeout)
-            await asyncio.wait_for(arrived, timeout=timeout)
-        finally:
-            self._barriers.pop(token, None)
-
-    async def _watch(self, layer: Any) -> None:
-        interval = settings.CHATR_HUB_WATCH_SECONDS
-        while True:
-            await asyncio.sleep(interval)
-            inbox = self._inbox
-            if inbox is None or not self.subscribed:
-                continue
-            try:
-                await self._barrier(layer, inbox, send=layer.send, timeout=max(interval, 2.0))
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                logger.warning("lost the channel layer (%r); ending the streams that relied on it", error)
-                await self._reset(layer)
-
-    async def _reset(self, layer: Any) -> None:
-        async with self._lock:
-            lost, self.subscribed = self.subscribed, set()
-            self._inbox = None
-            if self._receiver is not None:
-                self._receiver.cancel()
-                self._receiver = None
-            try:
-                await asyncio.wait_for(layer.flush(), timeout=5)  # drop the old connections
-            except Exception:
-                logger.warning("closing the old channel layer connections failed", exc_info=True)
-        for channel in lost:
-            self.hub.end_channel(channel)
-
-    async def _receive(self, layer: Any, inbox: str) -> None:
-        while True:
-            try:
-                message = await layer.receive(inbox)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("channel layer receive failed; retrying")
-                await asyncio.sleep(1)
-                continue
-            if message.get("type") == "chatr.frame":
-                self.hub.fan_out(message["channel"], message["frame"])
-            elif message.get("type") == "chatr.end_agent":
-                self.hub.end_agent(message["agent"])
-            elif message.get("type") == "chatr.barrier":
-                arrived = self._barriers.get(message["token"])
-                if arrived is not None and not arrived.done():
-                    arrived.set_result(None)
-
-
-CONTROL_GROUP = "chatr.control"
-
-
-def group_name(channel: str) -> str:
-    """The channel layer's group for a hub channel (layer group names allow only ``[A-Za-z0-9_.-]``)."""
-    name = "chatr." + channel.replace(":", ".")
-    if _GROUP_NAME.match(name):
-        return name
-    return "chatr.h." + hashlib.blake2s(channel.encode()).hexdigest()
-
-
-async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
-    return await sync_to_async(_closing_connection, thread_sensitive=False)(function, *args)
-
-
-def _closing_connection(function: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return function(*args)
-    finally:
-        give_back_connection()
-
-
-def give_back_connection() -> None:
-    """After a read in a pool thread: never hold a server's connection between reads. A SQLite
-    connection is a file handle in this process (a few pool threads hold one each) and opening one
-    again for every read was a tenth of the server's time at 1,000 mentions a minute."""
-    if connection.vendor != "sqlite":
-        connection.close()
+    def call_in_loop(self, function: Callable[..., Any], *args: Any) -> None:
+        """Run ``function(*args)`` in the hub's loop: now if this is it, else as soon as it can."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        if running_loop() is loop:
+            function(*args)
+        else:
+            loop.call_soon_threadsafe(function, *args)
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
@@ -549,32 +408,19 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
 _hub = Hub()
 
 
-_captures: list[list[tuple[str, dict[str, Any]]]] = []
-
-
 def publish_on_commit(channel: str, event: dict[str, Any]) -> None:
     """Send ``event`` to every stream on ``channel`` once the current transaction commits."""
     transaction.on_commit(lambda: publish(channel, event))
 
 
-@contextmanager
-def capture_events() -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """Record every ``(channel, event)`` published meanwhile (after commit), for tests of services."""
-    captured: list[tuple[str, dict[str, Any]]] = []
-    _captures.append(captured)
-    try:
-        yield captured
-    finally:
-        _captures.remove(captured)
-
-
 def publish(channel: str, event: dict[str, Any]) -> None:
-    """Encode ``event`` once and deliver it: through Redis to every process, or straight to this one."""
-    for captured in _captures:
-        captured.append((channel, event))
-    if not settings.REDIS_URL and channel not in _hub.channels:
-        return  # no viewer of it in the one process: nothing to encode (most mention channels, most of the time)
-    publish_frame(channel, events.encode(event))
+    """Encode ``event`` once and hand it to every process's viewers of ``channel`` (call after commit)."""
+    backends.current().publish(_hub, channel, event)
+
+
+def publish_frame(channel: str, frame: bytes) -> None:
+    """Deliver an already encoded frame on ``channel``."""
+    backends.current().publish_frame(_hub, channel, frame)
 
 
 def end_agent_streams_on_commit(agent_id: object) -> None:
@@ -583,62 +429,12 @@ def end_agent_streams_on_commit(agent_id: object) -> None:
 
 
 def end_agent_streams(agent_id: object) -> None:
-    agent = str(agent_id)
-    if not settings.REDIS_URL:
-        loop = _hub.loop
-        if loop is not None and not loop.is_closed():
-            if running_loop() is loop:
-                _hub.end_agent(agent)
-            else:
-                loop.call_soon_threadsafe(_hub.end_agent, agent)
-        return
-    try:
-        _send_to_group(CONTROL_GROUP, {"type": "chatr.end_agent", "agent": agent})
-    except Exception:
-        logger.exception("could not tell the other processes to end %s's streams", agent)
-
-
-def publish_frame(channel: str, frame: bytes) -> None:
-    """Deliver an encoded frame on ``channel``.
-
-    The message is already committed when this runs, so a failure here is logged, not raised: the
-    viewers that missed the frame get the message from the database with the channel's next frame,
-    or when they resume.
-    """
-    if not settings.REDIS_URL:
-        _hub.deliver(channel, frame)
-        return
-    try:
-        _send_remote(channel, frame)
-    except Exception:
-        logger.exception("publishing to %s failed", channel)
-
-
-def _send_remote(channel: str, frame: bytes) -> None:
-    _send_to_group(group_name(channel), {"type": "chatr.frame", "channel": channel, "frame": frame})
-
-
-def _send_to_group(group: str, message: dict[str, Any]) -> None:
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
-    if running_loop() is not None:  # publishing from async code: no thread to block
-        _hub.spawn(layer.group_send(group, message))
-        return
-    loop = _hub.loop
-    if loop is not None and loop.is_running():
-        # From a request thread of the server: send on the server's loop, where the layer's
-        # connection lives, and wait until Redis has it.
-        sent = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
-        sent.result(timeout=settings.CHATR_REDIS_TIMEOUT_SECONDS + 1)
-        return
-    # Outside a server (a management command): a loop of its own for this send.
-    async_to_sync(layer.group_send)(group, message)
+    backends.current().end_agent(_hub, str(agent_id))
 
 
 def attach(loop: asyncio.AbstractEventLoop) -> None:
     """Bind the hub to the server's event loop (cheap when it already is)."""
-    _hub._bind(loop)
+    _hub.bind(loop)
 
 
 async def subscribe(channel: str, *, wants_stats: bool = False, agent_id: object | None = None) -> Subscription:

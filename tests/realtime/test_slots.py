@@ -1,0 +1,99 @@
+"""Stream and wait slots on both backends: held until released, whatever else the caches hold."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core.cache import cache
+
+from realtime import api as realtime
+from realtime import backends, slots
+from tests.services import fresh_redis_db
+
+
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.services)])
+def backend(request, settings):
+    """The engine on its in-process backend, or on a fresh Redis database."""
+    try:
+        if request.param == "local":
+            settings.CHATR_REALTIME_BACKEND = "realtime.backends.local.LocalBackend"
+            yield backends.current()
+            return
+        with fresh_redis_db() as url:
+            settings.REDIS_URL = url
+            settings.CHATR_REALTIME_BACKEND = "realtime.backends.redis.RedisBackend"
+            yield backends.current()
+    finally:
+        with slots._held_lock:
+            slots._held.clear()  # this process renews nothing of a test that is over
+
+
+def test_an_address_holds_its_streams_until_it_releases_them(backend, settings):
+    settings.CHATR_MAX_STREAMS_PER_IP = 3
+    held = [realtime.take_stream_slot("192.0.2.7") for _ in range(3)]
+    assert all(held)
+    assert realtime.take_stream_slot("192.0.2.7") is None
+    assert realtime.count_streams("192.0.2.7") == 3
+    assert realtime.take_stream_slot("192.0.2.8") is not None  # another address has slots of its own
+    realtime.release_slot(held[0])
+    assert realtime.count_streams("192.0.2.7") == 2
+    assert realtime.take_stream_slot("192.0.2.7") is not None
+
+
+def test_slots_survive_a_default_cache_filled_far_past_its_size(backend, settings):
+    """Django's local-memory cache culls a third of its entries when full: slots must not live there."""
+    settings.CHATR_MAX_STREAMS_PER_IP = 10
+    held = [realtime.take_stream_slot("192.0.2.9") for _ in range(10)]
+    assert all(held)
+    for number in range(3000):
+        cache.set(f"filler:{number}", number)
+    assert realtime.count_streams("192.0.2.9") == 10
+    assert realtime.take_stream_slot("192.0.2.9") is None
+    cache.delete_many([f"filler:{number}" for number in range(3000)])
+
+
+def test_a_wait_cap_counts_per_agent_and_a_keyless_wait_takes_a_stream_slot(backend, settings):
+    settings.CHATR_MCP_WAITS_PER_AGENT = 2
+    settings.CHATR_MAX_STREAMS_PER_IP = 1
+    first = realtime.take_wait_slot(agent_id="agent-a", ip="192.0.2.10")
+    second = realtime.take_wait_slot(agent_id="agent-a", ip="192.0.2.10")
+    assert first and second
+    with pytest.raises(realtime.TooManyWaits) as refused:
+        realtime.take_wait_slot(agent_id="agent-a", ip="192.0.2.10")
+    assert refused.value.code == "too_many_waits" and refused.value.status_code == 429
+    assert realtime.count_streams("192.0.2.10") == 0  # an agent's waits are not the address's streams
+    assert realtime.take_wait_slot(agent_id=None, ip="192.0.2.10") is not None
+    with pytest.raises(realtime.TooManyWaits):
+        realtime.take_wait_slot(agent_id=None, ip="192.0.2.10")  # the address's one stream slot is taken
+    assert realtime.take_stream_slot("192.0.2.10") is None
+
+
+def test_a_lease_this_process_renews_outlives_its_length_and_one_it_stops_renewing_ends(backend, settings):
+    settings.CHATR_MAX_STREAMS_PER_IP = 1
+    settings.CHATR_STREAM_SLOT_SECONDS = 0.5
+    kept = realtime.take_stream_slot("192.0.2.11")
+    assert kept is not None
+    for _ in range(4):  # 1.2 s in all: more than twice the lease
+        time.sleep(0.3)
+        slots.renew_held()
+    assert realtime.take_stream_slot("192.0.2.11") is None
+    with slots._held_lock:
+        slots._held.discard(kept)  # as if its process had crashed: nobody renews it any more
+    time.sleep(0.7)
+    assert realtime.count_streams("192.0.2.11") == 0
+    assert realtime.take_stream_slot("192.0.2.11") is not None
+
+
+def test_a_release_by_a_holder_whose_lease_was_taken_over_frees_nothing(backend, settings):
+    settings.CHATR_MAX_STREAMS_PER_IP = 1
+    settings.CHATR_STREAM_SLOT_SECONDS = 0.3
+    lapsed = realtime.take_stream_slot("192.0.2.12")
+    with slots._held_lock:
+        slots._held.discard(lapsed)
+    time.sleep(0.5)
+    successor = realtime.take_stream_slot("192.0.2.12")
+    assert successor is not None and successor.key == lapsed.key
+    realtime.release_slot(lapsed)
+    assert realtime.count_streams("192.0.2.12") == 1
+    realtime.release_slot(successor)
