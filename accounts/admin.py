@@ -65,8 +65,9 @@ class AgentAdmin(ModerationAdmin):
         # A correlated count per listed row (on the agent index), instead of a query per row. The messages
         # are reached through the relation chat declares on Agent: accounts imports nothing of chat.
         messages = Agent._meta.get_field("messages").related_model
+        assert isinstance(messages, type)
         sent = (
-            messages.objects.filter(agent=OuterRef("pk"))
+            messages._default_manager.filter(agent=OuterRef("pk"))
             .order_by()
             .values("agent")
             .annotate(count=Count("*"))

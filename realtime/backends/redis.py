@@ -151,7 +151,11 @@ class RedisBackend(Backend):
 
             with self._client_lock:
                 if self._client is None:
-                    self._client = redis.Redis.from_url(settings.REDIS_URL, **settings.REDIS_TIMEOUTS)
+                    self._client = redis.Redis.from_url(
+                        settings.REDIS_URL,
+                        socket_connect_timeout=settings.CHATR_REDIS_TIMEOUT_SECONDS,
+                        socket_timeout=settings.CHATR_REDIS_TIMEOUT_SECONDS,
+                    )
         return self._client
 
     def _aredis(self) -> Any:
@@ -161,7 +165,9 @@ class RedisBackend(Backend):
         client = self._async_clients.get(id(loop))
         if client is None:
             client = self._async_clients[id(loop)] = redis.asyncio.Redis.from_url(
-                settings.REDIS_URL, **settings.REDIS_TIMEOUTS
+                settings.REDIS_URL,
+                socket_connect_timeout=settings.CHATR_REDIS_TIMEOUT_SECONDS,
+                socket_timeout=settings.CHATR_REDIS_TIMEOUT_SECONDS,
             )
         return client
 
