@@ -30,7 +30,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
-from agents_mcp import tools, waits
+from agents_mcp import admission, tools, waits
 from agents_mcp.caller import SCOPE_KEY, Caller, caller_from_scope, current
 from chat import events, selectors
 from chat.models import LOBBY_ID
@@ -381,11 +381,7 @@ async def _call(ctx: Context, tool: str, work: Callable[..., Any], /, **argument
     return CallToolResult(content=[TextContent(type="text", text=render(structured))], structured_content=structured)
 
 
-def error_result(body: dict[str, Any]) -> CallToolResult:
-    text = f"Error ({body['code']}): {body['error']}"
-    if "retry_after" in body:
-        text += f" Try again in {body['retry_after']} s."
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body, is_error=True)
+error_result = admission.tool_error
 
 
 def render(result: dict[str, Any]) -> str:
@@ -421,7 +417,8 @@ def _caller_of(ctx: Context) -> Caller:
 
 
 class Endpoint:
-    """``/mcp`` as an ASGI app: checks the Host, reads the caller, hands the request to the SDK."""
+    """``/mcp`` as an ASGI app: checks the Host and the method, reads the caller, counts the request
+    (``agents_mcp.admission``) and hands it to the SDK."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -432,11 +429,24 @@ class Endpoint:
         if not _host_allowed(scope):
             await _refuse(send, 400, "bad_request", "This host is not allowed (ALLOWED_HOSTS).")
             return
-        manager = await self._started()
+        if scope["method"] != "POST":
+            await admission.method_not_allowed(send)  # stateless: no stream for a GET to open
+            return
         caller = caller_from_scope(scope)
+        body = await admission.read_body(receive)
+        counted = await admission.count_request(caller.ip)
+        if isinstance(counted, admission.Refusal):
+            logger.info("mcp refused %d %s ip=%s", counted.status, counted.body["code"], caller.ip)
+            await admission.refuse(send, body, counted)
+            return
+        manager = await self._started()
         token = current.set(caller)
         try:
-            await manager.handle_request({**scope, SCOPE_KEY: caller}, receive, send)
+            await manager.handle_request(
+                {**scope, SCOPE_KEY: caller},
+                admission.replaying(body, receive),
+                admission.with_usage_headers(send, counted),
+            )
         finally:
             current.reset(token)
 

@@ -82,7 +82,6 @@ async def wait_for_messages(caller: Caller, *, room: str | None, after: int, tim
 
 
 def _admit_room_wait(caller: Caller, room: str | None, after: int, seconds: int) -> tuple[str, Any, Any]:
-    tools.count_request(caller)
     agent = tools.caller_agent(caller)
     HistoryQuerySerializer.validated({"after": after})
     target = tools.room_for(room)
@@ -114,7 +113,6 @@ async def wait_for_direct_messages(caller: Caller, *, since: int | None, timeout
 
 
 def _admit_inbox_wait(caller: Caller, since: int | None, seconds: int) -> tuple[Agent, Any]:
-    tools.count_request(caller)
     agent = tools.required_agent(caller)
     InboxQuerySerializer.validated({"since": since} if since is not None else {})
     return agent, _take_slot(caller, agent, seconds)
@@ -142,7 +140,6 @@ async def wait_for_mentions(caller: Caller, *, after: int | None, timeout_second
 
 
 def _admit_mentions_wait(caller: Caller, after: int | None, seconds: int) -> tuple[Agent, Any]:
-    tools.count_request(caller)  # as GET /api/mentions: an /api request, not an /ai one
     agent = tools.required_agent(caller)
     MentionsQuerySerializer.validated({"after": after} if after is not None else {})
     return agent, _take_slot(caller, agent, seconds)
