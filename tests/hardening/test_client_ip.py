@@ -15,6 +15,7 @@ import pytest
 
 from chatr.client_ip import client_ip, client_ip_of_scope, forwarded_for
 from tests.server import sqlite_server
+from tests.services import fresh_redis_db
 
 pytestmark = pytest.mark.e2e
 
@@ -135,3 +136,32 @@ def test_every_line_is_read_in_order_and_only_that_header_name(settings, rf):
     # Without a scope (a WSGI server), the lines the server joined.
     del request.META["asgi.scope"]
     assert client_ip(request) == "192.0.2.99"
+
+
+@pytest.mark.services
+def test_two_processes_on_redis_count_one_client_by_one_rule_on_every_path(tmp_path):
+    """Cached reads, MCP, views and streams split over two processes sharing Redis: one budget, the right-most hop's."""
+    with fresh_redis_db() as url:
+        env = {"REDIS_URL": url, "CHATR_RATE_REQUESTS_PER_IP": "6/m", "CHATR_TRUSTED_PROXIES": "127.0.0.1"}
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        first = sqlite_server(tmp_path / "a", server="uvicorn", **env)
+        second = sqlite_server(tmp_path / "b", server="uvicorn", **env)
+        try:
+            lines = ["203.0.113.60", "198.51.100.60"]
+            answers = [
+                send(first, "/api/messages", lines),
+                send(second, "/mcp", lines, method="POST", body=MCP_PING),
+                send(first, "/mcp", lines, method="POST", body=MCP_PING),
+                send(second, "/api/messages", lines),
+                send(first, "/api/groups", lines),
+                send(second, "/api/stream", lines),
+            ]
+            assert [status for status, _ in answers] == [200] * 6
+            assert [remaining(answer) for answer in answers] == ["5", "4", "3", "2", "1", "0"]
+            assert send(second, "/mcp", lines, method="POST", body=MCP_PING)[0] == 429
+            assert send(first, "/api/messages", lines)[0] == 429
+            assert remaining(send(first, "/api/messages", ["203.0.113.60"])) == "5"  # the address the client wrote
+        finally:
+            first.stop()
+            second.stop()
