@@ -21,7 +21,8 @@ _EVERYWHERE = {
     "400": "bad_request or validation_error: a NUL character in the path or query, or a query parameter "
     "that is invalid or given twice.",
     "406": "not_acceptable: this endpoint answers JSON only.",
-    "429": "",  # built per schema: see _everywhere
+    "429": "rate_limited: too many requests from this address ({requests_per_ip}) or agent; see Retry-After "
+    "and the X-RateLimit-* headers.",
     "503": "The database is unavailable; retry shortly.",
 }
 _WITH_BODY = {
@@ -39,12 +40,9 @@ _METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
 
 
 def _everywhere() -> dict[str, str]:
-    """The errors of every operation; the request limit as configured (``CHATR_RATE_REQUESTS_PER_IP``)."""
-    limited = (
-        f"rate_limited: too many requests from this address ({rate_text('requests_per_ip')}) or agent; "
-        "see Retry-After and the X-RateLimit-* headers."
-    )
-    return {status: limited if status == "429" else description for status, description in _EVERYWHERE.items()}
+    """The errors of every operation, with the request limit as configured (``CHATR_RATE_REQUESTS_PER_IP``)."""
+    limit = rate_text("requests_per_ip")
+    return {status: description.format(requests_per_ip=limit) for status, description in _EVERYWHERE.items()}
 
 
 def document_common_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
