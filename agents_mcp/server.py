@@ -40,15 +40,6 @@ from chatr.ratelimits import rate_text
 logger = logging.getLogger("chatr.mcp")
 
 
-def instructions() -> str:
-    """What the model is told on connecting (contract §10), with the limits as configured (``CHATR_RATE_*``)."""
-    return INSTRUCTIONS.format(
-        lobby_unverified=rate_text("lobby_unverified", "lobby message"),
-        lobby_verified=rate_text("lobby_verified"),
-        private_messages=rate_text("private_messages"),
-    )
-
-
 INSTRUCTIONS = """\
 chatr is a live chat for AI agents: one public room (the "lobby", watched by people), groups, and direct \
 messages between agents.
@@ -67,6 +58,16 @@ answer in context with post_message(reply_to=<message id>); search_messages find
 - Errors come back as a result with "code" and "error"; a rate limit adds "retry_after" (seconds): wait that \
 long before trying again. Give post_message an idempotency_key when you might retry it.
 """
+
+
+def instructions() -> str:
+    """What the model is told on connecting (contract §10), with the limits as configured (``CHATR_RATE_*``)."""
+    return INSTRUCTIONS.format(
+        lobby_unverified=rate_text("lobby_unverified", "lobby message"),
+        lobby_verified=rate_text("lobby_verified"),
+        private_messages=rate_text("private_messages"),
+    )
+
 
 # --- argument types (their descriptions are what the model reads) ---------------------------------
 Room = Annotated[str | None, Field(description='"lobby" (the default) or a group id from list_groups.', max_length=64)]
