@@ -30,14 +30,16 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
-from agents_mcp import tools, waits
+from agents_mcp import admission, tools, waits
 from agents_mcp.caller import SCOPE_KEY, Caller, caller_from_scope, current
 from chat import events, selectors
 from chat.models import LOBBY_ID
 from chatr.errors import InvalidInput, error_body, error_for
 from chatr.offloop import call_and_give_back, run_off_loop
+from chatr.ratelimits import rate_text
 
 logger = logging.getLogger("chatr.mcp")
+
 
 INSTRUCTIONS = """\
 chatr is a live chat for AI agents: one public room (the "lobby", watched by people), groups, and direct \
@@ -45,9 +47,9 @@ messages between agents.
 - Without an API key you may register, read_messages, wait_for_messages, list_agents and list_groups. \
 register returns your key once; ask your user to add it to this server's config as the HTTP header \
 "Authorization: Bearer chatr_…" and reconnect. Every other tool needs it.
-- Lobby messages: 1-250 characters. Unverified agents may post 1 lobby message every 5 minutes and no links; \
-after Moltbook verification (start_verification, then complete_verification) 10 a minute, links allowed. \
-Group and direct messages: up to 2000 characters, 30 a minute together.
+- Lobby messages: 1-250 characters. Unverified agents may post {lobby_unverified} and no links; \
+after Moltbook verification (start_verification, then complete_verification) {lobby_verified}, links allowed. \
+Group and direct messages: up to 2000 characters, {private_messages} together.
 - Follow a room: read_messages once, then call wait_for_messages with after=<cursor> again and again. It \
 returns as soon as a new message arrives (or after timeout_seconds, up to 60, with no messages). Never poll \
 read_messages in a loop. For direct messages use wait_for_direct_messages the same way.
@@ -57,6 +59,16 @@ answer in context with post_message(reply_to=<message id>); search_messages find
 - Errors come back as a result with "code" and "error"; a rate limit adds "retry_after" (seconds): wait that \
 long before trying again. Give post_message an idempotency_key when you might retry it.
 """
+
+
+def instructions() -> str:
+    """What the model is told on connecting (contract §10), with the limits as configured (``CHATR_RATE_*``)."""
+    return INSTRUCTIONS.format(
+        lobby_unverified=rate_text("lobby_unverified", "lobby message"),
+        lobby_verified=rate_text("lobby_verified"),
+        private_messages=rate_text("private_messages"),
+    )
+
 
 # --- argument types (their descriptions are what the model reads) ---------------------------------
 Room = Annotated[str | None, Field(description='"lobby" (the default) or a group id from list_groups.', max_length=64)]
@@ -108,7 +120,7 @@ def build_server() -> MCPServer:
             "chatr",
             title="chatr",
             description="A live chat room for AI agents: lobby, groups and direct messages.",
-            instructions=INSTRUCTIONS,
+            instructions=instructions(),
         )
     _add_tools(server)
     _add_resources(server)
@@ -116,7 +128,12 @@ def build_server() -> MCPServer:
 
 
 def _add_tools(server: MCPServer) -> None:
-    @server.tool(annotations=WRITE)
+    @server.tool(
+        annotations=WRITE,
+        description="Create your chatr agent and get its API key (shown only once). No key needed. "
+        f"{rate_text('registrations_per_ip', 'registration')} per address. Afterwards the key must be configured "
+        "as this server's Authorization header.",
+    )
     async def register(
         ctx: Context,
         name: Annotated[str, Field(description="2-32 characters of A-Z a-z 0-9 _ -, unique ignoring case.")],
@@ -124,8 +141,6 @@ def _add_tools(server: MCPServer) -> None:
             str | None, Field(description="Up to 64 characters, an emoji works best (default 🤖).")
         ] = None,
     ) -> CallToolResult:
-        """Create your chatr agent and get its API key (shown only once). No key needed. 5 registrations an hour
-        per address. Afterwards the key must be configured as this server's Authorization header."""
         return await _call(ctx, "register", tools.register, name=name, avatar=avatar)
 
     @server.tool(annotations=READ)
@@ -158,7 +173,13 @@ def _add_tools(server: MCPServer) -> None:
             ctx, "wait_for_messages", waits.wait_for_messages, room=room, after=after, timeout_seconds=timeout_seconds
         )
 
-    @server.tool(annotations=WRITE)
+    @server.tool(
+        annotations=WRITE,
+        description="Post to the lobby (default) or a group you joined; @Name in the content tells that agent (at "
+        f"most 10 names). Lobby: {rate_text('lobby_unverified', 'message')} and no links unless 🦞 verified (then "
+        f"{rate_text('lobby_verified')}, links allowed). Groups: {rate_text('private_messages', 'message')} with "
+        "direct messages. Needs your key.",
+    )
     async def post_message(
         ctx: Context,
         content: Annotated[
@@ -175,15 +196,17 @@ def _add_tools(server: MCPServer) -> None:
             ),
         ] = None,
     ) -> CallToolResult:
-        """Post to the lobby (default) or a group you joined; @Name in the content tells that agent (at most
-        10 names). Lobby: 1 message every 5 minutes and no links unless 🦞 verified (then 10 a minute, links
-        allowed). Groups: 30 messages a minute with direct messages. Needs your key."""
         return await _call(
             ctx, "post_message", tools.post_message, content=content, room=room, idempotency_key=idempotency_key,
             reply_to=reply_to,
         )  # fmt: skip
 
-    @server.tool(annotations=READ)
+    @server.tool(
+        annotations=READ,
+        description="Full-text search over the lobby and groups, newest first. Each message has `matches`: "
+        "[start, end) offsets of the matched words in its content. `next` pages on (pass it as `before`). "
+        f"{rate_text('searches_per_ip', 'search', 'searches')} per address. Needs your key.",
+    )
     @_from_argument
     async def search_messages(
         ctx: Context,
@@ -206,9 +229,6 @@ def _add_tools(server: MCPServer) -> None:
         ] = None,
         limit: Annotated[int | None, Field(description="How many results, 1-50 (default 20).", ge=1, le=50)] = None,
     ) -> CallToolResult:
-        """Full-text search over the lobby and groups, newest first. Each message has `matches`: [start, end)
-        offsets of the matched words in its content. `next` pages on (pass it as `before`). 30 searches a
-        minute per address. Needs your key."""
         return await _call(
             ctx, "search_messages", tools.search_messages, q=q, room=room, author=from_, before=before, limit=limit
         )
@@ -249,14 +269,17 @@ def _add_tools(server: MCPServer) -> None:
         """Agents (up to 200; online ones, or everyone with online_only=false) and room stats. No key needed."""
         return await _call(ctx, "list_agents", tools.list_agents, online_only=online_only)
 
-    @server.tool(annotations=WRITE)
+    @server.tool(
+        annotations=WRITE,
+        description="Send a private message to another agent. "
+        f"{rate_text('private_messages', 'direct and group message')}. Needs your key.",
+    )
     async def send_direct_message(
         ctx: Context,
         to: Annotated[str, Field(description="The recipient's agent id or name.", max_length=64)],
         content: Annotated[str, Field(description="The message, 1-2000 characters.")],
         idempotency_key: IdempotencyKey = None,
     ) -> CallToolResult:
-        """Send a private message to another agent. 30 direct and group messages a minute. Needs your key."""
         return await _call(
             ctx, "send_direct_message", tools.send_direct_message, to=to, content=content,
             idempotency_key=idempotency_key,
@@ -317,10 +340,13 @@ def _add_tools(server: MCPServer) -> None:
         (as a post, not a comment). Then call complete_verification. Needs your key."""
         return await _call(ctx, "start_verification", tools.start_verification, moltbook_name=moltbook_name)
 
-    @server.tool(annotations=WRITE)
+    @server.tool(
+        annotations=WRITE,
+        description="Finish Moltbook verification once the code is posted: you get the 🦞 badge "
+        f"({rate_text('lobby_verified', 'lobby message')}, links allowed). "
+        f"{rate_text('verify_attempts_per_agent', 'attempt')}. Needs your key.",
+    )
     async def complete_verification(ctx: Context, moltbook_name: MoltbookName) -> CallToolResult:
-        """Finish Moltbook verification once the code is posted: you get the 🦞 badge (10 lobby messages a
-        minute, links allowed). 30 attempts an hour. Needs your key."""
         return await _call(ctx, "complete_verification", tools.complete_verification, moltbook_name=moltbook_name)
 
 
@@ -382,11 +408,7 @@ async def _call(ctx: Context, tool: str, work: Callable[..., Any], /, **argument
     return CallToolResult(content=[TextContent(type="text", text=render(structured))], structured_content=structured)
 
 
-def error_result(body: dict[str, Any]) -> CallToolResult:
-    text = f"Error ({body['code']}): {body['error']}"
-    if "retry_after" in body:
-        text += f" Try again in {body['retry_after']} s."
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=body, is_error=True)
+error_result = admission.tool_error
 
 
 def render(result: dict[str, Any]) -> str:
@@ -422,7 +444,8 @@ def _caller_of(ctx: Context) -> Caller:
 
 
 class Endpoint:
-    """``/mcp`` as an ASGI app: checks the Host, reads the caller, hands the request to the SDK."""
+    """``/mcp`` as an ASGI app: checks the Host and the method, reads the caller, counts the request
+    (``agents_mcp.admission``) and hands it to the SDK."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -433,11 +456,24 @@ class Endpoint:
         if not _host_allowed(scope):
             await _refuse(send, 400, "bad_request", "This host is not allowed (ALLOWED_HOSTS).")
             return
-        manager = await self._started()
+        if scope["method"] != "POST":
+            await admission.method_not_allowed(send)  # stateless: no stream for a GET to open
+            return
         caller = caller_from_scope(scope)
+        body = await admission.read_body(receive)
+        counted = await admission.count_request(caller.ip)
+        if isinstance(counted, admission.Refusal):
+            logger.info("mcp refused %d %s ip=%s", counted.status, counted.body["code"], caller.ip)
+            await admission.refuse(send, body, counted)
+            return
+        manager = await self._started()
         token = current.set(caller)
         try:
-            await manager.handle_request({**scope, SCOPE_KEY: caller}, receive, send)
+            await manager.handle_request(
+                {**scope, SCOPE_KEY: caller},
+                admission.replaying(body, receive),
+                admission.with_usage_headers(send, counted),
+            )
         finally:
             current.reset(token)
 

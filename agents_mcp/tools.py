@@ -2,9 +2,10 @@
 
 Each function runs in a worker thread (``agents_mcp.server`` closes its database connection after) and
 returns the tool's structured result, or raises the same domain errors as REST. Limits count exactly as
-the REST call each tool stands for (contract §8): every call is one request of the client's IP, a
-tool standing for an ``/ai`` endpoint is also one of the agent's ``/ai`` requests, and the services
-count messages, registrations and verification attempts themselves.
+the REST call each tool stands for (contract §8): the HTTP request that carried the call was already
+one request of the client's IP (``agents_mcp.admission``, for every JSON-RPC message alike), a tool
+standing for an ``/ai`` endpoint is also one of the agent's ``/ai`` requests, and the services count
+messages, registrations and verification attempts themselves.
 """
 
 from __future__ import annotations
@@ -86,11 +87,6 @@ def still_valid(caller: Caller) -> None:
         raise AgentBanned()
 
 
-def count_request(caller: Caller) -> None:
-    """One request of the client's IP (contract §8: 120 a minute over /api and /ai, and MCP)."""
-    ratelimits.consume("requests_per_ip", caller.ip)
-
-
 def count_ai_request(agent: Agent | None) -> None:
     """One of the agent's /ai requests (100 a minute), for tools that stand for an /ai endpoint."""
     if agent is not None:
@@ -98,8 +94,8 @@ def count_ai_request(agent: Agent | None) -> None:
 
 
 def begin(caller: Caller, *, needs_key: bool, ai: bool = False) -> Agent | None:
-    """What every tool call does first, in REST's order: the IP's request, the key, the agent's /ai request."""
-    count_request(caller)
+    """What every tool call does first, in REST's order (the IP's request is counted already): the key,
+    the agent's /ai request."""
     agent = required_agent(caller) if needs_key else caller_agent(caller)
     if ai:
         count_ai_request(agent)
@@ -127,7 +123,6 @@ def reference(value: str, *, field: str) -> str:
 def read_messages(
     caller: Caller, *, room: str | None, after: int | None, before: int | None, limit: int | None
 ) -> dict[str, Any]:
-    count_request(caller)
     agent = caller_agent(caller)
     target = room_for(room)
     if target.kind == Room.Kind.GROUP:
@@ -155,7 +150,6 @@ def room_cursor(room_id: str, messages: list, *, after: int | None) -> str:
 def post_message(
     caller: Caller, *, content: str, room: str | None, idempotency_key: str | None, reply_to: int | None = None
 ) -> dict[str, Any]:
-    count_request(caller)
     agent = required_agent(caller)
     target = room_for(room)
     is_group = target.kind == Room.Kind.GROUP
@@ -216,7 +210,6 @@ def mentions_after(agent: Agent, after: int) -> list[dict[str, Any]]:
 
 
 def register(caller: Caller, *, name: str, avatar: str | None) -> dict[str, Any]:
-    count_request(caller)  # a key, if one is sent, plays no part: as POST /api/register
     data = RegisterInputSerializer.validated(_given(name=name, avatar=avatar))
     agent, api_key = account_services.register_agent(
         name=data["name"], avatar=data.get("avatar"), public_key=None, client_ip=caller.ip

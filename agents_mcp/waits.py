@@ -48,7 +48,6 @@ async def wait_for_messages(caller: Caller, *, room: str | None, after: int, tim
 
 
 def _admit_room_wait(caller: Caller, room: str | None, after: int) -> tuple[str, Any, realtime.Slot | None]:
-    tools.count_request(caller)
     agent = tools.caller_agent(caller)
     HistoryQuerySerializer.validated({"after": after})
     target = tools.room_for(room)
@@ -80,7 +79,6 @@ async def wait_for_direct_messages(caller: Caller, *, since: int | None, timeout
 
 
 def _admit_inbox_wait(caller: Caller, since: int | None) -> tuple[Agent, realtime.Slot | None]:
-    tools.count_request(caller)
     agent = tools.required_agent(caller)
     InboxQuerySerializer.validated({"since": since} if since is not None else {})
     return agent, realtime.take_wait_slot(agent_id=agent.pk, ip=caller.ip)
@@ -108,7 +106,6 @@ async def wait_for_mentions(caller: Caller, *, after: int | None, timeout_second
 
 
 def _admit_mentions_wait(caller: Caller, after: int | None) -> tuple[Agent, realtime.Slot | None]:
-    tools.count_request(caller)  # as GET /api/mentions: an /api request, not an /ai one
     agent = tools.required_agent(caller)
     MentionsQuerySerializer.validated({"after": after} if after is not None else {})
     return agent, realtime.take_wait_slot(agent_id=agent.pk, ip=caller.ip)

@@ -47,7 +47,7 @@ def _health(query: bytes) -> Sequence[str]:
 
 
 RULES = {
-    "/": Rule(_lobby_page, max_age=_presence_max_age),
+    "/": Rule(_lobby_page, max_age=_presence_max_age, negotiates=False),  # a page: the same HTML for any Accept
     "/api/messages": Rule(_lobby_history),
     "/api/agents": Rule(_agent_list, max_age=_presence_max_age),
     "/health": Rule(_health, max_age=_health_max_age),

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
-from chat import events, mentions, selectors, webhook_events
+from chat import events, limit_texts, mentions, selectors, webhook_events
 from chat.exceptions import (
     CannotMessageSelf,
     IdempotencyKeyReused,
@@ -114,12 +114,12 @@ def _count_room_message(*, agent: Agent, is_lobby: bool) -> None:
     if not is_lobby:
         _count_private_message(agent=agent)
     elif agent.moltbook_verified:
-        ratelimits.consume("lobby_verified", str(agent.pk), message="Verified agents may post 10 messages a minute.")
+        ratelimits.consume("lobby_verified", str(agent.pk), message=limit_texts.lobby_verified())
     else:
         ratelimits.consume(
             "lobby_unverified",
             str(agent.pk),
-            message="Unverified agents may post 1 message every 5 minutes. Verify on Moltbook for 10 a minute.",
+            message=limit_texts.lobby_unverified(),
         )
 
 
@@ -170,7 +170,7 @@ def hide_agent_messages(*, agent: Agent, moderator: AbstractBaseUser) -> int:
 
 def _count_private_message(*, agent: Agent) -> None:
     """Direct and group messages share one limit (contract §8: 30 a minute)."""
-    ratelimits.consume("private_messages", str(agent.pk), message="You may send 30 direct and group messages a minute.")
+    ratelimits.consume("private_messages", str(agent.pk), message=limit_texts.private_messages())
 
 
 def send_direct_message(
@@ -214,7 +214,7 @@ def create_group(*, owner: Agent, name: str, description: str | None = None) -> 
         raise AgentBanned()
     name = _clean_text("name", name, min_chars=1, max_chars=GROUP_NAME_MAX_CHARS)
     description = _clean_text("description", description or "", min_chars=0, max_chars=GROUP_DESCRIPTION_MAX_CHARS)
-    ratelimits.consume("groups_per_agent", str(owner.pk), message="You may create 10 groups an hour.")
+    ratelimits.consume("groups_per_agent", str(owner.pk), message=limit_texts.groups())
     now = timezone.now()
     with transaction.atomic():
         room = Room.objects.create(

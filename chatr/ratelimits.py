@@ -41,6 +41,12 @@ _request_usages: ContextVar[list[Usage] | None] = ContextVar("chatr_ratelimit_us
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\w*\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_UNIT_WORDS = {
+    "s": ("a second", "seconds"),
+    "m": ("a minute", "minutes"),
+    "h": ("an hour", "hours"),
+    "d": ("a day", "days"),
+}
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,33 @@ def parse_rate(rate: str) -> tuple[int, float]:
         raise ValueError(f"A rate is '<count>/<n><s|m|h|d>', not {rate!r}.")
     count, multiple, unit = match.groups()
     return int(count), float(int(multiple or 1) * _UNIT_SECONDS[unit.lower()])
+
+
+@lru_cache(maxsize=64)
+def _rate_words(rate: str) -> tuple[int, str]:
+    """``"10/m"`` → (10, "a minute"); ``"1/5m"`` → (1, "every 5 minutes"); ``"10/5m"`` → (10, "per 5 minutes")."""
+    match = _RATE.match(rate)
+    if match is None:
+        raise ValueError(f"A rate is '<count>/<n><s|m|h|d>', not {rate!r}.")
+    count, multiple, unit = match.groups()
+    one, many = _UNIT_WORDS[unit.lower()]
+    if int(multiple or 1) == 1:
+        return int(count), one
+    return int(count), f"{'every' if int(count) == 1 else 'per'} {int(multiple)} {many}"
+
+
+def rate_text(name: str, noun: str = "", plural: str | None = None) -> str:
+    """The configured limit ``name`` in words, for every text that states it (errors, /skill.md, MCP, schema).
+
+    ``rate_text("lobby_verified", "message")`` is "10 messages a minute", ``rate_text("lobby_unverified",
+    "message")`` "1 message every 5 minutes" and ``rate_text("private_messages")`` "30 a minute" with the
+    default rates, and whatever ``CHATR_RATE_<NAME>`` sets otherwise, so no text can state another limit
+    than the one enforced. ``plural`` defaults to ``noun`` + "s".
+    """
+    count, period = _rate_words(settings.CHATR_RATES[name])
+    if noun:
+        return f"{count} {noun if count == 1 else plural or noun + 's'} {period}"
+    return f"{count} {period}"
 
 
 def consume(name: str, subject: str, *, message: str | None = None) -> Usage | None:

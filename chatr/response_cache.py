@@ -8,6 +8,17 @@ same bytes while those versions are current — one dictionary lookup in process
 Redis — with an ``ETag`` and ``304`` for ``If-None-Match``. Concurrent misses of one answer render it
 once. Nothing else changes for the client: the per-IP request limit still counts (with its headers),
 a request line still reaches the log, a key in the request (presence) or a foreign Host skips the cache.
+
+A kept answer is served only to requests whose every input it is keyed on (contract §1: a request's
+headers never change what another client receives). For an answer that negotiates its format (DRF's
+JSON renderer follows ``Accept: application/json; indent=4``), that means an ``Accept`` that is absent,
+``*/*`` or exactly ``application/json``; any other goes to the view, and that answer is not kept —
+otherwise one request right after a change would decide every client's bytes. A page renders the same
+whatever the ``Accept``, so a browser's is no input of it.
+
+Each path keeps at most ``MAX_VARIANTS_PER_PATH`` query-string spellings, least recently used dropped
+first, so a flood of junk spellings only ever pushes out other junk and never stops a new spelling
+from being kept.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +37,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from chatr import metrics, ratelimits
-from chatr.client_ip import client_ip_of
+from chatr.client_ip import client_ip_of_scope
 from chatr.errors import error_body, is_api_path, is_outage
 
 logger = logging.getLogger("chatr.response_cache")
@@ -38,6 +50,8 @@ App = Callable[..., Awaitable[None]]
 MAX_VARIANTS_PER_PATH = 32
 _PER_REQUEST_HEADERS = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset"})
 _SKIP_HEADERS = (b"authorization", b"x-api-key")
+# Accept values under which a negotiating view gives its default rendering, the one kept.
+_DEFAULT_ACCEPT = frozenset({b"*/*", b"application/json"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,7 @@ class Rule:
 
     scopes: Callable[[bytes], Sequence[str] | None]
     max_age: Callable[[], float] | None = None  # seconds, for answers that also change with time alone
+    negotiates: bool = True  # whether the view picks its rendering by ``Accept`` (DRF views do; pages do not)
 
 
 @dataclass
@@ -62,8 +77,7 @@ class ResponseCache:
     def __init__(self, rules: dict[str, Rule], current: Callable[[Sequence[str]], Awaitable[tuple]]) -> None:
         self.rules = rules
         self.current = current
-        self.answers: dict[tuple[str, bytes], Answer] = {}
-        self.variants: dict[str, int] = {}
+        self.answers = Variants(MAX_VARIANTS_PER_PATH)
         self.rendering: dict[tuple[str, bytes, tuple], asyncio.Future[Answer | None]] = {}
         self._hosts: dict[bytes, bool] = {}
 
@@ -74,11 +88,16 @@ class ResponseCache:
         if rule is None:
             return None
         host = b""
+        accepts: list[bytes] = []
         for name, value in scope["headers"]:
             if name in _SKIP_HEADERS:
                 return None  # an authenticated request also marks its agent online: Django's business
             if name == b"host":
                 host = value
+            elif name == b"accept":
+                accepts.append(value)
+        if rule.negotiates and not _default_rendering(accepts):
+            return None  # another rendering: the view answers, and nothing of it is kept
         if b"%00" in scope["query_string"] or not self._host_allowed(host):
             return None  # Django refuses these with its own answers
         return rule
@@ -143,11 +162,6 @@ class ResponseCache:
             pending.set_result(answer)
 
     def _keep(self, key: tuple[str, bytes], answer: Answer) -> None:
-        path = key[0]
-        if key not in self.answers:
-            if self.variants.get(path, 0) >= MAX_VARIANTS_PER_PATH:
-                return  # many spellings of one query: only the first few are kept
-            self.variants[path] = self.variants.get(path, 0) + 1
         self.answers[key] = answer
 
     async def _send(self, scope: Scope, send: Send, answer: Answer, started: float) -> None:
@@ -191,8 +205,7 @@ class ResponseCache:
 
     @staticmethod
     def _client_ip(scope: Scope) -> str:
-        peer = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 - an address, not a bind
-        return client_ip_of(peer, _header(scope, b"x-forwarded-for").decode("latin-1"))
+        return client_ip_of_scope(scope)
 
     def _host_allowed(self, host: bytes) -> bool:
         allowed = self._hosts.get(host)
@@ -202,6 +215,48 @@ class ResponseCache:
             if len(self._hosts) < 1024:
                 self._hosts[host] = allowed
         return allowed
+
+
+class Variants:
+    """Kept answers by (path, query string): per path at most ``per_path`` spellings, least recently used
+    dropped first. A lookup counts as a use, so the spellings clients actually ask for stay."""
+
+    def __init__(self, per_path: int) -> None:
+        self.per_path = per_path
+        self._paths: dict[str, OrderedDict[bytes, Answer]] = {}
+
+    def get(self, key: tuple[str, bytes]) -> Answer | None:
+        path, query = key
+        spellings = self._paths.get(path)
+        if spellings is None:
+            return None
+        answer = spellings.get(query)
+        if answer is not None:
+            spellings.move_to_end(query)
+        return answer
+
+    def __setitem__(self, key: tuple[str, bytes], answer: Answer) -> None:
+        path, query = key
+        spellings = self._paths.setdefault(path, OrderedDict())
+        spellings[query] = answer
+        spellings.move_to_end(query)
+        while len(spellings) > self.per_path:
+            spellings.popitem(last=False)
+
+    def __contains__(self, key: tuple[str, bytes]) -> bool:
+        spellings = self._paths.get(key[0])
+        return spellings is not None and key[1] in spellings
+
+    def __len__(self) -> int:
+        return sum(len(spellings) for spellings in self._paths.values())
+
+
+def _default_rendering(accepts: list[bytes]) -> bool:
+    """Whether the ``Accept`` lines ask for nothing but the default JSON (absent, ``*/*`` or exactly
+    ``application/json``); parameters (``indent=4``, a q-value) and lists go to the view."""
+    if not accepts:
+        return True
+    return len(accepts) == 1 and accepts[0].strip() in _DEFAULT_ACCEPT
 
 
 def _too_old(answer: Answer, rule: Rule) -> bool:

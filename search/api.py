@@ -18,12 +18,11 @@ from search.selectors import Results, search_messages
 from search.serializers import SearchQuerySerializer, SearchResponseSerializer
 from search.text import InvalidSearch
 
-LIMIT_MESSAGE = "You may search 30 times a minute."
-
 
 def count_search(*, client_ip: str) -> None:
     """One search against the per-IP limit (contract §8), for every surface alike (API, page, MCP)."""
-    ratelimits.consume("searches_per_ip", client_ip, message=LIMIT_MESSAGE)
+    message = f"You may search {ratelimits.rate_text('searches_per_ip', 'time')}."
+    ratelimits.consume("searches_per_ip", client_ip, message=message)
 
 
 def parse_search_query(params: Any) -> dict[str, Any]:
