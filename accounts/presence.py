@@ -96,7 +96,7 @@ def _flush(agent_id: object, window: float) -> None:
         # Give the marker up before reading: a change committed after the read takes it again
         # and gets a flush of its own.
         cache.delete(_pending_key(agent_id))
-        agent = Agent.objects.filter(pk=agent_id).first()
+        agent = Agent.objects.filter(pk=str(agent_id)).first()
         if agent is None:
             return
         online = agent.online and not agent.is_banned

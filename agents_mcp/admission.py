@@ -19,7 +19,7 @@ anything else gets the error object alone.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +28,8 @@ from mcp_types import CallToolResult, TextContent
 from chatr import ratelimits
 from chatr.errors import ServiceUnavailable, error_body, is_outage, log_outage
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 ALLOWED_METHODS = "POST"
 # The implementation-defined server-error range of JSON-RPC 2.0 (-32000 to -32099).
@@ -72,9 +72,9 @@ async def read_body(receive: Receive) -> bytes:
 
 def replaying(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that gives ``body`` once more, then whatever the connection says next."""
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
+    pending: list[MutableMapping[str, Any]] = [{"type": "http.request", "body": body, "more_body": False}]
 
-    async def replay() -> dict[str, Any]:
+    async def replay() -> MutableMapping[str, Any]:
         return pending.pop() if pending else await receive()
 
     return replay
@@ -86,7 +86,7 @@ def with_usage_headers(send: Send, usage: ratelimits.Usage | None) -> Send:
         return send
     extra = _encoded(usage.headers())
 
-    async def sending(message: dict[str, Any]) -> None:
+    async def sending(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             message = {**message, "headers": [*message.get("headers", ()), *extra]}
         await send(message)

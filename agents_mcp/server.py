@@ -437,6 +437,7 @@ def _line(message: dict[str, Any]) -> str:
 
 def _caller_of(ctx: Context) -> Caller:
     request = ctx.request_context.request
+    assert request is not None, "tools are only called over HTTP"
     return request.scope[SCOPE_KEY]
 
 
