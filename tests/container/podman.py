@@ -107,7 +107,7 @@ class Container:
         return (result.stdout + result.stderr)[-4000:]
 
     def remove(self) -> None:
-        podman("rm", "-f", "-t", "0", self.name, check=False, timeout=60)
+        podman("rm", "-f", "-v", "-t", "0", self.name, check=False, timeout=60)  # -v: its anonymous /data too
 
 
 class Volume:

@@ -32,6 +32,7 @@ def test_every_service_has_a_health_check_and_starts_after_those_it_needs_are_he
         repository, _, tag = services[name]["image"].rpartition(":")
         assert repository == f"docker.io/library/{name}" and re.match(r"\d+\.\d+", tag), services[name]["image"]
     for name in ("chatr", "worker"):
+        assert services[name]["build"] == {"context": ".", "dockerfile": "Containerfile"}
         assert "chatr-data:/data" in services[name]["volumes"]
         assert services[name]["stop_grace_period"] == "15s"
 
