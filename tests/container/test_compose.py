@@ -13,7 +13,7 @@ from tests.container.podman import ENV
 from tests.server import ROOT
 from tests.services import unavailable
 
-pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.container, pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 COMPOSE = ROOT / "compose.yaml"
 

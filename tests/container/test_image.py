@@ -6,7 +6,7 @@ import pytest
 
 from tests.container.podman import inspect, podman
 
-pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.container, pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 MAX_SIZE = 350 * 1000 * 1000
 

@@ -10,7 +10,7 @@ from tests.e2e.clients import headers, register
 from tests.scale.tools import Reader
 from tests.services import fresh_postgres_database, fresh_redis_db
 
-pytestmark = [pytest.mark.container, pytest.mark.services, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.container, pytest.mark.services, pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 
 def test_a_post_through_one_container_is_streamed_by_the_other_on_one_database(image):

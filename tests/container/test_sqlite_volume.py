@@ -9,7 +9,7 @@ from tests.container.podman import Container, podman
 from tests.e2e.clients import headers, register
 from tests.scale.tools import Reader
 
-pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.container, pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 # chatr's documented stop: CHATR_SHUTDOWN_GRACE_SECONDS (3) for open streams, plus process start-up and exit.
 STOP_WITHIN_SECONDS = 3 + 5
