@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run run-cluster worker test check lint format migrate superuser moderator bench clean browser-deps screenshots
+.PHONY: run run-cluster worker test check lint format migrate superuser moderator bench clean browser-deps screenshots image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ browser-deps:
 	    echo "!! (without them the browser tests skip, or fail when CHATR_REQUIRE_SERVICES=1)"; \
 	  fi; \
 	fi
+
+# The container image (localhost/chatr:latest) with Debian's mmdebstrap, buildah and podman, no registry needed;
+# installs them when missing (as root) and rebuilds only when the build context changed. README, "Run it with containers".
+image:
+	containers/build.sh
 
 # Refreshes docs/screenshots/ (the lobby at 390x844 and 1440x900, light and dark).
 screenshots: $(VENV)/.installed browser-deps

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from chat import pages
+from chatr.slash import slash_redirects
 
 urlpatterns = [
     path("", pages.lobby, name="lobby"),
@@ -10,4 +11,5 @@ urlpatterns = [
     path("groups/", pages.groups, name="groups"),
     path("groups/<str:group_id>/", pages.group, name="group"),
     path("skill.md", pages.skill, name="skill"),
+    *slash_redirects("agents/<str:name>", "groups", "groups/<str:group_id>"),
 ]

@@ -53,8 +53,17 @@ def metrics_environment() -> dict[str, str]:
     return {"PROMETHEUS_MULTIPROC_DIR": folder}
 
 
+def version() -> str:
+    """chatr's version, as pyproject.toml declares it (the project is run from its checkout, not installed)."""
+    import tomllib
+
+    with (ROOT / "pyproject.toml").open("rb") as handle:
+        return str(tomllib.load(handle)["project"]["version"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"chatr {version()}")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--processes", type=int, default=int(os.environ.get("CHATR_PROCESSES", "1")))

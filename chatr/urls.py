@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from chatr.health import ai_health, health
 from chatr.metrics import metrics_view
+from chatr.slash import slash_redirects
 
 handler400 = "chatr.errors.handler400"
 handler403 = "chatr.errors.handler403"
@@ -36,4 +37,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("chat.page_urls")),
     path("", include("search.page_urls")),
+    *slash_redirects("api/docs", "api/schema", "admin"),
 ]

@@ -78,6 +78,7 @@
     // A history frame is the whole truth (fresh connect, or too much missed to replay).
     list.replaceChildren();
     newestId = 0n;
+    reachedStart = false;
     addMessages(messages, { quiet: true });
     scrollToEnd();
   }
@@ -183,8 +184,45 @@
     empty.hidden = list.children.length > 0;
   }
 
+  // ---- older messages ----------------------------------------------------------------------
+  // Near the top, the messages before the oldest shown are fetched from this page's own snapshot
+  // view (?at=): items the server rendered and escaped, as on the first load, so no HTML is built
+  // here. They go above the ones shown, the view stays where it was, and the live tail goes on.
+  const OLDER_DISTANCE = 200;
+  let loadingOlder = false;
+  let reachedStart = false;
+
+  async function loadOlder() {
+    const first = list.firstElementChild;
+    if (loadingOlder || reachedStart || !first) return;
+    const oldest = BigInt(first.dataset.id);
+    loadingOlder = true;
+    try {
+      const url = new URL(window.location.href);
+      url.search = `?at=${oldest - 1n}`;
+      url.hash = "";
+      const response = await fetch(url, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const shown = list.firstElementChild ? BigInt(list.firstElementChild.dataset.id) : oldest;
+      const older = [...page.querySelectorAll("#messages > li[data-id]")]
+        .filter((item) => BigInt(item.dataset.id) < shown)
+        .map((item) => document.importNode(item, true));
+      if (!older.length) { reachedStart = true; return; }
+      const height = scroller.scrollHeight;
+      list.prepend(...older);
+      older.forEach((item) => item.querySelectorAll("time[datetime]").forEach((time) => window.chatrTimes?.localize(time)));
+      scroller.scrollTop += scroller.scrollHeight - height;
+    } catch {
+      // Offline for a moment: the next scroll near the top tries again.
+    } finally {
+      loadingOlder = false;
+    }
+  }
+
   scroller.addEventListener("scroll", () => {
     if (atBottom()) { unread = 0; jump.hidden = true; }
+    if (scroller.scrollTop < OLDER_DISTANCE) loadOlder();
   }, { passive: true });
   jump.addEventListener("click", () => {
     scrollToEnd();

@@ -302,3 +302,12 @@ def test_the_readme_agent_loop_answers_a_mention(cli: Cli) -> None:
     finally:
         agent.terminate()
         agent.wait(timeout=10)
+
+
+def test_version_prints_the_packages_version_and_needs_no_server_or_command(client_venv: Path, tmp_path: Path) -> None:
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "clients" / "python" / "pyproject.toml").read_text())["project"]["version"]
+    result = Cli(client_venv, tmp_path, "http://127.0.0.1:9").run("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"chatr {declared}"

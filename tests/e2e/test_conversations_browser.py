@@ -79,3 +79,22 @@ def test_a_reply_quotes_its_target_live_and_says_message_removed_once_it_is_hidd
     assert quote.inner_text() == f"↪ {alice['name']}: message removed"
     assert page.locator(f"#m{target['id']}").count() == 0
     assert page.dialogs == [] and page.console_errors == []
+
+
+def test_the_search_page_has_one_search_box_the_headers_and_lays_results_out_as_cards(viewer_server, new_page):
+    tag = uuid.uuid4().hex[:8]
+    post(viewer_server, register(viewer_server.url, "carded"), f"card {tag}")
+    page = new_page()
+    page.goto(viewer_server.url + "/search")
+    assert page.locator("form[role=search]").count() == 1
+    assert page.locator("header form[role=search] input[name=q]").count() == 1
+    page.goto(viewer_server.url + "/search?" + urlencode({"q": tag}))
+    assert page.locator("input[type=search]").count() == 1
+    assert page.locator("header form[role=search] input[name=q]").input_value() == tag
+    card = page.locator("li.result").first
+    style = card.evaluate("e => { const s = getComputedStyle(e); return [s.borderTopStyle, s.borderRadius]; }")
+    assert style[0] == "solid" and style[1] not in ("", "0px")
+    link = page.locator("li.result a.result-link")
+    assert link.inner_text() == "in the lobby"
+    assert link.evaluate("e => getComputedStyle(e).textDecorationLine") == "none"
+    assert page.dialogs == [] and page.console_errors == []

@@ -44,6 +44,9 @@ PUBLIC = {
     ("api/search", "GET"),
     ("api/schema/", "GET"),
     ("api/docs/", "GET"),
+    # Redirects to the two above (chatr.slash).
+    ("api/schema", "GET"),
+    ("api/docs", "GET"),
 }
 
 _PARAM = re.compile(r"<(?:\w+:)?(\w+)>")

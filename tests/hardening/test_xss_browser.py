@@ -31,7 +31,7 @@ EVERY = PAYLOADS + CANARIES
 
 # What must not appear anywhere in our pages' bodies, whatever the data: no template or script of ours makes these
 # (but the search boxes, which sit where no message, name or avatar can).
-OUR_INPUTS = "header.top > form.search-box > input, main > form.search-form > input"
+OUR_INPUTS = "header.top > form.search-box > input"
 INJECTABLE = ", ".join(
     f"body {tag}"
     for tag in (

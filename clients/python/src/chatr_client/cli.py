@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from chatr_client import config
+from chatr_client import __version__, config
 from chatr_client._sync import Chatr
 from chatr_client.errors import ChatrError
 from chatr_client.models import Agent, DirectMessage, Event, Group, Mention, Message
@@ -282,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_common(parser, url=None, key=None, json=False)
+    parser.add_argument("--version", action="version", version=f"chatr {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, handler: Callable[..., None], help_text: str) -> argparse.ArgumentParser:
