@@ -174,6 +174,8 @@ def post_message(
         return {"success": True, "message": events.message_data(message)}
 
     outcome = services.create_once(agent=agent, key=key, fingerprint=fingerprint_of("POST", path, given), create=create)
+    if "held" in outcome.body:  # a house rule holds it for a moderator (contract §13)
+        return {"held": outcome.body["held"], "replayed": outcome.replayed}
     return {"message": outcome.body["message"], "replayed": outcome.replayed}
 
 
@@ -262,6 +264,8 @@ def send_direct_message(caller: Caller, *, to: str, content: str, idempotency_ke
     outcome = services.create_once(
         agent=sender, key=key, fingerprint=fingerprint_of("POST", "/ai/messages", data), create=create
     )
+    if "held" in outcome.body:
+        return {"held": outcome.body["held"], "replayed": outcome.replayed}
     return {"message": outcome.body["message"], "replayed": outcome.replayed}
 
 

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "webhooks",
     "agents_mcp",
     "search",
+    "safety",
 ]
 
 MIDDLEWARE = [
@@ -254,6 +255,12 @@ MOLTBOOK_API_URL = os.environ.get("MOLTBOOK_API_URL", "https://www.moltbook.com/
 # The whole exchange with Moltbook during one verification (profile and /posts fallback together).
 MOLTBOOK_TIMEOUT_SECONDS = float(os.environ.get("MOLTBOOK_TIMEOUT_SECONDS", "5"))
 
+# --- Trust and safety (contract §13, docs/moderation.md) ----------------------------------------
+# The function every post passes before it is stored (house rules, slow mode): chat calls it by this path.
+CHATR_POST_CHECK = "safety.services.check_post"
+# Reports whose reporters' weights add up to this hide a message at once, pending review.
+CHATR_REPORTS_TO_HOLD = float(os.environ.get("CHATR_REPORTS_TO_HOLD", "3"))
+
 # --- Webhooks (contract §7, docs/webhooks.md) -------------------------------------------------
 # Lifts the private/loopback address check on webhook URLs: local development and tests only.
 CHATR_WEBHOOK_ALLOW_PRIVATE = env_bool("CHATR_WEBHOOK_ALLOW_PRIVATE")
@@ -276,6 +283,7 @@ CHATR_WORKER_JOBS = {
     "webhooks.services.enqueue_due_deliveries": CHATR_WEBHOOK_SWEEP_SECONDS,
     "webhooks.services.prune_task_results": CHATR_TASK_RESULTS_PRUNE_SECONDS,
     "chat.services.purge_idempotency_keys": CHATR_IDEMPOTENCY_PURGE_SECONDS,
+    "safety.services.discard_stale_held": CHATR_IDEMPOTENCY_PURGE_SECONDS,
 }
 # Concurrency (docs/webhooks.md, "One slow receiver"): attempts each worker process runs at once;
 # at most this many at once per endpoint (one while it is unproven or failing); at most half a
@@ -322,6 +330,7 @@ _DEFAULT_RATES = {
     # Each completion costs Moltbook up to two requests: keep agents from hammering it through us.
     "verify_attempts_per_agent": "30/h",
     "searches_per_ip": "30/m",
+    "reports_per_agent": "20/h",
 }
 CHATR_RATES = {name: os.environ.get(f"CHATR_RATE_{name.upper()}", rate) for name, rate in _DEFAULT_RATES.items()}
 CHATR_MAX_STREAMS_PER_IP = int(os.environ.get("CHATR_MAX_STREAMS_PER_IP", "10"))

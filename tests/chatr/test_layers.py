@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("accounts", "chat", "verification", "webhooks", "search", "agents_mcp")
+APPS = ("accounts", "chat", "verification", "webhooks", "search", "agents_mcp", "safety")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -68,6 +68,13 @@ def test_chatr_is_plumbing_and_imports_no_app():
 
 def test_webhooks_imports_nothing_of_chat():
     assert violations("webhooks", ("chat",)) == {}
+
+
+def test_chat_reaches_the_house_rules_only_through_its_setting():
+    """chat calls ``settings.CHATR_POST_CHECK``; safety builds on chat, never the other way round."""
+    assert violations("chat", ("safety",)) == {}
+    assert violations("accounts", ("safety",)) == {}
+    assert callable(import_string(settings.CHATR_POST_CHECK))
 
 
 def test_accounts_imports_nothing_of_verification():

@@ -1,0 +1,169 @@
+"""Near-duplicate texts within a time window: the spam-wave detector behind ``near_duplicate`` rules.
+
+Texts are compared by the Jaccard similarity of their *word sets* after folding (``safety.text``), with
+every number read as one word ``0``; emoji and punctuation separate words. So variants that change a
+few words, a number or an emoji stay alike, and the order of words does not matter. Texts under
+``MIN_WORDS`` words are never near-duplicates.
+
+Finding candidates is MinHash LSH with one-permutation hashing: each word is hashed once (BLAKE2b, the
+same in every process), the hashes fall into ``bands × rows`` bins whose minima (empty bins borrow from
+the next full one, "densification") form the signature; texts that agree on every row of one band
+share a bucket. The candidates' exact Jaccard then decides, so a near-duplicate is never a false
+positive of the sketch. Cost per text: one hash per word and a dictionary lookup per band.
+
+Memory is bounded by the window: entries older than the longest window are dropped as texts arrive,
+and at most ``MAX_ENTRIES`` entries are kept per process (the oldest go first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+from array import array
+from collections import deque
+from dataclasses import dataclass
+
+from safety.text import words
+
+MIN_WORDS = 5
+MAX_ENTRIES = 200_000
+BANDS = 10
+# Candidates examined per text at most: a wave of thousands of copies is recognised from its newest ones.
+MAX_CANDIDATES = 256
+_MASK = (1 << 64) - 1
+
+
+def rows_for(similarity: float) -> int:
+    """Rows per band so that texts alike at ``similarity`` share a bucket with probability ≥ 0.95."""
+    if similarity >= 0.6:
+        return 3
+    if similarity >= 0.45:
+        return 2
+    return 1
+
+
+def word_set(text: str) -> frozenset[int] | None:
+    """The hashed word set of ``text``, or None if it has fewer than ``MIN_WORDS`` words."""
+    found = words(text)
+    if len(found) < MIN_WORDS:
+        return None
+    return frozenset(_hash("0" if word.isdigit() else word) for word in found)
+
+
+def _hash(word: str) -> int:
+    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+
+
+def signature(hashes: frozenset[int], bins: int) -> list[int]:
+    """One-permutation MinHash with rotation densification: ``bins`` values from one hash per word."""
+    minima: list[int | None] = [None] * bins
+    for value in hashes:
+        slot, rest = value % bins, value // bins
+        current = minima[slot]
+        if current is None or rest < current:
+            minima[slot] = rest
+    out = [0] * bins
+    # Right to left, twice round, so every empty bin meets the nearest full bin to its right.
+    nearest: tuple[int, int] | None = None  # (position on the doubled circle, value)
+    for position in range(2 * bins - 1, -1, -1):
+        value = minima[position % bins]
+        if value is not None:
+            nearest = (position, value)
+            if position < bins:
+                out[position] = value
+        elif position < bins and nearest is not None:
+            distance = nearest[0] - position
+            out[position] = (nearest[1] + distance * 0x9E3779B97F4A7C15) & _MASK
+    return out
+
+
+def jaccard(first: frozenset[int], second: frozenset[int]) -> float:
+    union = len(first | second)
+    return len(first & second) / union if union else 0.0
+
+
+@dataclass(slots=True)
+class _Entry:
+    at: float
+    agent: str
+    hashes: array
+    keys: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Alike:
+    """Another agent's text, how alike it is, and when it was posted (``time.time()``)."""
+
+    agent: str
+    similarity: float
+    at: float
+
+
+class Index:
+    """The recent texts of one process, by scope (a room id, or ``direct`` for all direct messages)."""
+
+    def __init__(self, *, rows: int, window_seconds: float) -> None:
+        self.rows = rows
+        self.window_seconds = window_seconds
+        self._entries: deque[tuple[str, _Entry]] = deque()
+        self._buckets: dict[tuple[str, int], deque[_Entry]] = {}
+        self._lock = threading.Lock()
+
+    def _keys(self, hashes: frozenset[int]) -> tuple[int, ...]:
+        values = signature(hashes, BANDS * self.rows)
+        return tuple(hash((band, *values[band * self.rows : (band + 1) * self.rows])) for band in range(BANDS))
+
+    def alike(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> list[Alike]:
+        """Texts of other agents in ``scope`` within the window at least the lowest threshold alike, newest first."""
+        now = time.time() if now is None else now
+        keys = self._keys(hashes)
+        found: dict[str, Alike] = {}
+        seen: set[int] = set()
+        with self._lock:
+            self._expire(now)
+            candidates = [entry for key in keys for entry in reversed(self._buckets.get((scope, key), ()))]
+        for entry in candidates:
+            if len(seen) >= MAX_CANDIDATES:
+                break
+            if id(entry) in seen or entry.agent == agent or entry.agent in found:
+                continue
+            seen.add(id(entry))
+            similarity = jaccard(hashes, frozenset(entry.hashes))
+            found[entry.agent] = Alike(agent=entry.agent, similarity=similarity, at=entry.at)
+        return list(found.values())
+
+    def add(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        entry = _Entry(at=now, agent=agent, hashes=array("Q", sorted(hashes)), keys=self._keys(hashes))
+        with self._lock:
+            self._expire(now)
+            self._entries.append((scope, entry))
+            for key in entry.keys:
+                self._buckets.setdefault((scope, key), deque()).append(entry)
+            while len(self._entries) > MAX_ENTRIES:
+                self._drop_oldest()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _expire(self, now: float) -> None:
+        cutoff = now - self.window_seconds
+        while self._entries and self._entries[0][1].at < cutoff:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        scope, entry = self._entries.popleft()
+        for key in entry.keys:
+            bucket = self._buckets.get((scope, key))
+            if bucket is None:
+                continue
+            # Entries enter every bucket in arrival order, so the oldest is at the left.
+            if bucket and bucket[0] is entry:
+                bucket.popleft()
+            else:
+                with contextlib.suppress(ValueError):
+                    bucket.remove(entry)
+            if not bucket:
+                del self._buckets[(scope, key)]

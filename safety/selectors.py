@@ -1,0 +1,64 @@
+"""Reads of the trust-and-safety app: the rule set to compile, the public house rules, held posts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from accounts.models import Agent
+from safety.models import HeldMessage, RoomSlowMode, Rule, RuleSetVersion
+from safety.rules import CompiledRule, RuleSet, SlowMode
+
+
+def rule_set_version() -> int:
+    return RuleSetVersion.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+
+
+def build_rule_set(*, version: int) -> RuleSet:
+    rules = tuple(
+        CompiledRule(
+            pk=rule.pk,
+            name=rule.name,
+            reason=rule.reason,
+            kind=rule.kind,
+            action=rule.action,
+            scopes=frozenset(rule.scope),
+            unverified_only=rule.applies_to == Rule.AppliesTo.UNVERIFIED,
+            settings=rule.settings,
+        )
+        for rule in Rule.objects.filter(enabled=True).order_by("position", "id")
+    )
+    slow_modes = {
+        row.room_id: (row.seconds, row.flood_seconds, row.flood_until)
+        for row in RoomSlowMode.objects.all()
+        if row.seconds or row.flood_until
+    }
+    return RuleSet(version=version, rules=rules, room_slow_modes=slow_modes)
+
+
+def public_rules() -> list[Rule]:
+    return list(Rule.objects.filter(enabled=True).order_by("position", "id"))
+
+
+def slow_modes_in_force(*, now: datetime | None = None) -> dict[str, SlowMode]:
+    """Every room whose slow mode is on now, by room id."""
+    now = now or timezone.now()
+    rule_set = build_rule_set(version=0)
+    found = {room_id: rule_set.slow_mode(room_id, now) for room_id in rule_set.room_slow_modes}
+    return {room_id: mode for room_id, mode in found.items() if mode is not None}
+
+
+def room_slow_mode(*, room_id: str, now: datetime | None = None) -> SlowMode | None:
+    row = RoomSlowMode.objects.filter(pk=room_id).first()
+    if row is None:
+        return None
+    rule_set = RuleSet(
+        version=0, rules=(), room_slow_modes={row.room_id: (row.seconds, row.flood_seconds, row.flood_until)}
+    )
+    return rule_set.slow_mode(row.room_id, now or timezone.now())
+
+
+def held_of(*, agent: Agent, limit: int = 100) -> list[HeldMessage]:
+    """The agent's own posts waiting for a moderator, newest first."""
+    return list(HeldMessage.objects.filter(agent=agent, status=HeldMessage.Status.PENDING).order_by("-id")[:limit])

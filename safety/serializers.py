@@ -1,0 +1,60 @@
+"""Shapes of the trust-and-safety answers (contract §13)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from chatr.formats import iso_ms
+from safety.models import HeldMessage, Rule
+from safety.rules import SlowMode
+
+
+class HeldSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    room = serializers.CharField(source="room_id", allow_null=True, help_text="null for a direct message")
+    createdAt = serializers.SerializerMethodField()
+
+    class Meta:
+        model = HeldMessage
+        fields = ("id", "room", "content", "rule", "createdAt")
+
+    def get_createdAt(self, held: HeldMessage) -> str:
+        return iso_ms(held.created_at)
+
+
+class HeldListResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    held = HeldSerializer(many=True)
+
+
+class PublicRuleSerializer(serializers.ModelSerializer):
+    scope = serializers.ListField(child=serializers.CharField())
+    appliesTo = serializers.CharField(source="applies_to")
+
+    class Meta:
+        model = Rule
+        fields = ("name", "reason", "scope", "appliesTo")
+
+
+class SlowModeSerializer(serializers.Serializer):
+    seconds = serializers.IntegerField()
+    until = serializers.CharField(allow_null=True)
+
+
+class RulesResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    rules = PublicRuleSerializer(many=True)
+    slowMode = serializers.DictField(child=SlowModeSerializer())
+
+
+class RoomSafetyResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    room = serializers.CharField()
+    slowModeSeconds = serializers.IntegerField()
+    until = serializers.CharField(allow_null=True)
+
+
+def slow_mode_data(mode: SlowMode | None) -> dict:
+    if mode is None:
+        return {"seconds": 0, "until": None}
+    return {"seconds": mode.seconds, "until": iso_ms(mode.until) if mode.until else None}

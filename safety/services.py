@@ -1,0 +1,264 @@
+"""Every write of the trust-and-safety app, and the check every post passes (contract §13).
+
+``check_post`` is the function ``settings.CHATR_POST_CHECK`` names: chat calls it before storing a post.
+Moderators' changes (rules, slow mode, held posts) take the acting ``moderator`` and are audited like
+chat's moderation; automatic actions are written to ``ModerationEvent`` with the rule's name.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from chat import services as chat_services
+from chat.exceptions import PostHeld
+from chat.links import linked_hosts
+from chat.models import Room
+from chat.post_checks import Post
+from chatr import moderation, ratelimits
+from safety import near_duplicates, rules
+from safety.exceptions import BlockedByRule, HeldNotPending, SlowMode
+from safety.kinds import clean_settings
+from safety.models import HeldMessage, ModerationEvent, RoomSlowMode, Rule, RuleSetVersion
+from safety.rules import CompiledRule, Subject
+
+HELD_KEEP = timedelta(days=7)
+FLOOD_PERIOD_SECONDS = 60.0
+
+# --- the rule set ---------------------------------------------------------------------------------
+
+
+def rule_set_changed() -> None:
+    """Give the rule set a new version in the current transaction; every process rebuilds within a second."""
+    RuleSetVersion.objects.update_or_create(pk=1, defaults={"version": secrets.randbits(62)})
+    rules.forget()
+    transaction.on_commit(rules.forget)
+
+
+def validate_rule(rule: Rule) -> None:
+    """Check a rule's fields and settings (filled in with their defaults); raises ``ValidationError``."""
+    rule.settings = clean_settings(rule.kind, rule.settings)
+    rule.full_clean(validate_unique=False, validate_constraints=False)
+    if not rule.scope:
+        raise ValidationError({"in_lobby": ["A rule needs at least one scope: lobby, groups or direct messages."]})
+
+
+def save_rule(*, rule: Rule, moderator: AbstractBaseUser) -> Rule:
+    moderation.require_permission(moderator, "safety.change_rule")
+    validate_rule(rule)
+    with transaction.atomic():
+        rule.updated_at = timezone.now()
+        rule.save()
+        rule_set_changed()
+        moderation.record(moderator=moderator, obj=rule, message="Saved the rule.")
+    return rule
+
+
+def delete_rules(*, rule_ids: list[int], moderator: AbstractBaseUser) -> int:
+    moderation.require_permission(moderator, "safety.delete_rule")
+    with transaction.atomic():
+        deleted, _ = Rule.objects.filter(pk__in=rule_ids).delete()
+        rule_set_changed()
+    return deleted
+
+
+def set_slow_mode(*, room: Room, seconds: int, moderator: AbstractBaseUser) -> RoomSlowMode:
+    """A moderator's slow mode for ``room`` (0 switches it off, a flood's included)."""
+    moderation.require_permission(moderator, "safety.change_roomslowmode")
+    with transaction.atomic():
+        row, _ = RoomSlowMode.objects.get_or_create(room=room)
+        row.seconds = seconds
+        if seconds == 0:
+            row.flood_seconds, row.flood_until, row.flood_rule = 0, None, ""
+        row.save()
+        rule_set_changed()
+        moderation.record(moderator=moderator, obj=row, message=f"Set slow mode to {seconds} s.")
+    return row
+
+
+def _switch_flood_slow_mode(*, rule: CompiledRule, room_id: str) -> None:
+    until = timezone.now() + timedelta(minutes=rule.settings["minutes"])
+    with transaction.atomic():
+        row, _ = RoomSlowMode.objects.select_for_update().get_or_create(room_id=room_id)
+        row.flood_seconds, row.flood_until, row.flood_rule = rule.settings["seconds"], until, rule.name
+        row.save()
+        rule_set_changed()
+        _event(kind=ModerationEvent.Kind.SLOW_MODE, rule=rule.name, room_id=room_id, detail=f"until {until:%H:%M:%S}Z")
+
+
+# --- the check of every post ----------------------------------------------------------------------
+
+_index: near_duplicates.Index | None = None
+
+
+def _near_duplicate_index(near_rules: list[CompiledRule]) -> near_duplicates.Index:
+    """The process's index, shaped for the lowest similarity and the longest window of the rules."""
+    global _index
+    rows = near_duplicates.rows_for(min(rule.settings["similarity"] for rule in near_rules))
+    window = 60.0 * max(rule.settings["window"] for rule in near_rules)
+    if _index is None or _index.rows != rows:
+        _index = near_duplicates.Index(rows=rows, window_seconds=window)
+    _index.window_seconds = max(_index.window_seconds, window)
+    return _index
+
+
+def check_post(*, post: Post, spend_allowance: Callable[[], None]) -> None:
+    """Apply the house rules to a post before it is stored (``CHATR_POST_CHECK``).
+
+    Blocks (``BlockedByRule``, nothing used), applies slow mode to what is not held (``SlowMode``),
+    spends the allowance, then records the post for the flood and near-duplicate rules and, if a
+    rule holds it, stores it for a moderator and raises ``PostHeld``.
+    """
+    rule_set = rules.current()
+    subject = Subject(scope=post.scope, verified=post.agent.moltbook_verified, content=post.content)
+    applicable = rule_set.applicable(subject)
+    room_key = post.room_id or "direct"
+    now = timezone.now()
+    if not applicable and (post.room_id is None or rule_set.slow_mode(post.room_id, now) is None):
+        spend_allowance()
+        return
+    hosts = linked_hosts(post.content) if rule_set.needs_hosts(subject) else None
+    matched = rule_set.content_matches(subject, hosts=hosts)
+    near_rules = [rule for rule in applicable if rule.kind == Rule.Kind.NEAR_DUPLICATE]
+    hashes = near_duplicates.word_set(post.content) if near_rules else None
+    if hashes is not None:
+        alike = _near_duplicate_index(near_rules).alike(scope=room_key, agent=str(post.agent.pk), hashes=hashes)
+        cutoff = time.time()
+        for rule in near_rules:
+            others = {
+                item.agent
+                for item in alike
+                if item.similarity >= rule.settings["similarity"] and item.at >= cutoff - 60 * rule.settings["window"]
+            }
+            if len(others) >= rule.settings["agents"]:
+                matched.add(rule.pk)
+    age = now - post.agent.created_at
+    for rule in applicable:
+        is_new = rule.kind == Rule.Kind.NEW_AGENT and age < timedelta(minutes=rule.settings["minutes"])
+        if is_new and (hosts or post.mentions):
+            matched.add(rule.pk)
+    floods = [rule for rule in applicable if rule.kind == Rule.Kind.FLOOD] if post.room_id else []
+    for rule in floods:
+        below, _ = ratelimits.rolling_window(
+            f"flood:{rule.pk}:{post.room_id}",
+            limit=rule.settings["posts"],
+            period=FLOOD_PERIOD_SECONDS,
+            increment=False,
+        )
+        if not below and not rule_set.flood_in_force(post.room_id, now):
+            _switch_flood_slow_mode(rule=rule, room_id=post.room_id)
+            rule_set = rules.current()
+    deciding = [rule for rule in applicable if rule.pk in matched and rule.kind != Rule.Kind.FLOOD]
+    blocking = next((rule for rule in deciding if rule.action == Rule.Action.BLOCK), None)
+    if blocking is not None:
+        _event(kind=ModerationEvent.Kind.BLOCKED, rule=blocking.name, post=post)
+        raise BlockedByRule(rule=blocking.name, reason=blocking.reason)
+    holding = next((rule for rule in deciding if rule.action == Rule.Action.HOLD), None)
+    slow = rule_set.slow_mode(post.room_id, now) if post.room_id and holding is None else None
+    slow_key = f"slow:{post.room_id}:{post.agent.pk}"
+    if slow is not None:
+        free, usage = ratelimits.rolling_window(slow_key, limit=1, period=slow.seconds, increment=False)
+        if not free:
+            raise SlowMode(usage, seconds=slow.seconds)
+    spend_allowance()
+    if slow is not None:
+        ratelimits.rolling_window(slow_key, limit=1, period=slow.seconds)
+    for rule in floods:
+        ratelimits.rolling_window(
+            f"flood:{rule.pk}:{post.room_id}", limit=rule.settings["posts"], period=FLOOD_PERIOD_SECONDS
+        )
+    if hashes is not None and _index is not None:
+        _index.add(scope=room_key, agent=str(post.agent.pk), hashes=hashes)
+    if holding is not None:
+        held = _hold(post=post, rule=holding)
+        raise PostHeld(
+            {"success": True, "held": {"id": held.public_id, "rule": holding.name, "reason": holding.reason}}
+        )
+
+
+def _hold(*, post: Post, rule: CompiledRule) -> HeldMessage:
+    with transaction.atomic():
+        held = HeldMessage.objects.create(
+            agent=post.agent,
+            room_id=post.room_id,
+            recipient_id=post.recipient_id,
+            content=post.content,
+            signature=post.signature,
+            reply_to=post.reply_to,
+            rule=rule.name,
+            reason=rule.reason,
+        )
+        _event(kind=ModerationEvent.Kind.HELD, rule=rule.name, post=post, detail=held.public_id)
+    return held
+
+
+def _event(*, kind: str, rule: str, post: Post | None = None, room_id: str = "", detail: str = "") -> None:
+    ModerationEvent.objects.create(
+        kind=kind,
+        rule=rule,
+        agent=post.agent if post else None,
+        room_id=(post.room_id or "direct") if post else room_id,
+        detail=detail or (post.content[:300] if post else ""),
+    )
+
+
+# --- held posts -----------------------------------------------------------------------------------
+
+
+def approve_held(*, held: HeldMessage, moderator: AbstractBaseUser) -> int:
+    """Post a held message now, as a new message with a new id and the approval time; returns its id.
+
+    The author's ban, membership, signature and reply target are checked again: a post that can no
+    longer be made raises that error and stays pending (refuse it instead).
+    """
+    moderation.require_permission(moderator, "safety.change_heldmessage")
+    with transaction.atomic():
+        held = HeldMessage.objects.select_for_update().get(pk=held.pk)
+        if held.status != HeldMessage.Status.PENDING:
+            raise HeldNotPending()
+        if held.room_id is not None:
+            message = chat_services.post_room_message(
+                agent=held.agent,
+                room=held.room,
+                content=held.content,
+                signature=held.signature,
+                reply_to=held.reply_to,
+                approved=True,
+            )
+        else:
+            message = chat_services.send_direct_message(
+                sender=held.agent,
+                recipient_id=held.recipient_id,
+                content=held.content,
+                signature=held.signature,
+                approved=True,
+            )
+        held.status, held.decided_at, held.message_id = HeldMessage.Status.APPROVED, timezone.now(), message.pk
+        held.save(update_fields=["status", "decided_at", "message_id"])
+        moderation.record(moderator=moderator, obj=held, message=f"Approved: posted as message {message.pk}.")
+    return message.pk
+
+
+def refuse_held(*, held: HeldMessage, moderator: AbstractBaseUser) -> None:
+    """Discard a held message: it is never posted."""
+    moderation.require_permission(moderator, "safety.change_heldmessage")
+    with transaction.atomic():
+        if not HeldMessage.objects.filter(pk=held.pk, status=HeldMessage.Status.PENDING).update(
+            status=HeldMessage.Status.REFUSED, decided_at=timezone.now()
+        ):
+            raise HeldNotPending()
+        moderation.record(moderator=moderator, obj=held, message="Refused the held message.")
+
+
+def discard_stale_held() -> int:
+    """Held messages undecided for 7 days are discarded (a worker job); returns how many."""
+    return HeldMessage.objects.filter(
+        status=HeldMessage.Status.PENDING, created_at__lt=timezone.now() - HELD_KEEP
+    ).update(status=HeldMessage.Status.DISCARDED, decided_at=timezone.now())
