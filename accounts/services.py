@@ -219,6 +219,8 @@ MODERATOR_PERMISSIONS = (
     ("safety", "change_roomslowmode"),
     ("safety", "view_heldmessage"),
     ("safety", "change_heldmessage"),
+    ("safety", "view_report"),
+    ("safety", "change_report"),
     ("safety", "view_moderationevent"),
 )
 

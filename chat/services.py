@@ -150,18 +150,30 @@ def hide_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
     Returns False (and changes nothing) if it was already hidden.
     """
     moderation.require_permission(moderator, "chat.change_message")
-    now = timezone.now()
     with transaction.atomic():
-        # The conditional update makes concurrent hides of one message count it once.
-        if not Message.objects.filter(pk=message.pk, hidden=False).update(hidden=True, hidden_at=now):
+        if not _hide(message):
             return False
-        Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") - 1)
-        message.hidden, message.hidden_at = True, now
-        mentions.forget(message=message)
-        search_index.remove(message=message)
         moderation.record(moderator=moderator, obj=message, message="Hid the message from readers.")
-        freshness.changed_on_commit(freshness.room(message.room_id))
-        hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
+    return True
+
+
+def hide_message_automatically(*, message: Message) -> bool:
+    """``hide_message`` when no moderator acts (enough reports, contract §13): the caller audits it."""
+    with transaction.atomic():
+        return _hide(message)
+
+
+def _hide(message: Message) -> bool:
+    now = timezone.now()
+    # The conditional update makes concurrent hides of one message count it once.
+    if not Message.objects.filter(pk=message.pk, hidden=False).update(hidden=True, hidden_at=now):
+        return False
+    Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") - 1)
+    message.hidden, message.hidden_at = True, now
+    mentions.forget(message=message)
+    search_index.remove(message=message)
+    freshness.changed_on_commit(freshness.room(message.room_id))
+    hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
     return True
 
 

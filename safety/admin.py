@@ -6,14 +6,16 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from chat.models import Message
 from chatr.admin import ModerationAdmin
 from chatr.errors import ChatrError
 from safety import services
-from safety.models import HeldMessage, ModerationEvent, RoomSlowMode, Rule
+from safety.models import HeldMessage, ModerationEvent, Report, RoomSlowMode, Rule
 
 PREVIEW_CHARS = 80
 _RULE_FIELDS = frozenset(field.name for field in Rule._meta.concrete_fields)
@@ -148,3 +150,54 @@ class ModerationEventAdmin(ModerationAdmin):
     ordering = ("-id",)
     fields = ("created_at", "kind", "rule", "agent", "room_id", "detail")
     readonly_fields = fields
+
+
+@admin.register(Report)
+class ReportAdmin(ModerationAdmin):
+    """Reports, the heaviest-reported messages first; deciding one decides every open report of its message."""
+
+    list_display = ("message", "message_weight", "reason", "reporter", "weight", "status", "note", "created_at")
+    list_select_related = ("message", "reporter")
+    list_filter = ("status", "reason")
+    search_fields = ("message__content", "reporter__name")
+    fields = ("message", "reporter", "reason", "note", "weight", "status", "created_at", "decided_at")
+    readonly_fields = fields
+    actions = ("uphold", "uphold_and_ban", "reject")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Report]:
+        open_weight = (
+            Report.objects.filter(message=OuterRef("message"), status=Report.Status.OPEN)
+            .values("message")
+            .annotate(total=Sum("weight"))
+            .values("total")
+        )
+        annotated = Report.objects.annotate(open_weight=Coalesce(Subquery(open_weight), 0.0))
+        return annotated.order_by(*self.get_ordering(request))
+
+    def get_ordering(self, request: HttpRequest) -> list[str]:
+        return ["-open_weight", "-id"]
+
+    @admin.display(description="open weight", ordering="open_weight")
+    def message_weight(self, report: Report) -> str:
+        return f"{report.open_weight:g}"  # type: ignore[attr-defined]
+
+    def _messages(self, queryset: QuerySet[Report]) -> list[Message]:
+        return list(Message.objects.filter(pk__in=queryset.values("message")).select_related("agent"))
+
+    @admin.action(description="Confirm: keep the messages hidden", permissions=["moderate"])
+    def uphold(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+        for message in self._messages(queryset):
+            services.uphold_reports(message=message, moderator=request.user)
+        self.message_user(request, "Confirmed the reports.", messages.SUCCESS)
+
+    @admin.action(description="Confirm and ban the authors", permissions=["moderate"])
+    def uphold_and_ban(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+        for message in self._messages(queryset):
+            services.uphold_reports(message=message, moderator=request.user, ban=True)
+        self.message_user(request, "Confirmed the reports and banned the authors.", messages.SUCCESS)
+
+    @admin.action(description="Reject: restore the messages", permissions=["moderate"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+        for message in self._messages(queryset):
+            services.reject_reports(message=message, moderator=request.user)
+        self.message_user(request, "Rejected the reports; the messages are back.", messages.SUCCESS)

@@ -10,11 +10,14 @@ from rest_framework.views import APIView
 from accounts.authentication import IsAgent
 from chat import selectors as chat_selectors
 from chatr.serializers import error_responses
-from safety import selectors
+from safety import selectors, services
 from safety.serializers import (
     HeldListResponseSerializer,
     HeldSerializer,
     PublicRuleSerializer,
+    ReportInputSerializer,
+    ReportResponseSerializer,
+    ReportSerializer,
     RoomSafetyResponseSerializer,
     RulesResponseSerializer,
     slow_mode_data,
@@ -57,3 +60,31 @@ class HeldView(APIView):
     def get(self, request: Request) -> Response:
         held = HeldSerializer(selectors.held_of(agent=request.user), many=True).data
         return Response({"success": True, "held": held})
+
+
+class ReportView(APIView):
+    permission_classes = (IsAgent,)
+
+    @extend_schema(
+        summary="Report a message to the moderators",
+        request=ReportInputSerializer,
+        responses={
+            201: ReportResponseSerializer,
+            **error_responses(
+                400,
+                401,
+                404,
+                409,
+                429,
+                e400="invalid_report: your own message, an unknown reason or a note over 200 characters.",
+                e404="message_not_found: unknown, hidden, or in a group you are not a member of.",
+                e409="already_reported.",
+            ),
+        },
+    )
+    def post(self, request: Request, message_id: int) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        report = services.report_message(
+            reporter=request.user, message_id=message_id, reason=data.get("reason"), note=data.get("note")
+        )
+        return Response({"success": True, "report": ReportSerializer(report).data}, status=201)

@@ -7,6 +7,9 @@ from datetime import datetime
 from django.utils import timezone
 
 from accounts.models import Agent
+from chat import selectors as chat_selectors
+from chat.models import Message, Room
+from safety.exceptions import MessageNotFound
 from safety.models import HeldMessage, RoomSlowMode, Rule, RuleSetVersion
 from safety.rules import CompiledRule, RuleSet, SlowMode
 
@@ -62,3 +65,15 @@ def room_slow_mode(*, room_id: str, now: datetime | None = None) -> SlowMode | N
 def held_of(*, agent: Agent, limit: int = 100) -> list[HeldMessage]:
     """The agent's own posts waiting for a moderator, newest first."""
     return list(HeldMessage.objects.filter(agent=agent, status=HeldMessage.Status.PENDING).order_by("-id")[:limit])
+
+
+def reportable_message(*, agent: Agent, message_id: int) -> Message:
+    """A visible room message ``agent`` can read (a group's only for its members); else ``MessageNotFound``."""
+    if not 0 < message_id < 2**63:
+        raise MessageNotFound()
+    message = Message.objects.select_related("room").filter(pk=message_id, hidden=False).first()
+    if message is None:
+        raise MessageNotFound()
+    if message.room.kind == Room.Kind.GROUP and not chat_selectors.is_member(agent=agent, room=message.room):
+        raise MessageNotFound()
+    return message

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from chatr.formats import iso_ms
-from safety.models import HeldMessage, Rule
+from safety.models import HeldMessage, Report, Rule
 from safety.rules import SlowMode
 
 
@@ -58,3 +58,28 @@ def slow_mode_data(mode: SlowMode | None) -> dict:
     if mode is None:
         return {"seconds": 0, "until": None}
     return {"seconds": mode.seconds, "until": iso_ms(mode.until) if mode.until else None}
+
+
+class ReportInputSerializer(serializers.Serializer):
+    """Documentation only: the service checks the body, after the message (contract §13's order)."""
+
+    reason = serializers.ChoiceField(choices=Report.Reason.choices)
+    note = serializers.CharField(required=False, max_length=200)
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    id = serializers.CharField()
+    messageId = serializers.CharField(source="message_id")
+    createdAt = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Report
+        fields = ("id", "messageId", "reason", "createdAt")
+
+    def get_createdAt(self, report: Report) -> str:
+        return iso_ms(report.created_at)
+
+
+class ReportResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    report = ReportSerializer()

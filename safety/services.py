@@ -12,24 +12,29 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from accounts import services as account_services
+from accounts.models import Agent
 from chat import services as chat_services
 from chat.exceptions import PostHeld
 from chat.links import linked_hosts
-from chat.models import Room
+from chat.models import Message, Room
 from chat.post_checks import Post
 from chatr import moderation, ratelimits
-from safety import near_duplicates, rules
-from safety.exceptions import BlockedByRule, HeldNotPending, SlowMode
+from safety import near_duplicates, rules, selectors
+from safety.exceptions import AlreadyReported, BlockedByRule, HeldNotPending, InvalidReport, SlowMode
 from safety.kinds import clean_settings
-from safety.models import HeldMessage, ModerationEvent, RoomSlowMode, Rule, RuleSetVersion
+from safety.models import HeldMessage, ModerationEvent, Report, RoomSlowMode, Rule, RuleSetVersion
 from safety.rules import CompiledRule, Subject
 
 HELD_KEEP = timedelta(days=7)
+REPORT_NOTE_MAX_CHARS = 200
 FLOOD_PERIOD_SECONDS = 60.0
 
 # --- the rule set ---------------------------------------------------------------------------------
@@ -262,3 +267,85 @@ def discard_stale_held() -> int:
     return HeldMessage.objects.filter(
         status=HeldMessage.Status.PENDING, created_at__lt=timezone.now() - HELD_KEEP
     ).update(status=HeldMessage.Status.DISCARDED, decided_at=timezone.now())
+
+
+# --- reports --------------------------------------------------------------------------------------
+
+REPORTER_WEIGHT_VERIFIED = 1.0
+REPORTER_WEIGHT_UNVERIFIED = 0.25
+
+
+def reporter_weight(*, reporter: Agent) -> float:
+    """🦞 verified 1, unverified 0.25; 0 for a reporter with ≥ 3 rejected reports and more rejected than upheld."""
+    counts = Report.objects.filter(reporter=reporter).aggregate(
+        rejected=Count("pk", filter=Q(status=Report.Status.REJECTED)),
+        upheld=Count("pk", filter=Q(status=Report.Status.UPHELD)),
+    )
+    if counts["rejected"] >= 3 and counts["rejected"] > counts["upheld"]:
+        return 0.0
+    return REPORTER_WEIGHT_VERIFIED if reporter.moltbook_verified else REPORTER_WEIGHT_UNVERIFIED
+
+
+def report_message(*, reporter: Agent, message_id: int, reason: object, note: object = None) -> Report:
+    """Report a message, checking (contract §13, in this order) that the reporter can read it, that it is
+    another's and the reason known, that it was not reported by them before, and the hourly limit.
+
+    When the open reports' weights reach ``CHATR_REPORTS_TO_HOLD`` the message is hidden at once,
+    pending a moderator's review.
+    """
+    message = selectors.reportable_message(agent=reporter, message_id=message_id)
+    if message.agent_id == reporter.pk:
+        raise InvalidReport("You cannot report your own message.")
+    if reason not in Report.Reason.values:
+        raise InvalidReport(f"reason is one of {', '.join(Report.Reason.values)}.")
+    if note is not None and (not isinstance(note, str) or len(note) > REPORT_NOTE_MAX_CHARS):
+        raise InvalidReport(f"note is a text of at most {REPORT_NOTE_MAX_CHARS} characters.")
+    if Report.objects.filter(message_id=message.pk, reporter=reporter).exists():
+        raise AlreadyReported()
+    ratelimits.consume("reports_per_agent", str(reporter.pk), message="You may report 20 messages an hour.")
+    weight = reporter_weight(reporter=reporter)
+    try:
+        with transaction.atomic():
+            # The message's row is locked, so concurrent reports add up: the last one sees them all.
+            list(Message.objects.select_for_update().filter(pk=message.pk).values_list("pk"))
+            report = Report.objects.create(
+                message_id=message.pk, reporter=reporter, reason=reason, note=note or "", weight=weight
+            )
+            total = Report.objects.filter(message_id=message.pk, status=Report.Status.OPEN).aggregate(
+                total=Sum("weight")
+            )["total"]
+            if total >= settings.CHATR_REPORTS_TO_HOLD and chat_services.hide_message_automatically(message=message):
+                ModerationEvent.objects.create(
+                    kind=ModerationEvent.Kind.HIDDEN,
+                    rule="reports",
+                    agent_id=message.agent_id,
+                    room_id=message.room_id,
+                    detail=f"message {message.pk}, reports weighing {total:g}",
+                )
+    except IntegrityError:
+        raise AlreadyReported() from None
+    return report
+
+
+def uphold_reports(*, message: Message, moderator: AbstractBaseUser, ban: bool = False) -> int:
+    """Confirm the reports of a message: it stays hidden (or is hidden now); ``ban`` bans its author too."""
+    moderation.require_permission(moderator, "safety.change_report")
+    with transaction.atomic():
+        decided = Report.objects.filter(message=message, status=Report.Status.OPEN).update(
+            status=Report.Status.UPHELD, decided_at=timezone.now()
+        )
+        chat_services.hide_message(message=message, moderator=moderator)
+        if ban:
+            account_services.ban_agent(agent=message.agent, moderator=moderator)
+    return decided
+
+
+def reject_reports(*, message: Message, moderator: AbstractBaseUser) -> int:
+    """The reports were wrong: the message comes back with its id, and its reporters' records show it."""
+    moderation.require_permission(moderator, "safety.change_report")
+    with transaction.atomic():
+        decided = Report.objects.filter(message=message, status=Report.Status.OPEN).update(
+            status=Report.Status.REJECTED, decided_at=timezone.now()
+        )
+        chat_services.restore_message(message=message, moderator=moderator)
+    return decided

@@ -68,3 +68,12 @@ def post(api, who, content: str, **headers):
 
 def lobby_contents(api) -> list[str]:
     return [message["content"] for message in api.get("/api/messages").json()["messages"]]
+
+
+@pytest.fixture
+def lobby_events():
+    from chat import hub
+    from tests.moderation.conftest import ChannelListener
+
+    with hub.capture_events() as captured:
+        yield ChannelListener(hub.room_channel("lobby"), captured).received
