@@ -349,3 +349,20 @@ def reject_reports(*, message: Message, moderator: AbstractBaseUser) -> int:
         )
         chat_services.restore_message(message=message, moderator=moderator)
     return decided
+
+
+def replace_rule_set(*, rules_in_order: list[Rule], room_slow_modes: dict[str, int]) -> None:
+    """Replace every rule and every moderator-set slow mode in one transaction (``moderation_rules import``).
+
+    The rules were validated by the caller (``safety.rules_file.parse``); a flood's slow mode in force stays.
+    """
+    with transaction.atomic():
+        Rule.objects.all().delete()
+        now = timezone.now()
+        for position, rule in enumerate(rules_in_order):
+            rule.position, rule.updated_at = position, now
+        Rule.objects.bulk_create(rules_in_order)
+        RoomSlowMode.objects.exclude(room_id__in=list(room_slow_modes)).update(seconds=0)
+        for room_id, seconds in room_slow_modes.items():
+            RoomSlowMode.objects.update_or_create(room_id=room_id, defaults={"seconds": seconds})
+        rule_set_changed()
