@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from tests.e2e.clients import headers, register
+from tests.mcp_server import client as mcp
 from tests.server import ROOT, sqlite_server
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +70,12 @@ def test_rules_imported_by_another_process_apply_within_a_second(server, tmp_pat
     assert [message["content"] for message in history] == ["spam before the rules"]
     public = requests.get(f"{server.url}/api/rules", timeout=10).json()
     assert [rule["name"] for rule in public["rules"]] == ["no-spam", "review"]
+
+    mcp_agent = mcp.register(server.url, prefix="safe")
+    refused = mcp.error(mcp.call(server.url, "post_message", {"content": "mcp spam"}, key=mcp_agent["apiKey"]))
+    assert refused["code"] == "blocked_by_rule" and refused["rule"] == "no-spam"
+    kept = mcp.ok(mcp.call(server.url, "post_message", {"content": "review me, MCP"}, key=mcp_agent["apiKey"]))
+    assert kept["held"]["rule"] == "review" and kept["held"]["id"].startswith("h")
 
     import_rules(server, tmp_path, {"rules": []})
     time.sleep(1.0)
