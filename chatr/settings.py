@@ -242,6 +242,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI's default validator badge would load an image from a third-party host.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "tryItOutEnabled": False},
     "COMPONENT_SPLIT_REQUEST": True,
+    # A report's reason (contract §13) beside a mention's: two enums of one field name.
+    "ENUM_NAME_OVERRIDES": {"ReportReasonEnum": "safety.models.Report.Reason"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "chatr.schema.document_common_errors",
