@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 
 from safety.models import RoomSlowMode, Rule
 from tests.safety.conftest import post
+from tests.server import ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -110,3 +111,10 @@ def test_an_unknown_room_or_bad_json_changes_nothing(tmp_path, make_rule):
     with pytest.raises(CommandError, match="Cannot read"):
         run("import", "-", stdin="{not json")
     assert list(Rule.objects.values_list("name", flat=True)) == ["kept"]
+
+
+def test_the_recommended_rules_of_the_docs_import(tmp_path):
+    text = (ROOT / "docs" / "moderation.md").read_text()
+    recommended = text.split("### Recommended rules", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    run("import", write(tmp_path, json.loads(recommended)))
+    assert Rule.objects.count() == 5
