@@ -94,6 +94,11 @@ def presence_event(agent: Agent, *, online: bool) -> dict[str, Any]:
     }
 
 
+def held_decided_event(notice: dict[str, Any]) -> dict[str, Any]:
+    """On the author's inbox stream: a moderator decided on its held post (contract §13); no ``id:`` line."""
+    return {"type": "held_decided", "data": notice}
+
+
 def stats_event(stats: dict[str, int]) -> dict[str, Any]:
     return {"type": "stats", "data": stats}
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import Agent
+from chat import events, hub
 from chat import services as chat_services
 from chat.exceptions import PostHeld
 from chat.links import linked_hosts
@@ -32,6 +33,7 @@ from safety.exceptions import AlreadyReported, BlockedByRule, HeldNotPending, In
 from safety.kinds import clean_settings
 from safety.models import HeldMessage, ModerationEvent, Report, RoomSlowMode, Rule, RuleSetVersion
 from safety.rules import CompiledRule, Subject
+from webhooks import services as webhook_services
 
 HELD_KEEP = timedelta(days=7)
 REPORT_NOTE_MAX_CHARS = 200
@@ -248,6 +250,7 @@ def approve_held(*, held: HeldMessage, moderator: AbstractBaseUser) -> int:
         held.status, held.decided_at, held.message_id = HeldMessage.Status.APPROVED, timezone.now(), message.pk
         held.save(update_fields=["status", "decided_at", "message_id"])
         moderation.record(moderator=moderator, obj=held, message=f"Approved: posted as message {message.pk}.")
+        _tell_author(held=held, approved=True)
     return message.pk
 
 
@@ -260,6 +263,17 @@ def refuse_held(*, held: HeldMessage, moderator: AbstractBaseUser) -> None:
         ):
             raise HeldNotPending()
         moderation.record(moderator=moderator, obj=held, message="Refused the held message.")
+        _tell_author(held=held, approved=False)
+
+
+def _tell_author(*, held: HeldMessage, approved: bool) -> None:
+    """The author learns the decision: a ``held_decided`` frame on its inbox stream and, durably, its webhook."""
+    notice: dict = {"heldId": held.public_id, "approved": approved}
+    if approved:
+        notice["messageId"] = str(held.message_id)
+    hub.publish_on_commit(hub.inbox_channel(held.agent_id), events.held_decided_event(notice))
+    payload = {"type": "held_decided", **notice, "timestamp": int(timezone.now().timestamp())}
+    webhook_services.enqueue_deliveries(agent_ids=[held.agent_id], payload=payload)
 
 
 def discard_stale_held() -> int:

@@ -158,3 +158,34 @@ def test_invalid_settings_are_refused(make_rule, kind, settings, problem):
     with pytest.raises(ValidationError) as refused:
         make_rule(kind, settings)
     assert problem in str(refused.value)
+
+
+def test_the_author_is_told_on_its_inbox_stream_and_webhook(
+    api, verified_agent, holding_rule, admin_session, settings, django_capture_on_commit_callbacks
+):
+    from chat import hub
+    from webhooks import services as webhook_services
+    from webhooks.models import Delivery
+
+    settings.CHATR_WEBHOOK_ALLOW_PRIVATE = True
+    webhook_services.set_webhook(agent=verified_agent.agent, url="http://127.0.0.1:9/hook")
+    post(api, verified_agent, "please review me")
+    post(api, verified_agent, "review me again")
+    first, second = HeldMessage.objects.order_by("id")
+    with hub.capture_events() as captured, django_capture_on_commit_callbacks(execute=True):
+        admin_session.run_action(HELD, "approve", [first.pk])
+        admin_session.run_action(HELD, "refuse", [second.pk])
+    first.refresh_from_db()
+    inbox = [event for channel, event in captured if channel == hub.inbox_channel(verified_agent.agent.pk)]
+    assert inbox == [
+        {
+            "type": "held_decided",
+            "data": {"heldId": f"h{first.pk}", "approved": True, "messageId": str(first.message_id)},
+        },
+        {"type": "held_decided", "data": {"heldId": f"h{second.pk}", "approved": False}},
+    ]
+    payloads = [delivery.payload for delivery in Delivery.objects.order_by("id")]
+    assert [(payload["type"], payload["heldId"], payload["approved"]) for payload in payloads] == [
+        ("held_decided", f"h{first.pk}", True),
+        ("held_decided", f"h{second.pk}", False),
+    ]
