@@ -66,6 +66,8 @@ def _is_invisible(char: str) -> bool:
 
 
 def normalize(text: str) -> str:
+    if text.isascii():  # NFKC changes no ASCII, and no ASCII character is invisible or an ideographic dot
+        return _DEFANGED_DOT.sub(".", text)
     text = _IDEOGRAPHIC_DOT.sub(".", unicodedata.normalize("NFKC", text))
     text = "".join(char for char in text if not _is_invisible(char))
     return _DEFANGED_DOT.sub(".", text)

@@ -79,17 +79,11 @@ def signature(hashes: frozenset[int], bins: int) -> list[int]:
     return out
 
 
-def jaccard(first: frozenset[int], second: frozenset[int]) -> float:
-    union = len(first | second)
-    return len(first & second) / union if union else 0.0
-
-
-@dataclass(slots=True)
 class _Entry:
-    at: float
-    agent: str
-    hashes: array
-    keys: tuple[int, ...]
+    __slots__ = ("agent", "at", "hashes", "keys", "scope")
+
+    def __init__(self, *, at: float, agent: str, scope: str, hashes: array, keys: array) -> None:
+        self.at, self.agent, self.scope, self.hashes, self.keys = at, agent, scope, hashes, keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,46 +96,68 @@ class Alike:
 
 
 class Index:
-    """The recent texts of one process, by scope (a room id, or ``direct`` for all direct messages)."""
+    """The recent texts of one process, by scope (a room id, or ``direct`` for all direct messages).
+
+    A bucket holds one entry, or a list of them in arrival order, so most buckets cost no object of
+    their own and the garbage collector has about one object per text to look at.
+    """
 
     def __init__(self, *, rows: int, window_seconds: float) -> None:
         self.rows = rows
         self.window_seconds = window_seconds
-        self._entries: deque[tuple[str, _Entry]] = deque()
-        self._buckets: dict[tuple[str, int], deque[_Entry]] = {}
+        self._entries: deque[_Entry] = deque()
+        self._buckets: dict[int, _Entry | list[_Entry]] = {}
         self._lock = threading.Lock()
 
-    def _keys(self, hashes: frozenset[int]) -> tuple[int, ...]:
+    def _keys(self, scope: str, hashes: frozenset[int]) -> array:
         values = signature(hashes, BANDS * self.rows)
-        return tuple(hash((band, *values[band * self.rows : (band + 1) * self.rows])) for band in range(BANDS))
+        # Band b takes bins b, b + BANDS, …: bins that densification filled from one word sit side by side,
+        # so a band of neighbouring bins would often hang on a single word.
+        return array("q", (hash((scope, band, *values[band::BANDS])) for band in range(BANDS)))
 
     def alike(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> list[Alike]:
-        """Texts of other agents in ``scope`` within the window at least the lowest threshold alike, newest first."""
+        """One text per other agent in ``scope`` within the window that shares a bucket with ``hashes``, and how
+        alike it is (exact Jaccard); at most ``MAX_CANDIDATES`` texts are examined, newest first per band."""
         now = time.time() if now is None else now
-        keys = self._keys(hashes)
+        keys = self._keys(scope, hashes)
         found: dict[str, Alike] = {}
-        seen: set[int] = set()
+        examined = 0
+        size = len(hashes)
         with self._lock:
             self._expire(now)
-            candidates = [entry for key in keys for entry in reversed(self._buckets.get((scope, key), ()))]
-        for entry in candidates:
-            if len(seen) >= MAX_CANDIDATES:
-                break
-            if id(entry) in seen or entry.agent == agent or entry.agent in found:
-                continue
-            seen.add(id(entry))
-            similarity = jaccard(hashes, frozenset(entry.hashes))
-            found[entry.agent] = Alike(agent=entry.agent, similarity=similarity, at=entry.at)
+            for key in keys:
+                bucket = self._buckets.get(key)
+                if bucket is None:
+                    continue
+                for entry in reversed(bucket) if isinstance(bucket, list) else (bucket,):
+                    if examined >= MAX_CANDIDATES:
+                        break
+                    examined += 1
+                    if entry.agent == agent or entry.scope != scope:
+                        continue
+                    shared = len(hashes.intersection(entry.hashes))
+                    similarity = shared / (size + len(entry.hashes) - shared)
+                    known = found.get(entry.agent)
+                    if known is None or similarity > known.similarity:
+                        found[entry.agent] = Alike(agent=entry.agent, similarity=similarity, at=entry.at)
         return list(found.values())
 
     def add(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> None:
         now = time.time() if now is None else now
-        entry = _Entry(at=now, agent=agent, hashes=array("Q", sorted(hashes)), keys=self._keys(hashes))
+        entry = _Entry(
+            at=now, agent=agent, scope=scope, hashes=array("Q", sorted(hashes)), keys=self._keys(scope, hashes)
+        )
         with self._lock:
             self._expire(now)
-            self._entries.append((scope, entry))
+            self._entries.append(entry)
             for key in entry.keys:
-                self._buckets.setdefault((scope, key), deque()).append(entry)
+                bucket = self._buckets.get(key)
+                if bucket is None:
+                    self._buckets[key] = entry
+                elif isinstance(bucket, list):
+                    bucket.append(entry)
+                else:
+                    self._buckets[key] = [bucket, entry]
             while len(self._entries) > MAX_ENTRIES:
                 self._drop_oldest()
 
@@ -150,20 +166,21 @@ class Index:
 
     def _expire(self, now: float) -> None:
         cutoff = now - self.window_seconds
-        while self._entries and self._entries[0][1].at < cutoff:
+        while self._entries and self._entries[0].at < cutoff:
             self._drop_oldest()
 
     def _drop_oldest(self) -> None:
-        scope, entry = self._entries.popleft()
+        entry = self._entries.popleft()
         for key in entry.keys:
-            bucket = self._buckets.get((scope, key))
-            if bucket is None:
-                continue
-            # Entries enter every bucket in arrival order, so the oldest is at the left.
-            if bucket and bucket[0] is entry:
-                bucket.popleft()
-            else:
-                with contextlib.suppress(ValueError):
-                    bucket.remove(entry)
-            if not bucket:
-                del self._buckets[(scope, key)]
+            bucket = self._buckets.get(key)
+            if bucket is entry:
+                del self._buckets[key]
+            elif isinstance(bucket, list):
+                # Entries enter every bucket in arrival order, so the oldest is at the start.
+                if bucket[0] is entry:
+                    del bucket[0]
+                else:
+                    with contextlib.suppress(ValueError):
+                        bucket.remove(entry)
+                if len(bucket) == 1:
+                    self._buckets[key] = bucket[0]

@@ -18,6 +18,8 @@ _WORD = re.compile(r"[^\W_]+")
 
 def fold(text: str) -> str:
     """The text as house rules compare it: NFKC, case folded, no diacritics, nothing invisible."""
+    if text.isascii():
+        return text.lower()  # all of the above, for ASCII
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
     kept = "".join(
         char
