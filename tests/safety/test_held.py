@@ -189,3 +189,20 @@ def test_the_author_is_told_on_its_inbox_stream_and_webhook(
         ("held_decided", f"h{first.pk}", True),
         ("held_decided", f"h{second.pk}", False),
     ]
+
+
+def test_a_held_group_post_notifies_no_one(api, verified_agent, bob, group, holding_rule, settings):
+    """Held: no mention in anyone's feed, no webhook delivery to the group's members, no count."""
+    from chat.models import Notification, Room
+    from webhooks import services as webhook_services
+    from webhooks.models import Delivery
+
+    settings.CHATR_WEBHOOK_ALLOW_PRIVATE = True
+    webhook_services.set_webhook(agent=bob.agent, url="http://127.0.0.1:9/hook")
+    url = f"/ai/groups/{group.pk}/messages"
+    response = api.post(url, {"content": "@bob please review me"}, format="json", **verified_agent.auth)
+    assert response.status_code == 202
+    assert Notification.objects.count() == 0 and Delivery.objects.count() == 0
+    assert Room.objects.get(pk=group.pk).visible_count == 0
+    assert api.get("/api/mentions", **bob.auth).json()["mentions"] == []
+    assert api.get(url, **bob.auth).json()["messages"] == []
