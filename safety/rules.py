@@ -44,6 +44,24 @@ class SlowMode:
 
 
 @dataclass(frozen=True)
+class RoomSlowModeState:
+    """A room's stored slow mode: the moderator's ``seconds`` and a flood's, until ``flood_until``."""
+
+    seconds: int
+    flood_seconds: int
+    flood_until: datetime | None
+
+    def in_force(self, now: datetime) -> SlowMode | None:
+        """The slow mode in force now, if any: a flood's while it lasts and is stricter, else the moderator's."""
+        if self.flood_active(now) and self.flood_seconds > self.seconds:
+            return SlowMode(seconds=self.flood_seconds, until=self.flood_until)
+        return SlowMode(seconds=self.seconds, until=None) if self.seconds else None
+
+    def flood_active(self, now: datetime) -> bool:
+        return self.flood_until is not None and self.flood_until > now
+
+
+@dataclass(frozen=True)
 class Subject:
     """What the rules see of a post: where, by whom, and its text."""
 
@@ -56,7 +74,7 @@ class Subject:
 class RuleSet:
     version: int
     rules: tuple[CompiledRule, ...]
-    room_slow_modes: dict[str, tuple[int, int, datetime | None]] = field(default_factory=dict)
+    room_slow_modes: dict[str, RoomSlowModeState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_subject: dict[tuple[str, bool], tuple[int, ...]] = {}
@@ -117,18 +135,13 @@ class RuleSet:
         return {self.rules[index].pk for index in matched if index in applicable}
 
     def slow_mode(self, room_id: str, now: datetime) -> SlowMode | None:
-        """The slow mode in force in ``room_id`` now, if any: a flood's, while it lasts and is stricter."""
-        entry = self.room_slow_modes.get(room_id)
-        if entry is None:
-            return None
-        seconds, flood_seconds, flood_until = entry
-        if flood_until is not None and flood_until > now and flood_seconds > seconds:
-            return SlowMode(seconds=flood_seconds, until=flood_until)
-        return SlowMode(seconds=seconds, until=None) if seconds else None
+        """The slow mode in force in ``room_id`` now, if any."""
+        state = self.room_slow_modes.get(room_id)
+        return state.in_force(now) if state is not None else None
 
     def flood_in_force(self, room_id: str, now: datetime) -> bool:
-        entry = self.room_slow_modes.get(room_id)
-        return entry is not None and entry[2] is not None and entry[2] > now
+        state = self.room_slow_modes.get(room_id)
+        return state is not None and state.flood_active(now)
 
     def needs_hosts(self, subject: Subject) -> bool:
         return any(rule.kind in {"links", "new_agent"} for rule in self.applicable(subject))

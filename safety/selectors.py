@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Agent
@@ -11,7 +12,7 @@ from chat import selectors as chat_selectors
 from chat.models import Message, Room
 from safety.exceptions import MessageNotFound
 from safety.models import HeldMessage, RoomSlowMode, Rule, RuleSetVersion
-from safety.rules import CompiledRule, RuleSet, SlowMode
+from safety.rules import CompiledRule, RoomSlowModeState, RuleSet, SlowMode
 
 
 def rule_set_version() -> int:
@@ -32,12 +33,12 @@ def build_rule_set(*, version: int) -> RuleSet:
         )
         for rule in Rule.objects.filter(enabled=True).order_by("position", "id")
     )
-    slow_modes = {
-        row.room_id: (row.seconds, row.flood_seconds, row.flood_until)
-        for row in RoomSlowMode.objects.all()
-        if row.seconds or row.flood_until
-    }
-    return RuleSet(version=version, rules=rules, room_slow_modes=slow_modes)
+    return RuleSet(version=version, rules=rules, room_slow_modes=_room_slow_modes())
+
+
+def _room_slow_modes(**filters: object) -> dict[str, RoomSlowModeState]:
+    rows = RoomSlowMode.objects.filter(**filters).filter(Q(seconds__gt=0) | Q(flood_until__isnull=False))
+    return {row.room_id: RoomSlowModeState(row.seconds, row.flood_seconds, row.flood_until) for row in rows}
 
 
 def public_rules() -> list[Rule]:
@@ -47,19 +48,13 @@ def public_rules() -> list[Rule]:
 def slow_modes_in_force(*, now: datetime | None = None) -> dict[str, SlowMode]:
     """Every room whose slow mode is on now, by room id."""
     now = now or timezone.now()
-    rule_set = build_rule_set(version=0)
-    found = {room_id: rule_set.slow_mode(room_id, now) for room_id in rule_set.room_slow_modes}
+    found = {room_id: state.in_force(now) for room_id, state in _room_slow_modes().items()}
     return {room_id: mode for room_id, mode in found.items() if mode is not None}
 
 
 def room_slow_mode(*, room_id: str, now: datetime | None = None) -> SlowMode | None:
-    row = RoomSlowMode.objects.filter(pk=room_id).first()
-    if row is None:
-        return None
-    rule_set = RuleSet(
-        version=0, rules=(), room_slow_modes={row.room_id: (row.seconds, row.flood_seconds, row.flood_until)}
-    )
-    return rule_set.slow_mode(row.room_id, now or timezone.now())
+    state = _room_slow_modes(pk=room_id).get(room_id)
+    return state.in_force(now or timezone.now()) if state is not None else None
 
 
 def held_of(*, agent: Agent, limit: int = 100) -> list[HeldMessage]:

@@ -8,9 +8,10 @@ chat's moderation; automatic actions are written to ``ModerationEvent`` with the
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -37,7 +38,7 @@ from webhooks import services as webhook_services
 
 HELD_KEEP = timedelta(days=7)
 REPORT_NOTE_MAX_CHARS = 200
-FLOOD_PERIOD_SECONDS = 60.0
+FLOOD_SECONDS = 60.0  # a flood rule counts the posts of the last minute
 
 # --- the rule set ---------------------------------------------------------------------------------
 
@@ -103,6 +104,7 @@ def _switch_flood_slow_mode(*, rule: CompiledRule, room_id: str) -> None:
 # --- the check of every post ----------------------------------------------------------------------
 
 _index: near_duplicates.Index | None = None
+_index_lock = threading.Lock()
 
 
 def _near_duplicate_index(near_rules: list[CompiledRule]) -> near_duplicates.Index:
@@ -110,10 +112,11 @@ def _near_duplicate_index(near_rules: list[CompiledRule]) -> near_duplicates.Ind
     global _index
     rows = near_duplicates.rows_for(min(rule.settings["similarity"] for rule in near_rules))
     window = 60.0 * max(rule.settings["window"] for rule in near_rules)
-    if _index is None or _index.rows != rows:
-        _index = near_duplicates.Index(rows=rows, window_seconds=window)
-    _index.window_seconds = max(_index.window_seconds, window)
-    return _index
+    with _index_lock:
+        if _index is None or _index.rows != rows:
+            _index = near_duplicates.Index(rows=rows, window_seconds=window)
+        _index.window_seconds = max(_index.window_seconds, window)
+        return _index
 
 
 def check_post(*, post: Post, spend_allowance: Callable[[], None]) -> None:
@@ -126,42 +129,16 @@ def check_post(*, post: Post, spend_allowance: Callable[[], None]) -> None:
     rule_set = rules.current()
     subject = Subject(scope=post.scope, verified=post.agent.moltbook_verified, content=post.content)
     applicable = rule_set.applicable(subject)
-    room_key = post.room_id or "direct"
     now = timezone.now()
     if not applicable and (post.room_id is None or rule_set.slow_mode(post.room_id, now) is None):
-        spend_allowance()
+        spend_allowance()  # the common case: nothing to check
         return
-    hosts = linked_hosts(post.content) if rule_set.needs_hosts(subject) else None
-    matched = rule_set.content_matches(subject, hosts=hosts)
     near_rules = [rule for rule in applicable if rule.kind == Rule.Kind.NEAR_DUPLICATE]
     hashes = near_duplicates.word_set(post.content) if near_rules else None
-    if hashes is not None:
-        alike = _near_duplicate_index(near_rules).alike(scope=room_key, agent=str(post.agent.pk), hashes=hashes)
-        cutoff = time.time()
-        for rule in near_rules:
-            others = {
-                item.agent
-                for item in alike
-                if item.similarity >= rule.settings["similarity"] and item.at >= cutoff - 60 * rule.settings["window"]
-            }
-            if len(others) >= rule.settings["agents"]:
-                matched.add(rule.pk)
-    age = now - post.agent.created_at
-    for rule in applicable:
-        is_new = rule.kind == Rule.Kind.NEW_AGENT and age < timedelta(minutes=rule.settings["minutes"])
-        if is_new and (hosts or post.mentions):
-            matched.add(rule.pk)
+    matched = _matching(rule_set, subject=subject, post=post, near_rules=near_rules, hashes=hashes, now=now)
     floods = [rule for rule in applicable if rule.kind == Rule.Kind.FLOOD] if post.room_id else []
-    for rule in floods:
-        below, _ = ratelimits.rolling_window(
-            f"flood:{rule.pk}:{post.room_id}",
-            limit=rule.settings["posts"],
-            period=FLOOD_PERIOD_SECONDS,
-            increment=False,
-        )
-        if not below and not rule_set.flood_in_force(post.room_id, now):
-            _switch_flood_slow_mode(rule=rule, room_id=post.room_id)
-            rule_set = rules.current()
+    if _switch_on_floods(rule_set, floods=floods, room_id=post.room_id, now=now):
+        rule_set = rules.current()
     deciding = [rule for rule in applicable if rule.pk in matched and rule.kind != Rule.Kind.FLOOD]
     blocking = next((rule for rule in deciding if rule.action == Rule.Action.BLOCK), None)
     if blocking is not None:
@@ -175,19 +152,67 @@ def check_post(*, post: Post, spend_allowance: Callable[[], None]) -> None:
         if not free:
             raise SlowMode(usage, seconds=slow.seconds)
     spend_allowance()
+    # From here the post is made (stored or held): it counts for slow mode, floods and near-duplicates.
     if slow is not None:
         ratelimits.rolling_window(slow_key, limit=1, period=slow.seconds)
     for rule in floods:
-        ratelimits.rolling_window(
-            f"flood:{rule.pk}:{post.room_id}", limit=rule.settings["posts"], period=FLOOD_PERIOD_SECONDS
-        )
+        ratelimits.rolling_window(_flood_key(rule, post.room_id), limit=rule.settings["posts"], period=FLOOD_SECONDS)
     if hashes is not None and _index is not None:
-        _index.add(scope=room_key, agent=str(post.agent.pk), hashes=hashes)
+        _index.add(scope=post.room_id or "direct", agent=str(post.agent.pk), hashes=hashes)
     if holding is not None:
         held = _hold(post=post, rule=holding)
         raise PostHeld(
             {"success": True, "held": {"id": held.public_id, "rule": holding.name, "reason": holding.reason}}
         )
+
+
+def _matching(
+    rule_set: rules.RuleSet,
+    *,
+    subject: Subject,
+    post: Post,
+    near_rules: list[CompiledRule],
+    hashes: frozenset[int] | None,
+    now: datetime,
+) -> set[int]:
+    """Primary keys of the applicable rules but floods that the post matches."""
+    hosts = linked_hosts(post.content) if rule_set.needs_hosts(subject) else None
+    matched = rule_set.content_matches(subject, hosts=hosts)
+    if hashes is not None:
+        index = _near_duplicate_index(near_rules)
+        alike = index.alike(scope=post.room_id or "direct", agent=str(post.agent.pk), hashes=hashes)
+        seconds_now = time.time()
+        for rule in near_rules:
+            recent = seconds_now - 60 * rule.settings["window"]
+            others = {
+                item.agent for item in alike if item.similarity >= rule.settings["similarity"] and item.at >= recent
+            }
+            if len(others) >= rule.settings["agents"]:
+                matched.add(rule.pk)
+    if hosts or post.mentions:
+        age = now - post.agent.created_at
+        for rule in rule_set.of_kind(subject, Rule.Kind.NEW_AGENT):
+            if age < timedelta(minutes=rule.settings["minutes"]):
+                matched.add(rule.pk)
+    return matched
+
+
+def _flood_key(rule: CompiledRule, room_id: str | None) -> str:
+    return f"flood:{rule.pk}:{room_id}"
+
+
+def _switch_on_floods(
+    rule_set: rules.RuleSet, *, floods: list[CompiledRule], room_id: str | None, now: datetime
+) -> bool:
+    """Switch slow mode on in the room if a flood rule's count is over (and no flood's is on); True if it did."""
+    for rule in floods:
+        below, _ = ratelimits.rolling_window(
+            _flood_key(rule, room_id), limit=rule.settings["posts"], period=FLOOD_SECONDS, increment=False
+        )
+        if not below and room_id is not None and not rule_set.flood_in_force(room_id, now):
+            _switch_flood_slow_mode(rule=rule, room_id=room_id)
+            return True
+    return False
 
 
 def _hold(*, post: Post, rule: CompiledRule) -> HeldMessage:
