@@ -12,13 +12,16 @@ share a bucket. The candidates' exact Jaccard then decides, so a near-duplicate 
 positive of the sketch. Cost per text: one hash per word and a dictionary lookup per band.
 
 Memory is bounded by the window: entries older than the longest window are dropped as texts arrive,
-and at most ``MAX_ENTRIES`` entries are kept per process (the oldest go first).
+and at most ``MAX_ENTRIES`` entries are kept per process (the oldest go first). With ``REDIS_URL`` the index
+lives in Redis (``RedisIndex``), shared by every process, its entries expiring with the window.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
+import os
 import threading
 import time
 from array import array
@@ -184,3 +187,70 @@ class Index:
                         bucket.remove(entry)
                 if len(bucket) == 1:
                     self._buckets[key] = bucket[0]
+
+
+class RedisIndex:
+    """The same index shared by every process through Redis (``REDIS_URL``), so a wave split across processes
+    is one wave.
+
+    Per band bucket, a sorted set of entry ids scored by time (trimmed to the window as entries arrive, and
+    expiring a window after its last entry); per entry, one string holding its agent and word hashes, expiring
+    with the window. A lookup is two round trips (the buckets, then the entries), an insert one.
+    """
+
+    def __init__(self, *, rows: int, window_seconds: float, url: str, timeouts: dict) -> None:
+        import redis
+
+        self.rows = rows
+        self.window_seconds = window_seconds
+        self._client = redis.Redis.from_url(url, **timeouts)
+        self._prefix = f"chatr:nd:{rows}:"
+        self._numbers = itertools.count()
+
+    def _keys(self, scope: str, hashes: frozenset[int]) -> list[str]:
+        values = signature(hashes, BANDS * self.rows)
+        # hash() of a tuple of ints is the same in every process (only str and bytes hashes are salted).
+        return [f"{self._prefix}b:{scope}:{hash((band, *values[band::BANDS]))}" for band in range(BANDS)]
+
+    def alike(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> list[Alike]:
+        now = time.time() if now is None else now
+        oldest_ms = int((now - self.window_seconds) * 1000)
+        pipe = self._client.pipeline(transaction=False)
+        for key in self._keys(scope, hashes):
+            pipe.zrevrangebyscore(key, "+inf", oldest_ms, start=0, num=MAX_CANDIDATES)
+        ids = list(dict.fromkeys(member for members in pipe.execute() for member in members))[:MAX_CANDIDATES]
+        if not ids:
+            return []
+        found: dict[str, Alike] = {}
+        size = len(hashes)
+        for entry_id, value in zip(
+            ids, self._client.mget([self._prefix + "e:" + i.decode() for i in ids]), strict=True
+        ):
+            if value is None:
+                continue
+            other, _, packed = value.partition(b"|")
+            other_agent = other.decode()
+            if other_agent == agent:
+                continue
+            stored = array("Q")
+            stored.frombytes(packed)
+            shared = len(hashes.intersection(stored))
+            similarity = shared / (size + len(stored) - shared)
+            at = int(entry_id.split(b":", 1)[0]) / 1000
+            known = found.get(other_agent)
+            if known is None or similarity > known.similarity:
+                found[other_agent] = Alike(agent=other_agent, similarity=similarity, at=at)
+        return list(found.values())
+
+    def add(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        now_ms, window_ms = int(now * 1000), int(self.window_seconds * 1000)
+        entry_id = f"{now_ms}:{os.getpid()}:{next(self._numbers)}"
+        value = agent.encode() + b"|" + array("Q", sorted(hashes)).tobytes()
+        pipe = self._client.pipeline(transaction=False)
+        pipe.set(self._prefix + "e:" + entry_id, value, px=window_ms)
+        for key in self._keys(scope, hashes):
+            pipe.zadd(key, {entry_id: now_ms})
+            pipe.zremrangebyscore(key, "-inf", now_ms - window_ms)
+            pipe.pexpire(key, window_ms)
+        pipe.execute()

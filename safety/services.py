@@ -103,18 +103,24 @@ def _switch_flood_slow_mode(*, rule: CompiledRule, room_id: str) -> None:
 
 # --- the check of every post ----------------------------------------------------------------------
 
-_index: near_duplicates.Index | None = None
+_index: near_duplicates.Index | near_duplicates.RedisIndex | None = None
 _index_lock = threading.Lock()
 
 
-def _near_duplicate_index(near_rules: list[CompiledRule]) -> near_duplicates.Index:
-    """The process's index, shaped for the lowest similarity and the longest window of the rules."""
+def _near_duplicate_index(near_rules: list[CompiledRule]) -> near_duplicates.Index | near_duplicates.RedisIndex:
+    """The index, shaped for the lowest similarity and the longest window of the rules: in Redis when
+    ``REDIS_URL`` is set (shared by every process), else in this process."""
     global _index
     rows = near_duplicates.rows_for(min(rule.settings["similarity"] for rule in near_rules))
     window = 60.0 * max(rule.settings["window"] for rule in near_rules)
     with _index_lock:
         if _index is None or _index.rows != rows:
-            _index = near_duplicates.Index(rows=rows, window_seconds=window)
+            if settings.REDIS_URL:
+                _index = near_duplicates.RedisIndex(
+                    rows=rows, window_seconds=window, url=settings.REDIS_URL, timeouts=settings.REDIS_TIMEOUTS
+                )
+            else:
+                _index = near_duplicates.Index(rows=rows, window_seconds=window)
         _index.window_seconds = max(_index.window_seconds, window)
         return _index
 

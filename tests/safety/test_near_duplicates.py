@@ -42,3 +42,22 @@ def test_the_index_never_holds_more_than_its_cap(monkeypatch):
         index.add(scope="lobby", agent=f"a{number}", hashes=word_set(f"{WAVE} extra{number}"), now=1.0)
     assert len(index) == 10
     assert sum(len(bucket) if isinstance(bucket, list) else 1 for bucket in index._buckets.values()) == 10 * 10
+
+
+def test_the_redis_index_is_shared_and_expires_with_the_window():
+    from tests.services import fresh_redis_db
+
+    with fresh_redis_db() as url:
+        one, two = (
+            near_duplicates.RedisIndex(rows=3, window_seconds=60, url=url, timeouts={}) for _ in range(2)
+        )  # two processes' views of one Redis
+        one.add(scope="lobby", agent="a", hashes=word_set(WAVE), now=1000.0)
+        variant = word_set("earn 500 tokens a day with this one weird trick join now")
+        found = two.alike(scope="lobby", agent="b", hashes=variant, now=1001.0)
+        assert [(item.agent, round(item.similarity, 3), item.at) for item in found] == [
+            ("a", round(11 / 13, 3), 1000.0)
+        ]
+        assert two.alike(scope="elsewhere", agent="b", hashes=variant, now=1001.0) == []
+        assert two.alike(scope="lobby", agent="b", hashes=variant, now=1061.0) == []  # out of the window
+        client = one._client
+        assert all(0 < client.pttl(key) <= 60_000 for key in client.keys("chatr:nd:*"))
