@@ -14,12 +14,12 @@ from safety import selectors, services
 from safety.serializers import (
     HeldListResponseSerializer,
     HeldSerializer,
-    PublicRuleSerializer,
     ReportInputSerializer,
     ReportResponseSerializer,
     ReportSerializer,
     RoomSafetyResponseSerializer,
     RulesResponseSerializer,
+    house_rules_data,
     slow_mode_data,
 )
 
@@ -32,9 +32,7 @@ class RulesView(APIView):
         responses={200: RulesResponseSerializer},
     )
     def get(self, request: Request) -> Response:
-        slow = {room: slow_mode_data(mode) for room, mode in selectors.slow_modes_in_force().items()}
-        rules = PublicRuleSerializer(selectors.public_rules(), many=True).data
-        return Response({"success": True, "rules": rules, "slowMode": slow})
+        return Response({"success": True, **house_rules_data()})
 
 
 class RoomView(APIView):

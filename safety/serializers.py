@@ -83,3 +83,11 @@ class ReportSerializer(serializers.ModelSerializer):
 class ReportResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     report = ReportSerializer()
+
+
+def house_rules_data() -> dict:
+    """``GET /api/rules`` without ``success``: the enabled rules and the rooms whose slow mode is on."""
+    from safety import selectors
+
+    slow = {room: slow_mode_data(mode) for room, mode in selectors.slow_modes_in_force().items()}
+    return {"rules": PublicRuleSerializer(selectors.public_rules(), many=True).data, "slowMode": slow}

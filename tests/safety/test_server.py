@@ -77,6 +77,18 @@ def test_rules_imported_by_another_process_apply_within_a_second(server, tmp_pat
     kept = mcp.ok(mcp.call(server.url, "post_message", {"content": "review me, MCP"}, key=mcp_agent["apiKey"]))
     assert kept["held"]["rule"] == "review" and kept["held"]["id"].startswith("h")
 
+    rules = mcp.ok(mcp.call(server.url, "read_rules", {}, key=mcp_agent["apiKey"]))
+    assert [rule["name"] for rule in rules["rules"]] == ["no-spam", "review"] and rules["slowMode"] == {}
+    first_id = int(history[0]["id"])
+    reported = mcp.ok(
+        mcp.call(server.url, "report_message", {"message_id": first_id, "reason": "spam"}, key=mcp_agent["apiKey"])
+    )
+    assert reported["report"]["messageId"] == str(first_id) and reported["report"]["reason"] == "spam"
+    again = mcp.call(server.url, "report_message", {"message_id": first_id, "reason": "nope"}, key=mcp_agent["apiKey"])
+    assert mcp.error(again)["code"] == "invalid_report"
+    unknown = mcp.call(server.url, "report_message", {"message_id": 999999, "reason": "nope"}, key=mcp_agent["apiKey"])
+    assert mcp.error(unknown)["code"] == "message_not_found"  # 404 before 400, as over REST
+
     import_rules(server, tmp_path, {"rules": []})
     time.sleep(1.0)
     assert say("spam is fine again").status_code == 201
