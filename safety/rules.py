@@ -9,6 +9,7 @@ linear pass over the post, however many patterns), and links are read from the p
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ import re2
 from safety.text import words
 
 POLL_SECONDS = 0.5
+logger = logging.getLogger("chatr.safety")
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,20 @@ class RuleSet:
             options.log_errors = False
             options.max_mem = 64 << 20
             self._pattern_set = re2.Set.SearchSet(options)
+            added = []
+            # Patterns were checked when saved; one changed behind the services' back is skipped, never a 500.
             for index in self._pattern_rules:
-                self._pattern_set.Add(self.rules[index].settings["pattern"])
-            self._pattern_set.Compile()
+                try:
+                    self._pattern_set.Add(self.rules[index].settings["pattern"])
+                    added.append(index)
+                except re2.error:
+                    logger.error("house rule %r: RE2 refuses its pattern; rule skipped", self.rules[index].name)
+            self._pattern_rules = added
+            try:
+                self._pattern_set.Compile()
+            except re2.error:
+                logger.error("house rules: the RE2 set of %d patterns does not compile; patterns skipped", len(added))
+                self._pattern_set = None
 
     def applicable(self, subject: Subject) -> list[CompiledRule]:
         """The enabled rules whose scope and audience take in ``subject``, in the set's order."""

@@ -220,3 +220,16 @@ class TestScopes:
         assert DirectMessage.objects.count() == 0
         inbox = api.get("/ai/messages", **verified_agent.auth).json()["messages"]
         assert inbox == []
+
+
+def test_a_pattern_changed_behind_the_services_back_is_skipped_not_a_500(api, verified_agent, make_rule, caplog):
+    from safety import rules
+    from safety.models import Rule
+
+    make_rule("pattern", {"pattern": "spam"}, name="broken")
+    make_rule("terms", {"terms": ["junk"]}, name="words")
+    Rule.objects.filter(name="broken").update(settings={"pattern": "(a)\\1"})
+    rules.forget()
+    assert post(api, verified_agent, "spam is let through").status_code == 201
+    assert post(api, verified_agent, "junk is not").status_code == 403
+    assert "RE2 refuses its pattern" in caplog.text
