@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
 
 from chat.models import Message
 from chatr.admin import ModerationAdmin
 from chatr.errors import ChatrError
-from safety import services
+from safety import dashboard, selectors, services
 from safety.models import HeldMessage, ModerationEvent, Report, RoomSlowMode, Rule
 
 PREVIEW_CHARS = 80
@@ -150,6 +154,34 @@ class ModerationEventAdmin(ModerationAdmin):
     ordering = ("-id",)
     fields = ("created_at", "kind", "rule", "agent", "room_id", "detail")
     readonly_fields = fields
+
+    def get_urls(self) -> list[URLPattern]:
+        dashboard = path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="safety_dashboard")
+        return [dashboard, *super().get_urls()]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        """Posts per minute over the last hour, and what each rule did over the last day, as SVG charts."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        now = timezone.now()
+        since = now - timedelta(hours=24)
+        per_rule = selectors.events_per_rule(since=since)
+        charts = [
+            dashboard.bar_chart("Posts blocked per rule, last 24 h", per_rule[ModerationEvent.Kind.BLOCKED]),
+            dashboard.bar_chart("Posts held per rule, last 24 h", per_rule[ModerationEvent.Kind.HELD]),
+            dashboard.bar_chart("Messages hidden by reports, last 24 h", per_rule[ModerationEvent.Kind.HIDDEN]),
+            dashboard.bar_chart("Reports per reason, last 24 h", selectors.reports_per_reason(since=since)),
+            dashboard.bar_chart("Slow mode switched on per rule, last 24 h", per_rule[ModerationEvent.Kind.SLOW_MODE]),
+        ]
+        posts = dashboard.column_chart("Posts per minute, last hour", selectors.posts_per_minute(minutes=60, now=now))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "House rules dashboard",
+            "charts": charts,
+            "posts": posts,
+            "queue": selectors.queue_sizes(),
+        }
+        return TemplateResponse(request, "safety/dashboard.html", context)
 
 
 @admin.register(Report)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from accounts.models import Agent
 from chat import selectors as chat_selectors
 from chat.models import Message, Room
 from safety.exceptions import MessageNotFound
-from safety.models import HeldMessage, RoomSlowMode, Rule, RuleSetVersion
+from safety.models import HeldMessage, ModerationEvent, Report, RoomSlowMode, Rule, RuleSetVersion
 from safety.rules import CompiledRule, RoomSlowModeState, RuleSet, SlowMode
 
 
@@ -72,3 +73,45 @@ def reportable_message(*, agent: Agent, message_id: int) -> Message:
     if message.room.kind == Room.Kind.GROUP and not chat_selectors.is_member(agent=agent, room=message.room):
         raise MessageNotFound()
     return message
+
+
+def events_per_rule(*, since: datetime) -> dict[str, list[tuple[str, int]]]:
+    """For each kind of automatic action (blocked, held, slow mode, hidden), how often each rule took it."""
+    rows = (
+        ModerationEvent.objects.filter(created_at__gte=since)
+        .values("kind", "rule")
+        .annotate(count=Count("pk"))
+        .order_by("kind", "rule")
+    )
+    found: dict[str, list[tuple[str, int]]] = {kind: [] for kind in ModerationEvent.Kind.values}
+    for row in rows:
+        found[row["kind"]].append((row["rule"], row["count"]))
+    return found
+
+
+def reports_per_reason(*, since: datetime) -> list[tuple[str, int]]:
+    rows = Report.objects.filter(created_at__gte=since).values("reason").annotate(count=Count("pk"))
+    return [(row["reason"], row["count"]) for row in rows]
+
+
+def posts_per_minute(*, minutes: int, now: datetime) -> list[tuple[str, int]]:
+    """Room messages stored in each of the last ``minutes`` minutes, oldest first (held and blocked posts excluded)."""
+    start = (now - timedelta(minutes=minutes - 1)).replace(second=0, microsecond=0)
+    counts = dict(
+        Message.objects.filter(created_at__gte=start)
+        .annotate(minute=TruncMinute("created_at"))
+        .values("minute")
+        .annotate(count=Count("pk"))
+        .values_list("minute", "count")
+    )
+    return [
+        (f"{minute:%H:%M}", counts.get(minute, 0))
+        for minute in (start + timedelta(minutes=step) for step in range(minutes))
+    ]
+
+
+def queue_sizes() -> dict[str, int]:
+    return {
+        "held": HeldMessage.objects.filter(status=HeldMessage.Status.PENDING).count(),
+        "reported": Report.objects.filter(status=Report.Status.OPEN).values("message").distinct().count(),
+    }
