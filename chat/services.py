@@ -222,13 +222,10 @@ def send_direct_message(
         raise CannotMessageSelf()
     recipient = get_active_agent(agent_id=recipient_id)
     content = clean_content(content, max_chars=DIRECT_MAX_CHARS)
-    raw_signature = signature
     signature, verified = verify_content_signature(agent=sender, content=content, signature=signature)
     if not approved:
         safety_check(
-            post=Post(
-                agent=sender, scope="direct", content=content, recipient_id=recipient.pk, signature=raw_signature
-            ),
+            post=Post(agent=sender, scope="direct", content=content, recipient_id=recipient.pk, signature=signature),
             spend_allowance=lambda: _count_private_message(agent=sender),
         )
     with transaction.atomic():
