@@ -208,6 +208,19 @@ MODERATOR_PERMISSIONS = (
     ("webhooks", "change_delivery"),
     ("webhooks", "view_attempt"),
     ("admin", "view_logentry"),
+    # House rules, slow mode, held posts and reports (contract §13).
+    ("safety", "view_rule"),
+    ("safety", "add_rule"),
+    ("safety", "change_rule"),
+    ("safety", "delete_rule"),
+    ("safety", "view_roomslowmode"),
+    ("safety", "add_roomslowmode"),
+    ("safety", "change_roomslowmode"),
+    ("safety", "view_heldmessage"),
+    ("safety", "change_heldmessage"),
+    ("safety", "view_report"),
+    ("safety", "change_report"),
+    ("safety", "view_moderationevent"),
 )
 
 

@@ -40,6 +40,8 @@ from chat.serializers import (
 )
 from chatr import ratelimits
 from chatr.errors import InvalidInput, NotAuthenticated
+from safety import services as safety_services
+from safety.serializers import ReportSerializer, house_rules_data
 from search.api import count_search, hit_data, parse_search_query, run_search
 from verification import services as verification_services
 from verification.api import complete_answer, start_answer
@@ -168,6 +170,8 @@ def post_message(
         return {"success": True, "message": events.message_data(message)}
 
     outcome = services.create_once(agent=agent, key=key, fingerprint=fingerprint_of("POST", path, given), create=create)
+    if "held" in outcome.body:  # a house rule holds it for a moderator (contract §13)
+        return {"held": outcome.body["held"], "replayed": outcome.replayed}
     return {"message": outcome.body["message"], "replayed": outcome.replayed}
 
 
@@ -255,6 +259,8 @@ def send_direct_message(caller: Caller, *, to: str, content: str, idempotency_ke
     outcome = services.create_once(
         agent=sender, key=key, fingerprint=fingerprint_of("POST", "/ai/messages", data), create=create
     )
+    if "held" in outcome.body:
+        return {"held": outcome.body["held"], "replayed": outcome.replayed}
     return {"message": outcome.body["message"], "replayed": outcome.replayed}
 
 
@@ -335,3 +341,19 @@ def complete_verification(caller: Caller, *, moltbook_name: str) -> dict[str, An
 def _given(**values: Any) -> dict[str, Any]:
     """The arguments a caller gave (None: left out), as the REST serializers read a body or query."""
     return {name: value for name, value in values.items() if value is not None}
+
+
+# --- house rules and reports (contract §13) ---------------------------------------------------------
+
+
+def read_rules(caller: Caller) -> dict[str, Any]:
+    """``GET /api/rules``. A key is needed (contract §10's list of keyless tools)."""
+    begin(caller, needs_key=True)
+    return house_rules_data()
+
+
+def report_message(caller: Caller, *, message_id: int, reason: str, note: str | None) -> dict[str, Any]:
+    """``POST /api/messages/<id>/report``: the same checks in the same order, the same hourly limit."""
+    reporter = begin(caller, needs_key=True)
+    report = safety_services.report_message(reporter=reporter, message_id=message_id, reason=reason, note=note)
+    return {"report": dict(ReportSerializer(report).data)}

@@ -72,5 +72,10 @@ def delete_event(message: Message) -> dict[str, Any]:
     return {"type": "delete", "data": {"id": str(message.id)}}
 
 
+def held_decided_event(notice: dict[str, Any]) -> dict[str, Any]:
+    """On the author's inbox stream: a moderator decided on its held post (contract §13); no ``id:`` line."""
+    return {"type": "held_decided", "data": notice}
+
+
 def stats_event(stats: dict[str, int]) -> dict[str, Any]:
     return {"type": "stats", "data": stats}

@@ -48,3 +48,15 @@ class InvalidIdempotencyKey(ChatrError):
 
 def content_error(message: str) -> InvalidInput:
     return InvalidInput({"content": [message]})
+
+
+class PostHeld(Exception):
+    """A house rule kept the post for a moderator: answered 202 with ``body`` (``create_once`` records it).
+
+    It leaves the post path like an error, because nothing after the check may run (no store, no
+    frame), but it is a success for the author: every surface answers it through ``create_once``.
+    """
+
+    def __init__(self, body: dict) -> None:
+        super().__init__("held for review")
+        self.body = body

@@ -66,6 +66,8 @@ def _is_invisible(char: str) -> bool:
 
 
 def normalize(text: str) -> str:
+    if text.isascii():  # NFKC changes no ASCII, and no ASCII character is invisible or an ideographic dot
+        return _DEFANGED_DOT.sub(".", text)
     text = _IDEOGRAPHIC_DOT.sub(".", unicodedata.normalize("NFKC", text))
     text = "".join(char for char in text if not _is_invisible(char))
     return _DEFANGED_DOT.sub(".", text)
@@ -100,3 +102,46 @@ def contains_link(text: str) -> bool:
         if tld not in FILE_LIKE_TLDS or after.startswith("/"):
             return True
     return False
+
+
+# The host of a ``scheme://`` link: after any user info, up to the port, path, query or fragment.
+_SCHEME_HOST = re.compile(r"[a-z][a-z0-9+.\-]{0,30}://(?:[^\s/?#@]*@)?([^\s/?#:@]+)", re.IGNORECASE)
+_WWW_HOST = re.compile(r"(?<![^\W_])(www\.[^\s/?#:@]+)", re.IGNORECASE)
+
+
+def linked_hosts(text: str) -> list[str]:
+    """The hosts ``text`` links to by the rule of ``contains_link``, lowercased, IDNs in punycode, in order.
+
+    House rules on domains (contract §13, ``links``) compare these with their lists; a text for which
+    ``contains_link`` is true always yields at least one host.
+    """
+    text = normalize(text)
+    hosts = [match.group(1) for match in _SCHEME_HOST.finditer(text)]
+    hosts += [match.group(1) for match in _WWW_HOST.finditer(text)]
+    hosts += [match.group(0) for match in _IPV4.finditer(text)]
+    tlds = top_level_domains()
+    for match in _DOMAIN.finditer(text):
+        tld = ascii_tld(match.group("tld"))
+        if tld is None or tld not in tlds:
+            continue
+        after = match.group("after") or ""
+        start = match.start()
+        if not after and start >= 2 and text[start - 1] == "@" and _MAIL_LOCAL_CHAR.match(text, start - 2):
+            continue
+        if not after and _MAIL_LOCAL_TAIL.match(text, match.end()):
+            continue
+        if tld not in FILE_LIKE_TLDS or after.startswith("/"):
+            hosts.append(text[start : match.start("after")] if after else match.group(0))
+    if _SCHEME.search(text) and not hosts:
+        hosts.append("")  # a scheme with no readable host still links somewhere
+    return list(dict.fromkeys(_ascii_host(host) for host in hosts))
+
+
+def _ascii_host(host: str) -> str:
+    host = host.lower().rstrip(".")
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host

@@ -21,12 +21,14 @@ from chat.exceptions import (
     CannotMessageSelf,
     IdempotencyKeyReused,
     NotAMember,
+    PostHeld,
     RoomNotFound,
     UrlNotAllowed,
     content_error,
 )
 from chat.links import contains_link
 from chat.models import DirectMessage, IdempotencyKey, Membership, Message, Room
+from chat.post_checks import Post, safety_check
 from chat.signatures import verify_content_signature
 from chatr import metrics, moderation, ratelimits
 from chatr.errors import InvalidInput
@@ -54,10 +56,19 @@ def clean_content(content: str, *, max_chars: int) -> str:
 
 
 def post_room_message(
-    *, agent: Agent, room: Room, content: str, signature: str | None = None, reply_to: int | None = None
+    *,
+    agent: Agent,
+    room: Room,
+    content: str,
+    signature: str | None = None,
+    reply_to: int | None = None,
+    approved: bool = False,
 ) -> Message:
-    """Post to a room, checking ban, membership, length, link rule, signature, mentions and reply, and
-    rate limit, in that order."""
+    """Post to a room, checking ban, membership, length, link rule, signature, mentions and reply, house
+    rules and rate limit, in that order.
+
+    ``approved``: a moderator approved this post after a house rule held it; the rules and the rate
+    limit were applied when it was held."""
     if agent.is_banned:
         raise AgentBanned()
     is_lobby = room.kind == Room.Kind.LOBBY
@@ -68,7 +79,19 @@ def post_room_message(
         raise UrlNotAllowed()
     signature, verified = verify_content_signature(agent=agent, content=content, signature=signature)
     conversation = mentions.prepare(author=agent, room=room, content=content, reply_to=reply_to)
-    _count_room_message(agent=agent, is_lobby=is_lobby)
+    if not approved:
+        safety_check(
+            post=Post(
+                agent=agent,
+                scope="lobby" if is_lobby else "groups",
+                content=content,
+                room_id=room.pk,
+                mentions=len(conversation.mention_data),
+                signature=signature,
+                reply_to=reply_to,
+            ),
+            spend_allowance=lambda: _count_room_message(agent=agent, is_lobby=is_lobby),
+        )
     now = timezone.now()
     with transaction.atomic():
         # Updating the room row first locks it until commit, so inserts into one room queue up
@@ -129,18 +152,30 @@ def hide_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
     Returns False (and changes nothing) if it was already hidden.
     """
     moderation.require_permission(moderator, "chat.change_message")
-    now = timezone.now()
     with transaction.atomic():
-        # The conditional update makes concurrent hides of one message count it once.
-        if not Message.objects.filter(pk=message.pk, hidden=False).update(hidden=True, hidden_at=now):
+        if not _hide(message):
             return False
-        Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") - 1)
-        message.hidden, message.hidden_at = True, now
-        mentions.forget(message=message)
-        search_index.remove(message=message)
         moderation.record(moderator=moderator, obj=message, message="Hid the message from readers.")
-        freshness.changed_on_commit(freshness.room(message.room_id))
-        hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
+    return True
+
+
+def hide_message_automatically(*, message: Message) -> bool:
+    """``hide_message`` when no moderator acts (enough reports, contract §13): the caller audits it."""
+    with transaction.atomic():
+        return _hide(message)
+
+
+def _hide(message: Message) -> bool:
+    now = timezone.now()
+    # The conditional update makes concurrent hides of one message count it once.
+    if not Message.objects.filter(pk=message.pk, hidden=False).update(hidden=True, hidden_at=now):
+        return False
+    Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") - 1)
+    message.hidden, message.hidden_at = True, now
+    mentions.forget(message=message)
+    search_index.remove(message=message)
+    freshness.changed_on_commit(freshness.room(message.room_id))
+    hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
     return True
 
 
@@ -174,9 +209,15 @@ def _count_private_message(*, agent: Agent) -> None:
 
 
 def send_direct_message(
-    *, sender: Agent, recipient_id: uuid.UUID, content: str, signature: str | None = None
+    *,
+    sender: Agent,
+    recipient_id: uuid.UUID,
+    content: str,
+    signature: str | None = None,
+    approved: bool = False,
 ) -> DirectMessage:
-    """Send a private message, checking ban, recipient, length, signature and rate limit, in that order."""
+    """Send a private message, checking ban, recipient, length, signature, house rules and rate limit, in
+    that order (``approved`` as for ``post_room_message``)."""
     if sender.is_banned:
         raise AgentBanned()
     if recipient_id == sender.pk:
@@ -184,7 +225,11 @@ def send_direct_message(
     recipient = get_active_agent(agent_id=recipient_id)
     content = clean_content(content, max_chars=DIRECT_MAX_CHARS)
     signature, verified = verify_content_signature(agent=sender, content=content, signature=signature)
-    _count_private_message(agent=sender)
+    if not approved:
+        safety_check(
+            post=Post(agent=sender, scope="direct", content=content, recipient_id=recipient.pk, signature=signature),
+            spend_allowance=lambda: _count_private_message(agent=sender),
+        )
     with transaction.atomic():
         # Locking the recipient's row queues concurrent messages to one inbox, so its ids are handed
         # out in commit order and a reader's `since` cursor misses nothing (as rooms do, contract §2).
@@ -279,14 +324,20 @@ def create_once(
     key back with everything else, so a failed request may be retried with the same key.
     """
     if key is None:
-        return Outcome(status, create(), False)
+        try:
+            return Outcome(status, create(), False)
+        except PostHeld as held:
+            return Outcome(202, held.body, False)
     with transaction.atomic():
         record = _claim_idempotency_key(agent=agent, key=key, fingerprint=fingerprint)
         if record.fingerprint != fingerprint:
             raise IdempotencyKeyReused()
         if record.status_code:
             return Outcome(record.status_code, record.body, True)
-        body = create()
+        try:
+            body = create()
+        except PostHeld as held:  # what the hold stored stays, and a retry replays the 202
+            body, status = held.body, 202
         record.status_code, record.body = status, body
         record.save(update_fields=["status_code", "body"])
     return Outcome(status, body, False)

@@ -154,6 +154,21 @@ def check(name: str, subject: str, *, message: str | None = None) -> Usage | Non
     return usage
 
 
+def rolling_window(key: str, *, limit: int, period: float, increment: bool = True) -> tuple[bool, Usage]:
+    """One hit of an ad-hoc rolling window on the same stores as the limits: ``(accepted, usage)``.
+
+    For counts that moderation rules set at run time (a room's slow mode, a flood threshold); unlike
+    the limits of §8 they hold whatever ``CHATR_RATELIMITS`` says, because they are house rules.
+    """
+    key = f"chatr:rw:{key}"
+    now = time.time()
+    if _uses_redis():
+        accepted, count, ready_at = _redis_hit(key, now, period, limit, increment)
+    else:
+        accepted, count, ready_at = _local.hit(key, now, period, limit, increment)
+    return accepted, Usage(limit=limit, remaining=max(0, limit - count), ready_at=ready_at)
+
+
 async def aconsume(name: str, subject: str, *, message: str | None = None) -> Usage | None:
     """``consume`` for async code: inline in process, in a worker thread on Redis (a blocking socket)."""
     if not settings.CHATR_RATELIMITS:

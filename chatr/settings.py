@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "webhooks",
     "agents_mcp",
     "search",
+    "safety",
 ]
 
 MIDDLEWARE = [
@@ -249,6 +250,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI's default validator badge would load an image from a third-party host.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "tryItOutEnabled": False},
     "COMPONENT_SPLIT_REQUEST": True,
+    # A report's reason (contract §13) beside a mention's: two enums of one field name.
+    "ENUM_NAME_OVERRIDES": {"ReportReasonEnum": "safety.models.Report.Reason"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "chatr.schema.document_common_errors",
@@ -261,6 +264,12 @@ CHATR_TRUSTED_PROXIES = env_list("CHATR_TRUSTED_PROXIES")
 MOLTBOOK_API_URL = os.environ.get("MOLTBOOK_API_URL", "https://www.moltbook.com/api/v1").rstrip("/")
 # The whole exchange with Moltbook during one verification (profile and /posts fallback together).
 MOLTBOOK_TIMEOUT_SECONDS = float(os.environ.get("MOLTBOOK_TIMEOUT_SECONDS", "5"))
+
+# --- Trust and safety (contract §13, docs/moderation.md) ----------------------------------------
+# The function every post passes before it is stored (house rules, slow mode): chat calls it by this path.
+CHATR_POST_CHECK = "safety.services.check_post"
+# Reports whose reporters' weights add up to this hide a message at once, pending review.
+CHATR_REPORTS_TO_HOLD = float(os.environ.get("CHATR_REPORTS_TO_HOLD", "3"))
 
 # --- Webhooks (contract §7, docs/webhooks.md) -------------------------------------------------
 # Lifts the private/loopback address check on webhook URLs: local development and tests only.
@@ -284,6 +293,7 @@ CHATR_WORKER_JOBS = {
     "webhooks.services.enqueue_due_deliveries": CHATR_WEBHOOK_SWEEP_SECONDS,
     "webhooks.services.prune_task_results": CHATR_TASK_RESULTS_PRUNE_SECONDS,
     "chat.services.purge_idempotency_keys": CHATR_IDEMPOTENCY_PURGE_SECONDS,
+    "safety.services.discard_stale_held": CHATR_IDEMPOTENCY_PURGE_SECONDS,
 }
 # Concurrency (docs/webhooks.md, "One slow receiver"): attempts each worker process runs at once;
 # at most this many at once per endpoint (one while it is unproven or failing); at most half a
@@ -330,6 +340,7 @@ _DEFAULT_RATES = {
     # Each completion costs Moltbook up to two requests: keep agents from hammering it through us.
     "verify_attempts_per_agent": "30/h",
     "searches_per_ip": "30/m",
+    "reports_per_agent": "20/h",
 }
 CHATR_RATES = {name: os.environ.get(f"CHATR_RATE_{name.upper()}", rate) for name, rate in _DEFAULT_RATES.items()}
 CHATR_MAX_STREAMS_PER_IP = int(os.environ.get("CHATR_MAX_STREAMS_PER_IP", "10"))

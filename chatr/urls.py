@@ -33,6 +33,7 @@ urlpatterns = [
     path("api/", include("accounts.urls")),
     path("api/", include("chat.urls")),
     path("api/", include("verification.urls")),
+    path("api/", include("safety.urls")),
     path("ai/", include(ai_urlpatterns)),
     path("admin/", admin.site.urls),
     path("", include("chat.page_urls")),

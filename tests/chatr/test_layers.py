@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("accounts", "chat", "verification", "webhooks", "search", "agents_mcp", "realtime")
+APPS = ("accounts", "chat", "verification", "webhooks", "search", "agents_mcp", "realtime", "safety")
 PACKAGES = (*APPS, "chatr")
 
 # TODO(lead): the imports that still break "chat imports nothing of search" while search's index is being
@@ -205,6 +205,17 @@ def test_no_import_circle_between_the_modules_of_one_app():
 def test_no_import_circle_between_apps():
     packages = package_graph(module_graph(), without=CHAT_TO_SEARCH_PENDING)
     assert circles(packages) == []
+
+
+def test_chat_reaches_the_house_rules_only_through_its_setting():
+    """chat calls ``settings.CHATR_POST_CHECK``; safety builds on chat, never the other way round."""
+    assert violations("chat", ("safety",)) == {}
+    assert violations("accounts", ("safety",)) == {}
+    assert callable(import_string(settings.CHATR_POST_CHECK))
+
+
+def test_accounts_imports_nothing_of_verification():
+    assert violations("accounts", ("verification",)) == {}
 
 
 def test_webhooks_services_and_tasks_import_in_one_direction_only():

@@ -47,6 +47,8 @@ PUBLIC = {
     # Redirects to the two above (chatr.slash).
     ("api/schema", "GET"),
     ("api/docs", "GET"),
+    ("api/rules", "GET"),
+    ("api/rooms/<str:room_id>/", "GET"),
 }
 
 _PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -84,7 +86,13 @@ def concrete(route: str, values: dict[str, str]) -> str:
 @pytest.fixture
 def values(victim, victim_group) -> dict[str, str]:
     """What to put in each path parameter: the victim's resources."""
-    return {"id_or_name": str(victim.agent.pk), "group_id": victim_group.pk}
+    victim_message = chat_services.post_room_message(agent=victim.agent, room=victim_group, content="mine")
+    return {
+        "id_or_name": str(victim.agent.pk),
+        "group_id": victim_group.pk,
+        "room_id": victim_group.pk,
+        "message_id": str(victim_message.pk),
+    }
 
 
 @pytest.fixture(autouse=True)

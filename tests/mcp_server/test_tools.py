@@ -29,6 +29,8 @@ TOOLS = {
     "search_messages",
     "read_mentions",
     "wait_for_mentions",
+    "read_rules",
+    "report_message",
 }
 NEEDS_KEY = {
     "whoami": {},
@@ -45,6 +47,8 @@ NEEDS_KEY = {
     "search_messages": {"q": "hello"},
     "read_mentions": {},
     "wait_for_mentions": {"timeout_seconds": 1},
+    "read_rules": {},
+    "report_message": {"message_id": 1, "reason": "spam"},
 }
 
 
@@ -52,7 +56,7 @@ def rest_headers(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def test_the_server_offers_the_eighteen_tools_described_for_a_model(server):
+def test_the_server_offers_the_twenty_tools_described_for_a_model(server):
     async def listing():
         async with session(server.url) as opened:
             return opened.initialize_result, (await opened.list_tools()).tools, await opened.list_resources()

@@ -17,9 +17,11 @@ from chatr_client.models import (
     DirectMessage,
     Event,
     Group,
+    HouseRules,
     MentionFeed,
     Message,
     Registration,
+    Report,
     SearchResults,
 )
 from chatr_client.signing import SigningKey
@@ -163,6 +165,12 @@ class AsyncChatr:
         limit: int | None = None,
     ) -> SearchResults:
         return await self._send(_core.search(q, room=room, from_=from_, before=before, limit=limit))
+
+    async def report(self, message_id: str | int, reason: str, *, note: str | None = None) -> Report:
+        return await self._send(_core.report(message_id, reason=reason, note=note))
+
+    async def rules(self) -> HouseRules:
+        return await self._send(_core.rules())
 
     async def mentions(self, *, after: str | int | None = None, limit: int | None = None) -> MentionFeed:
         return await self._send(_core.mentions(after=after, limit=limit))

@@ -15,17 +15,19 @@ from urllib.parse import quote
 import httpx
 
 from chatr_client import signing
-from chatr_client.errors import ChatrError, ConnectionFailedError, error_from_response
+from chatr_client.errors import ChatrError, ConnectionFailedError, MessageHeldError, error_from_response
 from chatr_client.models import (
     Agent,
     AgentList,
     DirectMessage,
     Event,
     Group,
+    HouseRules,
     Mention,
     MentionFeed,
     Message,
     Registration,
+    Report,
     SearchResults,
 )
 
@@ -120,7 +122,30 @@ def post(
     request = Request(
         "POST", _room_path(room), json=body, idempotency_key=idempotency_key or new_idempotency_key(), retry="safe"
     )
-    return Call(request, lambda data: Message.from_json(data["message"]))
+    return Call(request, lambda data: Message.from_json(_posted(data)["message"]))
+
+
+def _posted(data: Any) -> Any:
+    """The answer to a post, or ``MessageHeldError`` when a house rule holds it (202, contract §13)."""
+    held = data.get("held") if isinstance(data, dict) else None
+    if held is not None:
+        raise MessageHeldError(
+            held_id=str(held.get("id", "")), rule=str(held.get("rule", "")), reason=str(held.get("reason", ""))
+        )
+    return data
+
+
+def report(message_id: str | int, *, reason: str, note: str | None) -> Call[Report]:
+    body: dict[str, Any] = {"reason": reason}
+    if note is not None:
+        body["note"] = note
+    # A repeat after a lost answer is refused with 409 already_reported, never counted twice.
+    request = Request("POST", f"/api/messages/{_segment(str(message_id))}/report", json=body, retry="unsafe")
+    return Call(request, lambda data: Report.from_json(data["report"]))
+
+
+def rules() -> Call[HouseRules]:
+    return Call(Request("GET", "/api/rules"), HouseRules.from_json)
 
 
 def messages(*, room: str, limit: int | None, before: str | int | None, after: str | int | None) -> Call[list[Message]]:
@@ -192,7 +217,7 @@ def send_dm(
     if sign_with is not None:
         body["signature"] = signing.sign(content, sign_with)
     request = Request("POST", "/ai/messages", json=body, idempotency_key=idempotency_key or new_idempotency_key())
-    return Call(request, lambda data: DirectMessage.from_json(data["message"]))
+    return Call(request, lambda data: DirectMessage.from_json(_posted(data)["message"]))
 
 
 def inbox(*, since: str | int | None, limit: int | None) -> Call[list[DirectMessage]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from chatr_client import __version__, config
 from chatr_client._sync import Chatr
-from chatr_client.errors import ChatrError
+from chatr_client.errors import ChatrError, MessageHeldError
 from chatr_client.models import Agent, DirectMessage, Event, Group, Mention, Message
 
 # Everything a terminal could act on: C0 and C1 controls, DEL, and the bidi overrides that reorder what is shown.
@@ -124,8 +124,39 @@ def cmd_register(client: Chatr, args: argparse.Namespace, out: Output) -> None:
 
 
 def cmd_post(client: Chatr, args: argparse.Namespace, out: Output) -> None:
-    message = client.post(args.text, room=args.room, reply_to=args.reply_to)
+    try:
+        message = client.post(args.text, room=args.room, reply_to=args.reply_to)
+    except MessageHeldError as held:
+        # Accepted, not published: a moderator decides (contract §13). Not an error of the call.
+        body = {"held": {"id": held.held_id, "rule": held.rule, "reason": held.message}}
+        out.emit(
+            body, f"Held for review ({clean(held.held_id)}) by the house rule {clean(held.rule)}: {clean(held.message)}"
+        )
+        return
     out.emit(message.raw, message_line(message))
+
+
+def cmd_report(client: Chatr, args: argparse.Namespace, out: Output) -> None:
+    report = client.report(args.message_id, args.reason, note=args.note)
+    line = f"Reported message {clean(report.message_id)} as {clean(report.reason)} (report {clean(report.id)})."
+    out.emit(
+        {"id": report.id, "messageId": report.message_id, "reason": report.reason, "createdAt": report.created_at}, line
+    )
+
+
+def cmd_rules(client: Chatr, args: argparse.Namespace, out: Output) -> None:
+    house = client.rules()
+    for rule in house.rules:
+        who = "" if rule.applies_to == "all" else f", {clean(rule.applies_to)} agents"
+        out.emit(
+            {"name": rule.name, "reason": rule.reason, "scope": rule.scope, "appliesTo": rule.applies_to},
+            f"{clean(rule.name)} ({clean(', '.join(rule.scope))}{who}): {clean(rule.reason)}",
+        )
+    for room, mode in house.slow_mode.items():
+        until = f" until {clean(str(mode.get('until')))}" if mode.get("until") else ""
+        out.note(f"slow mode in {clean(room)}: one post every {mode.get('seconds')} s{until}")
+    if not house.rules and not house.slow_mode:
+        out.note("No house rules.")
 
 
 def _use_color() -> bool:
@@ -300,6 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("text")
     sub.add_argument("--room", default="lobby", help="a group id (default: lobby)")
     sub.add_argument("--reply-to", metavar="ID", help="the id of the message this answers (same room)")
+
+    sub = add("report", cmd_report, "report a message to the moderators")
+    sub.add_argument("message_id", metavar="ID")
+    sub.add_argument("reason", choices=["spam", "abuse", "injection", "other"])
+    sub.add_argument("--note", help="details for the moderators (at most 200 characters)")
+
+    add("rules", cmd_rules, "the house rules, and the rooms in slow mode")
 
     sub = add("search", cmd_search, "search lobby and group messages, newest first (matches highlighted)")
     sub.add_argument("query", metavar="Q", help='words (all must match) and "quoted phrases"')

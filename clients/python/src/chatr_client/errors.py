@@ -56,6 +56,16 @@ class RateLimitedError(ChatrError):
     """429: a limit is exhausted; ``retry_after`` says how many seconds until the next call is accepted."""
 
 
+class MessageHeldError(ChatrError):
+    """202: a house rule holds the post for a moderator (contract §13); it appears only if approved.
+    ``held_id`` ("h…") names it in ``GET /api/held``, ``rule`` the rule, ``message`` the rule's reason."""
+
+    def __init__(self, *, held_id: str, rule: str, reason: str) -> None:
+        super().__init__(reason, code="held", status=202)
+        self.held_id = held_id
+        self.rule = rule
+
+
 class ServiceUnavailableError(ChatrError):
     """502/503: the server (or Moltbook behind it) cannot answer now; retrying later may succeed."""
 

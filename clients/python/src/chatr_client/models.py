@@ -123,6 +123,57 @@ class SearchResults:
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    """What ``report()`` returns: the report's id, the message reported, the reason and when."""
+
+    id: str
+    message_id: str
+    reason: str
+    created_at: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Report:
+        return cls(
+            id=str(data["id"]),
+            message_id=str(data["messageId"]),
+            reason=str(data["reason"]),
+            created_at=str(data.get("createdAt", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HouseRule:
+    """One enabled house rule as agents see it: ``scope`` lists lobby / groups / direct, ``applies_to`` all or
+    unverified."""
+
+    name: str
+    reason: str
+    scope: list[str]
+    applies_to: str
+
+
+@dataclass(frozen=True, slots=True)
+class HouseRules:
+    """What ``rules()`` returns: the enabled rules, and the rooms in slow mode (``{"seconds", "until"}`` by room)."""
+
+    rules: list[HouseRule]
+    slow_mode: dict[str, dict[str, Any]]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HouseRules:
+        rules = [
+            HouseRule(
+                name=str(item["name"]),
+                reason=str(item.get("reason", "")),
+                scope=[str(scope) for scope in item.get("scope", [])],
+                applies_to=str(item.get("appliesTo", "all")),
+            )
+            for item in data.get("rules", [])
+        ]
+        return cls(rules=rules, slow_mode=dict(data.get("slowMode", {})))
+
+
+@dataclass(frozen=True, slots=True)
 class DirectMessage:
     """A direct message (the aiclient surface's snake_case shape)."""
 

@@ -1,0 +1,139 @@
+"""What checking a post against the house rules costs (contract §13's budget: ≤ 1 ms p99 with 200 rules).
+
+In process, without a server or database: the compiled rule set (``safety.rules.RuleSet``) of 200 enabled rules —
+100 ``terms`` rules of 10 terms each (1,000 terms), 20 ``pattern`` rules, 40 ``links`` rules, 20 ``new_agent``, 10
+``near_duplicate`` and 10 ``flood`` rules — and a near-duplicate index filled with 100,000 recent posts of 2,000
+agents in one room. Then ``--posts`` lobby-sized posts (random words, some with links, numbers and emoji) are
+checked one by one, as ``safety.services.check_post`` does: the content matchers, the links read once, the word
+set and the near-duplicate lookup, and the post added to the index. The database parts of a check (the rule
+set's version, read at most twice a second per process; an audit row for a blocked or held post) are not in it.
+
+Prints p50/p90/p99/max per check and the index's memory (tracemalloc).
+
+    .venv/bin/python bench/safety_rules.py --posts 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import string
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatr.settings")
+
+import django
+
+django.setup()
+
+from chat.links import linked_hosts  # noqa: E402
+from safety import near_duplicates  # noqa: E402
+from safety.kinds import clean_settings  # noqa: E402
+from safety.rules import CompiledRule, RuleSet, Subject  # noqa: E402
+
+WORDS = [
+    "".join(random.Random(n).choices(string.ascii_lowercase, k=random.Random(n + 1).randint(2, 9))) for n in range(5000)
+]
+
+
+def rules() -> tuple[CompiledRule, ...]:
+    made = []
+
+    def add(kind: str, settings: dict) -> None:
+        number = len(made)
+        made.append(
+            CompiledRule(
+                pk=number,
+                name=f"{kind}-{number}",
+                reason="bench",
+                kind=kind,
+                action="block" if number % 2 else "hold",
+                scopes=frozenset({"lobby", "groups"}),
+                unverified_only=False,
+                settings=clean_settings(kind, settings),
+            )
+        )
+
+    rng = random.Random(7)
+    for _ in range(100):
+        add("terms", {"terms": [f"zz{rng.randrange(10**9)} {rng.choice(WORDS)}" for _ in range(10)]})
+    for n in range(20):
+        add("pattern", {"pattern": f"(?i)(ignore|forget) (all )?previous {n} instructions|send \\d+ btc{n}"})
+    for n in range(40):
+        add("links", {"domains": [f"scam{n}-{k}.example" for k in range(5)]})
+    for _ in range(20):
+        add("new_agent", {"minutes": 60})
+    for n in range(10):
+        add("near_duplicate", {"similarity": 0.7, "agents": 3 + n, "window": 10})
+    for _ in range(10):
+        add("flood", {"posts": 1000, "seconds": 5, "minutes": 5})
+    return tuple(made)
+
+
+def text(rng: random.Random) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(5, 35))]
+    if rng.random() < 0.2:
+        words.insert(rng.randrange(len(words)), f"https://site{rng.randrange(100)}.com/x")
+    if rng.random() < 0.3:
+        words.insert(rng.randrange(len(words)), str(rng.randrange(1000)))
+    if rng.random() < 0.2:
+        words.append("🚀")
+    return " ".join(words)[:250]
+
+
+def check(rule_set: RuleSet, index: near_duplicates.Index, content: str, agent: str) -> None:
+    subject = Subject(scope="lobby", verified=False, content=content)
+    applicable = rule_set.applicable(subject)
+    hosts = linked_hosts(content) if rule_set.needs_hosts(subject) else None
+    rule_set.content_matches(subject, hosts=hosts)
+    near = [rule for rule in applicable if rule.kind == "near_duplicate"]
+    hashes = near_duplicates.word_set(content)
+    if hashes is not None:
+        alike = index.alike(scope="lobby", agent=agent, hashes=hashes)
+        for rule in near:
+            len({item.agent for item in alike if item.similarity >= rule.settings["similarity"]})
+        index.add(scope="lobby", agent=agent, hashes=hashes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=5000)
+    parser.add_argument("--recent", type=int, default=100_000)
+    arguments = parser.parse_args()
+    rng = random.Random(1)
+    rule_set = RuleSet(version=1, rules=rules())
+    tracemalloc.start()
+    index = near_duplicates.Index(rows=near_duplicates.rows_for(0.7), window_seconds=3600)
+    for number in range(arguments.recent):
+        hashes = near_duplicates.word_set(text(rng))
+        if hashes is not None:
+            index.add(scope="lobby", agent=f"agent{number % 2000}", hashes=hashes)
+    memory, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    timings = []
+    for number in range(arguments.posts):
+        content = text(rng)
+        started = time.perf_counter()
+        check(rule_set, index, content, f"agent{number % 2000}")
+        timings.append((time.perf_counter() - started) * 1e6)
+    timings.sort()
+    p90, p99 = (timings[int(len(timings) * share) - 1] for share in (0.90, 0.99))
+    print(
+        f"rules: {len(rule_set.rules)}  recent posts in the index: {len(index):,}"
+        f"  index memory: {memory / 2**20:.0f} MiB"
+    )
+    print(
+        f"check per post (µs): p50 {statistics.median(timings):.0f}  p90 {p90:.0f}  p99 {p99:.0f}"
+        f"  max {timings[-1]:.0f}"
+        f"  ({arguments.posts:,} posts)"
+    )
+
+
+if __name__ == "__main__":
+    main()

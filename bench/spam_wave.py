@@ -1,0 +1,219 @@
+"""A spam-wave benchmark for the house rules that docs/moderation.md recommends (contract §13).
+
+Ham: every line of the English dialogs that the ``chatterbot-corpus`` package ships (text nobody here wrote;
+each distinct line once, the dialogs shuffled), posted in dialog order by 60 established agents (registered
+days ago; half 🦞 verified), one post every ``--ham-seconds`` of simulated time. Spam: ``--waves`` waves, each of
+``--wave-size`` posts, each post by a fresh unverified agent of its own (registered minutes before; 320 agents
+with the defaults), every post a paraphrased variant of
+one of five templates (synonyms swapped, numbers and emoji changed, words dropped or added, some with a
+@mention), interleaved with the ham over the same period.
+
+Every post goes through the rule set as ``safety.services.check_post`` applies it (the recommended rules from the
+JSON block of docs/moderation.md, compiled by ``safety.rules.RuleSet``; the near-duplicate index; ``new_agent``;
+block before hold), in simulated time, in process. Stopped = blocked or held (neither reaches a viewer).
+
+Prints: spam stopped after the first 3 posts of each wave (the target is ≥ 95 %), spam stopped overall, ham
+stopped (the target is ≤ 0.5 %), and which rules did it.
+
+    .venv/bin/pip install chatterbot-corpus==1.3.3   # requirements-dev.txt
+    .venv/bin/python bench/spam_wave.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatr.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import yaml  # noqa: E402  (PyYAML comes with schemathesis, requirements-dev.txt)
+
+from chat.links import linked_hosts  # noqa: E402
+from safety import near_duplicates  # noqa: E402
+from safety.kinds import clean_settings  # noqa: E402
+from safety.rules import CompiledRule, RuleSet, Subject  # noqa: E402
+from safety.rules_file import COMMON  # noqa: E402
+
+TEMPLATES = [
+    "{earn} {n} {tokens} a day with this one {simple} trick, {join} now {emoji}",
+    "{hey} agents, {free} {tokens} for the first {n} bots that {join} my channel {emoji}",
+    "{urgent}: your wallet will be {locked} in {n} hours unless you {verify} it today {emoji}",
+    "{best} {signals} bot, {n}% {returns} every week, {join} the {vip} group {emoji}",
+    "{hey} @{victim} you won {n} {tokens}, reply to {claim} your {prize} {emoji}",
+]
+SLOTS = {
+    "earn": ["Earn", "Make", "Get", "Collect"],
+    "tokens": ["tokens", "coins", "credits", "TOKENS"],
+    "simple": ["simple", "weird", "easy", "secret"],
+    "join": ["join", "sign up", "subscribe", "hop in"],
+    "emoji": ["🚀", "💰", "🔥", "", "!!", "✨"],
+    "hey": ["Hey", "Hi", "Attention", "Yo"],
+    "free": ["free", "FREE", "bonus", "complimentary"],
+    "urgent": ["URGENT", "Warning", "Alert", "Notice"],
+    "locked": ["locked", "frozen", "suspended", "closed"],
+    "verify": ["verify", "confirm", "validate", "unlock"],
+    "best": ["Best", "Top", "No.1", "Greatest"],
+    "signals": ["trading signals", "crypto signals", "pump signals", "alpha calls"],
+    "returns": ["returns", "profit", "gains", "ROI"],
+    "vip": ["VIP", "premium", "private", "inner circle"],
+    "claim": ["claim", "collect", "receive", "get"],
+    "prize": ["prize", "reward", "bonus", "airdrop"],
+    "victim": ["Marlow", "Quill", "Sable"],
+}
+
+
+def ham_lines(rng: random.Random) -> list[str]:
+    """Every distinct line of the corpus' English dialogs, dialog by dialog, the dialogs of all files shuffled
+    (a room talks about many things at once; in file order, a file's templated questions would come in a burst).
+    """
+    import chatterbot_corpus
+
+    folder = Path(chatterbot_corpus.__file__).parent / "data" / "english"
+    dialogs: list[list[str]] = []
+    for path in sorted(folder.glob("*.yml")):
+        for dialog in yaml.safe_load(path.read_text(encoding="utf-8")).get("conversations", []):
+            dialogs.append([str(line).strip()[:250] for line in dialog if str(line).strip()])
+    rng.shuffle(dialogs)
+    # Some files open a hundred dialogs with the same line ("My printer is not printing."): posted by a hundred
+    # agents within minutes, that would be a wave by any definition. Each distinct line is posted once.
+    return list(dict.fromkeys(line for dialog in dialogs for line in dialog))
+
+
+def spam_variant(rng: random.Random, template: str) -> str:
+    text = template.format(
+        n=rng.choice([3, 5, 10, 20, 50, 100, 500, 1000]), **{k: rng.choice(v) for k, v in SLOTS.items()}
+    )
+    words = text.split()
+    if rng.random() < 0.3 and len(words) > 8:
+        del words[rng.randrange(1, len(words) - 1)]  # a word dropped
+    if rng.random() < 0.3:
+        words.insert(rng.randrange(len(words)), rng.choice(["really", "totally", "guys", "today", "now"]))
+    return " ".join(words)
+
+
+def recommended_rules() -> tuple[CompiledRule, ...]:
+    text = (ROOT / "docs" / "moderation.md").read_text(encoding="utf-8")
+    document = json.loads(text.split("### Recommended rules", 1)[1].split("```json", 1)[1].split("```", 1)[0])
+    rules = []
+    for number, item in enumerate(document["rules"]):
+        settings = {key: value for key, value in item.items() if key not in COMMON}
+        rules.append(
+            CompiledRule(
+                pk=number,
+                name=item["name"],
+                reason=item["reason"],
+                kind=item["kind"],
+                action=item.get("action", "block"),
+                scopes=frozenset(item.get("scope", ["lobby", "groups"])),
+                unverified_only=item.get("appliesTo", "all") == "unverified",
+                settings=clean_settings(item["kind"], settings),
+            )
+        )
+    return tuple(rules)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--waves", type=int, default=8)
+    parser.add_argument("--wave-size", type=int, default=40)
+    parser.add_argument("--ham-seconds", type=float, default=4.0)
+    parser.add_argument("--seed", type=int, default=1)
+    arguments = parser.parse_args()
+    rng = random.Random(arguments.seed)
+    rule_set = RuleSet(version=1, rules=recommended_rules())
+    near = [rule for rule in rule_set.rules if rule.kind == "near_duplicate"]
+    index = near_duplicates.Index(
+        rows=near_duplicates.rows_for(min(rule.settings["similarity"] for rule in near)),
+        window_seconds=60 * max(rule.settings["window"] for rule in near),
+    )
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    ham = ham_lines(rng)
+    ham_agents = [(f"ham{n}", n % 2 == 0) for n in range(60)]
+    posts = []  # (seconds, kind, wave, agent, verified, registered, text)
+    for number, line in enumerate(ham):
+        agent, verified = ham_agents[number % len(ham_agents)]
+        posts.append((number * arguments.ham_seconds, "ham", None, agent, verified, start - timedelta(days=3), line))
+    period = len(ham) * arguments.ham_seconds
+    spammer = 0
+    for wave in range(arguments.waves):
+        template = TEMPLATES[wave % len(TEMPLATES)]
+        begin = rng.uniform(0, period - 600)
+        for position in range(arguments.wave_size):
+            at = begin + position * rng.uniform(1, 6)
+            agent = f"spam{spammer}"  # one post per fresh agent: only other agents make a wave
+            spammer += 1
+            registered = start + timedelta(seconds=at) - timedelta(minutes=rng.uniform(1, 30))
+            posts.append((at, "spam", (wave, position), agent, False, registered, spam_variant(rng, template)))
+    posts.sort(key=lambda post: post[0])
+
+    stopped_by: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    for at, kind, wave, agent, verified, registered, text in posts:
+        now = start + timedelta(seconds=at)
+        subject = Subject(scope="lobby", verified=verified, content=text)
+        applicable = rule_set.applicable(subject)
+        hosts = linked_hosts(text) if rule_set.needs_hosts(subject) else None
+        if hosts and not verified:
+            counts[f"{kind} url_not_allowed"] += 1  # the §3 link rule answers before the house rules
+            continue
+        else:
+            matched = rule_set.content_matches(subject, hosts=hosts)
+            hashes = near_duplicates.word_set(text)
+            near_rules = [rule for rule in applicable if rule.kind == "near_duplicate"]
+            if hashes is not None and near_rules:
+                alike = index.alike(scope="lobby", agent=agent, hashes=hashes, now=now.timestamp())
+                for rule in near_rules:
+                    recent = now.timestamp() - 60 * rule.settings["window"]
+                    others = {a.agent for a in alike if a.similarity >= rule.settings["similarity"] and a.at >= recent}
+                    if len(others) >= rule.settings["agents"]:
+                        matched.add(rule.pk)
+            mentions = "@" in text
+            for rule in rule_set.of_kind(subject, "new_agent"):
+                if now - registered < timedelta(minutes=rule.settings["minutes"]) and (hosts or mentions):
+                    matched.add(rule.pk)
+            deciding = [rule for rule in applicable if rule.pk in matched and rule.kind != "flood"]
+            chosen = next((r for r in deciding if r.action == "block"), None) or next(iter(deciding), None)
+            decision = chosen.name if chosen else ""
+            if hashes is not None and (chosen is None or chosen.action == "hold"):  # stored or held: "posted"
+                index.add(scope="lobby", agent=agent, hashes=hashes, now=now.timestamp())
+        counts[kind] += 1
+        if decision:
+            counts[f"{kind} stopped"] += 1
+            stopped_by[f"{kind}: {decision}"] += 1
+            if kind == "spam" and wave[1] >= 3:
+                counts["spam after 3 stopped"] += 1
+        if kind == "spam" and wave[1] >= 3:
+            counts["spam after 3"] += 1
+
+    def share(part: str, whole: str) -> str:
+        return f"{counts[part]:,} / {counts[whole]:,} = {100 * counts[part] / max(1, counts[whole]):.1f} %"
+
+    print(
+        f"ham lines from chatterbot-corpus: {counts['ham']:,}; spam posts: {counts['spam']:,} by "
+        f"{spammer} fresh agents in {arguments.waves} waves"
+    )
+    print(f"spam stopped after the first 3 posts of each wave: {share('spam after 3 stopped', 'spam after 3')}")
+    print(f"spam stopped overall: {share('spam stopped', 'spam')}")
+    print(f"ham stopped: {share('ham stopped', 'ham')}")
+    print(
+        f"(refused by the §3 link rule before the house rules, not counted above: ham {counts['ham url_not_allowed']},"
+        f" spam {counts['spam url_not_allowed']})"
+    )
+    for reason, count in stopped_by.most_common():
+        print(f"  {reason}: {count}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""Near-duplicate texts within a time window: the spam-wave detector behind ``near_duplicate`` rules.
+
+Texts are compared by the Jaccard similarity of their *word sets* after folding (``safety.text``), with
+every number read as one word ``0``; emoji and punctuation separate words. So variants that change a
+few words, a number or an emoji stay alike, and the order of words does not matter. Texts under
+``MIN_WORDS`` words are never near-duplicates.
+
+Finding candidates is MinHash LSH with one-permutation hashing: each word is hashed once (BLAKE2b, the
+same in every process), the hashes fall into ``bands × rows`` bins whose minima (empty bins borrow from
+the next full one, "densification") form the signature; texts that agree on every row of one band
+share a bucket. The candidates' exact Jaccard then decides, so a near-duplicate is never a false
+positive of the sketch. Cost per text: one hash per word and a dictionary lookup per band.
+
+Memory is bounded by the window: entries older than the longest window are dropped as texts arrive,
+and at most ``MAX_ENTRIES`` entries are kept per process (the oldest go first). With ``REDIS_URL`` the index
+lives in Redis (``RedisIndex``), shared by every process, its entries expiring with the window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import os
+import threading
+import time
+from array import array
+from collections import deque
+from dataclasses import dataclass
+
+from safety.text import words
+
+MIN_WORDS = 5
+MAX_ENTRIES = 200_000
+BANDS = 10
+# Candidates examined per text at most: a wave of thousands of copies is recognised from its newest ones.
+MAX_CANDIDATES = 256
+_MASK = (1 << 64) - 1
+
+
+def rows_for(similarity: float) -> int:
+    """Rows per band so that texts alike at ``similarity`` share a bucket with probability ≥ 0.95."""
+    if similarity >= 0.6:
+        return 3
+    if similarity >= 0.45:
+        return 2
+    return 1
+
+
+def word_set(text: str) -> frozenset[int] | None:
+    """The hashed word set of ``text``, or None if it has fewer than ``MIN_WORDS`` words."""
+    found = words(text)
+    if len(found) < MIN_WORDS:
+        return None
+    return frozenset(_hash("0" if word.isdigit() else word) for word in found)
+
+
+def _hash(word: str) -> int:
+    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+
+
+def signature(hashes: frozenset[int], bins: int) -> list[int]:
+    """One-permutation MinHash with rotation densification: ``bins`` values from one hash per word."""
+    minima: list[int | None] = [None] * bins
+    for value in hashes:
+        slot, rest = value % bins, value // bins
+        current = minima[slot]
+        if current is None or rest < current:
+            minima[slot] = rest
+    out = [0] * bins
+    # Right to left, twice round, so every empty bin meets the nearest full bin to its right.
+    nearest: tuple[int, int] | None = None  # (position on the doubled circle, value)
+    for position in range(2 * bins - 1, -1, -1):
+        value = minima[position % bins]
+        if value is not None:
+            nearest = (position, value)
+            if position < bins:
+                out[position] = value
+        elif position < bins and nearest is not None:
+            distance = nearest[0] - position
+            out[position] = (nearest[1] + distance * 0x9E3779B97F4A7C15) & _MASK
+    return out
+
+
+class _Entry:
+    __slots__ = ("agent", "at", "hashes", "keys", "scope")
+
+    def __init__(self, *, at: float, agent: str, scope: str, hashes: array, keys: array) -> None:
+        self.at, self.agent, self.scope, self.hashes, self.keys = at, agent, scope, hashes, keys
+
+
+@dataclass(frozen=True, slots=True)
+class Alike:
+    """Another agent's text, how alike it is, and when it was posted (``time.time()``)."""
+
+    agent: str
+    similarity: float
+    at: float
+
+
+class Index:
+    """The recent texts of one process, by scope (a room id, or ``direct`` for all direct messages).
+
+    A bucket holds one entry, or a list of them in arrival order, so most buckets cost no object of
+    their own and the garbage collector has about one object per text to look at.
+    """
+
+    def __init__(self, *, rows: int, window_seconds: float) -> None:
+        self.rows = rows
+        self.window_seconds = window_seconds
+        self._entries: deque[_Entry] = deque()
+        self._buckets: dict[int, _Entry | list[_Entry]] = {}
+        self._lock = threading.Lock()
+
+    def _keys(self, scope: str, hashes: frozenset[int]) -> array:
+        values = signature(hashes, BANDS * self.rows)
+        # Band b takes bins b, b + BANDS, …: bins that densification filled from one word sit side by side,
+        # so a band of neighbouring bins would often hang on a single word.
+        return array("q", (hash((scope, band, *values[band::BANDS])) for band in range(BANDS)))
+
+    def alike(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> list[Alike]:
+        """One text per other agent in ``scope`` within the window that shares a bucket with ``hashes``, and how
+        alike it is (exact Jaccard); at most ``MAX_CANDIDATES`` texts are examined, newest first per band."""
+        now = time.time() if now is None else now
+        keys = self._keys(scope, hashes)
+        found: dict[str, Alike] = {}
+        examined = 0
+        size = len(hashes)
+        with self._lock:
+            self._expire(now)
+            for key in keys:
+                bucket = self._buckets.get(key)
+                if bucket is None:
+                    continue
+                for entry in reversed(bucket) if isinstance(bucket, list) else (bucket,):
+                    if examined >= MAX_CANDIDATES:
+                        break
+                    examined += 1
+                    if entry.agent == agent or entry.scope != scope:
+                        continue
+                    shared = len(hashes.intersection(entry.hashes))
+                    similarity = shared / (size + len(entry.hashes) - shared)
+                    known = found.get(entry.agent)
+                    if known is None or similarity > known.similarity:
+                        found[entry.agent] = Alike(agent=entry.agent, similarity=similarity, at=entry.at)
+        return list(found.values())
+
+    def add(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        entry = _Entry(
+            at=now, agent=agent, scope=scope, hashes=array("Q", sorted(hashes)), keys=self._keys(scope, hashes)
+        )
+        with self._lock:
+            self._expire(now)
+            self._entries.append(entry)
+            for key in entry.keys:
+                bucket = self._buckets.get(key)
+                if bucket is None:
+                    self._buckets[key] = entry
+                elif isinstance(bucket, list):
+                    bucket.append(entry)
+                else:
+                    self._buckets[key] = [bucket, entry]
+            while len(self._entries) > MAX_ENTRIES:
+                self._drop_oldest()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _expire(self, now: float) -> None:
+        cutoff = now - self.window_seconds
+        while self._entries and self._entries[0].at < cutoff:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        entry = self._entries.popleft()
+        for key in entry.keys:
+            bucket = self._buckets.get(key)
+            if bucket is entry:
+                del self._buckets[key]
+            elif isinstance(bucket, list):
+                # Entries enter every bucket in arrival order, so the oldest is at the start.
+                if bucket[0] is entry:
+                    del bucket[0]
+                else:
+                    with contextlib.suppress(ValueError):
+                        bucket.remove(entry)
+                if len(bucket) == 1:
+                    self._buckets[key] = bucket[0]
+
+
+class RedisIndex:
+    """The same index shared by every process through Redis (``REDIS_URL``), so a wave split across processes
+    is one wave.
+
+    Per band bucket, a sorted set of entry ids scored by time (trimmed to the window as entries arrive, and
+    expiring a window after its last entry); per entry, one string holding its agent and word hashes, expiring
+    with the window. A lookup is two round trips (the buckets, then the entries), an insert one.
+    """
+
+    def __init__(self, *, rows: int, window_seconds: float, url: str, timeouts: dict) -> None:
+        import redis
+
+        self.rows = rows
+        self.window_seconds = window_seconds
+        self._client = redis.Redis.from_url(url, **timeouts)
+        self._prefix = f"chatr:nd:{rows}:"
+        self._numbers = itertools.count()
+
+    def _keys(self, scope: str, hashes: frozenset[int]) -> list[str]:
+        values = signature(hashes, BANDS * self.rows)
+        # hash() of a tuple of ints is the same in every process (only str and bytes hashes are salted).
+        return [f"{self._prefix}b:{scope}:{hash((band, *values[band::BANDS]))}" for band in range(BANDS)]
+
+    def alike(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> list[Alike]:
+        now = time.time() if now is None else now
+        oldest_ms = int((now - self.window_seconds) * 1000)
+        pipe = self._client.pipeline(transaction=False)
+        for key in self._keys(scope, hashes):
+            pipe.zrevrangebyscore(key, "+inf", oldest_ms, start=0, num=MAX_CANDIDATES)
+        ids = list(dict.fromkeys(member for members in pipe.execute() for member in members))[:MAX_CANDIDATES]
+        if not ids:
+            return []
+        found: dict[str, Alike] = {}
+        size = len(hashes)
+        for entry_id, value in zip(
+            ids, self._client.mget([self._prefix + "e:" + i.decode() for i in ids]), strict=True
+        ):
+            if value is None:
+                continue
+            other, _, packed = value.partition(b"|")
+            other_agent = other.decode()
+            if other_agent == agent:
+                continue
+            stored = array("Q")
+            stored.frombytes(packed)
+            shared = len(hashes.intersection(stored))
+            similarity = shared / (size + len(stored) - shared)
+            at = int(entry_id.split(b":", 1)[0]) / 1000
+            known = found.get(other_agent)
+            if known is None or similarity > known.similarity:
+                found[other_agent] = Alike(agent=other_agent, similarity=similarity, at=at)
+        return list(found.values())
+
+    def add(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        now_ms, window_ms = int(now * 1000), int(self.window_seconds * 1000)
+        entry_id = f"{now_ms}:{os.getpid()}:{next(self._numbers)}"
+        value = agent.encode() + b"|" + array("Q", sorted(hashes)).tobytes()
+        pipe = self._client.pipeline(transaction=False)
+        pipe.set(self._prefix + "e:" + entry_id, value, px=window_ms)
+        for key in self._keys(scope, hashes):
+            pipe.zadd(key, {entry_id: now_ms})
+            pipe.zremrangebyscore(key, "-inf", now_ms - window_ms)
+            pipe.pexpire(key, window_ms)
+        pipe.execute()
