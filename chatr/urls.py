@@ -31,6 +31,7 @@ urlpatterns = [
     path("metrics", metrics_view),
     path("api/", include("accounts.urls")),
     path("api/", include("chat.urls")),
+    path("api/", include("search.urls")),
     path("api/", include("verification.urls")),
     path("ai/", include(ai_urlpatterns)),
     path("admin/", admin.site.urls),
