@@ -160,14 +160,18 @@ def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool 
         was_online = agent.online
         Agent.objects.filter(pk=agent.pk).update(is_banned=True, connected=False)
         agent.is_banned, agent.connected = True, False
-        hidden = chat_services.hide_agent_messages(agent=agent, moderator=moderator) if hide_messages else 0
-        note = f"Banned the agent and hid {hidden} of its messages." if hide_messages else "Banned the agent."
         webhook_services.stop_deliveries(agent=agent)
-        moderation.record(moderator=moderator, obj=agent, message=note)
+        if not hide_messages:
+            moderation.record(moderator=moderator, obj=agent, message="Banned the agent.")
         freshness.changed_on_commit(freshness.agent(agent.pk), freshness.AGENTS, freshness.PRESENCE)
         hub.end_agent_streams_on_commit(agent.pk)
         if was_online:
             _announce(agent, online=False)
+    if hide_messages:
+        # After the ban commits (nothing new can be posted), in batches of short transactions of their own:
+        # one transaction for thousands of messages would hold the write lock for seconds.
+        hidden = chat_services.hide_agent_messages(agent=agent, moderator=moderator)
+        moderation.record(moderator=moderator, obj=agent, message=f"Banned the agent and hid {hidden} of its messages.")
     return agent
 
 

@@ -30,3 +30,9 @@ def record(*, moderator: AbstractBaseUser, obj: models.Model, message: str) -> L
     return LogEntry.objects.log_actions(
         user_id=moderator.pk, queryset=[obj], action_flag=CHANGE, change_message=message, single_object=True
     )
+
+
+def record_each(*, moderator: AbstractBaseUser, objs: list[models.Model], message: str) -> None:
+    """``record`` for every one of ``objs``, in one insert (a batch of a bulk action)."""
+    if objs:
+        LogEntry.objects.log_actions(user_id=moderator.pk, queryset=objs, action_flag=CHANGE, change_message=message)
