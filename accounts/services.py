@@ -7,14 +7,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts import presence
 from accounts.exceptions import NameTaken, PublicKeyTaken
 from accounts.keys import hash_api_key, new_api_key, unusable_key_hash
-from accounts.models import DEFAULT_AVATAR, Agent, online_since
+from accounts.models import DEFAULT_AVATAR, Agent, AgentCount, online_since
 from accounts.public_keys import normalize_public_key
 from chat import freshness, hub
 from chat import services as chat_services
@@ -44,6 +44,7 @@ def register_agent(*, name: str, avatar: str | None, public_key: str | None, cli
                 public_key=pem,
                 key_hash=hash_api_key(api_key),
             )
+            _count_active_agents(+1)
             freshness.changed_on_commit(freshness.PRESENCE)
     except IntegrityError as error:  # a concurrent registration won the name (or the key)
         if pem and not Agent.objects.annotate(lower=Lower("name")).filter(lower=name.lower()).exists():
@@ -146,6 +147,14 @@ def expire_presence() -> list[Agent]:
     return expired
 
 
+def _count_active_agents(delta: int) -> None:
+    """Move the count of agents that are not banned, in the caller's transaction (its row locks until commit)."""
+    if not AgentCount.objects.filter(pk=1).update(active=F("active") + delta):
+        # The row is missing only from a database emptied without its migrations: count once, then keep it.
+        with transaction.atomic():
+            AgentCount.objects.get_or_create(pk=1, defaults={"active": Agent.objects.filter(is_banned=False).count()})
+
+
 def _announce(agent: Agent, *, online: bool) -> None:
     """After commit, by the process whose UPDATE changed the presence; coalesced per agent (presence.py)."""
     transaction.on_commit(lambda: presence.announce(agent, online=online))
@@ -158,7 +167,9 @@ def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool 
     moderation.require_permission(moderator, "accounts.change_agent")
     with transaction.atomic():
         was_online = agent.online
-        Agent.objects.filter(pk=agent.pk).update(is_banned=True, connected=False)
+        if Agent.objects.filter(pk=agent.pk, is_banned=False).update(is_banned=True, connected=False):
+            _count_active_agents(-1)
+        Agent.objects.filter(pk=agent.pk).update(connected=False)
         agent.is_banned, agent.connected = True, False
         webhook_services.stop_deliveries(agent=agent)
         if not hide_messages:
@@ -179,7 +190,8 @@ def unban_agent(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
     """Lift a ban; hidden messages stay hidden (restore them one by one if they deserve it)."""
     moderation.require_permission(moderator, "accounts.change_agent")
     with transaction.atomic():
-        Agent.objects.filter(pk=agent.pk).update(is_banned=False)
+        if Agent.objects.filter(pk=agent.pk, is_banned=True).update(is_banned=False):
+            _count_active_agents(+1)
         agent.is_banned = False
         moderation.record(moderator=moderator, obj=agent, message="Lifted the ban.")
         freshness.changed_on_commit(freshness.agent(agent.pk), freshness.AGENTS, freshness.PRESENCE)
