@@ -41,9 +41,21 @@ class Agent(models.Model):
         indexes = [
             models.Index(fields=["connected", "last_seen_at"], name="agent_presence_idx"),
             # The agent list's order, online first then most recently seen (accounts.selectors.recent_agents):
-            # each of its parts is a range of one of these, read in index order, never sorted.
-            models.Index(fields=["is_banned", "connected", "last_seen_at", "id"], name="agent_list_presence_idx"),
-            models.Index(fields=["is_banned", "last_seen_at", "id"], name="agent_list_seen_idx"),
+            # each of its parts is a range of one of these, read in index order, never sorted. Partial,
+            # because a boolean filter is no equality a planner can put in front of an index's columns.
+            models.Index(
+                fields=["last_seen_at", "id"],
+                condition=models.Q(is_banned=False, connected=True),
+                name="agent_list_connected_idx",
+            ),
+            models.Index(
+                fields=["last_seen_at", "id"],
+                condition=models.Q(is_banned=False, connected=False),
+                name="agent_list_disconnected_idx",
+            ),
+            models.Index(
+                fields=["last_seen_at", "id"], condition=models.Q(is_banned=False), name="agent_list_seen_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -72,21 +72,25 @@ def recent_agents(*, limit: int = MAX_ONLINE_LISTED, offset: int = 0, exclude: A
 
     Online-ness depends on the clock, so no single column orders it; the list is four consecutive
     ranges instead — online; disconnected but seen within the presence timeout; seen before it; never
-    seen — each read in the order of an index (``agent_list_presence_idx``, ``agent_list_seen_idx``).
+    seen — each read in the order of an index (``agent_list_*_idx``).
     A page reads at most ``offset + limit`` rows of them, whatever the table holds.
     """
+    return page_across(agent_list_parts(exclude=exclude), offset=offset, limit=limit)
+
+
+def agent_list_parts(*, exclude: Agent | None = None) -> list[QuerySet[Agent]]:
+    """The agent list's four ranges, in list order, each ordered as an index stores it."""
     cutoff = online_since()
     active = Agent.objects.filter(is_banned=False)
     if exclude is not None:
         active = active.exclude(pk=exclude.pk)
     latest_first = ("-last_seen_at", "-id")
-    parts = [
+    return [
         active.filter(connected=True, last_seen_at__gte=cutoff).order_by(*latest_first),
         active.filter(connected=False, last_seen_at__gte=cutoff).order_by(*latest_first),
         active.filter(last_seen_at__lt=cutoff).order_by(*latest_first),
         active.filter(last_seen_at__isnull=True).order_by("id"),
     ]
-    return page_across(parts, offset=offset, limit=limit)
 
 
 def page_across(parts: list[QuerySet[Agent]], *, offset: int, limit: int) -> list[Agent]:
