@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from chatr.errors import InvalidInput
@@ -87,21 +87,32 @@ def match_spans(content: str, query: Query) -> list[list[int]]:
 
     One pass over the content's words, whatever ``q`` holds: the words and phrases form one automaton
     (a word is a phrase of one), so each content word costs a few dictionary steps, never a comparison
-    per phrase at every position. A query cannot make this dearer than reading the content once.
+    per phrase at every position; the pass stops once the first ``MAX_SPANS`` spans can no longer grow.
+    A query cannot make this dearer than reading the content once.
     """
     phrases = [(word,) for word in query.words] + list(query.phrases)
     matcher = _PhraseMatcher([tuple(fold(word) for word in phrase) for phrase in phrases])
-    tokens = list(words(content))
-    # Merged spans as token index ranges [first, last]; a longer phrase may reach back over earlier spans.
-    merged: list[list[int]] = []
-    for index, length in matcher.longest_ending(fold(match.group()) for match in tokens):
-        if not length:
-            continue
-        first = index - length + 1
-        while merged and merged[-1][1] >= first:
-            first = min(first, merged.pop()[0])
-        merged.append([first, index])
-    return [[tokens[first].start(), tokens[last].end()] for first, last in merged[:MAX_SPANS]]
+    edges, fail, longest = matcher.edges, matcher.fail, matcher.longest
+    reach = matcher.max_length - 1  # how far back a match may start from the word it ends at
+    ascii_text = content.isascii()
+    # ASCII lowercases to the same length, so one regex pass over the folded text gives words and offsets.
+    found = list(_WORD.finditer(content.lower() if ascii_text else content))
+    merged: list[list[int]] = []  # spans as word index ranges [first, last]
+    state = 0
+    for index, match in enumerate(found):
+        word = match.group() if ascii_text else fold(match.group())
+        while state and word not in edges[state]:
+            state = fail[state]
+        state = edges[state].get(word, 0)
+        length = longest[state]
+        if length:
+            first = index - length + 1
+            while merged and merged[-1][1] >= first:  # a longer phrase may reach back over earlier spans
+                first = min(first, merged.pop()[0])
+            merged.append([first, index])
+        if len(merged) >= MAX_SPANS and merged[MAX_SPANS - 1][1] < index + 1 - reach:
+            break  # no later match can start early enough to touch the first MAX_SPANS spans
+    return [[found[first].start(), found[last].end()] for first, last in merged[:MAX_SPANS]]
 
 
 class _PhraseMatcher:
@@ -113,6 +124,7 @@ class _PhraseMatcher:
     """
 
     def __init__(self, phrases: list[tuple[str, ...]]) -> None:
+        self.max_length = max(map(len, phrases), default=1)
         self.edges: list[dict[str, int]] = [{}]
         self.longest: list[int] = [0]  # the longest phrase that ends at this state (or via its failure links)
         for phrase in phrases:
@@ -135,15 +147,6 @@ class _PhraseMatcher:
                     back = self.fail[back]
                 self.fail[child] = self.edges[back].get(word, 0)
                 queue.append(child)
-
-    def longest_ending(self, text: Iterable[str]) -> Iterator[tuple[int, int]]:
-        """``(index, length)`` for every word of ``text``: the longest phrase ending at it (0: none)."""
-        state = 0
-        for index, word in enumerate(text):
-            while state and word not in self.edges[state]:
-                state = self.fail[state]
-            state = self.edges[state].get(word, 0)
-            yield index, self.longest[state]
 
 
 def fts5_expression(query: Query) -> str:
