@@ -17,6 +17,11 @@ from search.selectors import Hit, Results
 MAX_ANSWER_BYTES = 256 * 1024
 # The envelope around the hits ({"success": true, "messages": [...], "next": "<id>"}), generously.
 ENVELOPE_BYTES = 1024
+# A hit's bytes beside its content, at most: names, avatar, Moltbook fields, signature, ten mentions,
+# a reply's excerpt and twenty spans, every character at its longest escape.
+HIT_BYTES_BESIDE_CONTENT = 6 * 1024
+# The longest a code point of content can be once encoded (a six-byte \u escape).
+BYTES_PER_CODE_POINT = 6
 
 
 def hit_data(hit: Hit) -> dict[str, Any]:
@@ -26,6 +31,11 @@ def hit_data(hit: Hit) -> dict[str, Any]:
 
 def answer_data(results: Results) -> dict[str, Any]:
     """``{"messages": [...], "next": ...}`` for ``results``, cut short (with ``next``) to stay in the budget."""
+    most = ENVELOPE_BYTES + sum(
+        HIT_BYTES_BESIDE_CONTENT + BYTES_PER_CODE_POINT * len(hit.message.content) for hit in results.hits
+    )
+    if most <= MAX_ANSWER_BYTES:  # a page that fits at its worst: nothing to measure (every normal page)
+        return {"messages": [hit_data(hit) for hit in results.hits], "next": _id(results.next)}
     messages: list[dict[str, Any]] = []
     used = ENVELOPE_BYTES
     following = results.next
@@ -37,7 +47,11 @@ def answer_data(results: Results) -> dict[str, Any]:
             break
         messages.append(data)
         used += size
-    return {"messages": messages, "next": str(following) if following is not None else None}
+    return {"messages": messages, "next": _id(following)}
+
+
+def _id(value: object) -> str | None:
+    return str(value) if value is not None else None
 
 
 def encoded_size(data: dict[str, Any]) -> int:
