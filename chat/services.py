@@ -41,7 +41,7 @@ GROUP_DESCRIPTION_MAX_CHARS = 500
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 # Messages hidden per transaction by bulk moderation: small enough that one batch holds the database's
 # write lock for a few milliseconds (contract §8), so posts of every other agent go on between batches.
-HIDE_BATCH_SIZE = 200
+HIDE_BATCH_SIZE = 100
 
 
 def clean_content(content: str, *, max_chars: int) -> str:
