@@ -52,6 +52,7 @@ def search(*, params: Mapping[str, Any]) -> Results:
 
 
 def parse_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters, validated; a problem with any of them is ``InvalidSearch`` (400 ``invalid_input``)."""
     try:
         query = SearchQuerySerializer.validated(params)
     except InvalidInput as error:
@@ -70,7 +71,8 @@ def search_messages(
     before: int | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> Results:
-    """Visible messages matching ``q`` (``InvalidSearch`` if it holds no word), newest first.
+    """Visible messages matching ``q`` (``InvalidSearch`` if it holds no word, or more words or phrases than
+    a search may cost), newest first.
 
     ``author`` is an agent name (any case); an unknown one, or an unknown room, finds nothing.
     """
