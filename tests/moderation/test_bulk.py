@@ -4,6 +4,7 @@ committing and sending its ``delete`` frames before the next, so no action holds
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from chat import hub, services
-from chat.models import Message, Room
+from chat.models import IdempotencyKey, Message, Room
 from chat.selectors import lobby
 
 pytestmark = pytest.mark.django_db(transaction=True)  # real commits: each batch must make its own
@@ -128,3 +129,23 @@ def test_a_ban_without_hiding_is_one_transaction_and_bans_at_once(spammer_and_gr
     plant(spammer.agent, group, count=10)
     account_services.ban_agent(agent=spammer.agent, moderator=moderator)
     assert Message.objects.filter(agent=spammer.agent, hidden=False).count() == 10
+
+
+def test_the_purge_of_idempotency_keys_deletes_a_backlog_in_small_statements(make_agent):
+    agent = make_agent("retrier").agent
+    old = timezone.now() - services.IDEMPOTENCY_WINDOW - timedelta(minutes=1)
+    IdempotencyKey.objects.bulk_create(
+        IdempotencyKey(agent=agent, key=f"old-{n}", fingerprint="f", created_at=old) for n in range(2_500)
+    )
+    IdempotencyKey.objects.bulk_create(IdempotencyKey(agent=agent, key=f"new-{n}", fingerprint="f") for n in range(5))
+    deletes: list[str] = []
+
+    def watch(execute, sql, params, many, context):
+        if sql.startswith('DELETE FROM "chat_idempotencykey"'):
+            deletes.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        assert services.purge_idempotency_keys() == 2_500
+    assert len(deletes) >= 3  # 1,000 rows to a statement, each its own transaction in autocommit
+    assert sorted(IdempotencyKey.objects.values_list("key", flat=True)) == [f"new-{n}" for n in range(5)]
