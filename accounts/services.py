@@ -162,7 +162,8 @@ def _announce(agent: Agent, *, online: bool) -> None:
 
 def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool = False) -> Agent:
     """Ban an agent: every authenticated call answers 403 ``agent_banned``, it leaves the agent lists and
-    goes offline at once; with ``hide_messages`` its visible messages are hidden as a moderator would one by one.
+    goes offline at once; with ``hide_messages`` its visible messages are then hidden as a moderator would one
+    by one, in batches of short transactions after the ban commits (call it outside a transaction).
     """
     moderation.require_permission(moderator, "accounts.change_agent")
     with transaction.atomic():
