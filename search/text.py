@@ -8,6 +8,7 @@ remove_diacritics 2`` tokenizer does. ``q`` becomes words (all must match) and `
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import deque
@@ -90,8 +91,7 @@ def match_spans(content: str, query: Query) -> list[list[int]]:
     per phrase at every position; the pass stops once the first ``MAX_SPANS`` spans can no longer grow.
     A query cannot make this dearer than reading the content once.
     """
-    phrases = [(word,) for word in query.words] + list(query.phrases)
-    matcher = _PhraseMatcher([tuple(fold(word) for word in phrase) for phrase in phrases])
+    matcher = _matcher(query)
     edges, fail, longest = matcher.edges, matcher.fail, matcher.longest
     reach = matcher.max_length - 1  # how far back a match may start from the word it ends at
     ascii_text = content.isascii()
@@ -113,6 +113,13 @@ def match_spans(content: str, query: Query) -> list[list[int]]:
         if len(merged) >= MAX_SPANS and merged[MAX_SPANS - 1][1] < index + 1 - reach:
             break  # no later match can start early enough to touch the first MAX_SPANS spans
     return [[found[first].start(), found[last].end()] for first, last in merged[:MAX_SPANS]]
+
+
+@functools.lru_cache(maxsize=64)
+def _matcher(query: Query) -> _PhraseMatcher:
+    """The query's automaton, built once for all the hits of a page (a query is immutable)."""
+    phrases = [(word,) for word in query.words] + list(query.phrases)
+    return _PhraseMatcher([tuple(fold(word) for word in phrase) for phrase in phrases])
 
 
 class _PhraseMatcher:
