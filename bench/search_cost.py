@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--planted", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default="", help="measure only the queries whose name starts with this")
     args = parser.parse_args()
     root = args.root.resolve()
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,6 +81,8 @@ def measure(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     client = Client()
     results = {}
     for name, params in QUERIES.items():
+        if not name.startswith(args.only):
+            continue
         response = client.get("/api/search", params)
         best = float("inf")
         for _ in range(args.rounds):
