@@ -39,7 +39,25 @@ class Agent(models.Model):
                 fields=["public_key"], condition=~models.Q(public_key=""), name="agent_public_key_unique"
             ),
         ]
-        indexes = [models.Index(fields=["connected", "last_seen_at"], name="agent_presence_idx")]
+        indexes = [
+            models.Index(fields=["connected", "last_seen_at"], name="agent_presence_idx"),
+            # The agent list's order, online first then most recently seen (accounts.selectors.recent_agents):
+            # each of its parts is a range of one of these, read in index order, never sorted. Partial,
+            # because a boolean filter is no equality a planner can put in front of an index's columns.
+            models.Index(
+                fields=["last_seen_at", "id"],
+                condition=models.Q(is_banned=False, connected=True),
+                name="agent_list_connected_idx",
+            ),
+            models.Index(
+                fields=["last_seen_at", "id"],
+                condition=models.Q(is_banned=False, connected=False),
+                name="agent_list_disconnected_idx",
+            ),
+            models.Index(
+                fields=["last_seen_at", "id"], condition=models.Q(is_banned=False), name="agent_list_seen_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -51,6 +69,19 @@ class Agent(models.Model):
     @property
     def online(self) -> bool:
         return self.connected and self.last_seen_at is not None and self.last_seen_at >= online_since()
+
+
+class AgentCount(models.Model):
+    """How many agents are not banned, kept by the services that register, ban and unban them.
+
+    One row: the agent lists and stats answer with it instead of counting every agent on each read.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    active = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.active} active agents"
 
 
 def online_since() -> datetime:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from django.db.models import BooleanField, Case, F, Q, QuerySet, Value, When
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 
 from accounts.exceptions import AgentNotFound
 from accounts.keys import hash_api_key
-from accounts.models import Agent, online_since
+from accounts.models import Agent, AgentCount, online_since
 
 MAX_ONLINE_LISTED = 200
+MAX_OFFSET = 10_000  # how deep a list of agents pages: each page reads at most offset + limit rows
 
 
 def agent_for_api_key(api_key: str) -> Agent | None:
@@ -33,10 +34,11 @@ def online_agents(*, limit: int = MAX_ONLINE_LISTED) -> list[Agent]:
 
 
 def agent_counts() -> dict[str, int]:
-    return {
-        "totalAgents": Agent.objects.filter(is_banned=False).count(),
-        "onlineAgents": online_agents_qs().count(),
-    }
+    """``totalAgents`` from the maintained counter; ``onlineAgents`` a range of the presence index."""
+    total = AgentCount.objects.filter(pk=1).values_list("active", flat=True).first()
+    if total is None:  # a database emptied without its migrations (tests' flush): counted once, not kept
+        total = Agent.objects.filter(is_banned=False).count()
+    return {"totalAgents": total, "onlineAgents": online_agents_qs().count()}
 
 
 _stats_providers: list[Callable[[], dict[str, int]]] = []
@@ -87,10 +89,46 @@ def friends(*, agent: Agent, limit: int = 50, offset: int = 0) -> list[Agent]:
 
 
 def recent_agents(*, limit: int = MAX_ONLINE_LISTED, offset: int = 0, exclude: Agent | None = None) -> list[Agent]:
-    """Every active agent (but ``exclude``), online first, then most recently seen."""
-    online = Case(When(is_online_q(), then=Value(True)), default=Value(False), output_field=BooleanField())
-    candidates = Agent.objects.filter(is_banned=False).annotate(is_online=online)
+    """Every active agent (but ``exclude``), online first, then most recently seen, never seen last.
+
+    Online-ness depends on the clock, so no single column orders it; the list is four consecutive
+    ranges instead — online; disconnected but seen within the presence timeout; seen before it; never
+    seen — each read in the order of an index (``agent_list_*_idx``).
+    A page reads at most ``offset + limit`` rows of them, whatever the table holds.
+    """
+    return page_across(agent_list_parts(exclude=exclude), offset=offset, limit=limit)
+
+
+def agent_list_parts(*, exclude: Agent | None = None) -> list[QuerySet[Agent]]:
+    """The agent list's four ranges, in list order, each ordered as an index stores it."""
+    cutoff = online_since()
+    active = Agent.objects.filter(is_banned=False)
     if exclude is not None:
-        candidates = candidates.exclude(pk=exclude.pk)
-    ordered = candidates.order_by("-is_online", F("last_seen_at").desc(nulls_last=True), "id")
-    return list(ordered[offset : offset + limit])
+        active = active.exclude(pk=exclude.pk)
+    latest_first = ("-last_seen_at", "-id")
+    return [
+        active.filter(connected=True, last_seen_at__gte=cutoff).order_by(*latest_first),
+        active.filter(connected=False, last_seen_at__gte=cutoff).order_by(*latest_first),
+        active.filter(last_seen_at__lt=cutoff).order_by(*latest_first),
+        active.filter(last_seen_at__isnull=True).order_by("id"),
+    ]
+
+
+def page_across(parts: list[QuerySet[Agent]], *, offset: int, limit: int) -> list[Agent]:
+    """``limit`` rows from ``offset`` of the querysets taken one after another.
+
+    A part the offset passes entirely is counted up to the offset only (``COUNT`` over ``LIMIT``), so
+    no part is ever read further than ``offset + limit`` rows.
+    """
+    page: list[Agent] = []
+    for part in parts:
+        wanted = limit - len(page)
+        if wanted <= 0:
+            break
+        rows = list(part[offset : offset + wanted])
+        if rows:
+            page.extend(rows)
+            offset = 0
+        elif offset:
+            offset -= part[:offset].count()
+    return page

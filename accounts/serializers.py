@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Agent
+from accounts.selectors import MAX_OFFSET
 from chatr.fields import InputSerializer, StrictCharField
 from chatr.formats import iso_ms
 
@@ -110,7 +111,7 @@ class AiProfileInputSerializer(InputSerializer):
 
 class FriendsQuerySerializer(InputSerializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
-    offset = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000, default=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
 
 
 class AiAgentSerializer(serializers.Serializer):

@@ -7,14 +7,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts import hooks, presence
 from accounts.exceptions import NameTaken, PublicKeyTaken
 from accounts.keys import hash_api_key, new_api_key, unusable_key_hash
-from accounts.models import DEFAULT_AVATAR, Agent, online_since
+from accounts.models import DEFAULT_AVATAR, Agent, AgentCount, online_since
 from accounts.public_keys import normalize_public_key
 from chatr import moderation, ratelimits
 from chatr.fields import strip_invisible
@@ -43,6 +43,7 @@ def register_agent(*, name: str, avatar: str | None, public_key: str | None, cli
                 public_key=pem,
                 key_hash=hash_api_key(api_key),
             )
+            _count_active_agents(+1)
             versions.changed_on_commit(versions.PRESENCE)
     except IntegrityError as error:  # a concurrent registration won the name (or the key)
         if pem and not Agent.objects.annotate(lower=Lower("name")).filter(lower=name.lower()).exists():
@@ -145,6 +146,14 @@ def expire_presence() -> list[Agent]:
     return expired
 
 
+def _count_active_agents(delta: int) -> None:
+    """Move the count of agents that are not banned, in the caller's transaction (its row locks until commit)."""
+    if not AgentCount.objects.filter(pk=1).update(active=F("active") + delta):
+        # The row is missing only from a database emptied without its migrations: count once, then keep it.
+        with transaction.atomic():
+            AgentCount.objects.get_or_create(pk=1, defaults={"active": Agent.objects.filter(is_banned=False).count()})
+
+
 def _announce(agent: Agent, *, online: bool) -> None:
     """After commit, by the process whose UPDATE changed the presence; coalesced per agent (presence.py)."""
     transaction.on_commit(lambda: presence.announce(agent, online=online))
@@ -152,21 +161,28 @@ def _announce(agent: Agent, *, online: bool) -> None:
 
 def ban_agent(*, agent: Agent, moderator: AbstractBaseUser, hide_messages: bool = False) -> Agent:
     """Ban an agent: every authenticated call answers 403 ``agent_banned``, it leaves the agent lists and
-    goes offline at once; with ``hide_messages`` its visible messages are hidden as a moderator would one by one.
+    goes offline at once; with ``hide_messages`` its visible messages are then hidden as a moderator would one
+    by one, in batches of short transactions after the ban commits (call it outside a transaction).
     """
     moderation.require_permission(moderator, "accounts.change_agent")
     with transaction.atomic():
         was_online = agent.online
-        Agent.objects.filter(pk=agent.pk).update(is_banned=True, connected=False)
+        if Agent.objects.filter(pk=agent.pk, is_banned=False).update(is_banned=True, connected=False):
+            _count_active_agents(-1)
+        Agent.objects.filter(pk=agent.pk).update(connected=False)
         agent.is_banned, agent.connected = True, False
-        hidden = hooks.hide_all_messages(agent=agent, moderator=moderator) if hide_messages else 0
-        note = f"Banned the agent and hid {hidden} of its messages." if hide_messages else "Banned the agent."
         hooks.key_stopped(agent=agent)
-        moderation.record(moderator=moderator, obj=agent, message=note)
+        if not hide_messages:
+            moderation.record(moderator=moderator, obj=agent, message="Banned the agent.")
         versions.changed_on_commit(versions.agent(agent.pk), versions.AGENTS, versions.PRESENCE)
         realtime.end_agent_streams_on_commit(agent.pk)
         if was_online:
             _announce(agent, online=False)
+    if hide_messages:
+        # After the ban commits (nothing new can be posted), in batches of short transactions of their own:
+        # one transaction for thousands of messages would hold the write lock for seconds.
+        hidden = hooks.hide_all_messages(agent=agent, moderator=moderator)
+        moderation.record(moderator=moderator, obj=agent, message=f"Banned the agent and hid {hidden} of its messages.")
     return agent
 
 
@@ -174,7 +190,8 @@ def unban_agent(*, agent: Agent, moderator: AbstractBaseUser) -> Agent:
     """Lift a ban; hidden messages stay hidden (restore them one by one if they deserve it)."""
     moderation.require_permission(moderator, "accounts.change_agent")
     with transaction.atomic():
-        Agent.objects.filter(pk=agent.pk).update(is_banned=False)
+        if Agent.objects.filter(pk=agent.pk, is_banned=True).update(is_banned=False):
+            _count_active_agents(+1)
         agent.is_banned = False
         moderation.record(moderator=moderator, obj=agent, message="Lifted the ban.")
         versions.changed_on_commit(versions.agent(agent.pk), versions.AGENTS, versions.PRESENCE)

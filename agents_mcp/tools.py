@@ -42,9 +42,11 @@ from chatr import ratelimits
 from chatr.errors import InvalidInput, NotAuthenticated
 from safety import services as safety_services
 from safety.serializers import ReportSerializer, house_rules_data
-from search.api import count_search, hit_data, parse_search_query, run_search
+from search import selectors as search_selectors
+from search import services as search_services
+from search.answers import answer_data
 from verification import services as verification_services
-from verification.api import complete_answer, start_answer
+from verification.answers import complete_answer, start_answer
 from verification.serializers import VerifyInputSerializer
 
 PUBLIC_TOOLS = frozenset({"register", "read_messages", "wait_for_messages", "list_agents", "list_groups"})
@@ -183,13 +185,9 @@ def search_messages(
 ) -> dict[str, Any]:
     """``GET /api/search``: also one of the IP's 30 searches a minute. A key is needed (contract §10's list)."""
     begin(caller, needs_key=True)
-    count_search(client_ip=caller.ip)
-    query = parse_search_query(_given(q=q, room=room, before=before, limit=limit, **{"from": author}))
-    results = run_search(query)
-    return {
-        "messages": [hit_data(hit.message, hit.matches) for hit in results.hits],
-        "next": str(results.next) if results.next is not None else None,
-    }
+    search_services.count_search(client_ip=caller.ip)
+    params = _given(q=q, room=room, before=before, limit=limit, **{"from": author})
+    return answer_data(search_selectors.search(params=params))
 
 
 def read_mentions(caller: Caller, *, after: int | None, limit: int | None) -> dict[str, Any]:

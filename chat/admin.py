@@ -31,7 +31,8 @@ class MessageAdmin(ModerationAdmin):
 
     @admin.action(description="Hide the selected messages from every reader", permissions=["moderate"])
     def hide(self, request: StaffRequest, queryset: QuerySet[Message]) -> None:
-        hidden = sum(services.hide_message(message=message, moderator=request.user) for message in queryset)
+        # In batches of short transactions (``hide_messages``), however many are selected.
+        hidden = services.hide_messages(message_ids=queryset.values_list("pk", flat=True), moderator=request.user)
         self.message_user(request, f"Hid {hidden} message(s).", messages.SUCCESS)
 
     @admin.action(description="Restore the selected messages", permissions=["moderate"])

@@ -217,9 +217,11 @@ def _insert_notifications(
     return sorted((row[0], agent_pk.to_python(row[1])) for row in rows), hooked
 
 
-def forget(*, message: Message) -> None:
-    """A hidden message leaves its readers' feeds: a ``delete`` frame on each one's mentions stream."""
-    for notification in Notification.objects.filter(message=message).only("pk", "agent_id", "message_id"):
+def forget(*, messages: list[Message]) -> None:
+    """Hidden messages leave their readers' feeds: a ``delete`` frame on each one's mentions stream."""
+    found = Notification.objects.filter(message__in=messages).only("pk", "agent_id", "message_id").order_by("pk")
+    for notification in found:
         realtime.publish_on_commit(
             realtime.mentions_channel(notification.agent_id), events.mention_delete_event(notification)
         )
+

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from django.utils import timezone
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
-from chat import events, limit_texts, mentions, selectors, webhook_events
+from chat import events, limit_texts, mentions, message_signals, selectors, webhook_events
 from chat.exceptions import (
     CannotMessageSelf,
     IdempotencyKeyReused,
@@ -35,7 +36,6 @@ from chatr.errors import InvalidInput
 from chatr.fields import strip_invisible
 from realtime import api as hub
 from realtime.api import versions as freshness
-from search import index as search_index
 
 LOBBY_MAX_CHARS = 250
 GROUP_MAX_CHARS = 2000
@@ -43,6 +43,9 @@ DIRECT_MAX_CHARS = 2000
 GROUP_NAME_MAX_CHARS = 64
 GROUP_DESCRIPTION_MAX_CHARS = 500
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+# Messages hidden per transaction by bulk moderation: small enough that one batch holds the database's
+# write lock for a few milliseconds (contract §8), so posts of every other agent go on between batches.
+HIDE_BATCH_SIZE = 100
 
 
 def clean_content(content: str, *, max_chars: int) -> str:
@@ -110,7 +113,6 @@ def post_room_message(
         )
         webhook_events.enqueue_message_deliveries(message=message)
         mentions.record(message=message, conversation=conversation)
-        search_index.add(message=message)
         freshness.changed_on_commit(freshness.room(room.pk))
         hub.publish_on_commit(hub.room_channel(room.pk), events.message_event(message))
         transaction.on_commit(metrics.MESSAGES_POSTED.labels(room.kind).inc)
@@ -152,31 +154,78 @@ def hide_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
     Returns False (and changes nothing) if it was already hidden.
     """
     moderation.require_permission(moderator, "chat.change_message")
-    with transaction.atomic():
-        if not _hide(message):
-            return False
-        moderation.record(moderator=moderator, obj=message, message="Hid the message from readers.")
+    hidden = _hide_batch(message_ids=[message.pk], moderator=moderator)
+    if not hidden:
+        return False
+    message.hidden, message.hidden_at = True, hidden[0].hidden_at
     return True
 
 
 def hide_message_automatically(*, message: Message) -> bool:
     """``hide_message`` when no moderator acts (enough reports, contract §13): the caller audits it."""
-    with transaction.atomic():
-        return _hide(message)
-
-
-def _hide(message: Message) -> bool:
-    now = timezone.now()
-    # The conditional update makes concurrent hides of one message count it once.
-    if not Message.objects.filter(pk=message.pk, hidden=False).update(hidden=True, hidden_at=now):
+    hidden = _hide_batch(message_ids=[message.pk], moderator=None)
+    if not hidden:
         return False
-    Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") - 1)
-    message.hidden, message.hidden_at = True, now
-    mentions.forget(message=message)
-    search_index.remove(message=message)
-    freshness.changed_on_commit(freshness.room(message.room_id))
-    hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
+    message.hidden, message.hidden_at = True, hidden[0].hidden_at
     return True
+
+
+def hide_messages(*, message_ids: Iterable[int], moderator: AbstractBaseUser) -> int:
+    """Hide each of ``message_ids`` as ``hide_message`` does, ``HIDE_BATCH_SIZE`` to a transaction; how many.
+
+    Each batch commits (and sends its ``delete`` frames) before the next begins: a bulk action never
+    holds the write lock for longer than one batch.
+    """
+    moderation.require_permission(moderator, "chat.change_message")
+    ids = sorted(set(message_ids))
+    hidden = 0
+    for start in range(0, len(ids), HIDE_BATCH_SIZE):
+        hidden += len(_hide_batch(message_ids=ids[start : start + HIDE_BATCH_SIZE], moderator=moderator))
+    return hidden
+
+
+def hide_agent_messages(*, agent: Agent, moderator: AbstractBaseUser) -> int:
+    """Hide every visible message of ``agent`` in every room, in batches as ``hide_messages``; how many.
+
+    Pages through the agent's messages by id until none is visible, so a message that lands while
+    this runs is hidden too. Call it outside a transaction, or its batches become one.
+    """
+    moderation.require_permission(moderator, "chat.change_message")
+    hidden, after = 0, 0
+    while True:
+        ids = list(
+            Message.objects.filter(agent=agent, hidden=False, pk__gt=after)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:HIDE_BATCH_SIZE]
+        )
+        if not ids:
+            return hidden
+        hidden += len(_hide_batch(message_ids=ids, moderator=moderator))
+        after = ids[-1]
+
+
+def _hide_batch(*, message_ids: list[int], moderator: AbstractBaseUser | None) -> list[Message]:
+    """Hide those of ``message_ids`` still visible, in one transaction; returns the messages it hid."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Locked rows (PostgreSQL) or the write lock taken at BEGIN (SQLite): no concurrent hide
+        # changes them before the update, so each message is counted once.
+        messages = list(Message.objects.select_for_update().filter(pk__in=message_ids, hidden=False).order_by("pk"))
+        if not messages:
+            return []
+        Message.objects.filter(pk__in=[message.pk for message in messages]).update(hidden=True, hidden_at=now)
+        for room_id, count in Counter(message.room_id for message in messages).items():
+            Room.objects.filter(pk=room_id).update(visible_count=F("visible_count") - count)
+            freshness.changed_on_commit(freshness.room(room_id))
+        for message in messages:
+            message.hidden, message.hidden_at = True, now
+        mentions.forget(messages=messages)
+        message_signals.messages_hidden.send(sender=Message, messages=messages)
+        if moderator is not None:
+            moderation.record_each(moderator=moderator, objs=messages, message="Hid the message from readers.")
+        for message in messages:
+            hub.publish_on_commit(hub.room_channel(message.room_id), events.delete_event(message))
+    return messages
 
 
 def restore_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
@@ -190,17 +239,10 @@ def restore_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
             return False
         Room.objects.filter(pk=message.room_id).update(visible_count=F("visible_count") + 1)
         message.hidden, message.hidden_at = False, None
-        search_index.add(message=message)
+        message_signals.messages_restored.send(sender=Message, messages=[message])
         moderation.record(moderator=moderator, obj=message, message="Restored the message.")
         freshness.changed_on_commit(freshness.room(message.room_id))
     return True
-
-
-def hide_agent_messages(*, agent: Agent, moderator: AbstractBaseUser) -> int:
-    """Hide every visible message of ``agent`` in every room, each as ``hide_message`` does; returns how many."""
-    with transaction.atomic():
-        messages = list(Message.objects.filter(agent=agent, hidden=False).order_by("id"))
-        return sum(hide_message(message=message, moderator=moderator) for message in messages)
 
 
 def _count_private_message(*, agent: Agent) -> None:
@@ -355,7 +397,13 @@ def _claim_idempotency_key(*, agent: Agent, key: str, fingerprint: str) -> Idemp
     return IdempotencyKey.objects.create(agent=agent, key=key, fingerprint=fingerprint)
 
 
-def purge_idempotency_keys() -> int:
-    """Forget answers older than the replay window."""
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW).delete()
-    return deleted
+def purge_idempotency_keys(*, batch: int = 1000) -> int:
+    """Forget answers older than the replay window, ``batch`` rows to a statement (each its own short
+    transaction, so a backlog of a day never holds the write lock for long)."""
+    expired = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW)
+    deleted = 0
+    while True:
+        pks = list(expired.order_by("pk").values_list("pk", flat=True)[:batch])
+        if not pks:
+            return deleted
+        deleted += IdempotencyKey.objects.filter(pk__in=pks).delete()[0]

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from chat import api, stream
-from search import api as search_api
 
 urlpatterns = [
     path("messages", api.LobbyMessagesView.as_view()),
@@ -11,5 +10,4 @@ urlpatterns = [
     path("inbox/stream", stream.inbox_stream),
     path("mentions", api.MentionsView.as_view()),
     path("mentions/stream", stream.mentions_stream),
-    path("search", search_api.SearchView.as_view()),
 ]

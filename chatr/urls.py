@@ -32,6 +32,7 @@ urlpatterns = [
     path("metrics", metrics_view),
     path("api/", include("accounts.urls")),
     path("api/", include("chat.urls")),
+    path("api/", include("search.urls")),
     path("api/", include("verification.urls")),
     path("api/", include("safety.urls")),
     path("ai/", include(ai_urlpatterns)),

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, post_save
 
 
 class SearchConfig(AppConfig):
@@ -7,8 +7,16 @@ class SearchConfig(AppConfig):
     verbose_name = "Search"
 
     def ready(self) -> None:
-        from search import schema
+        from chat import message_signals
+        from chat.models import Message
+        from search import index, schema
 
+        # Search listens to chat; chat never calls search (its writes do not know the index exists).
+        post_save.connect(index.message_saved, sender=Message, dispatch_uid="search.index.message_saved")
+        message_signals.messages_hidden.connect(index.messages_hidden, dispatch_uid="search.index.messages_hidden")
+        message_signals.messages_restored.connect(
+            index.messages_restored, dispatch_uid="search.index.messages_restored"
+        )
         # A later migration that rebuilds chat_message on SQLite (Django copies the table to alter it)
         # drops its triggers: put them back after every migrate.
         post_migrate.connect(schema.ensure_after_migrate, sender=self)

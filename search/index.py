@@ -1,32 +1,59 @@
-"""Writes to the search index in the message's transaction (contract §12).
+"""Keeps PostgreSQL's search table in step with the messages, in the message's own transaction (contract §12).
 
-On SQLite the FTS5 triggers (``search.schema``) do this in the same statement as the message's own
-write, so these are no-ops there; on PostgreSQL they write ``chat_message_search``.
+Connected in ``SearchConfig.ready`` to what chat announces — Django's ``post_save`` for a new message,
+chat's ``messages_hidden`` and ``messages_restored`` — so chat writes messages without knowing that
+search exists. On SQLite the FTS5 triggers of search's migration do this in the same statement as the
+message's own write, so these are no-ops there.
 """
 
 from __future__ import annotations
 
-from django.db import connection
+from typing import Any
+
+from django.db import connections, router
 
 from chat.models import Message
 from search.text import document
 
 
-def add(*, message: Message) -> None:
-    """Index a visible message (a new one, or a restored one)."""
-    if connection.vendor != "postgresql":
+def _postgres(model: type[Message]) -> Any:
+    connection = connections[router.db_for_write(model)]
+    return connection if connection.vendor == "postgresql" else None
+
+
+def message_saved(*, sender: type[Message], instance: Message, created: bool, **_: Any) -> None:
+    """A new message enters results if it is visible."""
+    if created and not instance.hidden:
+        add(messages=[instance])
+
+
+def messages_restored(*, sender: type[Message], messages: list[Message], **_: Any) -> None:
+    add(messages=messages)
+
+
+def messages_hidden(*, sender: type[Message], messages: list[Message], **_: Any) -> None:
+    remove(messages=messages)
+
+
+def add(*, messages: list[Message]) -> None:
+    """Index visible messages (new ones, or restored ones)."""
+    connection = _postgres(Message)
+    if connection is None or not messages:
         return
     with connection.cursor() as cursor:
-        cursor.execute(
+        cursor.executemany(
             "INSERT INTO chat_message_search (message_id, room_id, agent_id, document) "
             "VALUES (%s, %s, %s, to_tsvector('simple', %s)) ON CONFLICT (message_id) DO NOTHING",
-            [message.pk, message.room_id, message.agent_id, document(message.content)],
+            [(message.pk, message.room_id, message.agent_id, document(message.content)) for message in messages],
         )
 
 
-def remove(*, message: Message) -> None:
-    """Take a hidden message out of results."""
-    if connection.vendor != "postgresql":
+def remove(*, messages: list[Message]) -> None:
+    """Take hidden messages out of results."""
+    connection = _postgres(Message)
+    if connection is None or not messages:
         return
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM chat_message_search WHERE message_id = %s", [message.pk])
+        cursor.execute(
+            "DELETE FROM chat_message_search WHERE message_id = ANY(%s)", [[message.pk for message in messages]]
+        )

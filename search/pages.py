@@ -9,7 +9,7 @@ from django.shortcuts import render
 
 from chatr.errors import ChatrError
 from chatr.ratelimits import RateLimited
-from search.api import count_search, parse_search_query, run_search
+from search import selectors, services
 
 
 def search_page(request: HttpRequest) -> HttpResponse:
@@ -18,9 +18,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
     if not raw.strip():
         return render(request, "chat/search.html", context)
     try:
-        count_search(client_ip=request.client_ip)  # type: ignore[attr-defined]
-        query = parse_search_query(request.GET)
-        results = run_search(query)
+        services.count_search(client_ip=request.client_ip)  # type: ignore[attr-defined]
+        results = selectors.search(params=request.GET)
     except RateLimited as limited:
         context["error"] = f"{limited.message} Try again in {limited.usage.retry_after} s."
         response = render(request, "chat/search.html", context, status=429)
@@ -31,7 +30,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         context["error"] = error.message
         return render(request, "chat/search.html", context, status=error.status_code)
     if results.next is not None:
-        params = {key: query[key] for key in ("q", "room", "from") if query.get(key)}
+        params = {key: results.params[key] for key in ("q", "room", "from") if results.params.get(key)}
         context["next"] = urlencode({**params, "before": results.next})
     context["hits"] = results.hits
     return render(request, "chat/search.html", context)

@@ -1,25 +1,27 @@
 """Full-text search over the visible messages of the lobby and groups (contract §12), on either backend.
 
-``search_messages`` is the one service every surface calls; the backend (SQLite FTS5 or PostgreSQL
+``search`` (the request's parameters) and ``search_messages`` (parsed ones) are what every surface
+calls — the API view, the page and the MCP tool; the backend (SQLite FTS5 or PostgreSQL
 full text, ``search.schema``) is chosen by the database in use. Results are newest first; ``before``
 pages on by message id, so pages never overlap even while messages arrive.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
 from django.db.models.functions import Lower
+from rest_framework.exceptions import ValidationError
 
 from accounts.models import Agent
 from chat.models import Message
 from chat.selectors import MESSAGE_RELATED
-from search.text import Query, fts5_expression, match_spans, parse_query, postgres_terms
-
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 50
+from chatr.errors import InvalidInput
+from search.serializers import SearchQuerySerializer
+from search.text import DEFAULT_LIMIT, InvalidSearch, Query, fts5_expression, match_spans, parse_query, postgres_terms
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,33 @@ class Hit:
 class Results:
     hits: list[Hit]
     next: int | None  # the ``before`` of the next page, or None on the last one
+    params: dict[str, Any] = field(default_factory=dict)  # the parsed parameters (``search``), for next links
+
+
+def search(*, params: Mapping[str, Any]) -> Results:
+    """Search with a request's parameters (``q``, ``room``, ``from``, ``before``, ``limit``, as strings or
+    values); anything wrong with them is ``InvalidSearch`` (400 ``invalid_input``), and nothing is read."""
+    query = parse_params(params)
+    results = search_messages(
+        q=query["q"],
+        room_id=query.get("room"),
+        author=query.get("from"),
+        before=query.get("before"),
+        limit=query["limit"],
+    )
+    return Results(results.hits, results.next, query)
+
+
+def parse_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters, validated; a problem with any of them is ``InvalidSearch`` (400 ``invalid_input``)."""
+    try:
+        query = SearchQuerySerializer.validated(params)
+    except InvalidInput as error:
+        raise InvalidSearch(error.details) from error
+    except ValidationError as error:
+        detail = error.detail if isinstance(error.detail, dict) else {"q": error.detail}
+        raise InvalidSearch({key: [str(item) for item in value] for key, value in detail.items()}) from error
+    return query
 
 
 def search_messages(
@@ -42,7 +71,8 @@ def search_messages(
     before: int | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> Results:
-    """Visible messages matching ``q`` (``InvalidSearch`` if it holds no word), newest first.
+    """Visible messages matching ``q`` (``InvalidSearch`` if it holds no word, or more words or phrases than
+    a search may cost), newest first.
 
     ``author`` is an agent name (any case); an unknown one, or an unknown room, finds nothing.
     """

@@ -4,8 +4,7 @@ from rest_framework import serializers
 
 from chat.serializers import RoomMessageSerializer
 from chatr.fields import InputSerializer, StrictCharField
-from search.selectors import DEFAULT_LIMIT, MAX_LIMIT
-from search.text import MAX_QUERY_CHARS
+from search.text import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_CHARS
 
 
 class SearchQuerySerializer(InputSerializer):
@@ -26,7 +25,7 @@ class SearchQuerySerializer(InputSerializer):
 
 
 class SearchHitSerializer(RoomMessageSerializer):
-    """The schema of a search hit; ``search.api.hit_data`` builds it (the room message plus ``matches``)."""
+    """The schema of a search hit; ``search.answers.hit_data`` builds it (the room message plus ``matches``)."""
 
     matches = serializers.ListField(
         child=serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2),

@@ -1,24 +1,20 @@
 """POST /api/verify/start and /api/verify/complete: thin views over verification's services."""
 
-from urllib.parse import urlsplit
-
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import IsAgent, require_agent
-from chatr.formats import iso_ms
 from chatr.public_url import public_base_url
 from chatr.serializers import error_responses
 from verification import services
-from verification.models import Challenge
+from verification.answers import complete_answer, start_answer
 from verification.serializers import (
     VerifyCompleteResponseSerializer,
     VerifyInputSerializer,
     VerifyStartResponseSerializer,
 )
-from verification.services import Verified
 
 
 class VerifyStartView(APIView):
@@ -40,24 +36,6 @@ class VerifyStartView(APIView):
                 complete_step="Call POST /api/verify/complete with the same moltbookName",
             )
         )
-
-
-def start_answer(*, challenge: Challenge, moltbook_name: str, base: str, complete_step: str) -> dict:
-    """The answer to a started verification, shared by REST and MCP (``complete_step`` names the surface's call)."""
-    marker = f"[{challenge.code}]"
-    return {
-        "success": True,
-        "code": challenge.code,
-        "moltbookName": moltbook_name,
-        "message": f"Verifying my 🦞 account to chat with other agents in real time at "
-        f"{urlsplit(base).netloc} {marker} {base}/skill.md",
-        "instructions": [
-            "1. Make sure your Moltbook account is VERIFIED (claimed by its human)",
-            f"2. POST this message on Moltbook (a post in any submolt, not a comment) with {marker} in it",
-            f"3. {complete_step}",
-        ],
-        "expiresAt": iso_ms(challenge.expires_at),
-    }
 
 
 class VerifyCompleteView(APIView):
@@ -85,17 +63,3 @@ class VerifyCompleteView(APIView):
         data = VerifyInputSerializer.validated(request.data)
         verified = services.complete_verification(agent=require_agent(request), moltbook_name=data["moltbookName"])
         return Response(complete_answer(verified))
-
-
-def complete_answer(verified: Verified) -> dict:
-    """The answer to a completed verification, shared by REST and MCP."""
-    body = {
-        "success": True,
-        "verified": True,
-        "moltbookName": verified.moltbook_name,
-        "ownerTwitter": verified.owner_twitter,
-        "message": f"🦞 Verified as {verified.moltbook_name} on Moltbook!",
-    }
-    if verified.already_verified:
-        body["alreadyVerified"] = True
-    return body

@@ -1,21 +1,13 @@
-"""The full-text search index of contract §12: FTS5 on SQLite, tsvector + GIN on PostgreSQL (search.schema)."""
+"""Once the search index's migration; search's own migrations create the index now (search 0001).
+
+Kept as an empty step so the migration graph of every existing database stays valid: databases that
+ran it before hold the index it made, and search 0001 leaves an existing index as it is.
+"""
 
 from django.db import migrations
-
-
-def install(apps, schema_editor):
-    from search import schema
-
-    schema.install(schema_editor.connection)
-
-
-def uninstall(apps, schema_editor):
-    from search import schema
-
-    schema.uninstall(schema_editor.connection)
 
 
 class Migration(migrations.Migration):
     dependencies = [("chat", "0004_conversations")]
 
-    operations = [migrations.RunPython(install, uninstall, elidable=False)]
+    operations = []

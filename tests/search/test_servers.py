@@ -184,3 +184,26 @@ def test_hostile_queries_answer_200_or_400_invalid_input_and_never_reach_the_que
     assert found(server.url, q="NEAR(hello, world)") == ['hello OR world "NEAR" content 🦞 AND NOT']
     assert found(server.url, q="hello NOT") == ['hello OR world "NEAR" content 🦞 AND NOT']
     assert found(server.url, q="hello -world") == ['hello OR world "NEAR" content 🦞 AND NOT']
+
+
+def test_ban_and_hide_in_batches_empties_results_and_keeps_the_counts(server, moderator):
+    """Hundreds of an agent's messages (several batches) leave the index and the counts on both backends."""
+    tag = uuid.uuid4().hex[:10]
+    spammer = register(server.url, "spammer")
+    group = requests.post(
+        f"{server.url}/ai/groups", json={"name": f"spam {tag}"}, headers=headers(spammer), timeout=10
+    ).json()["group"]["id"]
+    with requests.Session() as session:
+        for n in range(250):
+            response = session.post(
+                f"{server.url}/ai/groups/{group}/messages",
+                json={"content": f"{tag} spam {n}"},
+                headers=headers(spammer),
+                timeout=10,
+            )
+            assert response.status_code == 201, response.text
+    assert len(search(server.url, q=tag, limit=50)["messages"]) == 50
+    total = requests.get(f"{server.url}/api/agents", timeout=10).json()["stats"]["totalAgents"]
+    assert moderator.action("/admin/accounts/agent/", "ban_and_hide_messages", [spammer["id"]]).status_code == 302
+    assert search(server.url, q=tag)["messages"] == []
+    assert requests.get(f"{server.url}/api/agents", timeout=10).json()["stats"]["totalAgents"] == total - 1
