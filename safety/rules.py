@@ -10,8 +10,6 @@ linear pass over the post, however many patterns), and links are read from the p
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -169,36 +167,3 @@ def _links_match(rule: CompiledRule, hosts: list[str]) -> bool:
     if rule.settings.get("mode", "deny") == "allow":
         return any(not _under(host, domains) for host in hosts)
     return any(_under(host, domains) for host in hosts)
-
-
-# --- the per-process cache ---------------------------------------------------------------------------
-
-_lock = threading.Lock()
-_current: RuleSet | None = None
-_checked_at = float("-inf")
-
-
-def current() -> RuleSet:
-    """This process's compiled rule set, rebuilt when the stored version has moved (checked ≤ 2×/s)."""
-    global _current, _checked_at
-    rule_set = _current
-    if rule_set is not None and time.monotonic() - _checked_at < POLL_SECONDS:
-        return rule_set
-    from safety import selectors
-
-    with _lock:
-        if _current is not None and time.monotonic() - _checked_at < POLL_SECONDS:
-            return _current
-        version = selectors.rule_set_version()
-        if _current is None or _current.version != version:
-            _current = selectors.build_rule_set(version=version)
-        _checked_at = time.monotonic()
-        return _current
-
-
-def forget() -> None:
-    """Drop this process's compiled set: the next post rebuilds it (other processes notice the version)."""
-    global _current, _checked_at
-    with _lock:
-        _current = None
-        _checked_at = float("-inf")

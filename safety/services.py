@@ -30,7 +30,7 @@ from chat.models import Message, Room
 from chat.post_checks import Post
 from chatr import moderation, ratelimits
 from realtime import api as realtime
-from safety import near_duplicates, rules, selectors
+from safety import near_duplicates, rule_cache, rules, selectors
 from safety.exceptions import AlreadyReported, BlockedByRule, HeldNotPending, InvalidReport, SlowMode
 from safety.kinds import clean_settings
 from safety.models import HeldMessage, ModerationEvent, Report, RoomSlowMode, Rule, RuleSetVersion
@@ -47,8 +47,8 @@ FLOOD_SECONDS = 60.0  # a flood rule counts the posts of the last minute
 def rule_set_changed() -> None:
     """Give the rule set a new version in the current transaction; every process rebuilds within a second."""
     RuleSetVersion.objects.update_or_create(pk=1, defaults={"version": secrets.randbits(62)})
-    rules.forget()
-    transaction.on_commit(rules.forget)
+    rule_cache.forget()
+    transaction.on_commit(rule_cache.forget)
 
 
 def validate_rule(rule: Rule) -> None:
@@ -133,7 +133,7 @@ def check_post(*, post: Post, spend_allowance: Callable[[], None]) -> None:
     spends the allowance, then records the post for the flood and near-duplicate rules and, if a
     rule holds it, stores it for a moderator and raises ``PostHeld``.
     """
-    rule_set = rules.current()
+    rule_set = rule_cache.current()
     subject = Subject(scope=post.scope, verified=post.agent.moltbook_verified, content=post.content)
     applicable = rule_set.applicable(subject)
     now = timezone.now()
@@ -145,7 +145,7 @@ def check_post(*, post: Post, spend_allowance: Callable[[], None]) -> None:
     matched = _matching(rule_set, subject=subject, post=post, near_rules=near_rules, hashes=hashes, now=now)
     floods = [rule for rule in applicable if rule.kind == Rule.Kind.FLOOD] if post.room_id else []
     if _switch_on_floods(rule_set, floods=floods, room_id=post.room_id, now=now):
-        rule_set = rules.current()
+        rule_set = rule_cache.current()
     deciding = [rule for rule in applicable if rule.pk in matched and rule.kind != Rule.Kind.FLOOD]
     blocking = next((rule for rule in deciding if rule.action == Rule.Action.BLOCK), None)
     if blocking is not None:

@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from accounts import services as account_services
 from chat import services as chat_services
-from safety import rules, services
+from safety import rule_cache, services
 from safety.models import Rule
 from tests.moderation.conftest import MODERATOR_PASSWORD, AdminSession, admin_login
 
@@ -16,10 +16,10 @@ __all__ = ["MODERATOR_PASSWORD"]
 
 @pytest.fixture(autouse=True)
 def _fresh_rules():
-    rules.forget()
+    rule_cache.forget()
     services._index = None
     yield
-    rules.forget()
+    rule_cache.forget()
     services._index = None
 
 

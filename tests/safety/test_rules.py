@@ -223,13 +223,13 @@ class TestScopes:
 
 
 def test_a_pattern_changed_behind_the_services_back_is_skipped_not_a_500(api, verified_agent, make_rule, caplog):
-    from safety import rules
+    from safety import rule_cache
     from safety.models import Rule
 
     make_rule("pattern", {"pattern": "spam"}, name="broken")
     make_rule("terms", {"terms": ["junk"]}, name="words")
     Rule.objects.filter(name="broken").update(settings={"pattern": "(a)\\1"})
-    rules.forget()
+    rule_cache.forget()
     assert post(api, verified_agent, "spam is let through").status_code == 201
     assert post(api, verified_agent, "junk is not").status_code == 403
     assert "RE2 refuses its pattern" in caplog.text
