@@ -81,15 +81,22 @@ def test_webhooks_services_and_tasks_import_in_one_direction_only():
 
 def test_the_app_parts_that_settings_name_by_dotted_path_exist():
     """A typo would otherwise surface only at a server's start or in a worker's housekeeping thread."""
-    for path in [*settings.CHATR_ASGI_MOUNTS.values(), *settings.CHATR_ASGI_LOOP_HOOKS]:
+    from chatr.response_cache import Rule
+
+    for pattern, chain, part in settings.CHATR_ROUTES:
+        if chain == "mount":
+            assert callable(import_string(part)), pattern
+        elif part is not None:
+            assert isinstance(import_string(part), Rule), pattern
+    for path in settings.CHATR_ASGI_LOOP_HOOKS:
         assert callable(import_string(path)), path
-    assert isinstance(import_string(settings.CHATR_RESPONSE_CACHE_RULES), dict)
+    assert callable(import_string(settings.CHATR_REQUEST_AGENT))
     assert inspect.iscoroutinefunction(import_string(settings.CHATR_RESPONSE_CACHE_VERSIONS))
     for path, seconds in settings.CHATR_WORKER_JOBS.items():
         inspect.signature(import_string(path)).bind()  # a job is called with no arguments
         assert seconds > 0, path
 
 
-@pytest.mark.parametrize("chain", ["MIDDLEWARE", "CHATR_API_MIDDLEWARE", "CHATR_STREAM_MIDDLEWARE"])
-def test_every_chain_logs_requests_with_the_agent(chain):
-    assert getattr(settings, chain)[0] == "accounts.middleware.AgentRequestLogMiddleware"
+def test_requests_of_django_s_own_handlers_pass_the_edge_first():
+    """The test client and ``runserver`` get the client IP, limits and the log line from the same edge."""
+    assert settings.MIDDLEWARE[0] == "chatr.edge.EdgeMiddleware"
