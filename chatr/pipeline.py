@@ -173,7 +173,9 @@ class StreamChain(ASGIHandler):
             return
 
         async def process_request() -> HttpResponse:
-            response = await self.run_get_response(request)
+            # The edge's refusals run here, while the disconnect is already listened for: a client that leaves
+            # during them (a count on Redis takes a thread) still ends the stream.
+            response = await edge.arefusal(scope[EXCHANGE], scope) or await self.run_get_response(request)
             with contextlib.suppress(asyncio.CancelledError):  # the client left while it was answered
                 await self.send_response(response, send)
             return response
@@ -232,7 +234,7 @@ class Pipeline:
         send = edge.watching(exchange, send)
         edge.begin(exchange)
         try:
-            refusal = await edge.arefusal(exchange, scope)
+            refusal = None if exchange.route.chain == "stream" else await edge.arefusal(exchange, scope)
             if refusal is not None:
                 await send_response(refusal, refusal.content, send, head=scope["method"] == "HEAD")
                 return
