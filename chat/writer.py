@@ -12,6 +12,10 @@ Order: within the transaction, posts are inserted in queue order, and the room's
 message, which locks it until commit on PostgreSQL; so ids of one room are handed out in commit order, in one
 process and across processes (contract §2).
 
+Locks: a batch takes its idempotency keys (sorted), then its rooms' rows, then the rows of the agents it may
+notify (each in id order) before it writes, so the batches of two processes never wait for each other in a
+circle. Two posts of one batch with the same key: the second waits for the next round and is replayed there.
+
 One post that fails inside the batch (its room vanished, its idempotency key is taken with another body) fails
 alone: the transaction is rolled back and the batch written again without it. A database that fails fails all.
 
@@ -144,22 +148,53 @@ def store(post: RoomPost) -> Stored:
 
 
 def _write_one(post: RoomPost) -> Stored:
+    now = timezone.now()
     with transaction.atomic():
-        return _write(post, timezone.now(), set())
+        claim = _claim(agent_id=post.agent.pk, once=post.once, now=now) if post.once is not None else (None, None)
+        return _write(post, now, set(), claim)
 
 
 def _write_batch(batch: list[_Entry]) -> None:
-    pending = list(batch)
+    """Write ``batch``; a post whose idempotency key an earlier post of the batch holds waits for the next round,
+    where it is replayed (or refused) like any retry."""
+    queue = batch
+    while queue:
+        now_round: list[_Entry] = []
+        later: list[_Entry] = []
+        keys: set[tuple[str, str]] = set()
+        for entry in queue:
+            key = _key_of(entry)
+            (later if key is not None and key in keys else now_round).append(entry)
+            if key is not None:
+                keys.add(key)
+        _write_round(now_round)
+        queue = later
+
+
+def _key_of(entry: _Entry) -> tuple[str, str] | None:
+    once = entry.post.once
+    return (str(entry.post.agent.pk), once.key) if once is not None else None
+
+
+def _write_round(pending: list[_Entry]) -> None:
     while pending:
         now = timezone.now()
         writing: _Entry | None = None
         try:
             with transaction.atomic():
+                # Locks in one order in every transaction, so batches of two processes never deadlock: the
+                # idempotency keys (sorted), then the rooms' rows, then the notified agents' rows (each sorted).
+                claims = {}
+                for entry in sorted((e for e in pending if e.post.once is not None), key=_key_of):
+                    writing = entry
+                    claims[id(entry)] = _claim(agent_id=entry.post.agent.pk, once=entry.post.once, now=now)
+                writing = None
+                _lock_rows(pending)
                 rooms: set[str] = set()
                 results = []
                 for entry in pending:
                     writing = entry
-                    results.append(_write(entry.post, now, rooms))
+                    results.append(_write(entry.post, now, rooms, claims.get(id(entry), (None, None))))
                 writing = None
         except Exception as error:
             if writing is None or _fails_everyone(error):
@@ -167,11 +202,27 @@ def _write_batch(batch: list[_Entry]) -> None:
                     entry.error = error
                 return
             writing.error = error
-            pending.remove(writing)  # it fails alone; the others are written again without it
+            pending = [entry for entry in pending if entry is not writing]  # it fails alone; the rest again
             continue
         for entry, result in zip(pending, results, strict=True):
             entry.result = result
         return
+
+
+def _lock_rows(pending: list[_Entry]) -> None:
+    """On a database with row locks, lock the batch's rooms and the agents it may notify, each in id order."""
+    if not connection.features.has_select_for_update or len(pending) < 2:
+        return  # one post locks in _write's own order, as every single post does
+    room_ids = sorted({entry.post.room.pk for entry in pending})
+    list(Room.objects.select_for_update(no_key=True).filter(pk__in=room_ids).order_by("pk").values_list("pk"))
+    agents = set()
+    for entry in pending:
+        conversation = entry.post.conversation
+        agents.update(agent.pk for agent in conversation.mentions)
+        if conversation.reply_to is not None:
+            agents.add(conversation.reply_to.agent_id)
+    if agents:
+        list(Agent.objects.select_for_update(no_key=True).filter(pk__in=agents).order_by("pk").values_list("pk"))
 
 
 def _fails_everyone(error: Exception) -> bool:
@@ -179,13 +230,16 @@ def _fails_everyone(error: Exception) -> bool:
     return isinstance(error, DatabaseError) and not isinstance(error, IntegrityError)
 
 
-def _write(post: RoomPost, now: datetime, rooms: set[str]) -> Stored:
-    """One post inside the batch's transaction."""
-    record = None
-    if post.once is not None:
-        record, replay = _claim(agent_id=post.agent.pk, once=post.once, now=now)
-        if replay is not None:
-            return Stored(replayed=replay)
+def _write(
+    post: RoomPost,
+    now: datetime,
+    rooms: set[str],
+    claim: tuple[IdempotencyKey | None, IdempotencyKey | None],
+) -> Stored:
+    """One post inside the batch's transaction, its idempotency key already claimed."""
+    record, replay = claim
+    if replay is not None:
+        return Stored(replayed=replay)
     room = post.room
     if not _count_on_room(room_id=room.pk, now=now):
         raise RoomNotFound()
