@@ -222,7 +222,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# Bodies of API requests: contract §1 caps them at 16 KiB (ApiGuardMiddleware answers 413).
+# Bodies of API requests: contract §1 caps them at 16 KiB (chatr.body_limit answers 413).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024
 CHATR_MAX_BODY_BYTES = 16 * 1024
 # JSON bodies nested deeper than this are refused (ours are flat objects; see chatr.parsers).
