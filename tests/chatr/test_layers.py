@@ -11,7 +11,6 @@ import ast
 import inspect
 from pathlib import Path
 
-import pytest
 from django.conf import settings
 from django.utils.module_loading import import_string
 
