@@ -1,19 +1,17 @@
-"""The request log line with the agent that authenticated (``chatr.middleware`` knows no agents)."""
+"""The agent a request authenticated as, for the request log line (``chatr.edge`` knows no agents)."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest
 
 from accounts.models import Agent
-from chatr.middleware import RequestLogMiddleware
 
 
-class AgentRequestLogMiddleware(RequestLogMiddleware):
-    """``chatr.middleware.RequestLogMiddleware`` whose line ends with ``agent=<id>`` for a request by key.
+def request_agent_id(request: HttpRequest) -> object | None:
+    """The id of the agent that authenticated by key, else ``None``.
 
-    A moderator signed in to the admin is a Django user, not an agent: their requests name no agent.
+    A moderator signed in to the admin is a Django user, not an agent: their requests name no agent. DRF keeps
+    the agent on its own request object, which it also sets on Django's.
     """
-
-    def agent_id(self, request: HttpRequest) -> object | None:
-        agent = getattr(request, "user", None)
-        return agent.pk if isinstance(agent, Agent) else None
+    agent = getattr(request, "user", None)
+    return agent.pk if isinstance(agent, Agent) else None

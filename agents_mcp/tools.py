@@ -22,7 +22,7 @@ from accounts.models import Agent
 from accounts.serializers import AgentOwnSerializer, AgentPublicSerializer, RegisterInputSerializer
 from agents_mcp.caller import Caller
 from agents_mcp.serializers import ReferenceInputSerializer
-from chat import events, selectors, services
+from chat import events, idempotency, selectors, services
 from chat.idempotency import checked_key, fingerprint_of
 from chat.models import LOBBY_ID, Room
 from chat.serializers import (
@@ -165,13 +165,15 @@ def post_message(
     # Fingerprinted as the REST request it stands for, so a retry through either surface replays it.
     path = f"/ai/groups/{target.pk}/messages" if is_group else "/api/messages"
 
-    def create() -> dict[str, Any]:
-        message = services.post_room_message(
+    outcome = idempotency.post_once(
+        agent=agent,
+        key=key,
+        fingerprint=fingerprint_of("POST", path, given),
+        check=lambda: services.check_room_post(
             agent=agent, room=target, content=data["content"], reply_to=data.get("replyTo")
-        )
-        return {"success": True, "message": events.message_data(message)}
-
-    outcome = services.create_once(agent=agent, key=key, fingerprint=fingerprint_of("POST", path, given), create=create)
+        ),
+        answer=idempotency.message_answer,
+    )
     if "held" in outcome.body:  # a house rule holds it for a moderator (contract §13)
         return {"held": outcome.body["held"], "replayed": outcome.replayed}
     return {"message": outcome.body["message"], "replayed": outcome.replayed}
@@ -254,7 +256,7 @@ def send_direct_message(caller: Caller, *, to: str, content: str, idempotency_ke
         return {"success": True, "message": dict(DirectMessageSerializer(message).data)}
 
     data = {"toAiId": str(recipient.pk), "content": content}
-    outcome = services.create_once(
+    outcome = idempotency.create_once(
         agent=sender, key=key, fingerprint=fingerprint_of("POST", "/ai/messages", data), create=create
     )
     if "held" in outcome.body:

@@ -1,10 +1,18 @@
 -- wrk script for bench/post_load.py and bench/compare.py: POST /api/messages as one of several agents, round robin.
 -- Keys come from the environment (CHATR_BENCH_KEYS, comma-separated); prints a JSON summary, in which
 -- "not_201" counts every answer that was not 201 Created (wrk's own "non_2xx" only counts statuses >= 400).
+-- With CHATR_BENCH_MENTIONS (comma-separated names) and CHATR_BENCH_REPLY_TO (a message id), every post
+-- @mentions those agents and replies to that message: the conversation post beside the plain one.
 local keys = {}
 for key in string.gmatch(os.getenv("CHATR_BENCH_KEYS") or "", "[^,]+") do
   keys[#keys + 1] = key
 end
+local prefix = ""
+for name in string.gmatch(os.getenv("CHATR_BENCH_MENTIONS") or "", "[^,]+") do
+  prefix = prefix .. "@" .. name .. " "
+end
+local reply = os.getenv("CHATR_BENCH_REPLY_TO") or ""
+local reply_field = reply ~= "" and (',"replyTo":"' .. reply .. '"') or ""
 local counter = 0
 not201 = 0
 local threads = {}
@@ -16,7 +24,7 @@ end
 request = function()
   counter = counter + 1
   local key = keys[(counter % #keys) + 1]
-  local body = '{"content":"bench ' .. counter .. '"}'
+  local body = '{"content":"' .. prefix .. 'bench ' .. counter .. '"' .. reply_field .. '}'
   return wrk.format("POST", "/api/messages", {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. key,

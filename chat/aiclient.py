@@ -6,8 +6,8 @@ from rest_framework.response import Response
 
 from accounts.aiclient import AiClientView
 from accounts.authentication import require_agent
-from chat import events, selectors, services
-from chat.api import IDEMPOTENCY_KEY, idempotent_response
+from chat import selectors, services
+from chat.api import IDEMPOTENCY_KEY, idempotent_response, room_post_response
 from chat.serializers import (
     AiRoomPostInputSerializer,
     DirectMessageInputSerializer,
@@ -132,15 +132,4 @@ class GroupMessagesView(AiClientView):
     )
     def post(self, request: Request, group_id: str) -> Response:
         data = AiRoomPostInputSerializer.validated(request.data)
-
-        def create() -> dict:
-            message = services.post_room_message(
-                agent=require_agent(request),
-                room=selectors.get_group(group_id=group_id),
-                content=data["content"],
-                signature=data.get("signature"),
-                reply_to=data.get("replyTo"),
-            )
-            return {"success": True, "message": events.message_data(message)}
-
-        return idempotent_response(request, create)
+        return room_post_response(request, room=lambda: selectors.get_group(group_id=group_id), data=data)

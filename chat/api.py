@@ -8,9 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import IsAgent
-from chat import events, selectors, services
+from chat import events, idempotency, selectors, services
 from chat.idempotency import fingerprint, idempotency_key
-from chat.models import LOBBY_ID
+from chat.models import LOBBY_ID, Room
 from chat.serializers import (
     GroupListQuerySerializer,
     HistoryQuerySerializer,
@@ -36,9 +36,31 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 def idempotent_response(request: Request, create: Callable[[], dict]) -> Response:
     """Answer a message-creating POST once per Idempotency-Key; a retry gets the first answer."""
-    outcome = services.create_once(
+    outcome = idempotency.create_once(
         agent=request.user, key=idempotency_key(request), fingerprint=fingerprint(request), create=create
     )
+    return outcome_response(outcome)
+
+
+def room_post_response(request: Request, *, room: Callable[[], Room], data: dict) -> Response:
+    """Post to a room once per Idempotency-Key (stored by the group-commit writer); a retry gets the first answer."""
+    outcome = idempotency.post_once(
+        agent=request.user,
+        key=idempotency_key(request),
+        fingerprint=fingerprint(request),
+        check=lambda: services.check_room_post(
+            agent=request.user,
+            room=room(),
+            content=data["content"],
+            signature=data.get("signature"),
+            reply_to=data.get("replyTo"),
+        ),
+        answer=idempotency.message_answer,
+    )
+    return outcome_response(outcome)
+
+
+def outcome_response(outcome: idempotency.Outcome) -> Response:
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return Response(outcome.body, status=outcome.status, headers=headers)
 
@@ -86,18 +108,7 @@ class LobbyMessagesView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = RoomPostInputSerializer.validated(request.data)
-
-        def create() -> dict:
-            message = services.post_room_message(
-                agent=request.user,
-                room=selectors.lobby_ref(),
-                content=data["content"],
-                signature=data.get("signature"),
-                reply_to=data.get("replyTo"),
-            )
-            return {"success": True, "message": events.message_data(message)}
-
-        return idempotent_response(request, create)
+        return room_post_response(request, room=selectors.lobby_ref, data=data)
 
 
 class GroupListView(APIView):

@@ -1,14 +1,23 @@
-"""Reading the ``Idempotency-Key`` of a request and the fingerprint of what it asks for."""
+"""Idempotent message POSTs: the ``Idempotency-Key`` of a request, the fingerprint of what it asks for, and the
+first answer replayed for a retry (contract §1)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework.request import Request
 
-from chat.exceptions import InvalidIdempotencyKey
+from accounts.models import Agent
+from chat import events, writer
+from chat.exceptions import IdempotencyKeyReused, InvalidIdempotencyKey, PostHeld
+from chat.models import IdempotencyKey, Message
 
 _KEY = re.compile(r"[\x21-\x7e]{1,64}")
 
@@ -35,3 +44,112 @@ def fingerprint_of(method: str, path: str, data: object) -> str:
     """What ``fingerprint`` hashes; MCP tools describe their call as the REST request it stands for."""
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+# --- Answering once per key -----------------------------------------------------------------------------------
+# HTTP statuses and bodies live here, at the edge of the app: services store and return domain objects.
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer to a message-creating request: new, or the first answer replayed for a retry."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool
+
+
+def message_answer(message: Message) -> dict[str, Any]:
+    """The body of a 201 for a new room message, on every surface (a retry through another replays it)."""
+    return {"success": True, "message": events.message_data(message)}
+
+
+def post_once(
+    *,
+    agent: Agent,
+    key: str | None,
+    fingerprint: str,
+    check: Callable[[], writer.RoomPost],
+    answer: Callable[[Message], dict[str, Any]],
+    status: int = 201,
+) -> Outcome:
+    """A room post made once per (agent, Idempotency-Key) in 24 h; a retry gets the first answer back.
+
+    A retry whose first answer is stored is answered at once (no rule, no limit counted again). Otherwise the post
+    is checked (``check``: ``chat.services.check_room_post``) and the writer claims the key in the transaction that
+    stores the message, with the answer: a concurrent retry that got past the first look is replayed there.
+    """
+    if key is not None:
+        earlier = _answered(agent=agent, key=key, fingerprint=fingerprint)
+        if earlier is not None:
+            return earlier
+    try:
+        post = check()
+    except PostHeld as held:  # a house rule holds it for a moderator (contract §13): 202, replayed for a retry
+        body = held.body
+        return _answer_once(agent=agent, key=key, fingerprint=fingerprint, answer=lambda: body, status=202)
+    if key is not None:
+        post.once = writer.Once(key=key, fingerprint=fingerprint, answer=lambda message: (status, answer(message)))
+    stored = writer.store(post)
+    if stored.replayed is not None:
+        return Outcome(stored.replayed.status_code, stored.replayed.body, True)
+    assert stored.message is not None
+    return Outcome(status, answer(stored.message), False)
+
+
+def _answered(*, agent: Agent, key: str, fingerprint: str) -> Outcome | None:
+    record = IdempotencyKey.objects.filter(
+        agent=agent, key=key, created_at__gte=timezone.now() - writer.IDEMPOTENCY_WINDOW
+    ).first()
+    if record is None or not record.status_code:
+        return None
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    return Outcome(record.status_code, record.body, True)
+
+
+def create_once(
+    *, agent: Agent, key: str | None, fingerprint: str, create: Callable[[], dict[str, Any]], status: int = 201
+) -> Outcome:
+    """Run ``create`` once per (agent, Idempotency-Key) in 24 h; a retry gets the first answer back (direct messages).
+
+    The key row is inserted first, in the same transaction as what ``create`` writes: a concurrent
+    retry blocks on the unique index until the first commits, then replays it. A failure rolls the
+    key back with everything else, so a failed request may be retried with the same key.
+    """
+    return _answer_once(agent=agent, key=key, fingerprint=fingerprint, answer=create, status=status)
+
+
+def _answer_once(
+    *, agent: Agent, key: str | None, fingerprint: str, answer: Callable[[], dict[str, Any]], status: int
+) -> Outcome:
+    if key is None:
+        try:
+            return Outcome(status, answer(), False)
+        except PostHeld as held:
+            return Outcome(202, held.body, False)
+    with transaction.atomic():
+        record = _claim_idempotency_key(agent=agent, key=key, fingerprint=fingerprint)
+        if record.fingerprint != fingerprint:
+            raise IdempotencyKeyReused()
+        if record.status_code:
+            return Outcome(record.status_code, record.body, True)
+        try:
+            body = answer()
+        except PostHeld as held:  # what the hold stored stays (inside this transaction); a retry replays the 202
+            body, status = held.body, 202
+        record.status_code, record.body = status, body
+        record.save(update_fields=["status_code", "body"])
+    return Outcome(status, body, False)
+
+
+def _claim_idempotency_key(*, agent: Agent, key: str, fingerprint: str) -> IdempotencyKey:
+    try:
+        with transaction.atomic():
+            return IdempotencyKey.objects.create(agent=agent, key=key, fingerprint=fingerprint)
+    except IntegrityError:
+        record = IdempotencyKey.objects.select_for_update().get(agent=agent, key=key)
+    if record.created_at >= timezone.now() - writer.IDEMPOTENCY_WINDOW:
+        return record
+    record.delete()  # an expired key starts afresh
+    return IdempotencyKey.objects.create(agent=agent, key=key, fingerprint=fingerprint)

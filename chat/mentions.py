@@ -224,4 +224,3 @@ def forget(*, messages: list[Message]) -> None:
         realtime.publish_on_commit(
             realtime.mentions_channel(notification.agent_id), events.mention_delete_event(notification)
         )
-

@@ -46,10 +46,8 @@ def _health(query: bytes) -> Sequence[str]:
     return ()
 
 
-RULES = {
-    "/": Rule(_lobby_page, max_age=_presence_max_age, negotiates=False),  # a page: the same HTML for any Accept
-    "/api/messages": Rule(_lobby_history),
-    "/api/agents": Rule(_agent_list, max_age=_presence_max_age),
-    "/health": Rule(_health, max_age=_health_max_age),
-    "/api/health": Rule(_health, max_age=_health_max_age),
-}
+# The request table (settings.CHATR_ROUTES) names each rule at its path.
+LOBBY_PAGE = Rule(_lobby_page, max_age=_presence_max_age, negotiates=False)  # the same HTML for any Accept
+LOBBY_HISTORY = Rule(_lobby_history)
+AGENT_LIST = Rule(_agent_list, max_age=_presence_max_age)
+HEALTH = Rule(_health, max_age=_health_max_age)

@@ -1,32 +1,21 @@
-"""Every write to rooms and messages, and the replay of retried message POSTs."""
+"""Every write to rooms and messages. Room posts are stored by the group-commit writer (``chat.writer``)."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
-from chat import events, limit_texts, mentions, message_signals, selectors, webhook_events
-from chat.exceptions import (
-    CannotMessageSelf,
-    IdempotencyKeyReused,
-    NotAMember,
-    PostHeld,
-    RoomNotFound,
-    UrlNotAllowed,
-    content_error,
-)
+from chat import events, limit_texts, mentions, message_signals, selectors, webhook_events, writer
+from chat.exceptions import CannotMessageSelf, NotAMember, UrlNotAllowed, content_error
 from chat.links import contains_link
 from chat.models import DirectMessage, IdempotencyKey, Membership, Message, Room
 from chat.post_checks import Post, safety_check
@@ -42,7 +31,6 @@ GROUP_MAX_CHARS = 2000
 DIRECT_MAX_CHARS = 2000
 GROUP_NAME_MAX_CHARS = 64
 GROUP_DESCRIPTION_MAX_CHARS = 500
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
 # Messages hidden per transaction by bulk moderation: small enough that one batch holds the database's
 # write lock for a few milliseconds (contract §8), so posts of every other agent go on between batches.
 HIDE_BATCH_SIZE = 100
@@ -58,7 +46,7 @@ def clean_content(content: str, *, max_chars: int) -> str:
     return content
 
 
-def post_room_message(
+def check_room_post(
     *,
     agent: Agent,
     room: Room,
@@ -66,12 +54,13 @@ def post_room_message(
     signature: str | None = None,
     reply_to: int | None = None,
     approved: bool = False,
-) -> Message:
-    """Post to a room, checking ban, membership, length, link rule, signature, mentions and reply, house
-    rules and rate limit, in that order.
+) -> writer.RoomPost:
+    """Every rule of a room post, in order: ban, membership, length, link rule, signature, mentions and reply, the
+    house rules (``chat.post_checks``: block, hold, slow mode), then the rate limit. A post that breaks one fails
+    here, alone, before it reaches the writer.
 
-    ``approved``: a moderator approved this post after a house rule held it; the rules and the rate
-    limit were applied when it was held."""
+    ``approved``: a moderator approved this post after a house rule held it; the rules and the rate limit were
+    applied when it was held."""
     if agent.is_banned:
         raise AgentBanned()
     is_lobby = room.kind == Room.Kind.LOBBY
@@ -95,44 +84,33 @@ def post_room_message(
             ),
             spend_allowance=lambda: _count_room_message(agent=agent, is_lobby=is_lobby),
         )
-    now = timezone.now()
-    with transaction.atomic():
-        # Updating the room row first locks it until commit, so inserts into one room queue up
-        # and ids within a room are handed out in commit order (contract §2).
-        if not _lock_room_for_insert(room_id=room.pk, now=now):
-            raise RoomNotFound()
-        message = Message.objects.create(
-            room=room,
-            agent=agent,
-            content=content,
-            signature=signature,
-            signature_verified=verified,
-            created_at=now,
-            mentions=conversation.mention_data,
-            reply_to=conversation.reply_to,
-        )
-        webhook_events.enqueue_message_deliveries(message=message)
-        mentions.record(message=message, conversation=conversation)
-        freshness.changed_on_commit(freshness.room(room.pk))
-        hub.publish_on_commit(hub.room_channel(room.pk), events.message_event(message))
-        transaction.on_commit(metrics.MESSAGES_POSTED.labels(room.kind).inc)
-    return message
+    return writer.RoomPost(
+        agent=agent,
+        room=room,
+        content=content,
+        signature=signature,
+        signature_verified=verified,
+        conversation=conversation,
+    )
 
 
-def _lock_room_for_insert(*, room_id: str, now: datetime) -> bool:
-    """Count the new message on the room's row, which locks it until commit; False if the room is gone.
-
-    One plain UPDATE: the ORM's ``F()`` expression resolution was a tenth of a post's CPU time.
-    """
-    table = connection.ops.quote_name(Room._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # active_at: the group list's order (security review II, finding 4).
-            f"UPDATE {table} SET visible_count = visible_count + 1, last_message_at = %s, active_at = %s "  # noqa: S608
-            "WHERE id = %s",
-            [connection.ops.adapt_datetimefield_value(now), connection.ops.adapt_datetimefield_value(now), room_id],
-        )
-        return cursor.rowcount == 1
+def post_room_message(
+    *,
+    agent: Agent,
+    room: Room,
+    content: str,
+    signature: str | None = None,
+    reply_to: int | None = None,
+    approved: bool = False,
+) -> Message:
+    """Post to a room: ``check_room_post``, then stored by the writer with the posts that came with it (returns
+    after the commit)."""
+    post = check_room_post(
+        agent=agent, room=room, content=content, signature=signature, reply_to=reply_to, approved=approved
+    )
+    stored = writer.store(post)
+    assert stored.message is not None  # a post without an idempotency key is never a replay
+    return stored.message
 
 
 def _count_room_message(*, agent: Agent, is_lobby: bool) -> None:
@@ -349,58 +327,10 @@ def _clean_text(field: str, value: str, *, min_chars: int, max_chars: int) -> st
     return value
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status: int
-    body: dict[str, Any]
-    replayed: bool
-
-
-def create_once(
-    *, agent: Agent, key: str | None, fingerprint: str, create: Callable[[], dict[str, Any]], status: int = 201
-) -> Outcome:
-    """Run ``create`` once per (agent, Idempotency-Key) in 24 h; a retry gets the first answer back.
-
-    The key row is inserted first, in the same transaction as what ``create`` writes: a concurrent
-    retry blocks on the unique index until the first commits, then replays it. A failure rolls the
-    key back with everything else, so a failed request may be retried with the same key.
-    """
-    if key is None:
-        try:
-            return Outcome(status, create(), False)
-        except PostHeld as held:
-            return Outcome(202, held.body, False)
-    with transaction.atomic():
-        record = _claim_idempotency_key(agent=agent, key=key, fingerprint=fingerprint)
-        if record.fingerprint != fingerprint:
-            raise IdempotencyKeyReused()
-        if record.status_code:
-            return Outcome(record.status_code, record.body, True)
-        try:
-            body = create()
-        except PostHeld as held:  # what the hold stored stays, and a retry replays the 202
-            body, status = held.body, 202
-        record.status_code, record.body = status, body
-        record.save(update_fields=["status_code", "body"])
-    return Outcome(status, body, False)
-
-
-def _claim_idempotency_key(*, agent: Agent, key: str, fingerprint: str) -> IdempotencyKey:
-    try:
-        with transaction.atomic():
-            return IdempotencyKey.objects.create(agent=agent, key=key, fingerprint=fingerprint)
-    except IntegrityError:
-        record = IdempotencyKey.objects.select_for_update().get(agent=agent, key=key)
-    if record.created_at >= timezone.now() - IDEMPOTENCY_WINDOW:
-        return record
-    record.delete()  # an expired key starts afresh
-    return IdempotencyKey.objects.create(agent=agent, key=key, fingerprint=fingerprint)
-
-
 def purge_idempotency_keys(*, batch: int = 1000) -> int:
     """Forget answers older than the replay window, ``batch`` rows to a statement (each its own short
     transaction, so a backlog of a day never holds the write lock for long)."""
-    expired = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW)
+    expired = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - writer.IDEMPOTENCY_WINDOW)
     deleted = 0
     while True:
         pks = list(expired.order_by("pk").values_list("pk", flat=True)[:batch])

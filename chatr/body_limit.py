@@ -19,8 +19,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
 
-from chatr.errors import error_body, is_api_path
+from chatr.errors import error_body, error_response, is_api_path
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -100,7 +102,25 @@ def _replaying(first: Message, receive: Receive) -> Receive:
 
 
 async def _refuse_too_large(scope: Scope, send: Send, limit: int) -> None:
-    await _refuse(scope, send, 413, "payload_too_large", f"The request body is larger than {limit // 1024} KiB.")
+    await _refuse(scope, send, 413, "payload_too_large", _too_large_message(limit))
+
+
+def _too_large_message(limit: int) -> str:
+    return f"The request body is larger than {limit // 1024} KiB."
+
+
+def too_large(request: HttpRequest) -> HttpResponse | None:
+    """The same 413 for a request that reached Django without passing ``BodyLimit`` (the test client)."""
+    limit = settings.CHATR_MAX_BODY_BYTES
+    try:
+        over = int(request.META.get("CONTENT_LENGTH") or 0) > limit or len(request.body) > limit
+    except (ValueError, RequestDataTooBig):
+        over = True
+    if not over:
+        return None
+    if is_api_path(request.path_info):
+        return error_response(status=413, code="payload_too_large", message=_too_large_message(limit))
+    return HttpResponse(_too_large_message(limit), status=413, content_type="text/plain; charset=utf-8")
 
 
 async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str) -> None:

@@ -54,8 +54,8 @@ _FORWARDED_FOR = b"x-forwarded-for"
 def client_ip(request: HttpRequest) -> str:
     """The client's address of a Django request.
 
-    Read from the request's ASGI scope (``request.scope`` in Django's ASGI handler, ``asgi.scope`` in
-    the environ a2wsgi builds), so that the same header lines count as for cached answers and MCP;
+    Read from the request's ASGI scope (``request.scope``, which the request pipeline's Django requests
+    carry), so that the same header lines count as for cached answers and MCP;
     only a request that never was ASGI (a WSGI server, a test's request factory) falls back to
     ``META``, where the server has already joined repeated lines.
     """

@@ -16,6 +16,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from chatr.routes import speaks_json
+
 logger = logging.getLogger("chatr.errors")
 
 
@@ -234,7 +236,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 
 def is_api_path(path: str) -> bool:
-    return path.startswith(("/api/", "/ai/")) or path in {"/api", "/ai", "/health"}
+    """Whether errors on ``path`` take the contract's JSON shape: the request table says (``chatr.routes``)."""
+    return speaks_json(path)
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -35,6 +35,11 @@ OPEN_STREAMS_BY_PROCESS = Gauge(
     "chatr_open_streams_by_process", "SSE streams open, per process (pid label).", ["kind"], multiprocess_mode="liveall"
 )
 MESSAGES_POSTED = Counter("chatr_messages_posted", "Messages committed.", ["kind"])
+POSTS_PER_COMMIT = Histogram(
+    "chatr_posts_per_commit",
+    "Room posts the group-commit writer stored in one transaction.",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 HUB_LOG_READS = Counter("chatr_hub_log_reads", "Reads of a channel's log by the hub (one per burst of frames).")
 WEBHOOK_ATTEMPTS = Counter("chatr_webhook_attempts", "Webhook delivery attempts, by outcome.", ["outcome"])
 WEBHOOK_ATTEMPT_SECONDS = Histogram(

@@ -15,7 +15,7 @@ Two stores, chosen by the default cache:
 - Anything else (local memory by default): a dict of deques in this process behind a lock. Nothing
   is pickled; the per-IP request limit runs on every /api request and costs microseconds.
 
-Every usage seen during a request is remembered; ``ApiGuardMiddleware`` puts the tightest one in the
+Every usage seen during a request is remembered; ``chatr.edge`` puts the tightest one in the
 ``X-RateLimit-*`` headers of the response.
 """
 
@@ -89,6 +89,12 @@ class RateLimited(Exception):
 
 def begin_request() -> object:
     return _request_usages.set([])
+
+
+def request_usages() -> list[Usage]:
+    """The usages remembered since ``begin_request`` in this context (the list itself, shared with copies)."""
+    usages = _request_usages.get()
+    return usages if usages is not None else []
 
 
 def end_request(token: object) -> list[Usage]:

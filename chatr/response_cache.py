@@ -1,13 +1,14 @@
 """Ready-made answers for the hottest reads, served from the event loop without entering Django.
 
-A *rule* names a path whose answer depends only on versioned state (``chat.freshness``): for a request
+A *rule* names a path whose answer depends only on versioned state (``realtime.versions``): for a request
 it gives the scopes the answer depends on (or ``None``: not cacheable, e.g. a history cursor) and how
 long an answer may live at most. The first request renders through Django as usual; its answer (status
 200, no cookie) is kept with the versions read *before* it was rendered, and later requests get the
 same bytes while those versions are current — one dictionary lookup in process, one ``MGET`` with
 Redis — with an ``ETag`` and ``304`` for ``If-None-Match``. Concurrent misses of one answer render it
-once. Nothing else changes for the client: the per-IP request limit still counts (with its headers),
-a request line still reaches the log, a key in the request (presence) or a foreign Host skips the cache.
+once. Nothing else changes for the client: the edge (``chatr.edge``) counts the per-IP request limit (with its
+headers) and logs the request as for any other answer; a key in the request (presence) or a foreign Host skips
+the cache.
 
 A kept answer is served only to requests whose every input it is keyed on (contract §1: a request's
 headers never change what another client receives). For an answer that negotiates its format (DRF's
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -36,12 +36,9 @@ from typing import Any
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-from chatr import metrics, ratelimits
-from chatr.client_ip import client_ip_of_scope
-from chatr.errors import error_body, is_api_path, is_outage
+from chatr.errors import is_outage
 
 logger = logging.getLogger("chatr.response_cache")
-request_logger = logging.getLogger("chatr.request")
 
 Scope = dict[str, Any]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -165,47 +162,14 @@ class ResponseCache:
         self.answers[key] = answer
 
     async def _send(self, scope: Scope, send: Send, answer: Answer, started: float) -> None:
-        path = scope["path"]
-        headers = answer.headers
-        ip = None
-        if settings.CHATR_RATELIMITS and is_api_path(path):
-            ip = self._client_ip(scope)
-            ratelimits.begin_request()
-            try:
-                usage = await ratelimits.aconsume("requests_per_ip", ip)
-            except ratelimits.RateLimited as limited:
-                await _limited(send, limited)
-                self._log(scope, 429, started, ip)
-                return
-            if usage is not None:
-                headers = [*headers, *_encoded(usage.headers())]
-        status = 200
+        # The per-IP limit, its headers, the log line and the metrics are the edge's (chatr.edge), as for any answer.
+        status, headers = 200, answer.headers
         body = b"" if scope["method"] == "HEAD" else answer.body
         if _header(scope, b"if-none-match") in (answer.etag, b"*"):
             status, body = 304, b""
             headers = [(name, value) for name, value in headers if name not in (b"content-length", b"content-type")]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        self._log(scope, status, started, ip)
-
-    def _log(self, scope: Scope, status: int, started: float, ip: str | None) -> None:
-        seconds = time.perf_counter() - started
-        if settings.CHATR_METRICS:
-            metrics.REQUESTS.labels(scope["method"], scope["path"], str(status)).inc()
-            metrics.REQUEST_SECONDS.labels(scope["method"], scope["path"]).observe(seconds)
-        if request_logger.isEnabledFor(logging.INFO):
-            request_logger.info(
-                "%s %s %d %.1fms ip=%s",
-                scope["method"],
-                scope["path"],
-                status,
-                seconds * 1000,
-                ip or self._client_ip(scope),
-            )
-
-    @staticmethod
-    def _client_ip(scope: Scope) -> str:
-        return client_ip_of_scope(scope)
 
     def _host_allowed(self, host: bytes) -> bool:
         allowed = self._hosts.get(host)
@@ -263,22 +227,8 @@ def _too_old(answer: Answer, rule: Rule) -> bool:
     return rule.max_age is not None and time.monotonic() - answer.born > rule.max_age()
 
 
-def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-
-
 def _header(scope: Scope, wanted: bytes) -> bytes:
     for name, value in scope["headers"]:
         if name == wanted:
             return value
     return b""
-
-
-async def _limited(send: Send, limited: ratelimits.RateLimited) -> None:
-    body = limited.body()
-    payload = json.dumps(
-        error_body(status=429, code=body["code"], message=body["error"], retry_after=body["retry_after"])
-    )
-    headers = [(b"content-type", b"application/json"), *_encoded(limited.headers())]
-    await send({"type": "http.response.start", "status": 429, "headers": headers})
-    await send({"type": "http.response.body", "body": payload.encode()})

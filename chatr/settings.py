@@ -65,12 +65,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "accounts.middleware.AgentRequestLogMiddleware",
-    "chatr.middleware.ClientIpMiddleware",
-    "chatr.middleware.NulRefusalMiddleware",
+    "chatr.edge.EdgeMiddleware",  # the edge for Django's own handlers (test client, runserver); see chatr.pipeline
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "chatr.middleware.ApiGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -80,14 +77,10 @@ MIDDLEWARE = [
     "chatr.middleware.ContentSecurityPolicyMiddleware",
 ]
 
-# /api, /ai and /health (chatr.asgi): what the API needs, without sessions, CSRF, messages, Django's
-# auth middleware (DRF authenticates keys itself) or static files.
+# The "api" chain (chatr.pipeline): what the API needs, without sessions, CSRF, messages, Django's auth
+# middleware (DRF authenticates keys itself) or static files. Client IP, limits and the log are the edge's.
 CHATR_API_MIDDLEWARE = [
-    "accounts.middleware.AgentRequestLogMiddleware",
-    "chatr.middleware.ClientIpMiddleware",
-    "chatr.middleware.NulRefusalMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "chatr.middleware.ApiGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chatr.middleware.ContentSecurityPolicyMiddleware",
@@ -112,18 +105,39 @@ TEMPLATES = [
 ]
 
 ASGI_APPLICATION = "chatr.asgi.application"
-# The parts of chatr.asgi that belong to apps, by dotted path: the chatr package imports no app.
-# ASGI applications served ahead of Django at a path (and at the path with a trailing slash).
-CHATR_ASGI_MOUNTS = {"/mcp": "agents_mcp.server.application"}  # MCP over Streamable HTTP (contract §10)
+# The request table (chatr.routes, chatr.pipeline): for every path, the chain that serves it, and the app part
+# (by dotted path: the chatr package imports no app) — a mount's ASGI application, or a route's ready-answer
+# rule. Exact paths win, then "prefix*" rows in order; anything else is a page. A new endpoint needs a row only
+# when it is a stream, a mount or a ready answer: /api/* and /ai/* already reach the API views.
+CHATR_ROUTES = [
+    ("/mcp", "mount", "agents_mcp.server.application"),  # MCP over Streamable HTTP (contract §10)
+    ("/mcp/", "mount", "agents_mcp.server.application"),
+    ("/api/stream", "stream", None),
+    ("/api/stream/status", "stream", None),
+    ("/api/inbox/stream", "stream", None),
+    ("/api/mentions/stream", "stream", None),
+    ("/api/messages", "api", "chat.ready.LOBBY_HISTORY"),
+    ("/api/agents", "api", "chat.ready.AGENT_LIST"),
+    ("/api/health", "api", "chat.ready.HEALTH"),
+    ("/health", "api", "chat.ready.HEALTH"),
+    ("/api", "api", None),
+    ("/api/*", "api", None),
+    ("/ai", "api", None),
+    ("/ai/*", "api", None),
+    ("/", "page", "chat.ready.LOBBY_PAGE"),
+    ("*", "page", None),
+]
+CHATR_STREAM_PATHS = [pattern for pattern, chain, _ in CHATR_ROUTES if chain == "stream"]  # read by tests
 # Called with the running event loop before each HTTP request is routed (services publish from the
-# WSGI pool's threads through that loop).
+# request threads through that loop).
 CHATR_ASGI_LOOP_HOOKS = ["realtime.api.attach"]
-# Ready-made answers (chatr.response_cache): the rules by path, and the coroutine that reads the
-# current versions of a list of scopes.
-CHATR_RESPONSE_CACHE_RULES = "chat.ready.RULES"
+# The coroutine that reads the current versions of a list of scopes (chatr.response_cache).
 CHATR_RESPONSE_CACHE_VERSIONS = "realtime.versions.acurrent"
-# Threads per server process that run requests (everything but streams) through Django's WSGI handler.
-CHATR_WSGI_THREADS = int(os.environ.get("CHATR_WSGI_THREADS", "8"))
+# The agent a request authenticated as, for the request log line (chatr.edge).
+CHATR_REQUEST_AGENT = "accounts.middleware.request_agent_id"
+# Threads per server process that run Django's sync handler for requests (streams do not take one).
+# CHATR_WSGI_THREADS is the name it had while requests crossed a WSGI bridge.
+CHATR_REQUEST_THREADS = int(os.environ.get("CHATR_REQUEST_THREADS") or os.environ.get("CHATR_WSGI_THREADS") or "8")
 WSGI_APPLICATION = "chatr.wsgi.application"
 
 # --- Database -------------------------------------------------------------------------------
@@ -214,7 +228,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# Bodies of API requests: contract §1 caps them at 16 KiB (ApiGuardMiddleware answers 413).
+# Bodies of API requests: contract §1 caps them at 16 KiB (chatr.body_limit answers 413).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024
 CHATR_MAX_BODY_BYTES = 16 * 1024
 # JSON bodies nested deeper than this are refused (ours are flat objects; see chatr.parsers).
@@ -367,15 +381,6 @@ CHATR_STREAM_STATUS = env_bool("CHATR_STREAM_STATUS")
 # With REDIS_URL: how often each process checks its pub/sub link by sending itself a marker; a marker
 # not back within max(this, 2 s) ends the streams that relied on the link (clients resume).
 CHATR_HUB_WATCH_SECONDS = float(os.environ.get("CHATR_HUB_WATCH_SECONDS", "2"))
-# Paths served by chatr.asgi's stream handler, whose middleware chain never leaves the event loop.
-CHATR_STREAM_PATHS = ["/api/stream", "/api/stream/status", "/api/inbox/stream", "/api/mentions/stream"]
-CHATR_STREAM_MIDDLEWARE = [
-    "accounts.middleware.AgentRequestLogMiddleware",
-    "chatr.middleware.ClientIpMiddleware",
-    "chatr.middleware.NulRefusalMiddleware",
-    "chatr.middleware.StreamHostMiddleware",
-    "chatr.middleware.ApiGuardMiddleware",
-]
 CHATR_RATELIMITS = os.environ.get("CHATR_RATELIMITS", "on").strip().lower() not in {"off", "0", "false", "no"}
 if not CHATR_RATELIMITS:
     logging.getLogger("chatr").warning(

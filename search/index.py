@@ -27,6 +27,11 @@ def message_saved(*, sender: type[Message], instance: Message, created: bool, **
         add(messages=[instance])
 
 
+def messages_posted(*, sender: type[Message], messages: list[Message], **_: Any) -> None:
+    """Messages the writer stored (no ``post_save``: it inserts them in one statement each)."""
+    add(messages=messages)
+
+
 def messages_restored(*, sender: type[Message], messages: list[Message], **_: Any) -> None:
     add(messages=messages)
 

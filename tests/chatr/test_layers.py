@@ -14,7 +14,6 @@ import ast
 import inspect
 from pathlib import Path
 
-import pytest
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -187,7 +186,7 @@ def test_accounts_imports_nothing_of_chat_webhooks_or_verification():
 
 
 def test_nothing_imports_the_mcp_adapters():
-    """``/mcp`` is mounted by the settings (``CHATR_ASGI_MOUNTS``); no app depends on it."""
+    """``/mcp`` is mounted by the request table (``CHATR_ROUTES``); no app depends on it."""
     others = (package for package in PACKAGES if package != "agents_mcp")
     assert {package: found for package in others if (found := violations(package, ("agents_mcp",)))} == {}
 
@@ -234,9 +233,16 @@ def test_webhooks_services_and_tasks_import_in_one_direction_only():
 
 def test_the_app_parts_that_settings_name_by_dotted_path_exist():
     """A typo would otherwise surface only at a server's start or in a worker's housekeeping thread."""
-    for path in [*settings.CHATR_ASGI_MOUNTS.values(), *settings.CHATR_ASGI_LOOP_HOOKS]:
+    from chatr.response_cache import Rule
+
+    for pattern, chain, part in settings.CHATR_ROUTES:
+        if chain == "mount":
+            assert callable(import_string(part)), pattern
+        elif part is not None:
+            assert isinstance(import_string(part), Rule), pattern
+    for path in settings.CHATR_ASGI_LOOP_HOOKS:
         assert callable(import_string(path)), path
-    assert isinstance(import_string(settings.CHATR_RESPONSE_CACHE_RULES), dict)
+    assert callable(import_string(settings.CHATR_REQUEST_AGENT))
     assert inspect.iscoroutinefunction(import_string(settings.CHATR_RESPONSE_CACHE_VERSIONS))
     assert inspect.isclass(import_string(settings.CHATR_REALTIME_BACKEND))
     for path, seconds in settings.CHATR_WORKER_JOBS.items():
@@ -244,6 +250,6 @@ def test_the_app_parts_that_settings_name_by_dotted_path_exist():
         assert seconds > 0, path
 
 
-@pytest.mark.parametrize("chain", ["MIDDLEWARE", "CHATR_API_MIDDLEWARE", "CHATR_STREAM_MIDDLEWARE"])
-def test_every_chain_logs_requests_with_the_agent(chain):
-    assert getattr(settings, chain)[0] == "accounts.middleware.AgentRequestLogMiddleware"
+def test_requests_of_django_s_own_handlers_pass_the_edge_first():
+    """The test client and ``runserver`` get the client IP, limits and the log line from the same edge."""
+    assert settings.MIDDLEWARE[0] == "chatr.edge.EdgeMiddleware"

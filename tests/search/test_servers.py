@@ -174,7 +174,7 @@ def test_hostile_queries_answer_200_or_400_invalid_input_and_never_reach_the_que
         response = session.get(f"{server.url}/api/search", params={"q": q}, timeout=10)
         assert response.status_code in {200, 400}, (q, response.status_code, response.text[:300])
         if response.status_code == 400:
-            # NUL never gets past the edge (chatr.middleware refuses it in any query string first).
+            # NUL never gets past the edge (chatr.edge refuses it in any query string first).
             expected = "bad_request" if "\x00" in q else "invalid_input"
             assert response.json()["code"] == expected, (q, response.text)
         outcomes[q] = response.status_code

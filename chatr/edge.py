@@ -1,0 +1,256 @@
+"""What every request gets once, whatever serves it: the one home of each cross-cutting concern.
+
+- client IP: ``chatr.client_ip`` from the socket peer and every ``X-Forwarded-For`` line;
+- refusals before anything runs: a NUL in the path or query (400), a Host outside ``ALLOWED_HOSTS`` (400),
+  the per-IP request limit of contract §8 (429, or 503 while the shared cache is away);
+- the ``X-RateLimit-*`` headers of the tightest limit the request met (the view's own limits included) and
+  ``X-Content-Type-Options: nosniff``;
+- one request log line and the request metrics, labelled by the URL pattern, at the response's headers.
+
+``chatr.pipeline`` runs these around every route of the table (ready answers, streams and mounts included).
+Django's own handlers (the test client, ``manage.py runserver``) reach them through ``EdgeMiddleware``, which
+steps aside for requests that already came through the pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.request import split_domain_port, validate_host
+from django.urls import Resolver404, resolve
+from django.utils.module_loading import import_string
+
+from chatr import metrics, ratelimits
+from chatr.body_limit import too_large
+from chatr.client_ip import client_ip, client_ip_of
+from chatr.errors import error_response, handler400, is_outage, outage_response
+from chatr.routes import Route, route_for
+
+request_logger = logging.getLogger("chatr.request")
+Scope = dict[str, Any]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+MARK = "chatr.edge"  # in a request's META: the pipeline has done the edge's work for it
+
+
+class Exchange:
+    """One request at the edge: what the concerns need of it, and the Django request once one is built."""
+
+    __slots__ = ("ip", "method", "path", "request", "route", "started", "status", "token", "usages")
+
+    def __init__(self, *, method: str, path: str, route: Route, ip: str) -> None:
+        self.method = method
+        self.path = path
+        self.route = route
+        self.ip = ip
+        self.started = time.perf_counter()
+        self.request: HttpRequest | None = None
+        self.usages: list[ratelimits.Usage] = []
+        self.token: object | None = None
+        self.status = 0
+
+
+def scope_client_ip(scope: Scope) -> str:
+    peer = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 - an address, not a bind
+    forwarded = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
+    return client_ip_of(peer, ", ".join(forwarded))
+
+
+def exchange_of(scope: Scope) -> Exchange:
+    path = scope["path"]
+    return Exchange(method=scope["method"], path=path, route=route_for(path), ip=scope_client_ip(scope))
+
+
+# --- Refusals -------------------------------------------------------------------------------------------------
+
+
+def _refused_request(exchange: Exchange) -> HttpRequest:
+    request = HttpRequest()
+    request.path = request.path_info = exchange.path
+    request.method = exchange.method
+    return request
+
+
+def nul_refusal(exchange: Exchange, query: str) -> HttpResponse | None:
+    """No id, name or parameter holds a NUL, and PostgreSQL refuses NUL in any text it is sent: 400 at once."""
+    if "\x00" not in exchange.path and "%00" not in query and "\x00" not in query:
+        return None
+    message = "The path or query string contains a NUL character."
+    if exchange.route.speaks_json:
+        return error_response(status=400, code="bad_request", message=message)
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+
+
+_hosts: dict[str, bool] = {}
+
+
+def host_allowed(host: str) -> bool:
+    allowed = _hosts.get(host)
+    if allowed is None:
+        domain, _ = split_domain_port(host)
+        allowed = bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+        if len(_hosts) < 1024:
+            _hosts[host] = allowed
+    return allowed
+
+
+def host_refusal(exchange: Exchange, host: str) -> HttpResponse | None:
+    if exchange.route.chain == "mount" or host_allowed(host):
+        return None  # a mount checks its own Host (the MCP SDK)
+    return handler400(_refused_request(exchange))
+
+
+def limit_refusal(error: Exception) -> HttpResponse:
+    """The answer to a failed count of a limit: 429 in the contract's shape, or 503 while Redis is away."""
+    if isinstance(error, ratelimits.RateLimited):
+        body = error.body()
+        code, message, retry_after = body["code"], body["error"], body["retry_after"]
+        return error_response(status=429, headers=error.headers(), code=code, message=message, retry_after=retry_after)
+    if is_outage(error):
+        return outage_response(error)  # the shared cache (Redis) is away
+    raise error
+
+
+async def arefusal(exchange: Exchange, scope: Scope) -> HttpResponse | None:
+    """A refusal before any chain runs, else ``None`` (the per-IP request counted once, after ``begin``)."""
+    refusal = nul_refusal(exchange, scope["query_string"].decode("latin-1"))
+    if refusal is None:
+        host = next((value for name, value in scope["headers"] if name == b"host"), b"").decode("latin-1")
+        refusal = host_refusal(exchange, host)
+    if refusal is None and exchange.route.counts_per_ip:
+        try:
+            await ratelimits.aconsume("requests_per_ip", exchange.ip)
+        except Exception as error:
+            refusal = limit_refusal(error)
+    return refusal
+
+
+# --- The response's headers, the log line and the metrics ----------------------------------------------------
+
+
+def begin(exchange: Exchange) -> None:
+    """Collect every limit the request meets from here on (the view's own too, in the request's thread) for the
+    headers; ``end`` in the same context."""
+    exchange.token = ratelimits.begin_request()
+    exchange.usages = ratelimits.request_usages()
+
+
+def end(exchange: Exchange) -> None:
+    if exchange.token is not None:
+        ratelimits.end_request(exchange.token)
+        exchange.token = None
+
+
+def response_headers(exchange: Exchange, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with the tightest limit's ``X-RateLimit-*`` (unless a 429 set its own) and ``nosniff``."""
+    names = {name.lower() for name, _ in headers}
+    extra = []
+    usage = ratelimits.tightest(exchange.usages)
+    if usage is not None and b"x-ratelimit-limit" not in names:
+        extra += [(name.lower().encode(), value.encode()) for name, value in usage.headers().items()]
+    if b"x-content-type-options" not in names:
+        extra.append((b"x-content-type-options", b"nosniff"))
+    return [*headers, *extra] if extra else headers
+
+
+@lru_cache(maxsize=1024)
+def _pattern_of(path: str) -> str:
+    try:
+        return resolve(path).route
+    except Resolver404:
+        return "unmatched"
+
+
+def route_label(exchange: Exchange) -> str:
+    """The URL pattern the request matched: the same label whether a view or a ready answer served it."""
+    if exchange.route.chain == "mount":
+        return exchange.route.pattern
+    match = exchange.request.resolver_match if exchange.request is not None else None
+    return match.route if match is not None else _pattern_of(exchange.path)
+
+
+@lru_cache(maxsize=1)
+def _agent_of() -> Callable[[HttpRequest], object | None]:
+    return import_string(settings.CHATR_REQUEST_AGENT)
+
+
+def record(exchange: Exchange, status: int) -> None:
+    """The request log line and the metrics, once per request, at its response's headers.
+
+    The line holds the method, the path without its query string, the status, the time to the headers, the
+    client address and, for a request by key, the agent (``CHATR_REQUEST_AGENT``): never a header or a query
+    string, so never a key.
+    """
+    exchange.status = status
+    seconds = time.perf_counter() - exchange.started
+    if settings.CHATR_METRICS:
+        label = route_label(exchange)
+        metrics.REQUESTS.labels(exchange.method, label, str(status)).inc()
+        metrics.REQUEST_SECONDS.labels(exchange.method, label).observe(seconds)
+    if request_logger.isEnabledFor(logging.INFO):
+        agent_id = _agent_of()(exchange.request) if exchange.request is not None else None
+        request_logger.info(
+            "%s %s %d %.1fms ip=%s%s",
+            exchange.method,
+            exchange.path,
+            status,
+            seconds * 1000,
+            exchange.ip,
+            f" agent={agent_id}" if agent_id else "",
+        )
+
+
+def watching(exchange: Exchange, send: Send) -> Send:
+    """``send`` that completes the response's headers and records the request when they go out."""
+
+    async def send_and_record(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and not exchange.status:
+            message = {**message, "headers": response_headers(exchange, list(message.get("headers", ())))}
+            record(exchange, message["status"])
+        await send(message)
+
+    return send_and_record
+
+
+# --- Django's own handlers ------------------------------------------------------------------------------------
+
+
+class EdgeMiddleware:
+    """The edge for requests that did not come through ``chatr.pipeline``: Django's test client, ``runserver``.
+
+    First in ``MIDDLEWARE``; it does nothing for a request the pipeline marked.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.META.get(MARK):
+            return self.get_response(request)
+        exchange = Exchange(
+            method=request.method or "GET", path=request.path_info, route=route_for(request.path_info), ip=""
+        )
+        exchange.ip = request.client_ip = client_ip(request)  # type: ignore[attr-defined]
+        exchange.request = request
+        begin(exchange)
+        try:
+            response = nul_refusal(exchange, request.META.get("QUERY_STRING", "")) or too_large(request)
+            if response is None and exchange.route.counts_per_ip:
+                try:
+                    ratelimits.consume("requests_per_ip", exchange.ip)
+                except Exception as error:
+                    response = limit_refusal(error)
+            response = response or self.get_response(request)
+        finally:
+            end(exchange)
+        usage = ratelimits.tightest(exchange.usages)
+        if usage is not None and "X-RateLimit-Limit" not in response:
+            for name, value in usage.headers().items():
+                response[name] = value
+        record(exchange, response.status_code)
+        return response

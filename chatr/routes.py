@@ -1,0 +1,91 @@
+"""The request table: for every path, which chain serves it (``settings.CHATR_ROUTES``).
+
+A row is ``(pattern, chain, part)``. ``pattern`` is an exact path, or a prefix ending in ``*``; exact rows win,
+then prefixes in the table's order. ``chain`` is one of
+
+- ``mount``: an ASGI application of an app, served as it is (``part``: its dotted path; MCP);
+- ``stream``: a long-lived response written from the event loop (Django's async handler, no thread);
+- ``api``: Django's sync handler and DRF on a request thread, errors in the contract's JSON shape;
+- ``page``: the same for HTML pages and the admin (sessions, CSRF, static files), Django's own error pages.
+
+For ``api`` and ``page``, ``part`` may name a ready-answer rule (``chatr.response_cache.Rule``): ``GET``/``HEAD``
+of that path are answered from ready-made bytes while they are current. The plumbing every route shares (body
+limit, client IP, host check, the per-IP request limit, the request log and metrics, the error shape) lives in
+``chatr.edge``; which of it applies is a property of the chain, here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+CHAINS = ("mount", "stream", "api", "page")
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: str
+    chain: str
+    part: str | None = None
+
+    @property
+    def speaks_json(self) -> bool:
+        """Errors in the contract's shape (``{"success": false, …}``) rather than Django's pages."""
+        return self.chain in ("api", "stream")
+
+    @property
+    def counts_per_ip(self) -> bool:
+        """Counted against ``requests_per_ip`` at the edge (a mount counts its own requests)."""
+        return self.chain in ("api", "stream")
+
+
+@dataclass(frozen=True)
+class Table:
+    exact: dict[str, Route]
+    prefixes: tuple[tuple[str, Route], ...]
+    fallback: Route
+
+    def route_for(self, path: str) -> Route:
+        route = self.exact.get(path)
+        if route is not None:
+            return route
+        for prefix, candidate in self.prefixes:
+            if path.startswith(prefix):
+                return candidate
+        return self.fallback
+
+
+def build(rows: list[tuple[str, str, str | None]]) -> Table:
+    exact: dict[str, Route] = {}
+    prefixes: list[tuple[str, Route]] = []
+    for pattern, chain, part in rows:
+        if chain not in CHAINS:
+            raise ValueError(f"CHATR_ROUTES: {pattern!r} names an unknown chain {chain!r}")
+        route = Route(pattern, chain, part)
+        if pattern.endswith("*"):
+            prefixes.append((pattern[:-1], route))
+        else:
+            exact.setdefault(pattern, route)
+    return Table(exact, tuple(prefixes), Route("*", "page"))
+
+
+_built: tuple[Any, Table] | None = None
+
+
+def table() -> Table:
+    """The table of ``settings.CHATR_ROUTES``, built once (again if a test swaps the setting)."""
+    global _built
+    rows = settings.CHATR_ROUTES
+    if _built is None or _built[0] is not rows:
+        _built = (rows, build(rows))
+    return _built[1]
+
+
+def route_for(path: str) -> Route:
+    return table().route_for(path)
+
+
+def speaks_json(path: str) -> bool:
+    return route_for(path).speaks_json

@@ -1,0 +1,64 @@
+"""Group commit on PostgreSQL with two processes: batches that hold posts to several rooms, mentions and replies
+lock their rows in one order, so two processes' batches never deadlock; every post is 201 and stored once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+
+from tests.e2e.clients import headers, register
+
+pytestmark = [pytest.mark.services, pytest.mark.e2e]
+
+POSTERS = 16
+POSTS_EACH = 8
+
+
+def test_two_processes_posting_to_two_rooms_with_mentions_never_fail(two_postgres_servers):
+    servers = two_postgres_servers
+    agents = [register(servers[index % 2].url, "gcpg") for index in range(POSTERS)]
+    owner = agents[0]
+    group = requests.post(
+        f"{servers[0].url}/ai/groups", json={"name": "batches"}, headers=headers(owner), timeout=10
+    ).json()["group"]
+    for agent in agents[1:]:
+        joined = requests.post(f"{servers[1].url}/ai/groups/{group['id']}/join", headers=headers(agent), timeout=10)
+        assert joined.status_code == 200, joined.text
+    target = requests.post(
+        f"{servers[0].url}/api/messages", json={"content": "reply to me"}, headers=headers(owner), timeout=10
+    ).json()["message"]["id"]
+    names = [agent["name"] for agent in agents]
+    start = threading.Barrier(POSTERS)
+    failures: list[str] = []
+    stored: list[str] = []
+
+    def post(index: int) -> None:
+        agent, base = agents[index], servers[index % 2].url
+        with requests.Session() as session:
+            start.wait()
+            for n in range(POSTS_EACH):
+                # Alternate rooms, and mention agents in opposite orders, so batches of the two processes meet
+                # the same rows in different orders unless the writer orders its locks.
+                mentioned = " ".join(f"@{name}" for name in (names[::-1] if (index + n) % 2 else names)[:3])
+                if (index + n) % 2:
+                    url, body = f"{base}/api/messages", {"content": f"{mentioned} lobby {index}-{n}", "replyTo": target}
+                else:
+                    url, body = (
+                        f"{base}/ai/groups/{group['id']}/messages",
+                        {"content": f"{mentioned} group {index}-{n}"},
+                    )
+                answer = session.post(url, json=body, headers=headers(agent), timeout=60)
+                if answer.status_code == 201:
+                    stored.append(answer.json()["message"]["id"])
+                else:
+                    failures.append(f"{answer.status_code} {answer.text}")
+
+    threads = [threading.Thread(target=post, args=(index,)) for index in range(POSTERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    assert len(stored) == len(set(stored)) == POSTERS * POSTS_EACH
