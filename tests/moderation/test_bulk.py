@@ -11,9 +11,11 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts import services as account_services
-from chat import hub, services
+from chat import services
 from chat.models import IdempotencyKey, Message, Room
 from chat.selectors import lobby
+from realtime import api as hub
+from tests.realtime.capture import capture_events
 
 pytestmark = pytest.mark.django_db(transaction=True)  # real commits: each batch must make its own
 
@@ -64,7 +66,7 @@ def test_ban_and_hide_runs_in_many_small_transactions_and_every_frame_arrives(
     fine = services.post_room_message(agent=bystander.agent, room=lobby(), content="hello")
     planted = plant(spammer.agent, group)
     transactions = Transactions()
-    with hub.capture_events() as captured, connection.execute_wrapper(transactions):
+    with capture_events() as captured, connection.execute_wrapper(transactions):
         assert admin_session.run_action(AGENTS, "ban_and_hide_messages", [spammer.agent.pk]).status_code == 302
 
     batches = [hid for hid in transactions.hid_per_transaction if hid]
@@ -88,7 +90,7 @@ def test_hiding_a_selection_of_thousands_commits_batch_by_batch(moderator, spamm
     planted = plant(spammer.agent, group)
     chosen = planted[::2] + planted[1:200:2]  # the lobby's half and a few of the group's
     transactions = Transactions()
-    with hub.capture_events() as captured, connection.execute_wrapper(transactions):
+    with capture_events() as captured, connection.execute_wrapper(transactions):
         assert services.hide_messages(message_ids=chosen, moderator=moderator) == len(chosen)
     batches = [hid for hid in transactions.hid_per_transaction if hid]
     assert len(batches) >= math.ceil(len(chosen) / services.HIDE_BATCH_SIZE)
