@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts import services as account_services
-from chat import services
+from chat import services, writer
 from chat.models import IdempotencyKey, Message, Room
 from chat.selectors import lobby
 from realtime import api as hub
@@ -135,7 +135,7 @@ def test_a_ban_without_hiding_is_one_transaction_and_bans_at_once(spammer_and_gr
 
 def test_the_purge_of_idempotency_keys_deletes_a_backlog_in_small_statements(make_agent):
     agent = make_agent("retrier").agent
-    old = timezone.now() - services.IDEMPOTENCY_WINDOW - timedelta(minutes=1)
+    old = timezone.now() - writer.IDEMPOTENCY_WINDOW - timedelta(minutes=1)
     IdempotencyKey.objects.bulk_create(
         IdempotencyKey(agent=agent, key=f"old-{n}", fingerprint="f", created_at=old) for n in range(2_500)
     )
