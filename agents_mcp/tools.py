@@ -10,7 +10,8 @@ messages, registrations and verification attempts themselves.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast, overload
+from uuid import UUID
 
 from rest_framework.exceptions import ValidationError
 
@@ -97,6 +98,12 @@ def count_ai_request(agent: Agent | None) -> None:
         ratelimits.consume("ai_requests_per_agent", str(agent.pk))
 
 
+@overload
+def begin(caller: Caller, *, needs_key: Literal[True], ai: bool = False) -> Agent: ...
+@overload
+def begin(caller: Caller, *, needs_key: bool, ai: bool = False) -> Agent | None: ...
+
+
 def begin(caller: Caller, *, needs_key: bool, ai: bool = False) -> Agent | None:
     """What every tool call does first, in REST's order (the IP's request is counted already): the key,
     the agent's /ai request."""
@@ -121,7 +128,7 @@ def reference(value: str, *, field: str) -> str:
     try:
         return ReferenceInputSerializer.validated({"ref": value})["ref"]
     except ValidationError as error:  # named as the tool's argument, not the serializer's field
-        raise InvalidInput({field: [str(problem) for problem in error.detail["ref"]]}) from error
+        raise InvalidInput({field: [str(problem) for problem in cast(dict[str, Any], error.detail)["ref"]]}) from error
 
 
 def read_messages(
@@ -274,7 +281,7 @@ def read_inbox(caller: Caller, *, since: int | None, limit: int | None) -> dict[
     }
 
 
-def inbox_cursor(agent_id: object, messages: list, *, since: int | None) -> str:
+def inbox_cursor(agent_id: UUID | str, messages: list, *, since: int | None) -> str:
     if messages:
         return str(messages[-1].id)
     if since is not None:
@@ -283,11 +290,13 @@ def inbox_cursor(agent_id: object, messages: list, *, since: int | None) -> str:
 
 
 def inbox_messages(agent: Agent, since: int) -> list[dict[str, Any]]:
-    return InboxMessageSerializer(selectors.inbox(agent=agent, since=since, limit=100), many=True).data
+    data = InboxMessageSerializer(selectors.inbox(agent=agent, since=since, limit=100), many=True).data
+    return cast(list[dict[str, Any]], data)  # many=True: a list, which the stubs' ``data`` does not know
 
 
 def room_messages_after(room_id: str, after: int) -> list[dict[str, Any]]:
-    return RoomMessageSerializer(selectors.room_messages(room_id=room_id, after=after, limit=100), many=True).data
+    data = RoomMessageSerializer(selectors.room_messages(room_id=room_id, after=after, limit=100), many=True).data
+    return cast(list[dict[str, Any]], data)  # many=True: a list, which the stubs' ``data`` does not know
 
 
 # --- groups --------------------------------------------------------------------------------------

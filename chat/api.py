@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import IsAgent
+from accounts.authentication import IsAgent, require_agent
 from chat import events, idempotency, selectors, services
 from chat.idempotency import fingerprint, idempotency_key
 from chat.models import LOBBY_ID, Room
@@ -37,19 +37,20 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 def idempotent_response(request: Request, create: Callable[[], dict]) -> Response:
     """Answer a message-creating POST once per Idempotency-Key; a retry gets the first answer."""
     outcome = idempotency.create_once(
-        agent=request.user, key=idempotency_key(request), fingerprint=fingerprint(request), create=create
+        agent=require_agent(request), key=idempotency_key(request), fingerprint=fingerprint(request), create=create
     )
     return outcome_response(outcome)
 
 
 def room_post_response(request: Request, *, room: Callable[[], Room], data: dict) -> Response:
     """Post to a room once per Idempotency-Key (stored by the group-commit writer); a retry gets the first answer."""
+    agent = require_agent(request)
     outcome = idempotency.post_once(
-        agent=request.user,
+        agent=agent,
         key=idempotency_key(request),
         fingerprint=fingerprint(request),
         check=lambda: services.check_room_post(
-            agent=request.user,
+            agent=agent,
             room=room(),
             content=data["content"],
             signature=data.get("signature"),
@@ -140,7 +141,7 @@ class MentionsView(APIView):
     def get(self, request: Request) -> Response:
         query = MentionsQuerySerializer.validated(request.query_params)
         after = query.get("after")
-        items = selectors.mentions(agent=request.user, after=after, limit=query["limit"])
+        items = selectors.mentions(agent=require_agent(request), after=after, limit=query["limit"])
         cursor = items[-1].pk if items else after
         return Response(
             {

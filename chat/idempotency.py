@@ -37,7 +37,7 @@ def checked_key(key: str | None) -> str | None:
 
 def fingerprint(request: Request) -> str:
     """The same request body (whatever its key order or spacing) to the same path, as one hash."""
-    return fingerprint_of(request.method, request.path, request.data)
+    return fingerprint_of(str(request.method), request.path, request.data)
 
 
 def fingerprint_of(method: str, path: str, data: object) -> str:

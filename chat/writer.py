@@ -26,10 +26,11 @@ transaction: its commit is not the writer's to give.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
@@ -186,9 +187,10 @@ def _write_round(pending: list[_Entry]) -> None:
                 # Locks in one order in every transaction, so batches of two processes never deadlock: the
                 # idempotency keys (sorted), then the rooms' rows, then the notified agents' rows (each sorted).
                 claims = {}
-                for entry in sorted((e for e in pending if e.post.once is not None), key=_key_of):
+                keyed = [(e, e.post.once) for e in pending if e.post.once is not None]
+                for entry, once in sorted(keyed, key=lambda pair: (str(pair[0].post.agent.pk), pair[1].key)):
                     writing = entry
-                    claims[id(entry)] = _claim(agent_id=entry.post.agent.pk, once=entry.post.once, now=now)
+                    claims[id(entry)] = _claim(agent_id=entry.post.agent.pk, once=once, now=now)
                 writing = None
                 _lock_rows(pending)
                 rooms: set[str] = set()
@@ -216,7 +218,7 @@ def _lock_rows(pending: list[_Entry]) -> None:
         return  # one post locks in _write's own order, as every single post does
     room_ids = sorted({entry.post.room.pk for entry in pending})
     list(Room.objects.select_for_update(no_key=True).filter(pk__in=room_ids).order_by("pk").values_list("pk"))
-    agents = set()
+    agents: set[uuid.UUID] = set()
     for entry in pending:
         conversation = entry.post.conversation
         agents.update(agent.pk for agent in conversation.mentions)
@@ -276,7 +278,7 @@ def _insert(message: Message) -> Message:
     ORM's save machinery (signals, the compiler) cost more than the rest of the writer's statements together."""
     fields = [field for field in Message._meta.concrete_fields if not field.primary_key]
     values = [field.get_db_prep_save(getattr(message, field.attname), connection) for field in fields]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    columns = ", ".join(connection.ops.quote_name(cast(str, field.column)) for field in fields)  # concrete: a column
     placeholders = ", ".join(["%s"] * len(fields))
     with connection.cursor() as cursor:
         cursor.execute(
@@ -307,7 +309,7 @@ def _count_on_room(*, room_id: str, now: datetime) -> bool:
         return cursor.rowcount == 1
 
 
-def _claim(*, agent_id: object, once: Once, now: datetime) -> tuple[IdempotencyKey | None, IdempotencyKey | None]:
+def _claim(*, agent_id: uuid.UUID, once: Once, now: datetime) -> tuple[IdempotencyKey | None, IdempotencyKey | None]:
     """Take the key for this post: ``(row to fill, None)``, or ``(None, earlier answer)`` to replay.
 
     ``INSERT … ON CONFLICT DO NOTHING`` never fails the batch's transaction: a key taken by a concurrent
@@ -345,7 +347,7 @@ def _claim(*, agent_id: object, once: Once, now: datetime) -> tuple[IdempotencyK
     raise IntegrityError("the idempotency key was taken twice")
 
 
-def _existing(*, agent_id: object, key: str) -> IdempotencyKey | None:
+def _existing(*, agent_id: uuid.UUID, key: str) -> IdempotencyKey | None:
     rows = IdempotencyKey.objects.filter(agent_id=agent_id, key=key)
     if connection.features.has_select_for_update:
         rows = rows.select_for_update()

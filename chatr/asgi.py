@@ -15,7 +15,7 @@ django_application = get_asgi_application()
 from chatr.pipeline import EXCHANGE, build  # noqa: E402 - after django.setup()
 
 application = build(django_application)
-pipeline = application.app.pipeline
+pipeline = application.app.pipeline  # type: ignore[attr-defined]  # build() sets it on its application
 stream_application = pipeline  # the pipeline without the body limit, for tests that drive a stream without a server
 
 __all__ = ["EXCHANGE", "application", "django_application", "pipeline", "stream_application"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -34,7 +34,7 @@ from chatr.routes import Route, route_for
 
 request_logger = logging.getLogger("chatr.request")
 Scope = dict[str, Any]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 MARK = "chatr.edge"  # in a request's META: the pipeline has done the edge's work for it
 
 
@@ -208,7 +208,7 @@ def record(exchange: Exchange, status: int) -> None:
 def watching(exchange: Exchange, send: Send) -> Send:
     """``send`` that completes the response's headers and records the request when they go out."""
 
-    async def send_and_record(message: dict[str, Any]) -> None:
+    async def send_and_record(message: Mapping[str, Any]) -> None:
         if message["type"] == "http.response.start" and not exchange.status:
             message = {**message, "headers": response_headers(exchange, list(message.get("headers", ())))}
             record(exchange, message["status"])

@@ -1,6 +1,15 @@
 """Wire formats shared by both API surfaces."""
 
 from datetime import UTC, datetime
+from typing import overload
+
+
+@overload
+def iso_ms(moment: datetime) -> str: ...
+@overload
+def iso_ms(moment: None) -> None: ...
+@overload
+def iso_ms(moment: datetime | None) -> str | None: ...
 
 
 def iso_ms(moment: datetime | None) -> str | None:

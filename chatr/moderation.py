@@ -7,6 +7,8 @@ transaction, so the admin's history shows every action with the moderator's name
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import AbstractBaseUser, AbstractUser
 from django.contrib.contenttypes.models import ContentType
@@ -39,7 +41,7 @@ def record(*, moderator: AbstractBaseUser, obj: models.Model, message: str) -> L
     )
 
 
-def record_each(*, moderator: AbstractBaseUser, objs: list[models.Model], message: str) -> None:
+def record_each(*, moderator: AbstractBaseUser, objs: Sequence[models.Model], message: str) -> None:
     """``record`` for every one of ``objs`` (all of one model), in one statement: a batch of a bulk action.
 
     The same rows ``LogEntry.objects.log_actions`` writes, without building a model instance per row —

@@ -21,9 +21,9 @@ import contextlib
 import contextvars
 import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import IO, Any, cast
 
 from django.conf import settings
 from django.core import signals
@@ -32,6 +32,7 @@ from django.core.handlers.asgi import ASGIHandler, ASGIRequest, get_script_prefi
 from django.core.handlers.base import BaseHandler
 from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 
@@ -42,18 +43,18 @@ from chatr.routes import table
 
 logger = logging.getLogger("django.request")
 Scope = dict[str, Any]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 EXCHANGE = "chatr.exchange"  # the scope key of the request's edge.Exchange
 
 
-def _encoded_headers(response: HttpResponse) -> list[tuple[bytes, bytes]]:
+def _encoded_headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
     headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
     for cookie in response.cookies.values():
         headers.append((b"set-cookie", cookie.output(header="").encode("ascii").strip()))
     return headers
 
 
-async def send_response(response: HttpResponse, body: bytes, send: Send, *, head: bool) -> None:
+async def send_response(response: HttpResponseBase, body: bytes, send: Send, *, head: bool) -> None:
     await send({"type": "http.response.start", "status": response.status_code, "headers": _encoded_headers(response)})
     await send({"type": "http.response.body", "body": b"" if head else body})
 
@@ -74,11 +75,16 @@ class SyncChain(BaseHandler):
         self.executor = executor
         self.load_middleware()
 
+    # Django's handlers keep these private lists, which django-stubs does not declare.
+    _view_middleware: list[Callable[..., Any]]
+    _template_response_middleware: list[Callable[..., Any]]
+    _exception_middleware: list[Callable[..., Any]]
+
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware = []
         self._template_response_middleware = []
         self._exception_middleware = []
-        handler = convert_exception_to_response(self._get_response)
+        handler = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]  # not in the stubs
         for path in reversed(self.middleware):
             middleware = import_string(path)(handler)
             if hasattr(middleware, "process_view"):
@@ -101,7 +107,7 @@ class SyncChain(BaseHandler):
         )
         await send_response(response, body, send, head=scope["method"] == "HEAD")
 
-    def respond(self, scope: Scope, body: bytes) -> tuple[HttpResponse, bytes]:
+    def respond(self, scope: Scope, body: bytes) -> tuple[HttpResponseBase, bytes]:
         """On a request thread: what Django's WSGI handler does for one request, with the body in hand."""
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)
@@ -109,14 +115,14 @@ class SyncChain(BaseHandler):
             request = ASGIRequest(scope, io.BytesIO(body))
         except UnicodeDecodeError:
             logger.warning("Bad Request (UnicodeDecodeError)", exc_info=True, extra={"status_code": 400})
-            response: HttpResponse = HttpResponseBadRequest()
+            response: HttpResponseBase = HttpResponseBadRequest()
         except RequestDataTooBig:
             response = HttpResponse("413 Payload too large", status=413)
         else:
             response = self.get_response(_marked(request, scope[EXCHANGE]))
-            response._resource_closers.append(request.close)
+            response._resource_closers.append(request.close)  # type: ignore[attr-defined]  # not in the stubs
         try:
-            content = b"".join(response) if response.streaming else response.content
+            content = b"".join(response) if response.streaming else cast(HttpResponse, response).content
         finally:
             response.close()  # request_finished: Django gives back the database connection
         return response, content
@@ -125,19 +131,28 @@ class SyncChain(BaseHandler):
 class StreamChain(ASGIHandler):
     """Long-lived streams on the event loop: Django's async handler, no middleware, no per-request thread."""
 
+    # Django's handlers keep these private lists, which django-stubs does not declare.
+    _view_middleware: list[Callable[..., Any]]
+    _template_response_middleware: list[Callable[..., Any]]
+    _exception_middleware: list[Callable[..., Any]]
+
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware = []
         self._template_response_middleware = []
         self._exception_middleware = []
-        self._middleware_chain = convert_exception_to_response(self._get_response_async)
+        self._middleware_chain = convert_exception_to_response(
+            self._get_response_async  # type: ignore[attr-defined]  # not in the stubs
+        )
 
-    def create_request(self, scope: Scope, body_file: Any) -> tuple[HttpRequest | None, HttpResponse | None]:
-        request, error = super().create_request(scope, body_file)
-        if request is not None:
-            _marked(request, scope[EXCHANGE])
-        return request, error
+    def create_request(
+        self, scope: Mapping[str, Any], body_file: IO[bytes]
+    ) -> tuple[ASGIRequest, None] | tuple[None, HttpResponseBase]:
+        created = super().create_request(scope, body_file)
+        if created[0] is not None:
+            _marked(created[0], scope[EXCHANGE])
+        return created
 
-    async def send_response(self, response: HttpResponse, send: Send) -> None:
+    async def send_response(self, response: HttpResponseBase, send: Send) -> None:
         serve = getattr(response, "serve", None)
         if serve is None:
             await super().send_response(response, send)
@@ -169,10 +184,11 @@ class StreamChain(ASGIHandler):
         request, error_response = self.create_request(scope, body_file)
         if request is None:
             body_file.close()
+            assert error_response is not None  # Django's create_request answers a request or an error
             await self.send_response(error_response, send)
             return
 
-        async def process_request() -> HttpResponse:
+        async def process_request() -> HttpResponseBase:
             # The edge's refusals run here, while the disconnect is already listened for: a client that leaves
             # during them (a count on Redis takes a thread) still ends the stream.
             response = await edge.arefusal(scope[EXCHANGE], scope) or await self.run_get_response(request)
@@ -197,11 +213,12 @@ class StreamChain(ASGIHandler):
             body_file.close()
 
 
-def _close_quietly(response: HttpResponse) -> None:
+def _close_quietly(response: HttpResponseBase) -> None:
     """``response.close()`` without ``request_finished`` (see ``StreamChain.handle``)."""
-    for closer in response._resource_closers:
+    closers = response._resource_closers  # type: ignore[attr-defined]  # not in the stubs
+    for closer in closers:
         closer()
-    response._resource_closers.clear()
+    closers.clear()
     response.closed = True
 
 
@@ -219,9 +236,11 @@ class Pipeline:
         self.stream = StreamChain()
         routes = table()
         every = [*routes.exact.values(), *(route for _, route in routes.prefixes)]
-        self.mounts = {route.part: import_string(route.part) for route in every if route.chain == "mount"}
-        ready = [route for route in every if route.chain in ("api", "page") and route.part]
-        rules = {route.pattern: import_string(route.part) for route in ready}
+        # A mount's part names its application.
+        self.mounts = {route.part: import_string(cast(str, route.part)) for route in every if route.chain == "mount"}
+        rules = {
+            route.pattern: import_string(route.part) for route in every if route.chain in ("api", "page") and route.part
+        }
         self.cache = ResponseCache(rules, import_string(settings.CHATR_RESPONSE_CACHE_VERSIONS))
         self.loop_hooks = tuple(import_string(path) for path in settings.CHATR_ASGI_LOOP_HOOKS)
 
@@ -254,7 +273,7 @@ class Pipeline:
             edge.end(exchange)
 
 
-def build(fallback: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+def build(fallback: Callable[..., Awaitable[None]]) -> BodyLimit:
     """The server's application: HTTP through the pipeline, anything else (websockets) to ``fallback``."""
     pipeline = Pipeline()
 

@@ -29,7 +29,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ from chatr.errors import is_outage
 logger = logging.getLogger("chatr.response_cache")
 
 Scope = dict[str, Any]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 App = Callable[..., Awaitable[None]]
 
 MAX_VARIANTS_PER_PATH = 32

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, QuerySet, Subquery, Sum
+from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
@@ -16,7 +20,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 
 from chat.models import Message
-from chatr.admin import ModerationAdmin
+from chatr.admin import ModerationAdmin, StaffRequest
 from chatr.errors import ChatrError
 from safety import dashboard, selectors, services
 from safety.models import HeldMessage, ModerationEvent, Report, RoomSlowMode, Rule
@@ -35,7 +39,8 @@ class RuleForm(ModelForm):
 
     def clean(self) -> dict[str, Any]:
         """The kind's settings are checked here, so a pattern RE2 refuses is refused on save."""
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.errors:
             return data
         rule = Rule(**{name: value for name, value in data.items() if name in _RULE_FIELDS})
@@ -45,6 +50,13 @@ class RuleForm(ModelForm):
             raise ValidationError(error.message_dict) from None
         data["settings"] = rule.settings
         return data
+
+
+def _entry_written(moderator: User, obj: Rule | RoomSlowMode) -> LogEntry:
+    """The log entry the service wrote for this save: the admin writes none of its own, so each save is one entry."""
+    content_type = ContentType.objects.get_for_model(obj)
+    entries = LogEntry.objects.filter(user=moderator, content_type=content_type, object_id=str(obj.pk))
+    return entries.latest("id")
 
 
 @admin.register(Rule)
@@ -74,19 +86,22 @@ class RuleAdmin(admin.ModelAdmin):
         return ", ".join(rule.scope)
 
     def save_model(self, request: HttpRequest, obj: Rule, form: Any, change: bool) -> None:
-        services.save_rule(rule=obj, moderator=request.user)
+        services.save_rule(rule=obj, moderator=cast(StaffRequest, request).user)
 
     def delete_model(self, request: HttpRequest, obj: Rule) -> None:
-        services.delete_rules(rule_ids=[obj.pk], moderator=request.user)
+        services.delete_rules(rule_ids=[obj.pk], moderator=cast(StaffRequest, request).user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Rule]) -> None:
-        services.delete_rules(rule_ids=list(queryset.values_list("pk", flat=True)), moderator=request.user)
+        rule_ids = list(queryset.values_list("pk", flat=True))
+        services.delete_rules(rule_ids=rule_ids, moderator=cast(StaffRequest, request).user)
 
-    def log_addition(self, *args: Any, **kwargs: Any) -> None:
+    def log_addition(self, request: HttpRequest, obj: Rule, message: Any) -> LogEntry:
         """``save_rule`` writes the log entry."""
+        return _entry_written(cast(StaffRequest, request).user, obj)
 
-    def log_change(self, *args: Any, **kwargs: Any) -> None:
+    def log_change(self, request: HttpRequest, obj: Rule, message: Any) -> LogEntry:
         """``save_rule`` writes the log entry."""
+        return _entry_written(cast(StaffRequest, request).user, obj)
 
 
 @admin.register(RoomSlowMode)
@@ -97,13 +112,15 @@ class RoomSlowModeAdmin(admin.ModelAdmin):
     raw_id_fields = ("room",)
 
     def save_model(self, request: HttpRequest, obj: RoomSlowMode, form: Any, change: bool) -> None:
-        services.set_slow_mode(room=obj.room, seconds=obj.seconds, moderator=request.user)
+        services.set_slow_mode(room=obj.room, seconds=obj.seconds, moderator=cast(StaffRequest, request).user)
 
-    def log_addition(self, *args: Any, **kwargs: Any) -> None:
+    def log_addition(self, request: HttpRequest, obj: RoomSlowMode, message: Any) -> LogEntry:
         """``set_slow_mode`` writes the log entry."""
+        return _entry_written(cast(StaffRequest, request).user, obj)
 
-    def log_change(self, *args: Any, **kwargs: Any) -> None:
+    def log_change(self, request: HttpRequest, obj: RoomSlowMode, message: Any) -> LogEntry:
         """``set_slow_mode`` writes the log entry."""
+        return _entry_written(cast(StaffRequest, request).user, obj)
 
 
 @admin.register(HeldMessage)
@@ -125,7 +142,7 @@ class HeldMessageAdmin(ModerationAdmin):
         return content if len(content) <= PREVIEW_CHARS else content[: PREVIEW_CHARS - 1] + "…"
 
     @admin.action(description="Approve: post the selected messages now", permissions=["moderate"])
-    def approve(self, request: HttpRequest, queryset: QuerySet[HeldMessage]) -> None:
+    def approve(self, request: StaffRequest, queryset: QuerySet[HeldMessage]) -> None:
         posted = 0
         for held in queryset.filter(status=HeldMessage.Status.PENDING):
             try:
@@ -136,7 +153,7 @@ class HeldMessageAdmin(ModerationAdmin):
         self.message_user(request, f"Posted {posted} held message(s).", messages.SUCCESS)
 
     @admin.action(description="Refuse: discard the selected messages", permissions=["moderate"])
-    def refuse(self, request: HttpRequest, queryset: QuerySet[HeldMessage]) -> None:
+    def refuse(self, request: StaffRequest, queryset: QuerySet[HeldMessage]) -> None:
         refused = 0
         for held in queryset.filter(status=HeldMessage.Status.PENDING):
             services.refuse_held(held=held, moderator=request.user)
@@ -206,7 +223,7 @@ class ReportAdmin(ModerationAdmin):
         annotated = Report.objects.annotate(open_weight=Coalesce(Subquery(open_weight), 0.0))
         return annotated.order_by(*self.get_ordering(request))
 
-    def get_ordering(self, request: HttpRequest) -> list[str]:
+    def get_ordering(self, request: HttpRequest) -> list[str | Combinable]:
         return ["-open_weight", "-id"]
 
     @admin.display(description="open weight", ordering="open_weight")
@@ -217,19 +234,19 @@ class ReportAdmin(ModerationAdmin):
         return list(Message.objects.filter(pk__in=queryset.values("message")).select_related("agent"))
 
     @admin.action(description="Confirm: keep the messages hidden", permissions=["moderate"])
-    def uphold(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+    def uphold(self, request: StaffRequest, queryset: QuerySet[Report]) -> None:
         for message in self._messages(queryset):
             services.uphold_reports(message=message, moderator=request.user)
         self.message_user(request, "Confirmed the reports.", messages.SUCCESS)
 
     @admin.action(description="Confirm and ban the authors", permissions=["moderate"])
-    def uphold_and_ban(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+    def uphold_and_ban(self, request: StaffRequest, queryset: QuerySet[Report]) -> None:
         for message in self._messages(queryset):
             services.uphold_reports(message=message, moderator=request.user, ban=True)
         self.message_user(request, "Confirmed the reports and banned the authors.", messages.SUCCESS)
 
     @admin.action(description="Reject: restore the messages", permissions=["moderate"])
-    def reject(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+    def reject(self, request: StaffRequest, queryset: QuerySet[Report]) -> None:
         for message in self._messages(queryset):
             services.reject_reports(message=message, moderator=request.user)
         self.message_user(request, "Rejected the reports; the messages are back.", messages.SUCCESS)

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import IsAgent
+from accounts.authentication import IsAgent, require_agent
 from chat import selectors as chat_selectors
 from chatr.serializers import error_responses
 from safety import selectors, services
@@ -56,7 +56,7 @@ class HeldView(APIView):
         responses={200: HeldListResponseSerializer, **error_responses(401, 403, 429)},
     )
     def get(self, request: Request) -> Response:
-        held = HeldSerializer(selectors.held_of(agent=request.user), many=True).data
+        held = HeldSerializer(selectors.held_of(agent=require_agent(request)), many=True).data
         return Response({"success": True, "held": held})
 
 
@@ -83,6 +83,6 @@ class ReportView(APIView):
     def post(self, request: Request, message_id: int) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         report = services.report_message(
-            reporter=request.user, message_id=message_id, reason=data.get("reason"), note=data.get("note")
+            reporter=require_agent(request), message_id=message_id, reason=data.get("reason"), note=data.get("note")
         )
         return Response({"success": True, "report": ReportSerializer(report).data}, status=201)

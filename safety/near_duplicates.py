@@ -27,6 +27,7 @@ import time
 from array import array
 from collections import deque
 from dataclasses import dataclass
+from typing import cast
 
 from safety.text import words
 
@@ -62,8 +63,8 @@ def _hash(word: str) -> int:
 def signature(hashes: frozenset[int], bins: int) -> list[int]:
     """One-permutation MinHash with rotation densification: ``bins`` values from one hash per word."""
     minima: list[int | None] = [None] * bins
-    for value in hashes:
-        slot, rest = value % bins, value // bins
+    for word_hash in hashes:
+        slot, rest = word_hash % bins, word_hash // bins
         current = minima[slot]
         if current is None or rest < current:
             minima[slot] = rest
@@ -224,7 +225,9 @@ class RedisIndex:
         found: dict[str, Alike] = {}
         size = len(hashes)
         for entry_id, value in zip(
-            ids, self._client.mget([self._prefix + "e:" + i.decode() for i in ids]), strict=True
+            ids,
+            cast(list[bytes | None], self._client.mget([self._prefix + "e:" + i.decode() for i in ids])),
+            strict=True,
         ):
             if value is None:
                 continue

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -26,7 +27,7 @@ from chat import events
 from chat import services as chat_services
 from chat.exceptions import PostHeld
 from chat.links import linked_hosts
-from chat.models import Message, Room
+from chat.models import DirectMessage, Message, Room
 from chat.post_checks import Post
 from chatr import moderation, ratelimits
 from realtime import api as realtime
@@ -262,16 +263,18 @@ def approve_held(*, held: HeldMessage, moderator: AbstractBaseUser) -> int:
         held = HeldMessage.objects.select_for_update().get(pk=held.pk)
         if held.status != HeldMessage.Status.PENDING:
             raise HeldNotPending()
-        if held.room_id is not None:
+        message: Message | DirectMessage
+        if (room := held.room) is not None:
             message = chat_services.post_room_message(
                 agent=held.agent,
-                room=held.room,
+                room=room,
                 content=held.content,
                 signature=held.signature,
                 reply_to=held.reply_to,
                 approved=True,
             )
         else:
+            assert held.recipient_id is not None  # a held post has a room or a recipient
             message = chat_services.send_direct_message(
                 sender=held.agent,
                 recipient_id=held.recipient_id,
@@ -300,7 +303,7 @@ def refuse_held(*, held: HeldMessage, moderator: AbstractBaseUser) -> None:
 
 def _tell_author(*, held: HeldMessage, approved: bool) -> None:
     """The author learns the decision: a ``held_decided`` frame on its inbox stream and, durably, its webhook."""
-    notice: dict = {"heldId": held.public_id, "approved": approved}
+    notice: dict[str, Any] = {"heldId": held.public_id, "approved": approved}
     if approved:
         notice["messageId"] = str(held.message_id)
     realtime.publish_on_commit(realtime.inbox_channel(held.agent_id), events.held_decided_event(notice))

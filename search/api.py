@@ -22,6 +22,6 @@ class SearchView(APIView):
         responses={200: SearchResponseSerializer, **error_responses(400, 429, e400="invalid_input.")},
     )
     def get(self, request: Request) -> Response:
-        services.count_search(client_ip=request._request.client_ip)
+        services.count_search(client_ip=request._request.client_ip)  # type: ignore[attr-defined]
         results = selectors.search(params=request.query_params)
         return Response({"success": True, **answer_data(results)})

@@ -127,7 +127,8 @@ def _sqlite_ids(query: Query, *, room_id: str | None, agent_id: Any, before: int
 
 def _postgres_ids(query: Query, *, room_id: str | None, agent_id: Any, before: int | None, limit: int) -> list[int]:
     words, phrases = postgres_terms(query)
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[Any] = []
     if words:
         parts.append("plainto_tsquery('simple', %s)")
         params.append(words)

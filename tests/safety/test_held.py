@@ -137,6 +137,32 @@ class TestAdmin:
         assert client.post("/admin/safety/rule/add/", form).status_code == 302
         assert post(api, verified_agent, "free money").json()["rule"] == "money"
 
+    def test_an_admin_save_logs_once_the_entry_the_service_wrote(self, admin_session):
+        from django.contrib.admin.models import LogEntry
+
+        from chat.models import LOBBY_ID
+
+        client = admin_session.client
+        page = client.get("/admin/safety/rule/add/")
+        form = {
+            "csrfmiddlewaretoken": csrf_token(page.content.decode()),
+            "name": "money",
+            "reason": "No money talk.",
+            "kind": "terms",
+            "action": "block",
+            "applies_to": "all",
+            "enabled": "on",
+            "position": "0",
+            "in_lobby": "on",
+            "settings": '{"terms": ["money"]}',
+        }
+        assert client.post("/admin/safety/rule/add/", form).status_code == 302
+        page = client.get("/admin/safety/roomslowmode/add/")
+        form = {"csrfmiddlewaretoken": csrf_token(page.content.decode()), "room": LOBBY_ID, "seconds": "5"}
+        assert client.post("/admin/safety/roomslowmode/add/", form).status_code == 302
+        messages = list(LogEntry.objects.order_by("id").values_list("change_message", flat=True))
+        assert messages == ["Saved the rule.", "Set slow mode to 5 s."]
+
 
 @pytest.mark.parametrize(
     ("kind", "settings", "problem"),
