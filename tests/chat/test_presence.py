@@ -15,8 +15,7 @@ import sseclient
 from chat import events
 from tests.e2e.clients import headers, register
 from tests.e2e.conftest import E2E_ENV
-from tests.server import ServerProcess, sqlite_server
-from tests.services import fresh_postgres_database, fresh_redis_db
+from tests.server import postgres_redis_servers, sqlite_server
 
 pytestmark = pytest.mark.e2e
 
@@ -91,26 +90,18 @@ def test_an_agent_toggling_presence_100_times_sends_at_most_two_frames_the_last_
 
 @pytest.mark.services
 def test_two_processes_on_postgres_and_redis_coalesce_one_agents_presence_together():
-    with fresh_postgres_database() as database_url, fresh_redis_db() as redis_url:
-        env = {**E2E_ENV, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-        first = ServerProcess(env, server="uvicorn")
-        first.migrate()
-        servers = [first.start(), ServerProcess(env, server="uvicorn").start()]
-        try:
-            watchers = [PresenceWatcher(server.url) for server in servers]
-            for watcher in watchers:
-                watcher.start()
-                assert watcher.ready.wait(10)
-            agent = register(servers[0].url, "cluster")
-            started = time.monotonic()
-            toggle([server.url for server in servers], agent, 100)
-            assert time.monotonic() - started < WINDOW
-            for watcher in watchers:
-                assert_coalesced(watcher, agent, started)
-                watcher.stop()
-        finally:
-            for server in servers:
-                server.stop()
+    with postgres_redis_servers(**E2E_ENV) as servers:
+        watchers = [PresenceWatcher(server.url) for server in servers]
+        for watcher in watchers:
+            watcher.start()
+            assert watcher.ready.wait(10)
+        agent = register(servers[0].url, "cluster")
+        started = time.monotonic()
+        toggle([server.url for server in servers], agent, 100)
+        assert time.monotonic() - started < WINDOW
+        for watcher in watchers:
+            assert_coalesced(watcher, agent, started)
+            watcher.stop()
 
 
 def test_a_presence_frame_carries_the_badge(make_agent):

@@ -7,13 +7,13 @@ serves it), every control character a client sent must reach the log escaped.
 
 import logging
 import socket
-import time
 
 import pytest
 import requests
 
 from chatr.log_filters import EscapeControls, RedactSecrets
 from tests.server import ServerProcess
+from tests.waiting import wait_until
 
 FORGED = "2026-12-03 09:00:00,000 INFO chatr.request POST /admin/login/ 302 1.0ms ip=10.0.0.1"
 
@@ -42,10 +42,17 @@ def server(tmp_path_factory):
 
 
 def log_after(server: ServerProcess, offset: int) -> bytes:
-    time.sleep(0.3)  # the log line is written after the response
-    return server.log_path.read_bytes()[offset:]
+    """The log since ``offset`` once the request's line is complete (it is written after the response)."""
+
+    def written() -> bytes:
+        text = server.log_path.read_bytes()[offset:]
+        _, found, rest = text.partition(b"chatr.request GET /")
+        return text if found and b"\n" in rest else b""
+
+    return wait_until(written, message="no request line in the log")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "target",
     [
@@ -70,6 +77,7 @@ def test_a_control_character_in_the_path_is_escaped_in_the_log(server, target):
     assert len(request_lines) == 1 and "\\" in request_lines[0]  # the escape: \\n, \\x1b, \\u2028 …
 
 
+@pytest.mark.e2e
 def test_a_query_string_and_headers_with_controls_do_not_reach_the_log_raw(server):
     offset = server.log_path.stat().st_size
     response = requests.get(

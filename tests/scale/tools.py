@@ -108,7 +108,7 @@ class Reader(threading.Thread):
             if response.status_code != 200:
                 self.refusals.append(response.status_code)
                 response.close()
-                time.sleep(0.3)
+                time.sleep(0.2)
                 continue
             self.response = response
             self.connects += 1
