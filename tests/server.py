@@ -95,7 +95,9 @@ class ServerProcess:
         self.server = server
         self.host = host
         self.port = port or free_port()
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        # A stop waits this long for open streams to end (uvicorn's graceful shutdown): short, since every
+        # restart in the tests would pay it (tests/chat/test_stream.py tests the grace itself).
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "CHATR_SHUTDOWN_GRACE_SECONDS": "0.5", **env}
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         self.process: subprocess.Popen | None = None
         self.log_path = Path(env.get("CHATR_TEST_LOG", f"/tmp/chatr-test-server-{self.port}.log"))
@@ -192,7 +194,7 @@ def sqlite_server(tmp_path: Path, *, server: str = "uvicorn", **env: str) -> Ser
 @contextlib.contextmanager
 def postgres_redis_servers(count: int = 2, *, redis: bool = True, **env: str) -> Iterator[list[ServerProcess]]:
     """``count`` servers on one fresh PostgreSQL database (and one fresh Redis database unless ``redis`` is
-    false), started side by side; stopped and the databases dropped afterwards."""
+    false); stopped and the databases dropped afterwards."""
     from tests.services import fresh_postgres_database, fresh_redis_db
 
     with contextlib.ExitStack() as stack:
@@ -203,9 +205,7 @@ def postgres_redis_servers(count: int = 2, *, redis: bool = True, **env: str) ->
         servers[0].migrate()
         try:
             for server in servers:
-                server.spawn()
-            for server in servers:
-                server.wait_ready()
+                server.start()  # one after the other: on two busy cores, side by side is slower
             yield servers
         finally:
             for server in servers:
