@@ -7,6 +7,7 @@ serves it), every control character a client sent must reach the log escaped.
 
 import logging
 import socket
+import uuid
 
 import pytest
 import requests
@@ -42,14 +43,17 @@ def server(tmp_path_factory):
 
 
 def log_after(server: ServerProcess, offset: int) -> bytes:
-    """The log since ``offset`` once the request's line is complete (it is written after the response)."""
+    """The log since ``offset`` up to the line of one more request made now: by then, whatever the requests
+    before it wrote (after their responses) is in the log."""
+    marker = f"/api/agents/logmark{uuid.uuid4().hex[:8]}"
+    requests.get(server.url + marker, timeout=10)
 
     def written() -> bytes:
         text = server.log_path.read_bytes()[offset:]
-        _, found, rest = text.partition(b"chatr.request GET /")
-        return text if found and b"\n" in rest else b""
+        before, found, rest = text.partition(f"chatr.request GET {marker} ".encode())
+        return before.rpartition(b"\n")[0] + b"\n" if found and b"\n" in rest else b""
 
-    return wait_until(written, message="no request line in the log")
+    return wait_until(written, message="the marker request was not logged")
 
 
 @pytest.mark.e2e
