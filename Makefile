@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run run-cluster worker test check lint format migrate superuser moderator bench clean browser-deps screenshots image
+.PHONY: run run-cluster worker test test-fast check lint format migrate superuser moderator bench clean browser-deps screenshots image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ worker: migrate
 
 test: $(VENV)/.installed browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The tests that start no server process, browser or service (tests/server.py fails a server in any other).
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not e2e and not services and not browser" $(PYTEST_ARGS)
 
 # Debian's Chromium and an emoji font for the browser tests (Playwright drives them; no browser download).
 CHROMIUM := /usr/bin/chromium

@@ -1,8 +1,9 @@
 """A real Chromium (Debian's ``/usr/bin/chromium``) driven by Playwright, and a server for it to watch.
 
 Fixtures (imported by tests/e2e/conftest.py): ``browser`` (one per session), ``new_page(**context_options)``
-(a page in a fresh context; records dialogs and console errors), ``page``, and ``viewer_server``: a real
-daphne process with limits lifted and a fake Moltbook as ``viewer_server.moltbook``, shared by a module.
+(a page in a fresh context; records dialogs and console errors), ``page``, and ``viewer_server``: the
+server ``make run`` starts, with limits lifted and a fake Moltbook as ``viewer_server.moltbook``, shared by a
+module (every browser test watches this one).
 Missing Chromium skips these tests, or fails them when ``CHATR_REQUIRE_SERVICES`` is set (CI), so a green
 CI always means the browser really ran.
 """
@@ -38,6 +39,9 @@ VIEWER_ENV = {
     "CHATR_RATE_REQUESTS_PER_IP": "100000/m",
     "CHATR_RATE_LOBBY_UNVERIFIED": "10000/m",
     "CHATR_RATE_LOBBY_VERIFIED": "10000/m",
+    "CHATR_RATE_PRIVATE_MESSAGES": "100000/m",
+    "CHATR_RATE_AI_REQUESTS_PER_AGENT": "100000/m",
+    "CHATR_RATE_GROUPS_PER_AGENT": "100000/h",
     "CHATR_WEBHOOK_ALLOW_PRIVATE": "1",
 }
 
@@ -87,10 +91,7 @@ def page(new_page) -> object:
 @pytest.fixture(scope="module")
 def viewer_server(tmp_path_factory) -> Iterator[ServerProcess]:
     with FakeMoltbook() as moltbook:
-        # uvicorn, as `make run` serves (tests/e2e/test_viewer_live.py also restarts a daphne one).
-        server = sqlite_server(
-            tmp_path_factory.mktemp("chatr-viewer"), server="uvicorn", MOLTBOOK_API_URL=moltbook.url, **VIEWER_ENV
-        )
+        server = sqlite_server(tmp_path_factory.mktemp("chatr-viewer"), MOLTBOOK_API_URL=moltbook.url, **VIEWER_ENV)
         server.moltbook = moltbook
         yield server
         server.stop()

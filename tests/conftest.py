@@ -8,12 +8,14 @@ from dataclasses import dataclass
 import pytest
 from django.core.cache import cache
 from django.db.models import F
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.models import Agent, AgentCount
 from chatr import ratelimits
-from tests.browser import browser, new_page, page  # noqa: F401 - one Chromium per session, for every test folder
+from tests import server as server_processes
+from tests.browser import browser, new_page, page, viewer_server  # noqa: F401 - for every test folder
 
 _names = itertools.count(1)
 _ips = itertools.count(1)
@@ -31,6 +33,24 @@ class Registered:
     def refresh(self) -> Agent:
         self.agent.refresh_from_db()
         return self.agent
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Let ``tests.server`` see which test starts a server: only e2e tests may (``make test-fast`` skips them)."""
+    server_processes.current_test = item
+    try:
+        return (yield)
+    finally:
+        server_processes.current_test = None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashing():
+    """Hashing a password the production way takes a good part of a second, and in-process tests (moderators,
+    admin logins) do it hundreds of times; what they test is not the hash. Server processes keep the real one."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(autouse=True)

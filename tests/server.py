@@ -1,4 +1,14 @@
-"""A real chatr server process (daphne or uvicorn) on a free port, with its own database, for socket tests."""
+"""Real chatr server processes on free ports, each kind started in one place, for socket tests.
+
+- ``ServerProcess``: ``python -m chatr.serve`` (uvicorn, as ``make run`` serves; ``server="daphne"`` only
+  for tests about daphne), without the webhook worker.
+- ``sqlite_server``: one server on its own SQLite file.
+- ``postgres_redis_servers``: several servers sharing one fresh PostgreSQL and one fresh Redis database,
+  as ``make run-cluster`` runs them.
+
+A test that starts a server must be marked ``e2e`` (tests/conftest.py fails it otherwise), so that
+``make test-fast`` never starts one.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -65,16 +76,28 @@ def copy_from_template(env: dict[str, str]) -> bool:
     return True
 
 
+# Set by tests/conftest.py to the test being set up, run or torn down: a server may only start in an e2e test.
+current_test = None
+
+
+def check_marked_e2e() -> None:
+    if current_test is not None and current_test.get_closest_marker("e2e") is None:
+        raise RuntimeError(f"{current_test.nodeid} starts a server process: mark it (or its module) e2e")
+
+
 class ServerProcess:
-    """``python -m daphne`` (or uvicorn) serving chatr.asgi; ``start``/``stop``/``restart`` keep the database."""
+    """chatr.asgi served as ``make run`` serves it (uvicorn through ``chatr.serve``; daphne on request);
+    ``start``/``stop``/``restart`` keep the database."""
 
     def __init__(
-        self, env: dict[str, str], port: int | None = None, *, server: str = "daphne", host: str = "127.0.0.1"
+        self, env: dict[str, str], port: int | None = None, *, server: str = "uvicorn", host: str = "127.0.0.1"
     ) -> None:
         self.server = server
         self.host = host
         self.port = port or free_port()
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        # A stop waits this long for open streams to end (uvicorn's graceful shutdown): short, since every
+        # restart in the tests would pay it (tests/chat/test_stream.py tests the grace itself).
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "CHATR_SHUTDOWN_GRACE_SECONDS": "0.5", **env}
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         self.process: subprocess.Popen | None = None
         self.log_path = Path(env.get("CHATR_TEST_LOG", f"/tmp/chatr-test-server-{self.port}.log"))
@@ -114,7 +137,9 @@ class ServerProcess:
             ]
         return [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port), "chatr.asgi:application"]
 
-    def start(self) -> ServerProcess:
+    def spawn(self) -> ServerProcess:
+        """Start the process without waiting for it to answer (``wait_ready`` does)."""
+        check_marked_e2e()
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.command(),
@@ -123,16 +148,23 @@ class ServerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        return self
+
+    def wait_ready(self, timeout: float = 30) -> ServerProcess:
+        """Return once ``/health`` answers 200: the server is listening and its database is reachable."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early, see {self.log_path}")
-            try:
+            with contextlib.suppress(requests.RequestException):
                 if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not answer in 30 s, see {self.log_path}")
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not answer in {timeout:.0f} s, see {self.log_path}")
+
+    def start(self) -> ServerProcess:
+        return self.spawn().wait_ready()
 
     def stop(self, *, kill: bool = False) -> None:
         if self.process is None:
@@ -153,7 +185,28 @@ class ServerProcess:
         self.start()
 
 
-def sqlite_server(tmp_path: Path, *, server: str = "daphne", **env: str) -> ServerProcess:
+def sqlite_server(tmp_path: Path, *, server: str = "uvicorn", **env: str) -> ServerProcess:
     process = ServerProcess({"CHATR_SQLITE_PATH": str(tmp_path / "chatr.sqlite3"), **env}, server=server)
     process.migrate()
     return process.start()
+
+
+@contextlib.contextmanager
+def postgres_redis_servers(count: int = 2, *, redis: bool = True, **env: str) -> Iterator[list[ServerProcess]]:
+    """``count`` servers on one fresh PostgreSQL database (and one fresh Redis database unless ``redis`` is
+    false); stopped and the databases dropped afterwards."""
+    from tests.services import fresh_postgres_database, fresh_redis_db
+
+    with contextlib.ExitStack() as stack:
+        shared = {"DATABASE_URL": stack.enter_context(fresh_postgres_database())}
+        if redis:
+            shared["REDIS_URL"] = stack.enter_context(fresh_redis_db())
+        servers = [ServerProcess({**env, **shared}) for _ in range(count)]
+        servers[0].migrate()
+        try:
+            for server in servers:
+                server.start()  # one after the other: on two busy cores, side by side is slower
+            yield servers
+        finally:
+            for server in servers:
+                server.stop()

@@ -81,7 +81,7 @@ def test_a_viewer_stuck_writing_when_its_queue_overflows_is_cancelled():
     async def viewer(ready: asyncio.Event, subscriptions: list) -> None:
         subscriptions.append(hub.Subscription("room:lobby", limit=2, wants_stats=False, now=0.0))
         ready.set()
-        await asyncio.sleep(3600)  # as if blocked writing to a client that never reads
+        await asyncio.Event().wait()  # as if blocked writing to a client that never reads
 
     async def overflow() -> None:
         ready, subscriptions = asyncio.Event(), []

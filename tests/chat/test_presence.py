@@ -15,8 +15,8 @@ import sseclient
 from accounts.presence import presence_event
 from tests.e2e.clients import headers, register
 from tests.e2e.conftest import E2E_ENV
-from tests.server import ServerProcess, sqlite_server
-from tests.services import fresh_postgres_database, fresh_redis_db
+from tests.server import postgres_redis_servers, sqlite_server
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -59,10 +59,17 @@ def toggle(bases: list[str], agent: dict, count: int) -> None:
             assert answer.status_code == 200, answer.text
 
 
-def assert_coalesced(watcher: PresenceWatcher, agent: dict, started: float) -> None:
-    deadline = started + WINDOW + 3  # the final state goes out when the first window closes
-    while time.monotonic() < deadline:
-        time.sleep(0.2)
+def assert_coalesced(watcher: PresenceWatcher, agent: dict, started: float, base: str) -> None:
+    # The final state goes out when the first window closes.
+    wait_until(
+        lambda: watcher.of(agent) and watcher.of(agent)[-1][1]["online"] is False,
+        timeout=max(0.0, started + WINDOW + 3 - time.monotonic()),
+        message=lambda: f"no final offline frame: {watcher.of(agent)}",
+    )
+    # Any later frame of the agent would have been published before the frame of an agent coming online now.
+    marker = register(base, "marker")
+    requests.post(f"{base}/api/heartbeat", headers=headers(marker), timeout=10)
+    wait_until(lambda: watcher.of(marker), message="no frame for the marker agent")
     frames = watcher.of(agent)
     states = [data["online"] for _at, data in frames]
     assert 1 <= len(frames) <= 2, states
@@ -82,7 +89,7 @@ def test_an_agent_toggling_presence_100_times_sends_at_most_two_frames_the_last_
         started = time.monotonic()
         toggle([server.url], agent, 100)
         assert time.monotonic() - started < WINDOW, "the requests were too slow for this test to mean anything"
-        assert_coalesced(watcher, agent, started)
+        assert_coalesced(watcher, agent, started, server.url)
         assert requests.get(f"{server.url}/api/agents/{agent['name']}", timeout=10).json()["agent"]["online"] is False
         watcher.stop()
     finally:
@@ -91,26 +98,18 @@ def test_an_agent_toggling_presence_100_times_sends_at_most_two_frames_the_last_
 
 @pytest.mark.services
 def test_two_processes_on_postgres_and_redis_coalesce_one_agents_presence_together():
-    with fresh_postgres_database() as database_url, fresh_redis_db() as redis_url:
-        env = {**E2E_ENV, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-        first = ServerProcess(env, server="uvicorn")
-        first.migrate()
-        servers = [first.start(), ServerProcess(env, server="uvicorn").start()]
-        try:
-            watchers = [PresenceWatcher(server.url) for server in servers]
-            for watcher in watchers:
-                watcher.start()
-                assert watcher.ready.wait(10)
-            agent = register(servers[0].url, "cluster")
-            started = time.monotonic()
-            toggle([server.url for server in servers], agent, 100)
-            assert time.monotonic() - started < WINDOW
-            for watcher in watchers:
-                assert_coalesced(watcher, agent, started)
-                watcher.stop()
-        finally:
-            for server in servers:
-                server.stop()
+    with postgres_redis_servers(**E2E_ENV) as servers:
+        watchers = [PresenceWatcher(server.url) for server in servers]
+        for watcher in watchers:
+            watcher.start()
+            assert watcher.ready.wait(10)
+        agent = register(servers[0].url, "cluster")
+        started = time.monotonic()
+        toggle([server.url for server in servers], agent, 100)
+        assert time.monotonic() - started < WINDOW
+        for watcher in watchers:
+            assert_coalesced(watcher, agent, started, servers[0].url)
+            watcher.stop()
 
 
 def test_a_presence_frame_carries_the_badge(make_agent):

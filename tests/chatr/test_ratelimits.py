@@ -189,6 +189,7 @@ def test_stream_slots_count_an_ipv6_64_as_one_client(store, settings):
 
 
 @pytest.mark.services
+@pytest.mark.e2e
 def test_two_processes_on_redis_accept_exactly_n_together(tmp_path):
     """Forty concurrent requests split over two servers that share Redis: exactly 12 get through."""
     with fresh_redis_db() as url:

@@ -13,7 +13,6 @@ import contextlib
 import re
 import socket
 import threading
-import time
 
 _KEY = re.compile(rb"\r\nidempotency-key: *([^\r\n]*)", re.IGNORECASE)
 _REQUEST_LINE = re.compile(rb"(GET|POST|PATCH|PUT|DELETE) (\S+) HTTP/1\.1\r\n")
@@ -27,6 +26,7 @@ class FaultyProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._lock = threading.Lock()
         self._closed = False
+        self._closing = threading.Event()  # ends held-back answers
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -35,6 +35,7 @@ class FaultyProxy:
 
     def close(self) -> None:
         self._closed = True
+        self._closing.set()
         self._listener.close()
 
     def __enter__(self) -> FaultyProxy:
@@ -98,7 +99,7 @@ class FaultyProxy:
                 if first and fault == "drop":
                     break  # the server answered: the work is done, and the client will never hear of it
                 if first and fault.startswith("delay:"):
-                    time.sleep(float(fault.split(":", 1)[1]))
+                    self._closing.wait(float(fault.split(":", 1)[1]))
                 first = False
                 client.sendall(data)
         except OSError:

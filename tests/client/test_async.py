@@ -12,6 +12,7 @@ from tests.aio import run as run_async
 from tests.client.conftest import unique_name
 from tests.client.proxy import FaultyProxy
 from tests.server import ServerProcess
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.e2e
 
@@ -132,14 +133,12 @@ def test_async_stream_survives_a_server_restart_with_each_message_once(restartab
                 seen.extend(item.id for item in items)
 
         task = asyncio.create_task(collect())
-        await asyncio.sleep(1.5)
+        await wait_until_async(lambda: seen == [first], message="no history")  # connected
         await asyncio.to_thread(restartable_server.restart)
         ids = [first] + [(await asyncio.to_thread(poster.post, f"after {n}")).id for n in range(3)]
-        for _ in range(300):
-            if seen and seen[-1] == ids[-1]:
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(0.3)
+        # One more after those: a repeat of any of them would come before it.
+        ids.append((await asyncio.to_thread(poster.post, "the last")).id)
+        await wait_until_async(lambda: seen and seen[-1] == ids[-1], timeout=30, message=lambda: f"saw {seen}")
         task.cancel()
         assert seen == ids
 

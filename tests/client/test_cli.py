@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import math
 import re
 import signal
 import stat
@@ -255,9 +256,11 @@ def _read_json_lines(process, count: int, timeout: float = 30) -> list[dict]:
 def test_inbox_follow_prints_new_direct_messages_and_ctrl_c_exits_0(cli: Cli) -> None:
     recipient, recipient_key = register(cli)
     register(cli)
+    assert cli.run("dm", recipient, "zero").returncode == 0
     follower = cli.popen("inbox", "--follow", "--json", CHATR_API_KEY=recipient_key)
     try:
-        time.sleep(1.5)  # connected: a fresh inbox stream starts with an (empty) history
+        # Connected: the stream starts with the inbox's history, so the message sent before shows first.
+        assert [item["content"] for item in _read_json_lines(follower, 1)] == ["zero"]
         for text in ("one", "two"):
             assert cli.run("dm", recipient, text).returncode == 0
         assert [item["content"] for item in _read_json_lines(follower, 2)] == ["one", "two"]
@@ -285,19 +288,21 @@ def test_the_readme_agent_loop_answers_a_mention(cli: Cli) -> None:
     )
     try:
         _, caller_key = register(cli)
-        time.sleep(3)  # the agent has connected (a mention before that would come in its history, not as new)
-        assert cli.run("post", f"hey @{name}, are you there?", CHATR_API_KEY=caller_key).returncode == 0
+        asked_at = -math.inf
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            # A mention sent before the agent's stream opened comes in its history, not as new: ask again.
+            if time.monotonic() - asked_at > 2:
+                assert cli.run("post", f"hey @{name}, are you there?", CHATR_API_KEY=caller_key).returncode == 0
+                asked_at = time.monotonic()
             replies = [
                 json.loads(line)
                 for line in cli.run("read", "--json", "--limit", "5", CHATR_API_KEY=caller_key).stdout.splitlines()
             ]
             if any(reply["agentName"] == name for reply in replies):
                 break
-            time.sleep(0.5)
         assert agent.poll() is None, agent.stderr.read()
-        [reply] = [reply for reply in replies if reply["agentName"] == name]
+        reply = next(reply for reply in replies if reply["agentName"] == name)
         assert reply["content"].startswith("Hi ") and f"hey @{name}, are you there?" in reply["content"]
     finally:
         agent.terminate()

@@ -34,6 +34,7 @@ from tests.client.conftest import Cli, unique_name
 from tests.client.test_resume import Lines
 from tests.moderation.test_live import HttpAdmin
 from tests.server import ServerProcess
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.e2e
 
@@ -246,7 +247,8 @@ def test_mentions_stream_resumes_after_a_server_restart_with_nothing_lost_or_rep
     ids += [mention(f"gap {n}") for n in range(3)]
     ids += [mention(f"after {n}") for n in range(2)]
     take(9)
-    time.sleep(0.5)  # room for a repeat to show up, were there one
+    ids.append(mention("the last"))  # a repeat of any before it would come first
+    take(10)
     while not pump.events.empty():
         event = pump.events.get()
         seen.extend(event.data if event.type == "history" else [event.data] if event.type == "mention" else [])
@@ -300,11 +302,8 @@ def test_async_search_mentions_reply_and_mentions_stream_across_a_restart(restar
             await asyncio.sleep(0.1)
         await asyncio.to_thread(restartable_server.restart)
         ids += [(await alice.post(f"@{bob_reg.agent.name} gap {n}")).id for n in range(3)]
-        for _ in range(300):
-            if len(seen) >= len(ids):
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(0.3)
+        ids.append((await alice.post(f"@{bob_reg.agent.name} the last")).id)  # a repeat would come before it
+        await wait_until_async(lambda: seen and seen[-1] == ids[-1], timeout=30, message=lambda: f"saw {seen}")
         task.cancel()
         assert seen == ids
         for client in (anonymous, alice, bob):
@@ -425,8 +424,8 @@ def test_chatr_mentions_follow_survives_a_server_restart_and_ctrl_c_exits_0(
         arrived("live 1")
         restartable_server.restart()
         ids += [mention(f"gap {n}") for n in range(3)]
-        arrived("gap 2")
-        time.sleep(0.5)
+        ids.append(mention("the last"))  # a repeat of any before it would be printed first
+        arrived("the last")
     finally:
         follower.send_signal(signal.SIGINT)
         assert follower.wait(timeout=10) == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -57,7 +56,9 @@ def test_tail_survives_a_server_restart_with_no_message_lost_or_repeated(
         lines.wait_for("gap 2")
         after = [json.loads(cli.run("post", f"after {n}", "--json").stdout)["id"] for n in range(3)]
         lines.wait_for("after 2")
-        time.sleep(0.5)  # room for a duplicate to show up, were there one
+        # One more: a duplicate of any before it would be printed first.
+        after.append(json.loads(cli.run("post", "the last", "--json").stdout)["id"])
+        lines.wait_for("the last")
     finally:
         tail.send_signal(signal.SIGINT)
         assert tail.wait(timeout=10) == 0  # Ctrl-C is a normal way to stop following

@@ -1,6 +1,5 @@
 import pytest
 
-from tests.browser import viewer_server  # noqa: F401  (the browser fixtures are in tests/conftest.py)
 from tests.server import sqlite_server
 
 # Generous limits: these tests are about sockets and processes, not the limits themselves.

@@ -1,4 +1,4 @@
-"""Two agents written as aiclient's Python example shows, against a real daphne process over real sockets."""
+"""Two agents written as aiclient's Python example shows, against a real server process over real sockets."""
 
 import pytest
 import requests

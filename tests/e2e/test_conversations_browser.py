@@ -12,7 +12,7 @@ from tests.browser import run_in_server
 from tests.e2e.clients import headers, register
 from tests.e2e.seed import post
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 HOSTILE_QUERY = "<img src=x onerror=alert(x)> \"><script>alert(x)</script> lobster* OR NEAR(a b) ' --"
 INJECTED = "main img, main script, main svg, main iframe"

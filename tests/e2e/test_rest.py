@@ -1,4 +1,4 @@
-"""The chatr REST surface against a real daphne process over real sockets."""
+"""The chatr REST surface against a real server process (as `make run` serves) over real sockets."""
 
 import http.client
 import json

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.seed import named_agent, post, verified_agent
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 SIZES = {"phone": (390, 844), "desktop": (1440, 900)}
 CONVERSATION = [

@@ -9,6 +9,7 @@ import requests
 from tests.e2e.clients import headers, register
 from tests.fake_moltbook import FakeMoltbook
 from tests.server import sqlite_server
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -181,9 +182,10 @@ def test_a_slow_moltbook_is_502_within_the_timeout_and_blocks_no_one_else(server
         answer["response"] = verify(base, agent, "slow_molty")
         answer["seconds"] = time.monotonic() - started
 
+    asked = len(fake.api_requests())
     thread = threading.Thread(target=slow_verify)
     thread.start()
-    time.sleep(0.3)
+    wait_until(lambda: len(fake.api_requests()) > asked, message="the server never asked Moltbook")  # it waits now
     started = time.monotonic()
     assert requests.get(f"{base}/api/messages", timeout=10).status_code == 200
     assert time.monotonic() - started < 0.5  # other requests are served while Moltbook dawdles

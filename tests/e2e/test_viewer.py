@@ -12,7 +12,7 @@ from tests.browser import run_in_server
 from tests.e2e.clients import register
 from tests.e2e.seed import post, verified_agent
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 HOSTILE = [
     "<img src=x onerror=alert(1)>",

@@ -13,7 +13,7 @@ from tests.e2e.seed import post, verified_agent
 from tests.e2e.test_viewer import HOSTILE, INJECTED, message_texts
 from tests.server import sqlite_server
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 
 def open_live(page, url: str) -> None:

@@ -16,9 +16,9 @@ import requests
 from tests.e2e.clients import headers, register
 from tests.e2e.conftest import E2E_ENV
 from tests.moderation.test_live import PASSWORD, HttpAdmin
-from tests.server import ROOT, ServerProcess, sqlite_server
-from tests.services import fresh_postgres_database, fresh_redis_db
+from tests.server import ROOT, ServerProcess, postgres_redis_servers, sqlite_server
 from tests.sse import sse_frames
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -99,26 +99,29 @@ def test_a_ban_or_a_revoked_key_ends_the_inbox_stream(server, action):
 
 
 def test_other_agents_streams_stay_open_when_one_key_is_rotated(server):
-    agent, other = register(server.url), register(server.url)
-    other_ended, _ = inbox_stream_ended(server.url, other)
+    agent, other, friend = register(server.url), register(server.url), register(server.url)
+    ended, _ = inbox_stream_ended(server.url, agent)
+    other_ended, other_seen = inbox_stream_ended(server.url, other)
     assert requests.post(f"{server.url}/api/keys/rotate", headers=headers(agent), timeout=10).status_code == 200
-    assert not other_ended.wait(1.5)
+    assert ended.wait(5)  # the rotation reached the streams...
+    sent = requests.post(
+        f"{server.url}/ai/messages",
+        json={"toAiId": other["id"], "content": "still here?"},
+        headers=headers(friend),
+        timeout=10,
+    )
+    assert sent.status_code == 201
+    # ...and the other agent's stream is still open: it delivers what comes next.
+    wait_until(lambda: any(frame.type == "direct" for frame in other_seen["frames"]), message="nothing delivered")
+    assert not other_ended.is_set()
 
 
 @pytest.mark.services
 def test_rotation_through_one_process_ends_the_stream_on_the_other():
-    with fresh_postgres_database() as database_url, fresh_redis_db() as redis_url:
-        env = {**E2E_ENV, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-        first = ServerProcess(env, server="uvicorn")
-        first.migrate()
-        servers = [first.start(), ServerProcess(env, server="uvicorn").start()]
-        try:
-            agent = register(servers[0].url)
-            ended, _ = inbox_stream_ended(servers[1].url, agent)
-            started = time.monotonic()
-            rotated = requests.post(f"{servers[0].url}/api/keys/rotate", headers=headers(agent), timeout=10)
-            assert rotated.status_code == 200
-            assert_ends_within_a_second(ended, started)
-        finally:
-            for server in servers:
-                server.stop()
+    with postgres_redis_servers(**E2E_ENV) as servers:
+        agent = register(servers[0].url)
+        ended, _ = inbox_stream_ended(servers[1].url, agent)
+        started = time.monotonic()
+        rotated = requests.post(f"{servers[0].url}/api/keys/rotate", headers=headers(agent), timeout=10)
+        assert rotated.status_code == 200
+        assert_ends_within_a_second(ended, started)

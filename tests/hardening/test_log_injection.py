@@ -7,13 +7,14 @@ serves it), every control character a client sent must reach the log escaped.
 
 import logging
 import socket
-import time
+import uuid
 
 import pytest
 import requests
 
 from chatr.log_filters import EscapeControls, RedactSecrets
 from tests.server import ServerProcess
+from tests.waiting import wait_until
 
 FORGED = "2026-12-03 09:00:00,000 INFO chatr.request POST /admin/login/ 302 1.0ms ip=10.0.0.1"
 
@@ -42,10 +43,20 @@ def server(tmp_path_factory):
 
 
 def log_after(server: ServerProcess, offset: int) -> bytes:
-    time.sleep(0.3)  # the log line is written after the response
-    return server.log_path.read_bytes()[offset:]
+    """The log since ``offset`` up to the line of one more request made now: by then, whatever the requests
+    before it wrote (after their responses) is in the log."""
+    marker = f"/api/agents/logmark{uuid.uuid4().hex[:8]}"
+    requests.get(server.url + marker, timeout=10)
+
+    def written() -> bytes:
+        text = server.log_path.read_bytes()[offset:]
+        before, found, rest = text.partition(f"chatr.request GET {marker} ".encode())
+        return before.rpartition(b"\n")[0] + b"\n" if found and b"\n" in rest else b""
+
+    return wait_until(written, message="the marker request was not logged")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "target",
     [
@@ -70,6 +81,7 @@ def test_a_control_character_in_the_path_is_escaped_in_the_log(server, target):
     assert len(request_lines) == 1 and "\\" in request_lines[0]  # the escape: \\n, \\x1b, \\u2028 …
 
 
+@pytest.mark.e2e
 def test_a_query_string_and_headers_with_controls_do_not_reach_the_log_raw(server):
     offset = server.log_path.stat().st_size
     response = requests.get(

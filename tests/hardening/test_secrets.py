@@ -92,6 +92,7 @@ def run(tmp_path_factory):
         server.stop()
 
 
+@pytest.mark.e2e
 def test_no_secret_in_the_server_log(run):
     server, _, secrets, _ = run
     log = server.log_path.read_text(errors="replace")
@@ -99,6 +100,7 @@ def test_no_secret_in_the_server_log(run):
     assert leaks(log, secrets) == []
 
 
+@pytest.mark.e2e
 def test_no_secret_in_any_answer_that_is_not_meant_to_show_one(run):
     _, answers, secrets, _ = run
     assert len(answers) >= 15
@@ -108,6 +110,7 @@ def test_no_secret_in_any_answer_that_is_not_meant_to_show_one(run):
     assert {response.status_code for response in answers} >= {201, 200, 400, 401}
 
 
+@pytest.mark.e2e
 def test_no_secret_in_clear_in_any_text_column_of_the_database(run):
     _, _, secrets, folder = run
     found = []
@@ -125,6 +128,7 @@ def test_no_secret_in_clear_in_any_text_column_of_the_database(run):
     assert len(tables) > 15
 
 
+@pytest.mark.e2e
 def test_no_secret_on_any_admin_page(run):
     server, _, secrets, _ = run
     run_in_server(

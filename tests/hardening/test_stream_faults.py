@@ -28,6 +28,7 @@ from tests.e2e.conftest import E2E_ENV
 from tests.server import ServerProcess, sqlite_server
 from tests.services import unavailable
 from tests.sse import RawStream, message_ids, wait_for_status
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -261,7 +262,7 @@ def vanishing_network():
 
 
 READER = """
-import socket, sys, time
+import socket, sys, threading
 sock = socket.create_connection((sys.argv[1], int(sys.argv[2])))
 sock.sendall(f"GET /api/stream HTTP/1.1\\r\\nHost: {sys.argv[1]}\\r\\n\\r\\n".encode())
 data = b""
@@ -271,7 +272,7 @@ while b'"type":"history"' not in data:
         sys.exit(f"the stream ended: {data[:300]!r}")
     data += chunk
 print("ready", flush=True)
-time.sleep(600)
+threading.Event().wait()  # holds the stream open until killed
 """
 
 
@@ -360,13 +361,15 @@ def test_the_server_killed_with_sigkill_and_restarted_loses_and_duplicates_nothi
                 finally:
                     reader.close()
 
-        threads = [threading.Thread(target=write, args=(agent,)) for agent in writers]
-        threads += [threading.Thread(target=read, args=(index,)) for index in range(4)]
+        # Daemons: a failed wait below must not leave the run waiting for them.
+        threads = [threading.Thread(target=write, args=(agent,), daemon=True) for agent in writers]
+        threads += [threading.Thread(target=read, args=(index,), daemon=True) for index in range(4)]
         for thread in threads:
             thread.start()
-        time.sleep(2)
+        wait_until(lambda: len(acknowledged) >= 20, timeout=30, message="no writes")  # writes in flight
         server.restart(kill=True)  # SIGKILL: no shutdown, no goodbye to anyone
-        time.sleep(2)
+        restarted = len(acknowledged)
+        wait_until(lambda: len(acknowledged) >= restarted + 20, timeout=30, message="no writes after the restart")
         stop_writing.set()
         for thread in threads[:3]:
             thread.join(timeout=30)

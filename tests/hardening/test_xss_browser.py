@@ -13,13 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.browser import VIEWER_ENV
 from tests.e2e.clients import headers, register
 from tests.e2e.seed import named_agent, post, verified_agent
-from tests.fake_moltbook import FakeMoltbook
-from tests.server import sqlite_server
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 PAYLOADS = [
     line
@@ -58,22 +55,6 @@ def assert_nothing_ran(tab) -> None:
 
 def fits(limit: int) -> list[str]:
     return [payload for payload in EVERY if len(payload) <= limit and "\n" not in payload]
-
-
-@pytest.fixture(scope="module")
-def viewer_server(tmp_path_factory):
-    """uvicorn, as `make run` serves, with the group limits lifted too, and a fake Moltbook."""
-    env = {
-        **VIEWER_ENV,
-        "CHATR_RATE_PRIVATE_MESSAGES": "100000/m",
-        "CHATR_RATE_AI_REQUESTS_PER_AGENT": "100000/m",
-        "CHATR_RATE_GROUPS_PER_AGENT": "100000/h",  # one group per hostile name
-    }
-    with FakeMoltbook() as moltbook:
-        server = sqlite_server(tmp_path_factory.mktemp("xss"), server="uvicorn", MOLTBOOK_API_URL=moltbook.url, **env)
-        server.moltbook = moltbook
-        yield server
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +127,14 @@ def test_no_payload_runs_on_the_group_pages(hostile_world, viewer_server, new_pa
             json={"content": content},
             timeout=10,
         )
-    tab.wait_for_timeout(1500)
+    marker = f"live marker {uuid.uuid4().hex}"  # after the payloads: once it shows, they were all drawn
+    requests.post(
+        f"{viewer_server.url}/ai/groups/{hostile_world['groups'][0]}/messages",
+        headers=headers(writer),
+        json={"content": marker},
+        timeout=10,
+    )
+    tab.wait_for_function("marker => document.querySelector('#messages').innerText.includes(marker)", arg=marker)
     assert_nothing_ran(tab)
 
 
@@ -160,8 +148,8 @@ def test_the_csp_header_blocks_inline_script_on_our_origin(viewer_server, new_pa
     violations: list[str] = []
     tab.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
     tab.goto(viewer_server.url + "/")
-    tab.set_content("<p>injected</p><script>window.__xss = 'inline'</script>")
-    tab.wait_for_timeout(300)
+    with tab.expect_console_message(lambda message: "Content Security Policy" in message.text):
+        tab.set_content("<p>injected</p><script>window.__xss = 'inline'</script>")
     assert tab.evaluate("window.__xss") is None
     assert violations, "the browser reported no CSP violation"
     # The control: the same content on a tab without our policy does run, so the check above can fail.

@@ -12,7 +12,7 @@ import requests
 
 from tests.aio import run as run_async
 from tests.mcp_server.client import acall, call, error, ok, register
-from tests.mcp_server.test_waits import hub_status, wait_then_post
+from tests.mcp_server.test_waits import hub_status, parked, wait_then_post
 
 pytestmark = pytest.mark.e2e
 
@@ -83,7 +83,6 @@ def test_wait_for_mentions_is_woken_within_a_second_by_a_rest_post(server):
             wait,
             lambda: rest_post(server.url, poster["apiKey"], f"hey @{name.upper()}, there?"),
             key=waiter["apiKey"],
-            delay=1.0,
         )
     )
     answer = ok(result)
@@ -148,12 +147,12 @@ def test_wait_for_mentions_shares_the_per_agent_wait_cap(server):
     async def three_waits():
         # The test server allows 2 waits per agent (CHATR_MCP_WAITS_PER_AGENT=2), of every kind together.
         first = [
-            asyncio.create_task(acall(server.url, "wait_for_mentions", {"timeout_seconds": 3}, key=key)),
+            asyncio.create_task(acall(server.url, "wait_for_mentions", {"timeout_seconds": 2}, key=key)),
             asyncio.create_task(
-                acall(server.url, "wait_for_messages", {"after": cursor, "timeout_seconds": 3}, key=key)
+                acall(server.url, "wait_for_messages", {"after": cursor, "timeout_seconds": 2}, key=key)
             ),
         ]
-        await asyncio.sleep(1.0)
+        await parked(server.url, 2)
         third = await acall(server.url, "wait_for_mentions", {"timeout_seconds": 3}, key=key)
         return third, await asyncio.gather(*first)
 

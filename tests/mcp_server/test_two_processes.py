@@ -13,24 +13,16 @@ from tests.aio import run as run_async
 from tests.mcp_server.client import acall, call, ok, register
 from tests.mcp_server.conftest import MCP_ENV
 from tests.mcp_server.test_tools import TOOLS
-from tests.server import ServerProcess
-from tests.services import fresh_postgres_database, fresh_redis_db
+from tests.mcp_server.test_waits import parked
+from tests.server import postgres_redis_servers
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
 
 @pytest.fixture
 def two_servers():
-    with fresh_postgres_database() as database_url, fresh_redis_db() as redis_url:
-        env = {**MCP_ENV, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-        first = ServerProcess(env, server="uvicorn")
-        first.migrate()
-        servers = [first.start(), ServerProcess(env, server="uvicorn").start()]
-        try:
-            yield servers
-        finally:
-            for server in servers:
-                server.stop()
+    with postgres_redis_servers(**MCP_ENV) as servers:
+        yield servers
 
 
 def test_a_wait_on_one_process_is_woken_by_a_post_on_the_other(two_servers):
@@ -42,7 +34,7 @@ def test_a_wait_on_one_process_is_woken_by_a_post_on_the_other(two_servers):
         waiting = asyncio.create_task(
             acall(waiting_on.url, "wait_for_messages", {"after": cursor, "timeout_seconds": 30})
         )
-        await asyncio.sleep(1.5)
+        await parked(waiting_on.url)
         assert not waiting.done()
         posted = await acall(posting_on.url, "post_message", {"content": "across processes"}, key=key)
         posted_at = time.monotonic()
@@ -59,7 +51,7 @@ def test_a_wait_on_one_process_is_woken_by_a_post_on_the_other(two_servers):
 
     async def mentioned():
         waiting = asyncio.create_task(acall(waiting_on.url, "wait_for_mentions", {"timeout_seconds": 30}, key=key))
-        await asyncio.sleep(1.5)
+        await parked(waiting_on.url)
         assert not waiting.done()
         arguments = {"content": f"@{author} agreed", "reply_to": int(posted["id"])}
         reply = await acall(posting_on.url, "post_message", arguments, key=replier)

@@ -8,6 +8,7 @@ import requests
 
 from tests.aio import run as run_async
 from tests.mcp_server.client import acall, call, error, ok, register, session
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.e2e
 
@@ -24,10 +25,17 @@ def hub_status(base: str) -> dict:
     return requests.get(f"{base}/api/stream/status", timeout=10).json()
 
 
-async def wait_then_post(base: str, wait: dict, post, *, key: str | None = None, delay: float = 0.5):
-    """Start a wait, post after ``delay`` (in a thread), return (result, posted, seconds after the post)."""
+async def parked(base: str, count: int = 1) -> None:
+    """Return once the server holds ``count`` hub subscriptions: the waits are waiting, not still starting."""
+    await wait_until_async(
+        lambda: asyncio.to_thread(lambda: hub_status(base)["subscribers"] >= count), message="the waits never parked"
+    )
+
+
+async def wait_then_post(base: str, wait: dict, post, *, key: str | None = None):
+    """Start a wait, post once it waits (in a thread), return (result, posted, seconds after the post)."""
     waiting = asyncio.create_task(acall(base, wait.pop("tool"), wait, key=key))
-    await asyncio.sleep(delay)
+    await parked(base)
     assert not waiting.done(), waiting.result().structured_content
     posted = await asyncio.to_thread(post)
     posted_at = time.monotonic()
@@ -40,7 +48,7 @@ def test_a_wait_is_woken_within_a_second_of_a_post(server):
     cursor = ok(call(server.url, "read_messages", {"limit": 1}))["cursor"]
     wait = {"tool": "wait_for_messages", "after": int(cursor), "timeout_seconds": 30}
     result, posted, seconds = run_async(
-        wait_then_post(server.url, wait, lambda: rest_post(server.url, poster, "wake up"), delay=1.0)
+        wait_then_post(server.url, wait, lambda: rest_post(server.url, poster, "wake up"))
     )
     answer = ok(result)
     assert answer["messages"] == [posted] and answer["cursor"] == posted["id"] and answer["timedOut"] is False
@@ -102,9 +110,9 @@ def test_waits_are_bounded_and_capped_per_agent(server):
 
     async def three_waits():
         # The test server allows 2 waits per agent (CHATR_MCP_WAITS_PER_AGENT=2).
-        arguments = {"after": cursor, "timeout_seconds": 3}
+        arguments = {"after": cursor, "timeout_seconds": 2}
         first = [asyncio.create_task(acall(server.url, "wait_for_messages", arguments, key=key)) for _ in range(2)]
-        await asyncio.sleep(1.0)
+        await parked(server.url, 2)
         third = await acall(server.url, "wait_for_messages", arguments, key=key)
         return third, await asyncio.gather(*first)
 
@@ -124,7 +132,7 @@ def test_a_wait_never_hands_messages_to_a_rotated_key(server):
             waiting = asyncio.create_task(
                 opened.call_tool("wait_for_messages", {"after": cursor, "timeout_seconds": 20})
             )
-            await asyncio.sleep(1.0)
+            await parked(server.url)
             headers = {"Authorization": f"Bearer {waiter['apiKey']}"}
             await asyncio.to_thread(requests.post, f"{server.url}/api/keys/rotate", headers=headers, timeout=10)
             await asyncio.to_thread(rest_post, server.url, poster["apiKey"], "not for the old key")

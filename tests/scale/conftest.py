@@ -1,19 +1,10 @@
 import pytest
 
-from tests.server import ServerProcess
-from tests.services import fresh_postgres_database
+from tests.server import postgres_redis_servers
 
 
 @pytest.fixture
 def two_postgres_servers():
-    """Two server processes on one fresh PostgreSQL database, limits off."""
-    with fresh_postgres_database() as url:
-        env = {"DATABASE_URL": url, "CHATR_RATELIMITS": "off"}
-        first = ServerProcess(env)
-        first.migrate()
-        servers = [first.start(), ServerProcess(env).start()]
-        try:
-            yield servers
-        finally:
-            for server in servers:
-                server.stop()
+    """Two server processes on one fresh PostgreSQL database (no Redis), limits off."""
+    with postgres_redis_servers(redis=False, CHATR_RATELIMITS="off") as servers:
+        yield servers

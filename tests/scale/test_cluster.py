@@ -13,8 +13,8 @@ import requests
 from tests.e2e.clients import headers, register
 from tests.e2e.conftest import E2E_ENV
 from tests.scale.tools import Reader
-from tests.server import ServerProcess
-from tests.services import fresh_postgres_database, fresh_redis_db
+from tests.server import postgres_redis_servers
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
@@ -23,16 +23,8 @@ CLUSTER_ENV = {**E2E_ENV, "CHATR_STREAM_PING_SECONDS": "1", "CHATR_PRESENCE_SWEE
 
 @pytest.fixture(scope="module")
 def cluster():
-    with fresh_postgres_database() as database_url, fresh_redis_db() as redis_url:
-        env = {**CLUSTER_ENV, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-        first = ServerProcess(env, server="uvicorn")
-        first.migrate()
-        servers = [first.start(), ServerProcess(env, server="uvicorn").start()]
-        try:
-            yield servers, database_url
-        finally:
-            for server in servers:
-                server.stop()
+    with postgres_redis_servers(**CLUSTER_ENV) as servers:
+        yield servers, servers[0].env["DATABASE_URL"]
 
 
 def post(base: str, agent: dict, content: str, session: requests.Session | None = None) -> requests.Response:
@@ -124,6 +116,10 @@ def test_20_agents_posting_through_both_processes_for_10_seconds_reach_every_rea
         assert reader.connects == 1
 
 
+def seen_offline(readers: list[Reader], agent_id: str) -> bool:
+    return all(any(p["agentId"] == agent_id and not p["online"] for p in reader.presence) for reader in readers)
+
+
 def test_presence_stats_and_the_30_minute_offline_agree_on_both_processes(cluster):
     servers, database_url = cluster
     agent = register(servers[0].url, "present")
@@ -155,7 +151,17 @@ def test_presence_stats_and_the_30_minute_offline_agree_on_both_processes(cluste
     while not all(any(p["agentId"] == agent["id"] and not p["online"] for p in r.presence) for r in readers):
         assert time.monotonic() < deadline, "no offline frame"
         time.sleep(0.1)
-    time.sleep(2.5)  # two more sweeps of each process: nobody announces it again
+    # Nobody announces it again: two later sweeps take two stale agents offline (each UPDATE succeeds in one
+    # process), and their frames reach both readers after anything the first sweeps could still have sent.
+    for n in range(2):
+        marker = register(servers[0].url, f"sweep{n}")
+        with psycopg.connect(database_url, autocommit=True) as connection:
+            connection.execute(
+                "UPDATE accounts_agent SET connected = true, last_seen_at = now() - interval '31 minutes' "
+                "WHERE id = %s",
+                (marker["id"],),
+            )
+        wait_until(lambda gone=marker["id"]: seen_offline(readers, gone), timeout=15, message="no offline frame")
     for reader in readers:
         reader.stop()
         mine = [frame for frame in reader.presence if frame["agentId"] == agent["id"]]

@@ -17,6 +17,7 @@ from tests.e2e.conftest import E2E_ENV
 from tests.scale.tools import Reader, TcpProxy
 from tests.server import ServerProcess
 from tests.services import POSTGRES_URL, fresh_postgres_database, fresh_redis_db, private_redis
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
@@ -74,12 +75,25 @@ def test_redis_restarted_mid_stream_gives_503s_meanwhile_and_readers_resume_with
                 assert reader.connected.wait(10)
             poster = Poster(servers, agent)
             poster.start()
-            time.sleep(2)
+            wait_until(lambda: len(poster.acknowledged) >= 10, message="the poster got nowhere")
+            killed = len(poster.answers)
             redis.kill()
-            time.sleep(3)
+
+            def noticed() -> bool:
+                """Posts are refused, and every reader's stream ended (its comeback is refused meanwhile)."""
+                refused = [status for status, _, _ in poster.answers[killed:] if status == 503]
+                return len(refused) >= 3 and all(reader.refusals for reader in readers)
+
+            wait_until(
+                noticed, timeout=30, message=lambda: f"{poster.answers[killed:]}, {[r.refusals for r in readers]}"
+            )
             during = len(poster.answers)
             redis.start()  # the same port, empty: no limits, slots or subscriptions survive
-            time.sleep(4)
+            wait_until(
+                lambda: [status for status, _, _ in poster.answers[during:]][-5:] == [201] * 5,
+                timeout=30,
+                message="posting did not recover without a restart",
+            )
             poster.stop()
             statuses = [status for status, _, _ in poster.answers]
             assert 500 not in statuses and 0 not in statuses

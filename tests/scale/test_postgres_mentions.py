@@ -12,8 +12,7 @@ import requests
 from tests.e2e.clients import headers, register
 from tests.moderation.test_live import HttpAdmin
 from tests.scale.tools import follow_cursor_while_writing
-from tests.server import ROOT, ServerProcess
-from tests.services import fresh_postgres_database, fresh_redis_db
+from tests.server import ROOT, postgres_redis_servers
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
@@ -97,16 +96,8 @@ def test_a_reader_following_the_mentions_cursor_misses_nothing_while_two_process
 @pytest.fixture
 def two_servers_with_redis():
     """Two processes as scale-out runs them: one PostgreSQL database and one Redis (the caches' versions)."""
-    with fresh_postgres_database() as url, fresh_redis_db() as redis_url:
-        env = {"DATABASE_URL": url, "REDIS_URL": redis_url, "CHATR_RATELIMITS": "off"}
-        first = ServerProcess(env)
-        first.migrate()
-        servers = [first.start(), ServerProcess(env).start()]
-        try:
-            yield servers
-        finally:
-            for server in servers:
-                server.stop()
+    with postgres_redis_servers(CHATR_RATELIMITS="off") as servers:
+        yield servers
 
 
 def test_the_excerpt_is_null_on_the_other_process_once_a_moderator_hid_the_target(two_servers_with_redis):

@@ -18,6 +18,7 @@ import requests
 from tests.e2e.clients import headers, register
 from tests.server import ROOT, free_port
 from tests.services import fresh_postgres_database, fresh_redis_db
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
@@ -60,12 +61,15 @@ def test_two_processes_serve_one_port_and_share_the_connections(tmp_path):
                 sock = socket.create_connection(("127.0.0.1", port))
                 sock.sendall(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 sockets.append(sock)
-            time.sleep(1)
-            held = [
-                sum(1 for c in server.net_connections() if c.status == "ESTABLISHED" and c.laddr.port == port)
-                for server in servers
-            ]
-            assert sum(held) >= 40 and min(held) > 0, held  # both processes took connections
+
+            def held() -> list[int]:
+                return [
+                    sum(1 for c in server.net_connections() if c.status == "ESTABLISHED" and c.laddr.port == port)
+                    for server in servers
+                ]
+
+            wait_until(lambda: sum(held()) >= 40, message=lambda: f"accepted {held()}")
+            assert min(held()) > 0, held()  # both processes took connections
 
             agent = register(base)
             for n in range(10):  # every request, whichever process takes it, sees one server

@@ -5,8 +5,7 @@ import requests
 
 from tests.e2e.clients import headers, register
 from tests.e2e.conftest import E2E_ENV
-from tests.server import ServerProcess
-from tests.services import fresh_postgres_database, fresh_redis_db
+from tests.server import postgres_redis_servers
 from tests.sse import RawStream, frames_until, message_ids, sse_frames, wait_for_status
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
@@ -14,23 +13,14 @@ pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
 @pytest.fixture
 def two_servers():
-    with fresh_postgres_database() as database_url, fresh_redis_db() as redis_url:
-        env = {
-            **E2E_ENV,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "CHATR_STREAM_STATUS": "1",
-            # A reader that vanished is certain to be noticed by the next write: a keep-alive a second.
-            "CHATR_STREAM_PING_SECONDS": "1",
-        }
-        first = ServerProcess(env)
-        first.migrate()
-        servers = [first.start(), ServerProcess(env).start()]
-        try:
-            yield servers
-        finally:
-            for server in servers:
-                server.stop()
+    env = {
+        **E2E_ENV,
+        "CHATR_STREAM_STATUS": "1",
+        # A reader that vanished is certain to be noticed by the next write: a keep-alive a second.
+        "CHATR_STREAM_PING_SECONDS": "1",
+    }
+    with postgres_redis_servers(**env) as servers:
+        yield servers
 
 
 def test_a_message_posted_on_one_process_reaches_readers_on_both(two_servers):

@@ -7,8 +7,7 @@ import requests
 
 from tests.e2e.clients import headers, register
 from tests.fake_moltbook import FakeMoltbook
-from tests.server import ServerProcess
-from tests.services import fresh_postgres_database
+from tests.server import postgres_redis_servers
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
@@ -23,16 +22,8 @@ def fake():
 
 @pytest.fixture
 def two_postgres_servers(fake):
-    with fresh_postgres_database() as url:
-        env = {"DATABASE_URL": url, "CHATR_RATELIMITS": "off", "MOLTBOOK_API_URL": fake.url}
-        first = ServerProcess(env)
-        first.migrate()
-        servers = [first.start(), ServerProcess(env).start()]
-        try:
-            yield servers
-        finally:
-            for server in servers:
-                server.stop()
+    with postgres_redis_servers(redis=False, CHATR_RATELIMITS="off", MOLTBOOK_API_URL=fake.url) as servers:
+        yield servers
 
 
 def complete_at_once(servers, agents, name: str) -> list[int]:

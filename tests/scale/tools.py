@@ -82,7 +82,8 @@ class TcpProxy:
 
 class Reader(threading.Thread):
     """Reads a stream like a browser's EventSource: on any end it comes back (after ``retry``) with
-    ``Last-Event-ID`` set to the last id it saw. Records every message id, in arrival order."""
+    ``Last-Event-ID`` set to the last id it saw. Records every message id, in arrival order; ``connected``
+    is set by the first frame (a fresh stream's history)."""
 
     def __init__(self, base: str, *, path: str = "/api/stream", headers: dict[str, str] | None = None) -> None:
         super().__init__(daemon=True)
@@ -108,14 +109,16 @@ class Reader(threading.Thread):
             if response.status_code != 200:
                 self.refusals.append(response.status_code)
                 response.close()
-                time.sleep(0.3)
+                time.sleep(0.2)
                 continue
             self.response = response
             self.connects += 1
-            self.connected.set()
             try:
                 for event in sseclient.SSEClient(response).events():
                     self._take(json.loads(event.data), event.id)
+                    # Subscribed: the first frame (the history) is written after the subscription is in place,
+                    # the headers before it.
+                    self.connected.set()
                     if self.stopping.is_set():
                         break
             except (requests.RequestException, ConnectionError, ValueError, AttributeError, OSError):

@@ -17,8 +17,7 @@ import requests
 from tests.e2e.clients import headers, register
 from tests.moderation.test_live import HttpAdmin
 from tests.search.hostile import HOSTILE_QUERIES, REFUSED_QUERIES, generated_queries
-from tests.server import ROOT, ServerProcess, sqlite_server
-from tests.services import fresh_postgres_database
+from tests.server import ROOT, ServerProcess, postgres_redis_servers, sqlite_server
 
 pytestmark = pytest.mark.e2e
 
@@ -51,12 +50,8 @@ def server(request, tmp_path_factory):
         yield process
         process.stop()
         return
-    with fresh_postgres_database() as url:
-        process = ServerProcess({**ENV, "DATABASE_URL": url})
-        process.migrate()
-        _with_moderator(process.start())
-        yield process
-        process.stop()
+    with postgres_redis_servers(1, redis=False, **ENV) as (process,):
+        yield _with_moderator(process)
 
 
 @pytest.fixture(scope="module")

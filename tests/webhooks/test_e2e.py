@@ -5,10 +5,13 @@ because it lives in another process, where the clock cannot be moved; the real s
 in-process (test_delivery.py).
 """
 
+import contextlib
 import os
+import sqlite3
 import statistics
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -16,6 +19,7 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.e2e.clients import headers, register
 from tests.server import ServerProcess
+from tests.waiting import wait_until
 from tests.webhooks.processes import RunProcess, WorkerProcess, processes_with_env
 from tests.webhooks.receiver import Receiver, Reply
 
@@ -55,6 +59,25 @@ def fail_twice_per_delivery(received, seen) -> Reply:
     return Reply(500) if tries <= 2 else Reply(200)
 
 
+def sqlite_rows(env: dict[str, str], sql: str) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(env["CHATR_SQLITE_PATH"])) as database:
+        return database.execute(sql).fetchall()
+
+
+def all_pending_due(env: dict[str, str], count: int) -> bool:
+    """``count`` deliveries wait for an attempt and the time of each has come."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    due = sqlite_rows(env, "SELECT next_attempt_at FROM webhooks_delivery WHERE status = 'pending'")
+    return len(due) == count and all(datetime.fromisoformat(at).replace(tzinfo=None) <= now for (at,) in due)
+
+
+def nothing_left_to_send(env: dict[str, str]) -> bool:
+    """Every delivery succeeded and the engine holds no task that could send one again."""
+    unfinished = "SELECT count(*) FROM webhooks_delivery WHERE status != 'succeeded'"
+    tasks = "SELECT count(*) FROM django_tasks_database_dbtaskresult WHERE status IN ('READY', 'RUNNING')"
+    return sqlite_rows(env, unfinished) == [(0,)] and sqlite_rows(env, tasks) == [(0,)]
+
+
 def test_a_worker_stopped_during_failures_and_restarted_loses_nothing(tmp_path):
     env = {**ENV, "CHATR_SQLITE_PATH": str(tmp_path / "chatr.sqlite3"), "CHATR_WEBHOOK_RETRY_DELAYS": "1,1,1,1,1"}
     server = ServerProcess(env)
@@ -70,11 +93,11 @@ def test_a_worker_stopped_during_failures_and_restarted_loses_nothing(tmp_path):
             hook.wait_for(1)
             worker.stop()  # down after the first failure, before the retry is due
             send_direct(server.url, bob, alice, "second, while no worker runs")
-            time.sleep(2.5)  # both are due now, and nobody delivers
+            wait_until(lambda: all_pending_due(server.env, 2), message="two deliveries due")  # nobody delivers
             assert len(hook.requests) == 1
             worker.start()
             hook.wait_for(6)
-            time.sleep(1.5)  # anything more would be a duplicate
+            wait_until(lambda: nothing_left_to_send(server.env), message="deliveries left")
             requests_seen = list(hook.requests)
     finally:
         worker.stop()

@@ -3,8 +3,6 @@ engine's finished rows on its own schedule (no command to remember)."""
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 import pytest
 from standardwebhooks.webhooks import Webhook
@@ -12,6 +10,7 @@ from standardwebhooks.webhooks import Webhook
 from tests.e2e.clients import register
 from tests.server import ServerProcess
 from tests.services import fresh_postgres_database
+from tests.waiting import wait_until
 from tests.webhooks.processes import WorkerProcess
 from tests.webhooks.receiver import Receiver, Reply
 from tests.webhooks.test_e2e import ENV, send_direct, set_webhook
@@ -59,16 +58,19 @@ def test_the_worker_on_postgres_delivers_retries_and_prunes_finished_task_result
                     Webhook(secret).verify(each.body, each.headers)["message"]["content"] for each in received
                 )
                 assert contents == sorted([f"on postgres {n}" for n in range(5)] * 2)
-                deadline = time.monotonic() + 20
-                while count(database_url, "SELECT count(*) FROM webhooks_delivery WHERE status = 'succeeded'") < 5:
-                    assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-2000:]
-                    time.sleep(0.2)
+                succeeded = "SELECT count(*) FROM webhooks_delivery WHERE status = 'succeeded'"
+                wait_until(
+                    lambda: count(database_url, succeeded) >= 5,
+                    timeout=20,
+                    message=lambda: (tmp_path / "worker.log").read_text()[-2000:],
+                )
                 finished = "SELECT count(*) FROM django_tasks_database_dbtaskresult WHERE finished_at IS NOT NULL"
                 assert count(database_url, finished) >= 5  # kept for a while: younger than 3 s
-                deadline = time.monotonic() + 15
-                while count(database_url, "SELECT count(*) FROM django_tasks_database_dbtaskresult") > 0:
-                    assert time.monotonic() < deadline, "the worker never pruned the finished task results"
-                    time.sleep(0.3)
+                wait_until(
+                    lambda: count(database_url, "SELECT count(*) FROM django_tasks_database_dbtaskresult") == 0,
+                    timeout=15,
+                    message="the worker never pruned the finished task results",
+                )
                 attempts = count(database_url, "SELECT count(*) FROM webhooks_attempt")
                 assert attempts == 10  # the deliveries' own record outlives the engine's rows
         finally:
