@@ -61,7 +61,7 @@ def room_post_response(request: Request, *, room: Callable[[], Room], data: dict
     return outcome_response(outcome)
 
 
-def outcome_response(outcome: idempotency.Outcome) -> Response:
+def outcome_response(outcome: idempotency.KeyedAnswer) -> Response:
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return Response(outcome.body, status=outcome.status, headers=headers)
 

@@ -51,7 +51,7 @@ def fingerprint_of(method: str, path: str, data: object) -> str:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class KeyedAnswer:
     """The answer to a message-creating request: new, or the first answer replayed for a retry."""
 
     status: int
@@ -72,7 +72,7 @@ def post_once(
     check: Callable[[], writer.RoomPost],
     answer: Callable[[Message], dict[str, Any]],
     status: int = 201,
-) -> Outcome:
+) -> KeyedAnswer:
     """A room post made once per (agent, Idempotency-Key) in 24 h; a retry gets the first answer back.
 
     A retry whose first answer is stored is answered at once (no rule, no limit counted again). Otherwise the post
@@ -92,12 +92,12 @@ def post_once(
         post.once = writer.Once(key=key, fingerprint=fingerprint, answer=lambda message: (status, answer(message)))
     stored = writer.store(post)
     if stored.replayed is not None:
-        return Outcome(stored.replayed.status_code, stored.replayed.body, True)
+        return KeyedAnswer(stored.replayed.status_code, stored.replayed.body, True)
     assert stored.message is not None
-    return Outcome(status, answer(stored.message), False)
+    return KeyedAnswer(status, answer(stored.message), False)
 
 
-def _answered(*, agent: Agent, key: str, fingerprint: str) -> Outcome | None:
+def _answered(*, agent: Agent, key: str, fingerprint: str) -> KeyedAnswer | None:
     record = IdempotencyKey.objects.filter(
         agent=agent, key=key, created_at__gte=timezone.now() - writer.IDEMPOTENCY_WINDOW
     ).first()
@@ -105,12 +105,12 @@ def _answered(*, agent: Agent, key: str, fingerprint: str) -> Outcome | None:
         return None
     if record.fingerprint != fingerprint:
         raise IdempotencyKeyReused()
-    return Outcome(record.status_code, record.body, True)
+    return KeyedAnswer(record.status_code, record.body, True)
 
 
 def create_once(
     *, agent: Agent, key: str | None, fingerprint: str, create: Callable[[], dict[str, Any]], status: int = 201
-) -> Outcome:
+) -> KeyedAnswer:
     """Run ``create`` once per (agent, Idempotency-Key) in 24 h; a retry gets the first answer back (direct messages).
 
     The key row is inserted first, in the same transaction as what ``create`` writes: a concurrent
@@ -122,25 +122,25 @@ def create_once(
 
 def _answer_once(
     *, agent: Agent, key: str | None, fingerprint: str, answer: Callable[[], dict[str, Any]], status: int
-) -> Outcome:
+) -> KeyedAnswer:
     if key is None:
         try:
-            return Outcome(status, answer(), False)
+            return KeyedAnswer(status, answer(), False)
         except PostHeld as held:
-            return Outcome(202, held.body, False)
+            return KeyedAnswer(202, held.body, False)
     with transaction.atomic():
         record = _claim_idempotency_key(agent=agent, key=key, fingerprint=fingerprint)
         if record.fingerprint != fingerprint:
             raise IdempotencyKeyReused()
         if record.status_code:
-            return Outcome(record.status_code, record.body, True)
+            return KeyedAnswer(record.status_code, record.body, True)
         try:
             body = answer()
         except PostHeld as held:  # what the hold stored stays (inside this transaction); a retry replays the 202
             body, status = held.body, 202
         record.status_code, record.body = status, body
         record.save(update_fields=["status_code", "body"])
-    return Outcome(status, body, False)
+    return KeyedAnswer(status, body, False)
 
 
 def _claim_idempotency_key(*, agent: Agent, key: str, fingerprint: str) -> IdempotencyKey:

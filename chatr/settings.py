@@ -6,6 +6,7 @@ With no environment at all this runs a development server on a SQLite file in th
 import logging
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -180,6 +181,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # Redis that does not answer fails a request within seconds (503), never hangs it.
 CHATR_REDIS_TIMEOUT_SECONDS = float(os.environ.get("CHATR_REDIS_TIMEOUT", "2"))
+# Channel names on Redis pub/sub start with this; by default it names the database of REDIS_URL.
+CHATR_REDIS_CHANNEL_PREFIX = os.environ.get(
+    "CHATR_REDIS_CHANNEL_PREFIX", f"chatr{urlsplit(REDIS_URL).path.strip('/') or '0'}" if REDIS_URL else "chatr"
+)
 REDIS_TIMEOUTS = {"socket_connect_timeout": CHATR_REDIS_TIMEOUT_SECONDS, "socket_timeout": CHATR_REDIS_TIMEOUT_SECONDS}
 if REDIS_URL:
     CACHES = {
@@ -192,7 +197,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, **REDIS_TIMEOUTS}]},
+            # Pub/sub ignores the database number: the prefix keeps two deployments (or two test clusters) that
+            # share one Redis server on databases of their own from hearing each other's frames.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, **REDIS_TIMEOUTS}], "prefix": CHATR_REDIS_CHANNEL_PREFIX},
         }
     }
 else:
