@@ -89,7 +89,7 @@ class Container:
                 pass
             if inspect(self.name)["State"]["Status"] == "exited":
                 raise AssertionError(f"{self.name} exited:\n{self.logs()}")
-            time.sleep(0.3)
+            time.sleep(0.2)
         raise AssertionError(f"{self.name} did not answer /health in {timeout} s:\n{self.logs()}")
 
     def stop(self) -> float:

@@ -7,7 +7,7 @@ import pytest
 from tests.e2e.clients import register
 from tests.e2e.seed import post
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 
 def shown_ids(page) -> list[str]:

@@ -15,7 +15,7 @@ import requests
 from tests.e2e.clients import headers, register
 from tests.server import ROOT, sqlite_server
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 PASSWORD = "a long moderator password"
 RULES = {
