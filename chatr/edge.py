@@ -28,7 +28,7 @@ from django.utils.module_loading import import_string
 
 from chatr import metrics, ratelimits
 from chatr.body_limit import too_large
-from chatr.client_ip import client_ip, client_ip_of
+from chatr.client_ip import client_ip, client_ip_of_scope
 from chatr.errors import error_response, handler400, is_outage, outage_response
 from chatr.routes import Route, route_for
 
@@ -55,15 +55,9 @@ class Exchange:
         self.status = 0
 
 
-def scope_client_ip(scope: Scope) -> str:
-    peer = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 - an address, not a bind
-    forwarded = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
-    return client_ip_of(peer, ", ".join(forwarded))
-
-
 def exchange_of(scope: Scope) -> Exchange:
     path = scope["path"]
-    return Exchange(method=scope["method"], path=path, route=route_for(path), ip=scope_client_ip(scope))
+    return Exchange(method=scope["method"], path=path, route=route_for(path), ip=client_ip_of_scope(scope))
 
 
 # --- Refusals -------------------------------------------------------------------------------------------------
@@ -148,12 +142,18 @@ def end(exchange: Exchange) -> None:
 
 def response_headers(exchange: Exchange, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """``headers`` with the tightest limit's ``X-RateLimit-*`` (unless a 429 set its own) and ``nosniff``."""
-    names = {name.lower() for name, _ in headers}
+    usage = ratelimits.tightest(exchange.usages) if exchange.usages else None
+    has_limit = has_nosniff = False
+    for name, _ in headers:  # one pass, no set: this runs for every answer, ready ones included
+        size = len(name)
+        if size == 17:
+            has_limit = has_limit or name.lower() == b"x-ratelimit-limit"
+        elif size == 22:
+            has_nosniff = has_nosniff or name.lower() == b"x-content-type-options"
     extra = []
-    usage = ratelimits.tightest(exchange.usages)
-    if usage is not None and b"x-ratelimit-limit" not in names:
+    if usage is not None and not has_limit:
         extra += [(name.lower().encode(), value.encode()) for name, value in usage.headers().items()]
-    if b"x-content-type-options" not in names:
+    if not has_nosniff:
         extra.append((b"x-content-type-options", b"nosniff"))
     return [*headers, *extra] if extra else headers
 
