@@ -77,23 +77,29 @@ class ReadyHistory:
         kept = self.frames.get(room_id)
         if kept is not None and kept[0] == version:
             return kept[1]
-        pending = self.loading.get((room_id, version))
-        if pending is not None:
-            return await asyncio.shield(pending)
-        pending = self.loading[(room_id, version)] = asyncio.get_running_loop().create_future()
+        loading = self.loading.get((room_id, version))
+        if loading is None:
+            # A task of its own, not the first viewer's: a viewer that leaves while it loads (its task is
+            # cancelled) must not take the frame away from the crowd waiting for the same load.
+            loading = self.loading[(room_id, version)] = asyncio.ensure_future(self._load(room_id, version))
+            loading.add_done_callback(_retrieved)
+        return await asyncio.shield(loading)
+
+    async def _load(self, room_id: str, version: versions.Version) -> bytes:
         try:
             frame = realtime.encode((await run_off_loop(room_backlog, room_id, None))[0])
-        except BaseException as error:
-            pending.set_exception(error)
-            pending.exception()  # the waiters get it too; nobody else needs to retrieve it
-            raise
         finally:
             del self.loading[(room_id, version)]
         if len(self.frames) >= self.MAX_ROOMS:
             self.frames.clear()
         self.frames[room_id] = (version, frame)
-        pending.set_result(frame)
         return frame
+
+
+def _retrieved(task: asyncio.Future[bytes]) -> None:
+    """A load whose every viewer left still had its outcome looked at (no "never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()
 
 
 ready_history = ReadyHistory()
