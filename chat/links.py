@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -88,6 +89,12 @@ def contains_link(text: str) -> bool:
     text = normalize(text)
     if _SCHEME.search(text) or _WWW.search(text) or _IPV4.search(text):
         return True
+    return next(_linked_domains(text), None) is not None
+
+
+def _linked_domains(text: str) -> Iterator[re.Match[str]]:
+    """The bare domains of normalised ``text`` that count as links: a real TLD, not an e-mail address, not a
+    file name (``notes.md``) unless a path follows."""
     tlds = top_level_domains()
     for match in _DOMAIN.finditer(text):
         tld = ascii_tld(match.group("tld"))
@@ -100,8 +107,7 @@ def contains_link(text: str) -> bool:
         if not after and _MAIL_LOCAL_TAIL.match(text, match.end()):
             continue  # inside the local part of one: first.name+tag@…
         if tld not in FILE_LIKE_TLDS or after.startswith("/"):
-            return True
-    return False
+            yield match
 
 
 # The host of a ``scheme://`` link: after any user info, up to the port, path, query or fragment.
@@ -119,19 +125,9 @@ def linked_hosts(text: str) -> list[str]:
     hosts = [match.group(1) for match in _SCHEME_HOST.finditer(text)]
     hosts += [match.group(1) for match in _WWW_HOST.finditer(text)]
     hosts += [match.group(0) for match in _IPV4.finditer(text)]
-    tlds = top_level_domains()
-    for match in _DOMAIN.finditer(text):
-        tld = ascii_tld(match.group("tld"))
-        if tld is None or tld not in tlds:
-            continue
+    for match in _linked_domains(text):
         after = match.group("after") or ""
-        start = match.start()
-        if not after and start >= 2 and text[start - 1] == "@" and _MAIL_LOCAL_CHAR.match(text, start - 2):
-            continue
-        if not after and _MAIL_LOCAL_TAIL.match(text, match.end()):
-            continue
-        if tld not in FILE_LIKE_TLDS or after.startswith("/"):
-            hosts.append(text[start : match.start("after")] if after else match.group(0))
+        hosts.append(text[match.start() : match.start("after")] if after else match.group(0))
     if _SCHEME.search(text) and not hosts:
         hosts.append("")  # a scheme with no readable host still links somewhere
     return list(dict.fromkeys(_ascii_host(host) for host in hosts))

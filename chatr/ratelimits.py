@@ -110,24 +110,27 @@ def tightest(usages: list[Usage]) -> Usage | None:
 @lru_cache(maxsize=64)
 def parse_rate(rate: str) -> tuple[int, float]:
     """``"10/m"``, ``"1/5m"``, ``"5/h"`` → (count, period in seconds)."""
+    count, multiple, unit = _rate_parts(rate)
+    return count, float(multiple * _UNIT_SECONDS[unit])
+
+
+def _rate_parts(rate: str) -> tuple[int, int, str]:
+    """A rate's count, multiple of its unit (1 if none is written) and unit; ``ValueError`` for anything else."""
     match = _RATE.match(rate)
     if match is None:
         raise ValueError(f"A rate is '<count>/<n><s|m|h|d>', not {rate!r}.")
     count, multiple, unit = match.groups()
-    return int(count), float(int(multiple or 1) * _UNIT_SECONDS[unit.lower()])
+    return int(count), int(multiple or 1), unit.lower()
 
 
 @lru_cache(maxsize=64)
 def _rate_words(rate: str) -> tuple[int, str]:
     """``"10/m"`` → (10, "a minute"); ``"1/5m"`` → (1, "every 5 minutes"); ``"10/5m"`` → (10, "per 5 minutes")."""
-    match = _RATE.match(rate)
-    if match is None:
-        raise ValueError(f"A rate is '<count>/<n><s|m|h|d>', not {rate!r}.")
-    count, multiple, unit = match.groups()
-    one, many = _UNIT_WORDS[unit.lower()]
-    if int(multiple or 1) == 1:
-        return int(count), one
-    return int(count), f"{'every' if int(count) == 1 else 'per'} {int(multiple)} {many}"
+    count, multiple, unit = _rate_parts(rate)
+    one, many = _UNIT_WORDS[unit]
+    if multiple == 1:
+        return count, one
+    return count, f"{'every' if count == 1 else 'per'} {multiple} {many}"
 
 
 def rate_text(name: str, noun: str = "", plural: str | None = None) -> str:

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from realtime import api as realtime
 from realtime import backends, slots
 from tests.services import fresh_redis_db
+from tests.waiting import wait_until
 
 
 @pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.services)])
@@ -74,14 +75,14 @@ def test_a_lease_this_process_renews_outlives_its_length_and_one_it_stops_renewi
     settings.CHATR_STREAM_SLOT_SECONDS = 0.5
     kept = realtime.take_stream_slot("192.0.2.11")
     assert kept is not None
-    for _ in range(4):  # 1.2 s in all: more than twice the lease
-        time.sleep(0.3)
+    outlived = time.monotonic() + 1.2  # more than twice the lease: the time itself is what is tested
+    while time.monotonic() < outlived:
+        time.sleep(0.1)
         slots.renew_held()
     assert realtime.take_stream_slot("192.0.2.11") is None
     with slots._held_lock:
         slots._held.discard(kept)  # as if its process had crashed: nobody renews it any more
-    time.sleep(0.7)
-    assert realtime.count_streams("192.0.2.11") == 0
+    wait_until(lambda: realtime.count_streams("192.0.2.11") == 0, timeout=5, message="the lapsed slot stayed")
     assert realtime.take_stream_slot("192.0.2.11") is not None
 
 
@@ -91,9 +92,8 @@ def test_a_release_by_a_holder_whose_lease_was_taken_over_frees_nothing(backend,
     lapsed = realtime.take_stream_slot("192.0.2.12")
     with slots._held_lock:
         slots._held.discard(lapsed)
-    time.sleep(0.5)
-    successor = realtime.take_stream_slot("192.0.2.12")
-    assert successor is not None and successor.key == lapsed.key
+    successor = wait_until(lambda: realtime.take_stream_slot("192.0.2.12"), timeout=5, message="the lease held")
+    assert successor.key == lapsed.key
     realtime.release_slot(lapsed)
     assert realtime.count_streams("192.0.2.12") == 1
     realtime.release_slot(successor)
