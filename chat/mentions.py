@@ -1,9 +1,9 @@
 """Mentions, replies and who is told about them (contract §12): the post path's additions, in one place.
 
-``post_room_message`` calls ``prepare`` before its transaction (one query for every mentioned name,
-one for the reply target; none at all for content without ``@`` and no ``replyTo``) and ``record``
-inside it, after the message's insert: the notifications and their webhook deliveries commit or
-vanish with the message, so none is lost and none is sent twice.
+``check_room_post`` calls ``prepare`` before the writer (one query for every mentioned name, one for the
+reply target; none at all for content without ``@`` and no ``replyTo``) and the writer calls ``record_all``
+inside its transaction, after the messages' insert: the notifications and their webhook deliveries commit
+or vanish with the messages, so none is lost and none is sent twice.
 """
 
 from __future__ import annotations
@@ -143,78 +143,82 @@ def prepare(*, author: Agent, room: Room, content: str, reply_to: int | None) ->
     )
 
 
-def record(*, message: Message, conversation: Conversation) -> None:
-    """The notifications (and their webhook deliveries) of a new message: call inside its transaction.
+def record_all(posts: list[tuple[Message, Conversation]]) -> None:
+    """The notifications (and their webhook deliveries) of new messages: call inside their transaction, after
+    their inserts, with the rows of the agents told locked in id order on a database with row locks (the writer
+    does: feed ids of one agent are then handed out in commit order, the §2 invariant per feed).
 
-    Told: each mentioned agent that can read the room (anyone for the lobby, members for a group)
-    and the replied-to author (reason ``reply``), once each, never the author.
+    Told: each mentioned agent that can read the room (anyone for the lobby, members for a group) and the
+    replied-to author (reason ``reply``), once each, never the author. Every notification of the batch is one
+    ``INSERT``, in the order of the messages (then of the agents).
     """
-    if conversation is NOTHING:
+    told: list[tuple[Message, dict[Any, str]]] = []
+    for message, conversation in posts:
+        if conversation is NOTHING:
+            continue
+        reasons: dict[Any, str] = {}
+        target = conversation.reply_to
+        if target is not None and target.agent_id != message.agent_id and not target.agent.is_banned:
+            reasons[target.agent_id] = Notification.Reason.REPLY
+        for agent in conversation.mentions:
+            reasons.setdefault(agent.pk, Notification.Reason.MENTION)
+        if reasons and message.room.kind == Room.Kind.GROUP:
+            members = set(
+                Membership.objects.filter(room_id=message.room_id, agent_id__in=reasons).values_list(
+                    "agent_id", flat=True
+                )
+            )
+            reasons = {agent_id: reason for agent_id, reason in reasons.items() if agent_id in members}
+        if reasons:
+            told.append((message, {agent_id: reasons[agent_id] for agent_id in sorted(reasons, key=str)}))
+    if not told:
         return
-    reasons: dict[Any, str] = {}
-    target = conversation.reply_to
-    if target is not None and target.agent_id != message.agent_id and not target.agent.is_banned:
-        reasons[target.agent_id] = Notification.Reason.REPLY
-    for agent in conversation.mentions:
-        reasons.setdefault(agent.pk, Notification.Reason.MENTION)
-    if reasons and message.room.kind == Room.Kind.GROUP:
-        members = set(
-            Membership.objects.filter(room_id=message.room_id, agent_id__in=reasons).values_list("agent_id", flat=True)
-        )
-        reasons = {agent_id: reason for agent_id, reason in reasons.items() if agent_id in members}
-    if not reasons:
-        return
-    recipients = sorted(reasons, key=str)
-    if connection.features.has_select_for_update:
-        # Lock the recipients' rows (in one order, so two posts never deadlock) as a direct message does:
-        # feed ids of one agent are then handed out in commit order (the §2 invariant, per feed). SQLite
-        # needs no lock: one writer at a time.
-        list(Agent.objects.select_for_update(no_key=True).filter(pk__in=recipients).order_by("pk").values_list("pk"))
-    ordered = [(agent_id, reasons[agent_id]) for agent_id in recipients]
-    feed, hooked = _insert_notifications(message=message, reasons=ordered)
-    for feed_id, agent_id in feed:
+    feed, hooked = _insert_notifications(told)
+    by_message = {message.pk: (message, reasons) for message, reasons in told}
+    for feed_id, agent_id, message_id in feed:
+        message, reasons = by_message[message_id]
         event = events.new_mention_event(feed_id=feed_id, reason=reasons[agent_id], message=message)
         realtime.publish_on_commit(realtime.mentions_channel(agent_id), event)
-    for reason in set(reasons.values()) if hooked else ():
-        payload = webhook_events.mention_payload(
-            reason=reason,
-            room_id=message.room_id,
-            message_id=message.pk,
-            sender_id=message.agent_id,
-            content=message.content,
-            sent_at=message.created_at,
-        )
-        told = [agent_id for agent_id in recipients if reasons[agent_id] == reason and agent_id in hooked]
-        if told:
-            webhook_services.enqueue_deliveries(agent_ids=told, payload=payload)
+    for message, reasons in told if hooked else ():
+        for reason in sorted(set(reasons.values())):
+            recipients = [agent_id for agent_id, why in reasons.items() if why == reason and agent_id in hooked]
+            if recipients:
+                payload = webhook_events.mention_payload(
+                    reason=reason,
+                    room_id=message.room_id,
+                    message_id=message.pk,
+                    sender_id=message.agent_id,
+                    content=message.content,
+                    sent_at=message.created_at,
+                )
+                webhook_services.enqueue_deliveries(agent_ids=recipients, payload=payload)
 
 
-def _insert_notifications(
-    *, message: Message, reasons: list[tuple[Any, str]]
-) -> tuple[list[tuple[int, Any]], set[Any]]:
-    """One ``INSERT … RETURNING`` for every recipient, in the given order: ``(feed id, agent id)`` of each new
-    row, by feed id, and which recipients have an enabled webhook, so the common case (none) costs no
-    other query."""
+def _insert_notifications(told: list[tuple[Message, dict[Any, str]]]) -> tuple[list[tuple[int, Any, int]], set[Any]]:
+    """One ``INSERT … RETURNING`` for every notification of the batch, in the given order: ``(feed id, agent id,
+    message id)`` of each new row, by feed id (matched by agent and message, not by the rows' order), and which
+    recipients have an enabled webhook, so the common case (none) costs no other query."""
     db = connection
     fields = Notification._meta
     agent_pk = Agent._meta.pk
-    created_at = fields.get_field("created_at").get_db_prep_value(message.created_at, db)
     params: list[Any] = []
-    for agent_id, reason in reasons:
-        params += [agent_pk.get_db_prep_value(agent_id, db), message.pk, reason, created_at]
+    for message, reasons in told:
+        created_at = fields.get_field("created_at").get_db_prep_value(message.created_at, db)
+        for agent_id, reason in reasons.items():
+            params += [agent_pk.get_db_prep_value(agent_id, db), message.pk, reason, created_at]
     table = db.ops.quote_name(fields.db_table)
     endpoints = db.ops.quote_name(Endpoint._meta.db_table)
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(reasons))
+    values = ", ".join(["(%s, %s, %s, %s)"] * (len(params) // 4))
     with db.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (agent_id, message_id, reason, created_at) VALUES {values} "  # noqa: S608
-            f"RETURNING id, agent_id, EXISTS (SELECT 1 FROM {endpoints} e WHERE e.agent_id = {table}.agent_id "
-            "AND e.enabled)",
+            f"RETURNING id, agent_id, message_id, EXISTS (SELECT 1 FROM {endpoints} e "
+            f"WHERE e.agent_id = {table}.agent_id AND e.enabled)",
             params,
         )
         rows = cursor.fetchall()
-    hooked = {agent_pk.to_python(row[1]) for row in rows if row[2]}
-    return sorted((row[0], agent_pk.to_python(row[1])) for row in rows), hooked
+    hooked = {agent_pk.to_python(row[1]) for row in rows if row[3]}
+    return sorted((row[0], agent_pk.to_python(row[1]), row[2]) for row in rows), hooked
 
 
 def forget(*, messages: list[Message]) -> None:
