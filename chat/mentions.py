@@ -1,7 +1,8 @@
 """Mentions, replies and who is told about them (contract §12): the post path's additions, in one place.
 
-``check_room_post`` calls ``prepare`` before the writer (one query for every mentioned name, one for the
-reply target; none at all for content without ``@`` and no ``replyTo``) and the writer calls ``record_all``
+``check_room_post`` calls ``prepare`` before the writer (from the process's ``ConversationCache``, else one
+query for the mentioned names it lacks and one for the reply target; none at all for content without ``@`` and
+no ``replyTo``) and the writer calls ``record_all``
 inside its transaction, after the messages' insert: the notifications and their webhook deliveries commit
 or vanish with the messages, so none is lost and none is sent twice.
 """
@@ -9,9 +10,11 @@ or vanish with the messages, so none is lost and none is sent twice.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.db import connection
 
 from accounts.models import Agent
@@ -19,6 +22,7 @@ from chat import events, webhook_events
 from chat.models import Membership, Message, Notification, Room
 from chatr.errors import ChatrError
 from realtime import api as realtime
+from realtime.api import versions
 from webhooks import services as webhook_services
 from webhooks.models import Endpoint
 
@@ -67,49 +71,122 @@ class Mentioned(NamedTuple):
     name: str
 
 
-def resolve_mentions(*, author: Agent, content: str) -> list[Mentioned]:
+class ConversationCache:
+    """Who a name mentions and what a reply targets, in this process, so a post in a conversation costs no query
+    on the poster's thread for what it met before (issue 22: a post with mentions and a reply at ≤ 1.10× a plain
+    one). Each entry is served only while the versions read *before* the query that filled it are unchanged:
+
+    - a name → the agent holding it (not banned): ``agents``, which a ban, an unban or any change of what is
+      shown of an agent bumps on every process (``accounts.services``);
+    - a reply target (its room, author, text; visible) → also ``moderated:<room>``, bumped when a message of the
+      room is hidden or restored.
+
+    A change that commits around a fill either shows in the query or bumps the version after it (a stale entry,
+    never served). What was not found (an unknown or banned name, a hidden target) is never cached: it is asked
+    again, so a new registration or a restored message counts at once. Agents and messages are never deleted.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.names: dict[str, tuple[versions.Version, Mentioned]] = {}
+        self.targets: dict[tuple[int, str], tuple[versions.Version, tuple[Any, ...]]] = {}
+        self.lock = threading.Lock()
+
+    def put_name(self, name: str, version: versions.Version, agent: Mentioned) -> None:
+        with self.lock:
+            if len(self.names) >= self.size:
+                self.names.clear()
+            self.names[name] = (version, agent)
+
+    def put_target(self, key: tuple[int, str], version: versions.Version, row: tuple[Any, ...]) -> None:
+        with self.lock:
+            if len(self.targets) >= self.size:
+                self.targets.clear()
+            self.targets[key] = (version, row)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.names.clear()
+            self.targets.clear()
+
+
+cache = ConversationCache(size=10_000)
+
+
+def _version(room: Room) -> versions.Version | None:
+    """The versions the cache's entries for ``room`` are checked against; ``None`` when the cache is off."""
+    if not settings.CHATR_KEY_CACHE:
+        return None
+    return versions.current([versions.AGENTS, versions.moderated(room.pk)])
+
+
+def resolve_mentions(*, author: Agent, content: str, version: versions.Version | None = None) -> list[Mentioned]:
     """The agents ``content`` mentions: known, not banned, not the author; in order of first appearance.
 
-    One query for all names (by ``agent_name_ci_unique``'s ``LOWER(name)``); none when there is no ``@``.
-    More than ``MAX_MENTIONS`` → ``TooManyMentions``.
+    From the process's cache (``version``: ``_version``'s, read before any query), else one query for the names
+    it lacks (by ``agent_name_ci_unique``'s ``LOWER(name)``); none when there is no ``@``. More than
+    ``MAX_MENTIONS`` → ``TooManyMentions``.
     """
     names = mentioned_names(content)
     if not names:
         return []
-    pk = Agent._meta.pk
-    placeholders = ", ".join(["%s"] * len(names))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, name FROM {_agent_table()} "  # noqa: S608 - only placeholders are joined in
-            f"WHERE LOWER(name) IN ({placeholders}) AND NOT is_banned AND id <> %s",
-            [*names, pk.get_db_prep_value(author.pk, connection)],
-        )
-        rows = cursor.fetchall()
-    by_name = {name.lower(): Mentioned(pk.to_python(id_), name) for id_, name in rows}
-    agents = [by_name[name] for name in names if name in by_name]
+    by_name: dict[str, Mentioned] = {}
+    missing = names
+    if version is not None:
+        agents_version = version[:1]
+        missing = []
+        for name in names:
+            entry = cache.names.get(name)
+            if entry is not None and entry[0] == agents_version:
+                by_name[name] = entry[1]
+            else:
+                missing.append(name)
+    if missing:
+        pk = Agent._meta.pk
+        placeholders = ", ".join(["%s"] * len(missing))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, name FROM {_agent_table()} "  # noqa: S608 - only placeholders are joined in
+                f"WHERE LOWER(name) IN ({placeholders}) AND NOT is_banned",
+                missing,
+            )
+            rows = cursor.fetchall()
+        for id_, name in rows:
+            found = by_name[name.lower()] = Mentioned(pk.to_python(id_), name)
+            if version is not None:
+                cache.put_name(name.lower(), version[:1], found)
+    agents = [by_name[name] for name in names if name in by_name and by_name[name].pk != author.pk]
     if len(agents) > MAX_MENTIONS:
         raise TooManyMentions()
     return agents
 
 
-def validate_reply(*, room: Room, reply_to: int | None) -> Message | None:
+def validate_reply(*, room: Room, reply_to: int | None, version: versions.Version | None = None) -> Message | None:
     """The visible message of ``room`` that ``reply_to`` names, else ``InvalidReply``.
 
-    The target holds what its ``replyTo`` and the notification read (its id, author, content and
-    visibility, its author's name and ban); any other field is loaded on access.
+    From the process's cache (``version``: ``_version``'s, read before any query), else one query. The target
+    holds what its ``replyTo`` and the notification read (its id, author, content and visibility, its author's
+    name and ban); any other field is loaded on access.
     """
     if reply_to is None:
         return None
     row = None
     if 0 < reply_to < 2**63:
-        message_table = connection.ops.quote_name(Message._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT m.agent_id, m.content, a.name, a.is_banned FROM {message_table} m "  # noqa: S608
-                f"JOIN {_agent_table()} a ON a.id = m.agent_id WHERE m.id = %s AND m.room_id = %s AND NOT m.hidden",
-                [reply_to, room.pk],
-            )
-            row = cursor.fetchone()
+        entry = cache.targets.get((reply_to, room.pk)) if version is not None else None
+        if entry is not None and entry[0] == version:
+            row = entry[1]
+        else:
+            message_table = connection.ops.quote_name(Message._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT m.agent_id, m.content, a.name, a.is_banned FROM {message_table} m "  # noqa: S608
+                    f"JOIN {_agent_table()} a ON a.id = m.agent_id "
+                    "WHERE m.id = %s AND m.room_id = %s AND NOT m.hidden",
+                    [reply_to, room.pk],
+                )
+                row = cursor.fetchone()
+            if row is not None and version is not None:
+                cache.put_target((reply_to, room.pk), version, tuple(row))
     if row is None:
         raise InvalidReply()
     agent_id, content, name, is_banned = row
@@ -138,8 +215,10 @@ def prepare(*, author: Agent, room: Room, content: str, reply_to: int | None) ->
     """Resolve mentions and the reply target (raises ``TooManyMentions`` / ``InvalidReply``)."""
     if reply_to is None and "@" not in content:
         return NOTHING
+    version = _version(room)
     return Conversation(
-        mentions=resolve_mentions(author=author, content=content), reply_to=validate_reply(room=room, reply_to=reply_to)
+        mentions=resolve_mentions(author=author, content=content, version=version),
+        reply_to=validate_reply(room=room, reply_to=reply_to, version=version),
     )
 
 

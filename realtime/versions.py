@@ -19,7 +19,18 @@ from django.db import transaction
 from realtime import backends
 from realtime.backends.base import Version
 
-__all__ = ["AGENTS", "PRESENCE", "Version", "acurrent", "agent", "changed", "changed_on_commit", "current", "room"]
+__all__ = [
+    "AGENTS",
+    "PRESENCE",
+    "Version",
+    "acurrent",
+    "agent",
+    "changed",
+    "changed_on_commit",
+    "current",
+    "moderated",
+    "room",
+]
 
 AGENTS = "agents"  # what messages and profiles show of any agent: name, avatar, badge, key, ban
 PRESENCE = "presence"  # who is online, lastSeen, the agent counts
@@ -27,6 +38,11 @@ PRESENCE = "presence"  # who is online, lastSeen, the agent counts
 
 def room(room_id: object) -> str:
     return f"room:{room_id}"
+
+
+def moderated(room_id: object) -> str:
+    """A message of the room hidden or restored (a subset of ``room``'s changes, which every post bumps)."""
+    return f"moderated:{room_id}"
 
 
 def agent(agent_id: object) -> str:
