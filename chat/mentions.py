@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from accounts.models import Agent
 from chat import events, webhook_events
@@ -89,7 +90,8 @@ class ConversationCache:
     def __init__(self, size: int) -> None:
         self.size = size
         self.names: dict[str, tuple[versions.Version, Mentioned]] = {}
-        self.targets: dict[tuple[int, str], tuple[versions.Version, tuple[Any, ...]]] = {}
+        # The target as ``validate_reply`` builds it, shared by the posts that answer it: nothing writes to it.
+        self.targets: dict[tuple[int, str], tuple[versions.Version, Message]] = {}
         self.lock = threading.Lock()
 
     def put_name(self, name: str, version: versions.Version, agent: Mentioned) -> None:
@@ -98,11 +100,11 @@ class ConversationCache:
                 self.names.clear()
             self.names[name] = (version, agent)
 
-    def put_target(self, key: tuple[int, str], version: versions.Version, row: tuple[Any, ...]) -> None:
+    def put_target(self, key: tuple[int, str], version: versions.Version, target: Message) -> None:
         with self.lock:
             if len(self.targets) >= self.size:
                 self.targets.clear()
-            self.targets[key] = (version, row)
+            self.targets[key] = (version, target)
 
     def clear(self) -> None:
         with self.lock:
@@ -174,25 +176,24 @@ def validate_reply(*, room: Room, reply_to: int | None, version: versions.Versio
     if 0 < reply_to < 2**63:
         entry = cache.targets.get((reply_to, room.pk)) if version is not None else None
         if entry is not None and entry[0] == version:
-            row = entry[1]
-        else:
-            message_table = connection.ops.quote_name(Message._meta.db_table)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT m.agent_id, m.content, a.name, a.is_banned FROM {message_table} m "  # noqa: S608
-                    f"JOIN {_agent_table()} a ON a.id = m.agent_id "
-                    "WHERE m.id = %s AND m.room_id = %s AND NOT m.hidden",
-                    [reply_to, room.pk],
-                )
-                row = cursor.fetchone()
-            if row is not None and version is not None:
-                cache.put_target((reply_to, room.pk), version, tuple(row))
+            return entry[1]
+        message_table = connection.ops.quote_name(Message._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT m.agent_id, m.content, a.name, a.is_banned FROM {message_table} m "  # noqa: S608
+                f"JOIN {_agent_table()} a ON a.id = m.agent_id "
+                "WHERE m.id = %s AND m.room_id = %s AND NOT m.hidden",
+                [reply_to, room.pk],
+            )
+            row = cursor.fetchone()
     if row is None:
         raise InvalidReply()
     agent_id, content, name, is_banned = row
     agent_id = Agent._meta.pk.to_python(agent_id)
     target = Message.from_db(None, ["id", "agent_id", "content", "hidden"], [reply_to, agent_id, content, False])
     target.agent = Agent.from_db(None, ["id", "name", "is_banned"], [agent_id, name, bool(is_banned)])
+    if version is not None:
+        cache.put_target((reply_to, room.pk), version, target)
     return target
 
 
@@ -203,8 +204,9 @@ class Conversation:
     mentions: list[Mentioned] = field(default_factory=list)
     reply_to: Message | None = None
 
-    @property
+    @cached_property
     def mention_data(self) -> list[dict[str, str]]:
+        """The message's ``mentions`` (contract §12), built once per post."""
         return [{"id": str(agent.pk), "name": agent.name} for agent in self.mentions]
 
 
@@ -249,15 +251,23 @@ def record_all(posts: list[tuple[Message, Conversation]]) -> None:
             )
             reasons = {agent_id: reason for agent_id, reason in reasons.items() if agent_id in members}
         if reasons:
-            told.append((message, {agent_id: reasons[agent_id] for agent_id in sorted(reasons, key=str)}))
+            # By id (UUIDs order as their text and as the database orders them): the order rows are locked in.
+            told.append((message, {agent_id: reasons[agent_id] for agent_id in sorted(reasons)}))
     if not told:
         return
     feed, hooked = _insert_notifications(told)
     by_message = {message.pk: (message, reasons) for message, reasons in told}
+    frames = []
     for feed_id, agent_id, message_id in feed:
         message, reasons = by_message[message_id]
         event = events.new_mention_event(feed_id=feed_id, reason=reasons[agent_id], message=message)
-        realtime.publish_on_commit(realtime.mentions_channel(agent_id), event)
+        frames.append((realtime.mentions_channel(agent_id), event))
+
+    def publish() -> None:
+        for channel, event in frames:
+            realtime.publish(channel, event)
+
+    transaction.on_commit(publish)  # one callback for the batch's feed items, in feed id order
     for message, reasons in told if hooked else ():
         for reason in sorted(set(reasons.values())):
             recipients = [agent_id for agent_id, why in reasons.items() if why == reason and agent_id in hooked]
@@ -277,14 +287,19 @@ def _insert_notifications(told: list[tuple[Message, dict[Any, str]]]) -> tuple[l
     """One ``INSERT … RETURNING`` for every notification of the batch, in the given order: ``(feed id, agent id,
     message id)`` of each new row, by feed id (matched by agent and message, not by the rows' order), and which
     recipients have an enabled webhook, so the common case (none) costs no other query."""
-    db = connection
+    db = connections[DEFAULT_DB_ALIAS]  # the thread's own wrapper: each access through the proxy is a lookup
     fields = Notification._meta
     agent_pk = Agent._meta.pk
     params: list[Any] = []
+    agents: dict[Any, Any] = {}  # each agent id as the database returns it → as the caller holds it
+    created_at = None
     for message, reasons in told:
-        created_at = fields.get_field("created_at").get_db_prep_value(message.created_at, db)
+        if created_at is None or created_at[0] != message.created_at:  # one time for a whole batch
+            created_at = (message.created_at, fields.get_field("created_at").get_db_prep_value(message.created_at, db))
         for agent_id, reason in reasons.items():
-            params += [agent_pk.get_db_prep_value(agent_id, db), message.pk, reason, created_at]
+            prepared = agent_pk.get_db_prep_value(agent_id, db)
+            agents[prepared] = agent_id
+            params += [prepared, message.pk, reason, created_at[1]]
     table = db.ops.quote_name(fields.db_table)
     endpoints = db.ops.quote_name(Endpoint._meta.db_table)
     values = ", ".join(["(%s, %s, %s, %s)"] * (len(params) // 4))
@@ -296,8 +311,8 @@ def _insert_notifications(told: list[tuple[Message, dict[Any, str]]]) -> tuple[l
             params,
         )
         rows = cursor.fetchall()
-    hooked = {agent_pk.to_python(row[1]) for row in rows if row[3]}
-    return sorted((row[0], agent_pk.to_python(row[1]), row[2]) for row in rows), hooked
+    hooked = {agents[row[1]] for row in rows if row[3]}
+    return sorted((row[0], agents[row[1]], row[2]) for row in rows), hooked
 
 
 def forget(*, messages: list[Message]) -> None:
