@@ -2,25 +2,34 @@
 
 A post reaches ``store`` after it passed every rule (``chat.services.check_room_post``), so nothing here refuses
 it for what it says. The first poster to arrive while no batch is being written becomes the writer: it takes every
-post queued so far (its own first), writes them all in one transaction on its own database connection — per post
-the idempotency key, the room's row, the message, its webhook outbox rows, its mentions and notifications, its
-search row — commits once, and wakes each poster with its result. Posts that arrive meanwhile queue; when the
-batch is done, the first of them is woken to write the next one. Every poster returns only after the commit that
-stored its post (a 201 means stored).
+post queued so far (its own first), writes them all in one transaction on its own database connection, commits
+once, and wakes each poster with its result. Posts that arrive meanwhile queue; when the batch is done, the first
+of them is woken to write the next one. Every poster returns only after the commit that stored its post (a 201
+means stored).
 
-Order: within the transaction, posts are inserted in queue order, and the room's row is updated before its first
-message, which locks it until commit on PostgreSQL; so ids of one room are handed out in commit order, in one
-process and across processes (contract §2).
+Statements: one per kind of row for the whole batch (issue 22) — one ``INSERT`` of its idempotency keys, one
+``UPDATE`` per room of its count, one ``INSERT … RETURNING`` of its messages, one of its notifications, one
+``executemany`` of the keys' answers; the webhook outbox rows (group rooms) and the search rows (PostgreSQL,
+through ``messages_posted``, sent once for the batch) follow the messages. Frames are built from the objects the
+writer holds and published from one ``on_commit`` callback.
+
+Order: the rooms' rows are updated before the batch's messages are inserted, which locks them until commit on
+PostgreSQL, and the messages are inserted in queue order (each returned row is checked against the post at its
+place); so ids of one room are handed out in commit order, in one process and across processes (contract §2).
 
 Locks: a batch takes its idempotency keys (sorted), then its rooms' rows, then the rows of the agents it may
 notify (each in id order) before it writes, so the batches of two processes never wait for each other in a
-circle. Two posts of one batch with the same key: the second waits for the next round and is replayed there.
+circle. A key already taken (a retry) rolls the round back and claims key by key, each existing row read and
+locked before the next, as every retry always did. Two posts of one batch with the same key: the second waits for
+the next round and is replayed there.
 
 One post that fails inside the batch (its room vanished, its idempotency key is taken with another body) fails
-alone: the transaction is rolled back and the batch written again without it. A database that fails fails all.
+alone: the transaction is rolled back and the batch written again without it. A statement shared by the batch
+that breaks without naming a post (a constraint found broken at ``COMMIT``) writes each post again on its own, so
+only the one that breaks it fails. A database that fails fails all.
 
-A poster already inside a transaction (a test, a management command) writes its post on its own, in that
-transaction: its commit is not the writer's to give.
+A poster already inside a transaction (a test, a management command) writes its post on its own, by the same
+statements, in that transaction: its commit is not the writer's to give.
 """
 
 from __future__ import annotations
