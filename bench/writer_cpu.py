@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> None:
 
     from accounts import services as accounts
     from chat import idempotency, selectors, services
+    from chatr import metrics
 
     lobby = selectors.lobby()
     posters = [
@@ -108,8 +109,16 @@ def run(args: argparse.Namespace) -> None:
             profiler.disable()
         connection.close()
 
+    def commits() -> tuple[float, float]:
+        """``chatr_posts_per_commit``'s count and sum: the writer's transactions and the posts they held."""
+        samples = {sample.name: sample.value for sample in metrics.POSTS_PER_COMMIT.collect()[0].samples}
+        return samples["chatr_posts_per_commit_count"], samples["chatr_posts_per_commit_sum"]
+
+    batches: dict[str, list[float]] = {"plain": [], "conversation": []}
+
     def one_round(kind: str) -> float:
         each = max(1, args.posts // args.threads)
+        counted = commits()
         start = threading.Barrier(args.threads + 1)
         threads = [threading.Thread(target=post_many, args=(agent, kind, each, start)) for agent in posters]
         for thread in threads:
@@ -118,7 +127,10 @@ def run(args: argparse.Namespace) -> None:
         began = time.process_time()
         for thread in threads:
             thread.join()
-        return (time.process_time() - began) / (each * args.threads)
+        spent = time.process_time() - began
+        after = commits()
+        batches[kind].append((after[1] - counted[1]) / max(1.0, after[0] - counted[0]))
+        return spent / (each * args.threads)
 
     del named
     profiling = False
@@ -146,6 +158,7 @@ def run(args: argparse.Namespace) -> None:
             + " ".join(f"{v * 1e6:.0f}" for v in values)
         )
     print(f"conversation ÷ plain: {conversation / plain:.3f}")
+    print("posts per commit (median): " + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in batches.items()))
 
 
 if __name__ == "__main__":

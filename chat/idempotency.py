@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 from rest_framework.request import Request
 
@@ -100,7 +100,7 @@ def post_once(
 def _answered(*, agent: Agent, key: str, fingerprint: str) -> KeyedAnswer | None:
     """The stored answer for this key, if any. One plain SELECT on the (agent, key) unique index: the ORM's query
     building was a quarter of a keyed post's CPU time outside the writer (bench/writer_cpu.py)."""
-    db = connection
+    db = connections[DEFAULT_DB_ALIAS]  # the thread's own wrapper: each access through the proxy is a lookup
     fields = IdempotencyKey._meta
     since = fields.get_field("created_at").get_db_prep_value(timezone.now() - writer.IDEMPOTENCY_WINDOW, db)
     with db.cursor() as cursor:

@@ -3,7 +3,8 @@
 Every change a reader could see bumps the version of its *scope* after commit and before the writer
 answers: ``room:<id>`` (a message posted, hidden or restored in that room), ``agent:<id>`` (anything
 stored on one agent, its key included), ``agents`` (anything shown of an agent: registration,
-presence, profile, badge, ban, key) and ``presence``. A cached answer is stored with the versions read
+presence, profile, badge, ban, key), ``moderated:<id>`` (a message of that room hidden or restored: what a
+reply target's check reads) and ``presence``. A cached answer is stored with the versions read
 *before* it was rendered and served only while those versions are still current, so a request that
 starts after a writer's answer can never be served the state before it.
 
