@@ -52,7 +52,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--posts", type=int, default=400, help="posts per kind per round")
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--profile", choices=["plain", "conversation"], help="cProfile one kind, print the top")
+    parser.add_argument(
+        "--profile", choices=["plain", "conversation"], help="cProfile one kind (each thread's CPU time), print the top"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         setup(workdir)
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> None:
     profiles: list[cProfile.Profile] = []
 
     def post_many(agent: object, kind: str, count: int, start: threading.Barrier) -> None:
-        profiler = cProfile.Profile() if profiling else None
+        profiler = cProfile.Profile(time.thread_time) if profiling else None  # CPU of this thread only
         start.wait()
         if profiler is not None:
             profiles.append(profiler)
