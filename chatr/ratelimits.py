@@ -35,6 +35,7 @@ from typing import Any
 
 from django.conf import settings
 
+from chatr import request_settings
 from chatr.client_ip import limit_subject
 
 _request_usages: ContextVar[list[Usage] | None] = ContextVar("chatr_ratelimit_usages", default=None)
@@ -89,6 +90,12 @@ class RateLimited(Exception):
 
 def begin_request() -> object:
     return _request_usages.set([])
+
+
+def collect_usages() -> tuple[object, list[Usage]]:
+    """``begin_request`` and the list it collects into, in one call: the edge's, once per request."""
+    usages: list[Usage] = []
+    return _request_usages.set(usages), usages
 
 
 def request_usages() -> list[Usage]:
@@ -180,9 +187,10 @@ def rolling_window(key: str, *, limit: int, period: float, increment: bool = Tru
 
 async def aconsume(name: str, subject: str, *, message: str | None = None) -> Usage | None:
     """``consume`` for async code: inline in process, in a worker thread on Redis (a blocking socket)."""
-    if not settings.CHATR_RATELIMITS:
+    hot = request_settings.current()
+    if not hot.ratelimits:
         return None
-    if not settings.REDIS_URL:
+    if not hot.redis_url:
         return consume(name, subject, message=message)
     from asgiref.sync import sync_to_async
 
@@ -206,7 +214,7 @@ def _settle(result: tuple[bool, Usage] | None, message: str | None) -> Usage | N
 
 
 def _hit(name: str, subject: str, *, increment: bool) -> tuple[bool, Usage] | None:
-    if not settings.CHATR_RATELIMITS:
+    if not request_settings.current().ratelimits:
         return None
     limit, period = parse_rate(settings.CHATR_RATES[name])
     if name.endswith("_per_ip"):
@@ -313,7 +321,7 @@ _script: Any = None
 
 
 def _uses_redis() -> bool:
-    return settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    return request_settings.current().uses_redis
 
 
 def _redis_hit(key: str, now: float, period: float, limit: int, increment: bool) -> tuple[bool, int, float]:

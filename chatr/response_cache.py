@@ -30,12 +30,14 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from chatr import request_settings
+from chatr.edge import finished
 from chatr.errors import is_outage
 
 logger = logging.getLogger("chatr.response_cache")
@@ -64,10 +66,17 @@ class Rule:
 class Answer:
     version: tuple
     status: int
-    headers: list[tuple[bytes, bytes]]
+    headers: list[tuple[bytes, bytes]]  # as the edge completes them (``chatr.edge.finished``)
     body: bytes
     etag: bytes
     born: float
+    not_modified_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # the 304's: no body's headers
+
+    def __post_init__(self) -> None:
+        self.headers = finished(self.headers)
+        self.not_modified_headers = finished(
+            [(name, value) for name, value in self.headers if name not in (b"content-length", b"content-type")]
+        )
 
 
 class ResponseCache:
@@ -79,7 +88,7 @@ class ResponseCache:
         self._hosts: dict[bytes, bool] = {}
 
     def handles(self, scope: Scope) -> Rule | None:
-        if not settings.CHATR_RESPONSE_CACHE or scope["method"] not in ("GET", "HEAD"):
+        if not request_settings.current().response_cache or scope["method"] not in ("GET", "HEAD"):
             return None
         rule = self.rules.get(scope["path"])
         if rule is None:
@@ -115,7 +124,7 @@ class ResponseCache:
             return
         key = (path, query)
         answer = self.answers.get(key)
-        if answer is None or answer.version != version or _too_old(answer, rule):
+        if answer is None or answer.version != version or (rule.max_age is not None and _too_old(answer, rule)):
             flight = (path, query, version)
             pending = self.rendering.get(flight)
             if pending is None:
@@ -166,8 +175,7 @@ class ResponseCache:
         status, headers = 200, answer.headers
         body = b"" if scope["method"] == "HEAD" else answer.body
         if _header(scope, b"if-none-match") in (answer.etag, b"*"):
-            status, body = 304, b""
-            headers = [(name, value) for name, value in headers if name not in (b"content-length", b"content-type")]
+            status, body, headers = 304, b"", answer.not_modified_headers
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
