@@ -14,10 +14,10 @@ steps aside for requests that already came through the pipeline.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import lru_cache
 from logging import INFO
+from time import perf_counter
 from typing import Any
 
 from django.conf import settings
@@ -42,14 +42,14 @@ class Exchange:
 
     __slots__ = ("ip", "method", "path", "request", "route", "started", "status", "token", "usages")
 
-    def __init__(self, *, method: str, path: str, route: Route, ip: str) -> None:
+    def __init__(self, method: str, path: str, route: Route, ip: str) -> None:
         self.method = method
         self.path = path
         self.route = route
         self.ip = ip
-        self.started = time.perf_counter()
+        self.started = perf_counter()
         self.request: HttpRequest | None = None
-        self.usages: list[ratelimits.Usage] = []
+        self.usages: Sequence[ratelimits.Usage] = ()  # the list ``begin`` collects into, when limits are on
         self.token: object | None = None
         self.status = 0
 
@@ -57,8 +57,7 @@ class Exchange:
 def exchange_of(scope: Scope, route: Route | None = None) -> Exchange:
     """The request's exchange; ``route`` when the caller already found it in the table."""
     path = scope["path"]
-    route = route_for(path) if route is None else route
-    return Exchange(method=scope["method"], path=path, route=route, ip=client_ip_of_scope(scope))
+    return Exchange(scope["method"], path, route_for(path) if route is None else route, client_ip_of_scope(scope))
 
 
 # --- Refusals -------------------------------------------------------------------------------------------------
@@ -115,23 +114,25 @@ def limit_refusal(error: Exception) -> HttpResponse:
 async def arefusal(exchange: Exchange, scope: Scope) -> HttpResponse | None:
     """A refusal before any chain runs, else ``None`` (the per-IP request counted once, after ``begin``)."""
     query = scope["query_string"]
-    refusal = None
-    if "\x00" in exchange.path or b"%00" in query or b"\x00" in query:  # as nul_refusal reads them
+    if b"%00" in query or b"\x00" in query or "\x00" in exchange.path:  # as nul_refusal reads them
         refusal = nul_refusal(exchange, query.decode("latin-1"))
-    if refusal is None:
-        host = b""
-        for name, value in scope["headers"]:
-            if name == b"host":
-                host = value
-                break
-        if not _hosts.get(host):  # not known to be allowed: check (and remember) it
-            refusal = host_refusal(exchange, host)
-    if refusal is None and request_settings.current().ratelimits and exchange.route.counts_per_ip:
+        if refusal is not None:
+            return refusal
+    host = b""
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value
+            break
+    if not _hosts.get(host):  # not known to be allowed: check (and remember) it
+        refusal = host_refusal(exchange, host)
+        if refusal is not None:
+            return refusal
+    if request_settings.current().ratelimits and exchange.route.counts_per_ip:
         try:
             await ratelimits.aconsume("requests_per_ip", exchange.ip)
         except Exception as error:
-            refusal = limit_refusal(error)
-    return refusal
+            return limit_refusal(error)
+    return None
 
 
 # --- The response's headers, the log line and the metrics ----------------------------------------------------
@@ -151,18 +152,18 @@ def end(exchange: Exchange) -> None:
 
 
 class Finished(list):
-    """Response headers the edge has already completed (``nosniff`` in, no ``X-RateLimit-*``): a ready answer's,
-    kept with it, so that its requests add the limit headers only when they met a limit."""
+    """Response headers the edge needs to add nothing to but the limit headers (``nosniff`` in, no
+    ``X-RateLimit-Limit``): a ready answer's, checked once when it is kept, so that its requests add the limit
+    headers only when they met a limit, and copy nothing otherwise."""
 
 
 def finished(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """``headers`` completed as ``response_headers`` completes them for a request that met no limit: ``Finished``,
-    unless they hold an ``X-RateLimit-Limit`` of their own (then every request's are left as they are)."""
+    """``headers`` as ``Finished`` when ``response_headers`` would add nothing but limit headers to them (they hold
+    ``nosniff`` and no ``X-RateLimit-Limit``, as Django's answers do), else as they are: the plain path then."""
     names = {name.lower() for name, _ in headers}
-    if b"x-ratelimit-limit" in names:
-        return list(headers)
-    nosniff = [] if b"x-content-type-options" in names else [(b"x-content-type-options", b"nosniff")]
-    return Finished([*headers, *nosniff])
+    if b"x-content-type-options" in names and b"x-ratelimit-limit" not in names:
+        return Finished(headers)
+    return list(headers)
 
 
 def _limit_headers(usage: ratelimits.Usage) -> list[tuple[bytes, bytes]]:
@@ -220,7 +221,7 @@ def record(exchange: Exchange, status: int) -> None:
     string, so never a key.
     """
     exchange.status = status
-    seconds = time.perf_counter() - exchange.started
+    seconds = perf_counter() - exchange.started
     if request_settings.current().metrics:
         counted, timed = _metric_children(exchange.method, route_label(exchange), status)
         counted.inc()

@@ -28,6 +28,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
@@ -110,7 +111,7 @@ def end_request(token: object) -> list[Usage]:
     return usages
 
 
-def tightest(usages: list[Usage]) -> Usage | None:
+def tightest(usages: Sequence[Usage]) -> Usage | None:
     return min(usages, key=lambda usage: (usage.remaining, -usage.ready_at), default=None)
 
 
