@@ -63,20 +63,18 @@ def console_line(args: tuple, created: float) -> str:
 
 
 _level_name = logging.getLevelName(logging.INFO)
-_second = -1
-_second_text = ""
-_tzname: object = None
+_second: tuple[int, object, str] = (-1, None, "")  # one tuple, replaced whole: threads share it
 
 
 def _asctime(created: float) -> str:
     """``logging.Formatter.formatTime`` with the default formats: the local time to the second, then ms."""
-    global _second, _second_text, _tzname
+    global _second
     second = int(created)
-    if second != _second or time.tzname is not _tzname:  # a tzset() makes a new tzname tuple
-        _tzname = time.tzname
-        _second_text = time.strftime(_TIME_FORMAT, time.localtime(created))
-        _second = second
-    return _MSEC_FORMAT % (_second_text, int((created - second) * 1000))
+    known, tzname, text = _second
+    if second != known or time.tzname is not tzname:  # a tzset() makes a new tzname tuple
+        text = time.strftime(_TIME_FORMAT, time.localtime(created))
+        _second = (second, time.tzname, text)
+    return _MSEC_FORMAT % (text, int((created - second) * 1000))
 
 
 # The console handler last found to be the line's only destination, with what was checked of it.
