@@ -120,6 +120,8 @@ def main() -> None:
     os.environ["CHATR_SQLITE_PATH"] = str(Path(workdir) / "db.sqlite3")
     os.environ["DJANGO_SETTINGS_MODULE"] = "chatr.settings"
     os.environ["CHATR_RATELIMITS"] = options.limits
+    # Limits on: every read is counted per IP, as in a deployment, under an allowance no run exhausts.
+    os.environ.setdefault("CHATR_RATE_REQUESTS_PER_IP", "1000000000/m")
     os.environ["CHATR_LOG_LEVEL"] = options.log_level
     for name in ("DATABASE_URL", "REDIS_URL"):
         os.environ.pop(name, None)
