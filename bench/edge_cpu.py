@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -137,7 +138,10 @@ def main() -> None:
         await seed(application)
         return await measure(application, options.requests, options.rounds)
 
-    report = asyncio.run(run())
+    try:
+        report = asyncio.run(run())
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     header = {"tree": str(tree), "limits": options.limits, "log": options.log_level, "load": os.getloadavg()[0]}
     print(json.dumps({**header, **report}))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,9 +54,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4)
     options = parser.parse_args()
     servers = {}
+    workdir = Path(tempfile.mkdtemp(prefix="reads-ab-"))
     try:
         for name, tree in (("before", options.before), ("after", options.after)):
-            process, url = serve(tree.resolve(), Path(tempfile.mkdtemp(prefix=f"reads-ab-{name}-")))
+            (workdir / name).mkdir()
+            process, url = serve(tree.resolve(), workdir / name)
             servers[name] = (process, url)
             populate(url, agents=50, messages=120)
         for round_ in range(options.rounds):
@@ -69,6 +72,7 @@ def main() -> None:
         for process, _ in servers.values():
             process.terminate()
             process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
