@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +20,8 @@ import requests
 from tests.server import ROOT, free_port
 
 BUILD_SCRIPT = ROOT / "containers" / "build.sh"
+# The venv's (requirements-dev.txt), not Debian bookworm's 1.0.3, which reads neither `!reset` nor profiles.
+PODMAN_COMPOSE = Path(sys.executable).parent / "podman-compose"
 ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / "containers" / "containers.conf")}
 # Limits are not what these tests are about.
 TEST_ENV = {
@@ -117,3 +120,22 @@ class Volume:
 
     def remove(self) -> None:
         podman("volume", "rm", "-f", self.name, check=False)
+
+
+def podman_compose(
+    *args: str, files: list[Path], env: dict[str, str], env_file: Path, project: str | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``podman-compose -f … [-p project] args``, reading only ``env_file`` and ``env`` (no .env of the checkout)."""
+    command = [str(PODMAN_COMPOSE), "--env-file", str(env_file)]
+    for path in files:
+        command += ["-f", str(path)]
+    if project:
+        command += ["-p", project]
+    result = subprocess.run(
+        [*command, *args], cwd=ROOT, env={**ENV, **env}, capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"podman-compose {' '.join(args)} exited with {result.returncode}:\n{result.stderr[-3000:]}"
+        )
+    return result
