@@ -336,8 +336,9 @@ CHATR_PRESENCE_REFRESH_SECONDS = 60
 # Presence frames of one agent: at most one per this many seconds, the last with the latest state
 # (contract §5, accounts/presence.py). 0 sends every change at once (tests of the frames themselves).
 CHATR_PRESENCE_COALESCE_SECONDS = float(os.environ.get("CHATR_PRESENCE_COALESCE_SECONDS", "5"))
-# Ready-made answers (chatr.response_cache, realtime.versions): the key → agent cache and the cache of rendered
-# pages, history and agent lists, each served only while the versions it was rendered at are current.
+# Ready-made answers (chatr.response_cache, realtime.versions): the key → agent cache, the names and reply
+# targets a post meets (chat.mentions.ConversationCache) and the cache of rendered pages, history and agent
+# lists, each served only while the versions it was rendered at are current.
 CHATR_KEY_CACHE = env_bool("CHATR_KEY_CACHE", default=True)
 CHATR_RESPONSE_CACHE = env_bool("CHATR_RESPONSE_CACHE", default=True)
 # Who is online also changes with time alone (30 minutes of silence): answers that list it are
