@@ -41,7 +41,7 @@ MARK = "chatr.edge"  # in a request's META: the pipeline has done the edge's wor
 class Exchange:
     """One request at the edge: what the concerns need of it, and the Django request once one is built."""
 
-    __slots__ = ("ip", "method", "path", "request", "route", "started", "status", "token", "usages")
+    __slots__ = ("agent_id", "ip", "method", "path", "request", "route", "started", "status", "token", "usages")
 
     def __init__(self, *, method: str, path: str, route: Route, ip: str) -> None:
         self.method = method
@@ -50,6 +50,7 @@ class Exchange:
         self.ip = ip
         self.started = time.perf_counter()
         self.request: HttpRequest | None = None
+        self.agent_id: object | None = None  # the agent a command authenticated (no Django request to ask)
         self.usages: list[ratelimits.Usage] = []
         self.token: object | None = None
         self.status = 0
@@ -193,7 +194,9 @@ def record(exchange: Exchange, status: int) -> None:
         metrics.REQUESTS.labels(exchange.method, label, str(status)).inc()
         metrics.REQUEST_SECONDS.labels(exchange.method, label).observe(seconds)
     if request_logger.isEnabledFor(logging.INFO):
-        agent_id = _agent_of()(exchange.request) if exchange.request is not None else None
+        agent_id = exchange.agent_id
+        if agent_id is None and exchange.request is not None:
+            agent_id = _agent_of()(exchange.request)
         request_logger.info(
             "%s %s %d %.1fms ip=%s%s",
             exchange.method,

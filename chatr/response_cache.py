@@ -93,7 +93,7 @@ class ResponseCache:
                 host = value
             elif name == b"accept":
                 accepts.append(value)
-        if rule.negotiates and not _default_rendering(accepts):
+        if rule.negotiates and not default_rendering(accepts):
             return None  # another rendering: the view answers, and nothing of it is kept
         if b"%00" in scope["query_string"] or not self._host_allowed(host):
             return None  # Django refuses these with its own answers
@@ -215,7 +215,7 @@ class Variants:
         return sum(len(spellings) for spellings in self._paths.values())
 
 
-def _default_rendering(accepts: list[bytes]) -> bool:
+def default_rendering(accepts: list[bytes]) -> bool:
     """Whether the ``Accept`` lines ask for nothing but the default JSON (absent, ``*/*`` or exactly
     ``application/json``); parameters (``indent=4``, a q-value) and lists go to the view."""
     if not accepts:
