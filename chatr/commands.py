@@ -38,6 +38,8 @@ from django.utils.log import log_response
 from django.utils.module_loading import import_string
 from rest_framework.renderers import JSONRenderer
 
+from chatr import metrics
+from chatr.edge import EXCHANGE
 from chatr.errors import error_answer, handler500
 from chatr.parsers import parse_json
 from chatr.response_cache import default_rendering
@@ -172,6 +174,9 @@ class CommandChain:
         view_headers = dict(view.default_response_headers)  # DRF's Allow (and Vary, with two renderers)
         self.blocks = {scheme: header_block(path, scheme, view_headers) for scheme in ("http", "https")}
         self.reads = frozenset((b"content-type", b"accept", *command.reads))
+        label = path.lstrip("/")  # as the request metrics label it (the URL pattern)
+        self.answered = metrics.COMMANDS.labels(label, "answered")
+        self.fell_through = metrics.COMMANDS.labels(label, "fell_through")
 
     def incoming(self, scope: Scope, body: bytes) -> Incoming | None:
         """The request for the command, parsed and validated on the loop; ``None``: Django's chain answers it."""
@@ -197,7 +202,7 @@ class CommandChain:
                 if name == b"accept":
                     accepts.append(value)
         content_type = found.get("content-type")
-        if content_type is None or content_type.encode("latin-1").lower() not in _JSON:
+        if content_type is None or content_type.encode("latin-1") not in _JSON:
             return None
         if not default_rendering(accepts):
             return None
@@ -214,11 +219,11 @@ class CommandChain:
         if message["type"] != "http.request":
             return  # the client left before its body arrived
         incoming = self.incoming(scope, message.get("body", b""))
+        if settings.CHATR_METRICS:
+            (self.fell_through if incoming is None else self.answered).inc()
         if incoming is None:
             await self.fallback(scope, replaying(message, receive), send)
             return
-        from chatr.pipeline import EXCHANGE  # the pipeline imports this module
-
         exchange = scope[EXCHANGE]
         context = contextvars.copy_context()  # the edge's collection of limit usages goes along
         loop = asyncio.get_running_loop()

@@ -36,6 +36,7 @@ request_logger = logging.getLogger("chatr.request")
 Scope = dict[str, Any]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 MARK = "chatr.edge"  # in a request's META: the pipeline has done the edge's work for it
+EXCHANGE = "chatr.exchange"  # the scope key of the request's Exchange (chatr.pipeline sets it)
 
 
 class Exchange:

@@ -46,7 +46,7 @@ from chatr.routes import table
 logger = logging.getLogger("django.request")
 Scope = dict[str, Any]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
-EXCHANGE = "chatr.exchange"  # the scope key of the request's edge.Exchange
+EXCHANGE = edge.EXCHANGE  # the scope key of the request's edge.Exchange
 
 
 def _encoded_headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
