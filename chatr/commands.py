@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import threading
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
@@ -160,6 +162,37 @@ def replaying(first: Mapping[str, Any], receive: Any) -> Any:
     return replay
 
 
+class Returns:
+    """Answers handed back from the request threads to one event loop: one wake-up of the loop per burst of answers,
+    not one per answer (``run_in_executor``'s ``call_soon_threadsafe`` for each request, a write to the loop's
+    socket, was a seventh of a post's busy time: the writer's batch wakes its posters at once)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.lock = threading.Lock()
+        self.pending: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+
+    def put(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        """From a thread: ``future``'s outcome; the loop is woken only if nothing is already waiting for it."""
+        with self.lock:
+            wake = not self.pending
+            self.pending.append((future, result, error))
+        if wake:
+            self.loop.call_soon_threadsafe(self.settle)
+
+    def settle(self) -> None:
+        """On the loop: every outcome handed back so far."""
+        with self.lock:
+            pending, self.pending = self.pending, []
+        for future, result, error in pending:
+            if future.cancelled():
+                continue  # the request's task was cancelled (the server stops)
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
 class CommandChain:
     """A command's POSTs as an ASGI application: a hop to ``executor`` per request; ``fallback`` for the rest."""
 
@@ -174,6 +207,7 @@ class CommandChain:
         view_headers = dict(view.default_response_headers)  # DRF's Allow (and Vary, with two renderers)
         self.blocks = {scheme: header_block(path, scheme, view_headers) for scheme in ("http", "https")}
         self.reads = frozenset((b"content-type", b"accept", *command.reads))
+        self.returns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Returns] = weakref.WeakKeyDictionary()
         label = path.lstrip("/")  # as the request metrics label it (the URL pattern)
         self.answered = metrics.COMMANDS.labels(label, "answered")
         self.fell_through = metrics.COMMANDS.labels(label, "fell_through")
@@ -210,7 +244,7 @@ class CommandChain:
         try:
             incoming.data = parse_json(body)
             incoming.valid = self.command.validate(incoming.data)
-        except Exception as error:
+        except Exception as error:  # raised on the thread, after authentication, as the view would
             incoming.error = error
         return incoming
 
@@ -226,15 +260,29 @@ class CommandChain:
             return
         exchange = scope[EXCHANGE]
         context = contextvars.copy_context()  # the edge's collection of limit usages goes along
-        loop = asyncio.get_running_loop()
+        returns = self.returns_of(asyncio.get_running_loop())
+        answered: asyncio.Future[tuple[int, list[Header], bytes]] = returns.loop.create_future()
+        scheme = scope.get("scheme", "http")
+
+        def work() -> None:
+            try:
+                returns.put(answered, context.run(self.answer, incoming, scheme), None)
+            except BaseException as error:  # handed to the waiting coroutine, raised there
+                returns.put(answered, None, error)
+
+        self.executor.submit(work)
         try:
-            status, headers, content = await loop.run_in_executor(
-                self.executor, context.run, self.answer, incoming, scope.get("scheme", "http")
-            )
+            status, headers, content = await answered
         finally:
             exchange.agent_id = incoming.agent_id
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
+
+    def returns_of(self, loop: asyncio.AbstractEventLoop) -> Returns:
+        returns = self.returns.get(loop)
+        if returns is None:
+            returns = self.returns[loop] = Returns(loop)
+        return returns
 
     def answer(self, incoming: Incoming, scheme: str) -> tuple[int, list[Header], bytes]:
         """On a request thread: the command's answer, as the view's would be, between Django's request signals."""
