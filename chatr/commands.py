@@ -107,6 +107,11 @@ class _StandIn(HttpRequest):
     def _get_scheme(self) -> str:
         return self._scheme
 
+    def get_host(self) -> str:
+        # CommonMiddleware reads it (for PREPEND_WWW, under which commands stand aside); a real request's Host was
+        # checked against ALLOWED_HOSTS at the edge by the same rule.
+        return "localhost"
+
 
 def through_middleware(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
     """``response`` as the API chain's middleware (``CHATR_API_MIDDLEWARE``) hand it back for ``request``."""
@@ -135,6 +140,14 @@ class Block:
 def header_block(path: str, scheme: str, view_headers: dict[str, str]) -> Block | None:
     """The block of a DRF answer (``Content-Type``, the answer's own headers, then the view's) after the middleware,
     or ``None`` if a middleware answers such a request itself (a redirect to https): the command then stands aside."""
+    try:
+        return _header_block(path, scheme, view_headers)
+    except Exception:
+        logger.exception("the command of %s stands aside: its answers' headers could not be computed", path)
+        return None
+
+
+def _header_block(path: str, scheme: str, view_headers: dict[str, str]) -> Block | None:
     stand_in = HttpResponse(content_type=JSONRenderer.media_type)
     stand_in[_MARK] = "1"
     for name, value in view_headers.items():
@@ -220,6 +233,7 @@ class CommandChain:
             or self.blocks.get(scope.get("scheme", "http")) is None
             or settings.SECURE_PROXY_SSL_HEADER  # the scheme is then a header's: Django reads it
             or settings.DISALLOWED_USER_AGENTS  # CommonMiddleware's refusal of some clients
+            or settings.PREPEND_WWW  # CommonMiddleware's redirect of some hosts
         ):
             return None
         reads = self.reads
