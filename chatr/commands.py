@@ -307,7 +307,7 @@ class CommandChain:
             except Exception as error:
                 answer = error_answer(error)
                 if answer is None:
-                    return self.bug(incoming, error)
+                    return self.bug(incoming, scheme, error)
                 status, body, own = answer
             content = self.renderer.render(body)
             block = self.blocks[scheme]
@@ -316,10 +316,9 @@ class CommandChain:
         finally:
             signals.request_finished.send(sender=self.__class__)
 
-    def bug(self, incoming: Incoming, error: Exception) -> tuple[int, list[Header], bytes]:
+    def bug(self, incoming: Incoming, scheme: str, error: Exception) -> tuple[int, list[Header], bytes]:
         """A real bug: the answer and the log record Django's handler gives one (``chatr.errors.handler500``)."""
-        request = HttpRequest()
-        request.method, request.path, request.path_info = "POST", incoming.path, incoming.path
+        request = _StandIn(incoming.path, scheme)
         response = cast(HttpResponse, through_middleware(request, handler500(request)))  # ``error`` is being handled
         log_response(
             "%s: %s", "Internal Server Error", incoming.path, response=response, request=request, exception=error

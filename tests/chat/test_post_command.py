@@ -9,6 +9,7 @@ requests it should (and handed the others to Django) — otherwise this would co
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import subprocess
@@ -256,7 +257,27 @@ def falls_through(side: Side) -> list[requests.Response]:
         side.post(b"", key="unusual"),
         side.post(body, key="unusual", **{"Content-Type": "Application/JSON"}),
         requests.options(url, timeout=10),
+        *raw_posts(side, body, [("Authorization", auth), ("Authorization", "Bearer chatr_other")]),  # twice
+        *raw_posts(side, body, [("X_API_Key", side.keys["unusual"])]),  # Django reads it as X-API-Key
     ]
+
+
+def raw_posts(side: Side, body: str, headers: list[tuple[str, str]]) -> list[requests.Response]:
+    """A POST with headers ``requests`` would not send as given (a name twice, an underscore)."""
+    connection = http.client.HTTPConnection("127.0.0.1", side.server.port, timeout=10)
+    try:
+        connection.putrequest("POST", "/api/messages")
+        for name, value in [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *headers]:
+            connection.putheader(name, value)
+        connection.endheaders(body.encode())
+        raw = connection.getresponse()
+        response = requests.Response()
+        response.status_code = raw.status
+        response.headers = requests.structures.CaseInsensitiveDict(raw.getheaders())
+        response._content = raw.read()
+        return [response]
+    finally:
+        connection.close()
 
 
 CASES: dict[str, tuple[Case, int, int]] = {
@@ -271,7 +292,7 @@ CASES: dict[str, tuple[Case, int, int]] = {
     "held": (held, 3, 0),
     "limited": (limited, 5, 0),
     "too_large": (too_large, 0, 0),  # the body limit answers before any chain
-    "falls_through": (falls_through, 0, 6),  # and an OPTIONS, which is no POST
+    "falls_through": (falls_through, 0, 8),  # and an OPTIONS, which is no POST
 }
 
 
@@ -301,5 +322,5 @@ EXPECTED = {
     "held": [202, 202, 202],
     "limited": [201, 201, 201, 429, 429],
     "too_large": [413],
-    "falls_through": [415, 415, 201, 406, 400, 201, 200],
+    "falls_through": [415, 415, 201, 406, 400, 201, 200, 401, 401],
 }
