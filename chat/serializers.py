@@ -56,8 +56,10 @@ class AiRoomPostInputSerializer(RoomPostInputSerializer):
         return attrs
 
 
-# Both the DRF view and the request table's command (chat.commands) validate a room post with this one instance.
+# Both the DRF view and the request table's command (chat.commands) validate a room post with this one instance;
+# /ai's group posts with the other.
 ROOM_POST_INPUT = RoomPostInputSerializer.prepared()
+AI_ROOM_POST_INPUT = AiRoomPostInputSerializer.prepared()
 
 
 class HistoryQuerySerializer(InputSerializer):

@@ -8,7 +8,7 @@ import threading
 import pytest
 from rest_framework import serializers
 
-from chat.serializers import ROOM_POST_INPUT, AiRoomPostInputSerializer, RoomPostInputSerializer
+from chat.serializers import AI_ROOM_POST_INPUT, ROOM_POST_INPUT, AiRoomPostInputSerializer, RoomPostInputSerializer
 from chatr.errors import error_for
 
 BODIES = [
@@ -43,11 +43,27 @@ def outcome(validate, body):
         return "invalid", error_for(error)
 
 
+AI_BODIES = [
+    {"content": "a", "reply_to": 3},
+    {"content": "a", "reply_to": 3, "replyTo": 3},
+    {"content": "a", "reply_to": 3, "replyTo": 4},
+    {"content": "a", "reply_to": 2.0},
+    {"content": "a", "reply_to": False},
+]
+
+
 @pytest.mark.parametrize("body", BODIES)
 def test_the_prepared_serializer_answers_as_a_fresh_one(body):
     expected = outcome(RoomPostInputSerializer.validated, body)
     assert outcome(ROOM_POST_INPUT.validated, body) == expected
     assert outcome(ROOM_POST_INPUT.validated, body) == expected  # and again: nothing kept from the first
+
+
+@pytest.mark.parametrize("body", BODIES + AI_BODIES)
+def test_the_prepared_ai_serializer_answers_as_a_fresh_one(body):
+    expected = outcome(AiRoomPostInputSerializer.validated, body)
+    assert outcome(AI_ROOM_POST_INPUT.validated, body) == expected
+    assert outcome(AI_ROOM_POST_INPUT.validated, body) == expected
 
 
 @pytest.mark.parametrize("body", [{"content": "a", "replyTo": 1.0}, {"content": "a", "replyTo": True}])
