@@ -71,6 +71,14 @@ class Side:
             sent["Authorization"] = f"Bearer {self.keys[key]}"
         return requests.post(f"{self.url}/api/messages", data=raw, headers=sent, timeout=10)
 
+    def posts_counted(self) -> dict[str, float]:
+        """``chatr_http_requests_total`` of POST ``api/messages`` by status: the edge labels both paths alike."""
+        text = requests.get(f"{self.url}/metrics", timeout=10).text
+        found = re.findall(
+            r'chatr_http_requests_total\{method="POST",route="api/messages",status="(\d+)"\} (\S+)', text
+        )
+        return {status: float(value) for status, value in found}
+
     def commands(self) -> dict[str, float]:
         text = requests.get(f"{self.url}/metrics", timeout=10).text
         found = re.findall(r'chatr_commands_total\{outcome="(\w+)",route="api/messages"\} (\S+)', text)
@@ -301,8 +309,19 @@ def test_the_command_answers_as_the_view(sides, name):
     case, answered, fell_through = CASES[name]
     with_command, without = sides
     before = with_command.commands(), without.commands()
+    counted = [side.posts_counted() for side in sides]
     answers = [[answer_of(response) for response in case(side)] for side in sides]
     assert answers[0] == answers[1]
+    deltas = [
+        {
+            status: value - was.get(status, 0)
+            for status, value in side.posts_counted().items()
+            if value != was.get(status)
+        }
+        for side, was in zip(sides, counted, strict=True)
+    ]
+    assert deltas[0] == deltas[1]
+    assert sum(deltas[0].values()) == answered + fell_through  # every POST that reached the pipeline, once
     after = with_command.commands(), without.commands()
     assert after[0].get("answered", 0) - before[0].get("answered", 0) == answered
     assert after[0].get("fell_through", 0) - before[0].get("fell_through", 0) == fell_through
