@@ -1,19 +1,31 @@
 """Near-duplicate texts within a time window: the spam-wave detector behind ``near_duplicate`` rules.
 
-Texts are compared by the Jaccard similarity of their *word sets* after folding (``safety.text``), with
+Texts are compared by a Jaccard similarity of their *word sets* after folding (``safety.text``), with
 every number read as one word ``0``; emoji and punctuation separate words. So variants that change a
 few words, a number or an emoji stay alike, and the order of words does not matter. Texts under
 ``MIN_WORDS`` words are never near-duplicates.
 
+The Jaccard is *weighted by how rare each word is in the scope* (the server's documented choice, contract
+§13): a word weighs ``(ln((n + RARITY_PRIOR + 1) / (df + 1)) + RARITY_FLOOR) ** 2``, where ``n`` is the number of
+texts indexed in the scope over the last ``RARITY_SECONDS`` and ``df`` how many of them hold the word; the
+similarity of A and B is the weight of A ∩ B over the weight of A ∪ B. Words every text uses ("you", "a",
+"can") weigh next to nothing, so two of a room's everyday questions that differ in their one rare word
+("can you write a trie in Python?", "… a closure …") are not alike, while a spam template's own words, rare
+in the room, keep its paraphrases alike even when half their words were swapped for synonyms. With one
+text, or words all equally common, it is the plain Jaccard. The counts live in ``RARITY_BUCKET_SECONDS``
+buckets per scope, in the process or in Redis like the index, so every process weighs words alike.
+
 Finding candidates is MinHash LSH with one-permutation hashing: each word is hashed once (BLAKE2b, the
 same in every process), the hashes fall into ``bands × rows`` bins whose minima (empty bins borrow from
 the next full one, "densification") form the signature; texts that agree on every row of one band
-share a bucket. The candidates' exact Jaccard then decides, so a near-duplicate is never a false
+share a bucket. The candidates' exact weighted Jaccard then decides, so a near-duplicate is never a false
 positive of the sketch. Cost per text: one hash per word and a dictionary lookup per band.
 
 Memory is bounded by the window: entries older than the longest window are dropped as texts arrive,
-and at most ``MAX_ENTRIES`` entries are kept per process (the oldest go first). With ``REDIS_URL`` the index
-lives in Redis (``RedisIndex``), shared by every process, its entries expiring with the window.
+and at most ``MAX_ENTRIES`` entries are kept per process (the oldest go first); the word counts hold an
+hour of texts, at most ``MAX_RARITY_WORDS`` distinct words per process (a word not counted reads as rare).
+With ``REDIS_URL`` the index and the counts live in Redis (``RedisIndex``), shared by every process, its
+entries expiring with the window and its counts with the hour.
 """
 
 from __future__ import annotations
@@ -21,11 +33,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import math
 import os
 import threading
 import time
 from array import array
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
@@ -37,6 +51,31 @@ BANDS = 10
 # Candidates examined per text at most: a wave of thousands of copies is recognised from its newest ones.
 MAX_CANDIDATES = 256
 _MASK = (1 << 64) - 1
+# How rare a word is, counted over the scope's texts of the last hour, in buckets of ten minutes.
+RARITY_SECONDS = 3600
+RARITY_BUCKET_SECONDS = 600
+RARITY_FLOOR = 0.1
+# Every scope's counts start as if this many texts holding none of the words had been posted: in a quiet room,
+# a wave's own words do not turn common just because the wave is all the room has said.
+RARITY_PRIOR = 100
+MAX_RARITY_WORDS = 500_000
+_RARITY_BUCKETS = RARITY_SECONDS // RARITY_BUCKET_SECONDS + 1  # the current one and the last hour's
+
+
+def weight(texts: int, holding: int) -> float:
+    """A word's weight: ``holding`` of the scope's ``texts`` recent texts hold it (rarer weighs more)."""
+    return (math.log((texts + RARITY_PRIOR + 1) / (holding + 1)) + RARITY_FLOOR) ** 2
+
+
+def weighted_jaccard(
+    hashes: frozenset[int], other: Iterable[int], weight_of: dict[int, float], own_weight: float
+) -> float:
+    """The weight of ``hashes`` ∩ ``other`` over the weight of their union; ``own_weight`` is that of ``hashes``
+    and ``weight_of`` holds the weight of every word of both."""
+    other_weight = sum(map(weight_of.__getitem__, other))
+    shared = sum(map(weight_of.__getitem__, hashes.intersection(other)))
+    union = own_weight + other_weight - shared
+    return shared / union if union > 0 else 0.0
 
 
 def rows_for(similarity: float) -> int:
@@ -83,6 +122,54 @@ def signature(hashes: frozenset[int], bins: int) -> list[int]:
     return out
 
 
+class Rarity:
+    """How many of a scope's texts of the last hour hold each word, in this process (``RedisIndex`` keeps the
+    same counts in Redis). Ten-minute buckets per scope; a bucket leaves when it is an hour old."""
+
+    def __init__(self) -> None:
+        # scope → bucket number → [texts, {word hash: texts holding it}]
+        self._scopes: dict[str, dict[int, tuple[list[int], dict[int, int]]]] = {}
+        self._words = 0  # distinct (scope, bucket, word) counted, at most MAX_RARITY_WORDS
+
+    def _live(self, scope: str, now: float) -> list[tuple[list[int], dict[int, int]]]:
+        buckets = self._scopes.get(scope)
+        if not buckets:
+            return []
+        oldest = int(now // RARITY_BUCKET_SECONDS) - _RARITY_BUCKETS + 1
+        return [bucket for number, bucket in buckets.items() if number >= oldest]
+
+    def weights(self, scope: str, words: Iterable[int], now: float) -> tuple[int, dict[int, float]]:
+        """The scope's recent text count and the weight of each of ``words``."""
+        live = self._live(scope, now)
+        texts = sum(bucket[0][0] for bucket in live)
+        counts = [bucket[1] for bucket in live]
+        return texts, {word: weight(texts, sum(c.get(word, 0) for c in counts)) for word in words}
+
+    def add(self, scope: str, hashes: Iterable[int], now: float) -> None:
+        number = int(now // RARITY_BUCKET_SECONDS)
+        bucket = self._scopes.get(scope, {}).get(number)
+        if bucket is None:
+            self._expire(now)  # a new bucket: the hour-old ones leave first (once per scope and ten minutes)
+            bucket = self._scopes.setdefault(scope, {})[number] = ([0], {})
+        bucket[0][0] += 1
+        counts = bucket[1]
+        for word in hashes:
+            if word in counts:
+                counts[word] += 1
+            elif self._words < MAX_RARITY_WORDS:
+                counts[word] = 1
+                self._words += 1
+
+    def _expire(self, now: float) -> None:
+        oldest = int(now // RARITY_BUCKET_SECONDS) - _RARITY_BUCKETS + 1
+        for scope in list(self._scopes):
+            buckets = self._scopes[scope]
+            for number in [number for number in buckets if number < oldest]:
+                self._words -= len(buckets.pop(number)[1])
+            if not buckets:
+                del self._scopes[scope]
+
+
 class _Entry:
     __slots__ = ("agent", "at", "hashes", "keys", "scope")
 
@@ -111,6 +198,7 @@ class Index:
         self.window_seconds = window_seconds
         self._entries: deque[_Entry] = deque()
         self._buckets: dict[int, _Entry | list[_Entry]] = {}
+        self._rarity = Rarity()
         self._lock = threading.Lock()
 
     def _keys(self, scope: str, hashes: frozenset[int]) -> array:
@@ -121,14 +209,16 @@ class Index:
 
     def alike(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> list[Alike]:
         """One text per other agent in ``scope`` within the window that shares a bucket with ``hashes``, and how
-        alike it is (exact Jaccard); at most ``MAX_CANDIDATES`` texts are examined, newest first per band."""
+        alike it is (exact weighted Jaccard); at most ``MAX_CANDIDATES`` texts are examined, newest first per band.
+        """
         now = time.time() if now is None else now
         keys = self._keys(scope, hashes)
         found: dict[str, Alike] = {}
         examined = 0
-        size = len(hashes)
         with self._lock:
             self._expire(now)
+            candidates: list[_Entry] = []
+            seen: set[int] = set()
             for key in keys:
                 bucket = self._buckets.get(key)
                 if bucket is None:
@@ -137,13 +227,22 @@ class Index:
                     if examined >= MAX_CANDIDATES:
                         break
                     examined += 1
-                    if entry.agent == agent or entry.scope != scope:
+                    if entry.agent == agent or entry.scope != scope or id(entry) in seen:
                         continue
-                    shared = len(hashes.intersection(entry.hashes))
-                    similarity = shared / (size + len(entry.hashes) - shared)
-                    known = found.get(entry.agent)
-                    if known is None or similarity > known.similarity:
-                        found[entry.agent] = Alike(agent=entry.agent, similarity=similarity, at=entry.at)
+                    seen.add(id(entry))
+                    candidates.append(entry)
+            if not candidates:
+                return []
+            words = set(hashes)
+            for entry in candidates:
+                words.update(entry.hashes)
+            _, weight_of = self._rarity.weights(scope, words, now)
+        own_weight = sum(map(weight_of.__getitem__, hashes))
+        for entry in candidates:
+            similarity = weighted_jaccard(hashes, entry.hashes, weight_of, own_weight)
+            known = found.get(entry.agent)
+            if known is None or similarity > known.similarity:
+                found[entry.agent] = Alike(agent=entry.agent, similarity=similarity, at=entry.at)
         return list(found.values())
 
     def add(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> None:
@@ -153,6 +252,7 @@ class Index:
         )
         with self._lock:
             self._expire(now)
+            self._rarity.add(scope, hashes, now)
             self._entries.append(entry)
             for key in entry.keys:
                 bucket = self._buckets.get(key)
@@ -196,7 +296,9 @@ class RedisIndex:
 
     Per band bucket, a sorted set of entry ids scored by time (trimmed to the window as entries arrive, and
     expiring a window after its last entry); per entry, one string holding its agent and word hashes, expiring
-    with the window. A lookup is two round trips (the buckets, then the entries), an insert one.
+    with the window; per scope and ten-minute bucket, a hash of word counts (``n``: the texts) expiring after an
+    hour. A lookup is at most three round trips (the buckets, the entries, the weights of the words), an insert
+    one.
     """
 
     def __init__(self, *, rows: int, window_seconds: float, url: str, timeouts: dict) -> None:
@@ -213,6 +315,23 @@ class RedisIndex:
         # hash() of a tuple of ints is the same in every process (only str and bytes hashes are salted).
         return [f"{self._prefix}b:{scope}:{hash((band, *values[band::BANDS]))}" for band in range(BANDS)]
 
+    @staticmethod
+    def _rarity_keys(scope: str, now: float) -> list[str]:
+        number = int(now // RARITY_BUCKET_SECONDS)
+        return [f"chatr:nd:r:{scope}:{number - back}" for back in range(_RARITY_BUCKETS)]
+
+    def _weights(self, keys: list[str], words: list[int]) -> tuple[int, dict[int, float]]:
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, ["n", *words])
+        texts, holding = 0, [0] * len(words)
+        for values in pipe.execute():
+            texts += int(values[0] or 0)
+            for position, value in enumerate(values[1:]):
+                if value is not None:
+                    holding[position] += int(value)
+        return texts, {word: weight(texts, count) for word, count in zip(words, holding, strict=True)}
+
     def alike(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> list[Alike]:
         now = time.time() if now is None else now
         oldest_ms = int((now - self.window_seconds) * 1000)
@@ -222,8 +341,7 @@ class RedisIndex:
         ids = list(dict.fromkeys(member for members in pipe.execute() for member in members))[:MAX_CANDIDATES]
         if not ids:
             return []
-        found: dict[str, Alike] = {}
-        size = len(hashes)
+        candidates: list[tuple[str, float, array]] = []
         for entry_id, value in zip(
             ids,
             cast(list[bytes | None], self._client.mget([self._prefix + "e:" + i.decode() for i in ids])),
@@ -237,9 +355,17 @@ class RedisIndex:
                 continue
             stored = array("Q")
             stored.frombytes(packed)
-            shared = len(hashes.intersection(stored))
-            similarity = shared / (size + len(stored) - shared)
-            at = int(entry_id.split(b":", 1)[0]) / 1000
+            candidates.append((other_agent, int(entry_id.split(b":", 1)[0]) / 1000, stored))
+        if not candidates:
+            return []
+        words = set(hashes)
+        for _, _, stored in candidates:
+            words.update(stored)
+        _, weight_of = self._weights(self._rarity_keys(scope, now), sorted(words))
+        own_weight = sum(map(weight_of.__getitem__, hashes))
+        found: dict[str, Alike] = {}
+        for other_agent, at, stored in candidates:
+            similarity = weighted_jaccard(hashes, stored, weight_of, own_weight)
             known = found.get(other_agent)
             if known is None or similarity > known.similarity:
                 found[other_agent] = Alike(agent=other_agent, similarity=similarity, at=at)
@@ -256,4 +382,9 @@ class RedisIndex:
             pipe.zadd(key, {entry_id: now_ms})
             pipe.zremrangebyscore(key, "-inf", now_ms - window_ms)
             pipe.pexpire(key, window_ms)
+        rarity_key = self._rarity_keys(scope, now)[0]
+        pipe.hincrby(rarity_key, "n", 1)
+        for word in hashes:
+            pipe.hincrby(rarity_key, str(word), 1)
+        pipe.expire(rarity_key, RARITY_SECONDS + RARITY_BUCKET_SECONDS)
         pipe.execute()
