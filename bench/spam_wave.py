@@ -219,7 +219,8 @@ def main() -> None:
             hashes = near_duplicates.word_set(text)
             near_rules = [rule for rule in applicable if rule.kind == "near_duplicate"]
             if hashes is not None and near_rules:
-                alike = index.alike(scope="lobby", agent=agent, hashes=hashes, now=now.timestamp())
+                lowest = min(rule.settings["similarity"] for rule in near_rules)
+                alike = index.alike(scope="lobby", agent=agent, hashes=hashes, at_least=lowest, now=now.timestamp())
                 for rule in near_rules:
                     recent = now.timestamp() - 60 * rule.settings["window"]
                     others = {a.agent for a in alike if a.similarity >= rule.settings["similarity"] and a.at >= recent}

@@ -31,6 +31,7 @@ entries expiring with the window and its counts with the hour.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import math
@@ -39,18 +40,21 @@ import threading
 import time
 from array import array
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import TypeVar, cast
 
 from safety.text import words
 
 MIN_WORDS = 5
 MAX_ENTRIES = 200_000
 BANDS = 10
-# Candidates examined per text at most: a wave of thousands of copies is recognised from its newest ones.
-MAX_CANDIDATES = 256
+# Candidates examined per band at most, newest first: a wave's posts are the newest texts of the buckets they share,
+# and a bucket every text falls in (a word the room uses everywhere) cannot crowd the other bands out.
+MAX_CANDIDATES_PER_BAND = 8
+MAX_CANDIDATES = BANDS * MAX_CANDIDATES_PER_BAND
 _MASK = (1 << 64) - 1
+_Candidate = TypeVar("_Candidate")
 # How rare a word is, counted over the scope's texts of the last hour, in buckets of ten minutes.
 RARITY_SECONDS = 3600
 RARITY_BUCKET_SECONDS = 600
@@ -95,7 +99,9 @@ def word_set(text: str) -> frozenset[int] | None:
     return frozenset(_hash("0" if word.isdigit() else word) for word in found)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _hash(word: str) -> int:
+    # Cached: a room's common words are hashed once, and every entry holding one shares a single int object.
     return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
 
 
@@ -120,6 +126,40 @@ def signature(hashes: frozenset[int], bins: int) -> list[int]:
             distance = nearest[0] - position
             out[position] = (nearest[1] + distance * 0x9E3779B97F4A7C15) & _MASK
     return out
+
+
+def _close_enough(
+    hashes: frozenset[int],
+    candidates: list[_Candidate],
+    weight_of: dict[int, float],
+    at_least: float,
+    words_of: Callable[[_Candidate], Iterable[int]],
+) -> list[_Candidate]:
+    """The candidates that may be ``at_least`` alike: the weight they share with ``hashes`` is at least
+    ``at_least`` times the weight of ``hashes`` (the union weighs no less than ``hashes``), so only these need
+    their own words weighed. Exact: no candidate that is that alike is left out."""
+    if at_least <= 0:
+        return candidates
+    floor = at_least * sum(map(weight_of.__getitem__, hashes)) * (1 - 1e-9)
+    return [
+        candidate
+        for candidate in candidates
+        if sum(map(weight_of.__getitem__, hashes.intersection(words_of(candidate)))) >= floor
+    ]
+
+
+def _alike(
+    hashes: frozenset[int], close: list[tuple[str, float, Iterable[int]]], weight_of: dict[int, float]
+) -> list[Alike]:
+    """The most alike text of each other agent among ``close`` (agent, time, words)."""
+    own_weight = sum(map(weight_of.__getitem__, hashes))
+    found: dict[str, Alike] = {}
+    for other_agent, at, other in close:
+        similarity = weighted_jaccard(hashes, other, weight_of, own_weight)
+        known = found.get(other_agent)
+        if known is None or similarity > known.similarity:
+            found[other_agent] = Alike(agent=other_agent, similarity=similarity, at=at)
+    return list(found.values())
 
 
 class Rarity:
@@ -173,7 +213,7 @@ class Rarity:
 class _Entry:
     __slots__ = ("agent", "at", "hashes", "keys", "scope")
 
-    def __init__(self, *, at: float, agent: str, scope: str, hashes: array, keys: array) -> None:
+    def __init__(self, *, at: float, agent: str, scope: str, hashes: tuple[int, ...], keys: array) -> None:
         self.at, self.agent, self.scope, self.hashes, self.keys = at, agent, scope, hashes, keys
 
 
@@ -207,49 +247,39 @@ class Index:
         # so a band of neighbouring bins would often hang on a single word.
         return array("q", (hash((scope, band, *values[band::BANDS])) for band in range(BANDS)))
 
-    def alike(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> list[Alike]:
+    def alike(
+        self, *, scope: str, agent: str, hashes: frozenset[int], at_least: float = 0.0, now: float | None = None
+    ) -> list[Alike]:
         """One text per other agent in ``scope`` within the window that shares a bucket with ``hashes``, and how
-        alike it is (exact weighted Jaccard); at most ``MAX_CANDIDATES`` texts are examined, newest first per band.
+        alike it is (exact weighted Jaccard), for those at least ``at_least`` alike; the newest
+        ``MAX_CANDIDATES_PER_BAND`` texts of each band's bucket are examined.
         """
         now = time.time() if now is None else now
         keys = self._keys(scope, hashes)
-        found: dict[str, Alike] = {}
-        examined = 0
         with self._lock:
             self._expire(now)
-            candidates: list[_Entry] = []
-            seen: set[int] = set()
+            gathered: dict[_Entry, None] = {}  # in order, each once
             for key in keys:
                 bucket = self._buckets.get(key)
                 if bucket is None:
                     continue
-                for entry in reversed(bucket) if isinstance(bucket, list) else (bucket,):
-                    if examined >= MAX_CANDIDATES:
-                        break
-                    examined += 1
-                    if entry.agent == agent or entry.scope != scope or id(entry) in seen:
-                        continue
-                    seen.add(id(entry))
-                    candidates.append(entry)
+                if isinstance(bucket, list):
+                    gathered.update(dict.fromkeys(bucket[-1 : -1 - MAX_CANDIDATES_PER_BAND : -1]))
+                else:
+                    gathered[bucket] = None
+            candidates = [entry for entry in gathered if entry.agent != agent and entry.scope == scope]
             if not candidates:
                 return []
-            words = set(hashes)
-            for entry in candidates:
-                words.update(entry.hashes)
-            _, weight_of = self._rarity.weights(scope, words, now)
-        own_weight = sum(map(weight_of.__getitem__, hashes))
-        for entry in candidates:
-            similarity = weighted_jaccard(hashes, entry.hashes, weight_of, own_weight)
-            known = found.get(entry.agent)
-            if known is None or similarity > known.similarity:
-                found[entry.agent] = Alike(agent=entry.agent, similarity=similarity, at=entry.at)
-        return list(found.values())
+            _, weight_of = self._rarity.weights(scope, hashes, now)
+            close = _close_enough(hashes, candidates, weight_of, at_least, lambda entry: entry.hashes)
+            missing = {word for entry in close for word in entry.hashes}.difference(weight_of)
+            if missing:
+                weight_of.update(self._rarity.weights(scope, missing, now)[1])
+        return _alike(hashes, [(entry.agent, entry.at, entry.hashes) for entry in close], weight_of)
 
     def add(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> None:
         now = time.time() if now is None else now
-        entry = _Entry(
-            at=now, agent=agent, scope=scope, hashes=array("Q", sorted(hashes)), keys=self._keys(scope, hashes)
-        )
+        entry = _Entry(at=now, agent=agent, scope=scope, hashes=tuple(hashes), keys=self._keys(scope, hashes))
         with self._lock:
             self._expire(now)
             self._rarity.add(scope, hashes, now)
@@ -320,25 +350,20 @@ class RedisIndex:
         number = int(now // RARITY_BUCKET_SECONDS)
         return [f"chatr:nd:r:{scope}:{number - back}" for back in range(_RARITY_BUCKETS)]
 
-    def _weights(self, keys: list[str], words: list[int]) -> tuple[int, dict[int, float]]:
-        pipe = self._client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(key, ["n", *words])
-        texts, holding = 0, [0] * len(words)
-        for values in pipe.execute():
-            texts += int(values[0] or 0)
-            for position, value in enumerate(values[1:]):
-                if value is not None:
-                    holding[position] += int(value)
-        return texts, {word: weight(texts, count) for word, count in zip(words, holding, strict=True)}
-
-    def alike(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> list[Alike]:
+    def alike(
+        self, *, scope: str, agent: str, hashes: frozenset[int], at_least: float = 0.0, now: float | None = None
+    ) -> list[Alike]:
         now = time.time() if now is None else now
         oldest_ms = int((now - self.window_seconds) * 1000)
+        rarity_keys = self._rarity_keys(scope, now)
+        words = sorted(hashes)
         pipe = self._client.pipeline(transaction=False)
         for key in self._keys(scope, hashes):
-            pipe.zrevrangebyscore(key, "+inf", oldest_ms, start=0, num=MAX_CANDIDATES)
-        ids = list(dict.fromkeys(member for members in pipe.execute() for member in members))[:MAX_CANDIDATES]
+            pipe.zrevrangebyscore(key, "+inf", oldest_ms, start=0, num=MAX_CANDIDATES_PER_BAND)
+        for key in rarity_keys:
+            pipe.hmget(key, ["n", *words])
+        replies = pipe.execute()
+        ids = list(dict.fromkeys(member for members in replies[:BANDS] for member in members))[:MAX_CANDIDATES]
         if not ids:
             return []
         candidates: list[tuple[str, float, array]] = []
@@ -358,18 +383,15 @@ class RedisIndex:
             candidates.append((other_agent, int(entry_id.split(b":", 1)[0]) / 1000, stored))
         if not candidates:
             return []
-        words = set(hashes)
-        for _, _, stored in candidates:
-            words.update(stored)
-        _, weight_of = self._weights(self._rarity_keys(scope, now), sorted(words))
-        own_weight = sum(map(weight_of.__getitem__, hashes))
-        found: dict[str, Alike] = {}
-        for other_agent, at, stored in candidates:
-            similarity = weighted_jaccard(hashes, stored, weight_of, own_weight)
-            known = found.get(other_agent)
-            if known is None or similarity > known.similarity:
-                found[other_agent] = Alike(agent=other_agent, similarity=similarity, at=at)
-        return list(found.values())
+        weight_of = _counted_weights(words, replies[BANDS:])
+        close = _close_enough(hashes, candidates, weight_of, at_least, lambda candidate: candidate[2])
+        missing = sorted({word for _, _, stored in close for word in stored}.difference(weight_of))
+        if missing:
+            pipe = self._client.pipeline(transaction=False)
+            for key in rarity_keys:
+                pipe.hmget(key, ["n", *missing])
+            weight_of.update(_counted_weights(missing, pipe.execute()))
+        return _alike(hashes, list(close), weight_of)
 
     def add(self, *, scope: str, agent: str, hashes: frozenset[int], now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -388,3 +410,14 @@ class RedisIndex:
             pipe.hincrby(rarity_key, str(word), 1)
         pipe.expire(rarity_key, RARITY_SECONDS + RARITY_BUCKET_SECONDS)
         pipe.execute()
+
+
+def _counted_weights(words: list[int], replies: list[list[bytes | None]]) -> dict[int, float]:
+    """Each word's weight from the ``HMGET n *words`` replies of a scope's rarity buckets."""
+    texts, holding = 0, [0] * len(words)
+    for values in replies:
+        texts += int(values[0] or 0)
+        for position, value in enumerate(values[1:]):
+            if value is not None:
+                holding[position] += int(value)
+    return {word: weight(texts, count) for word, count in zip(words, holding, strict=True)}

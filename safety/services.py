@@ -188,7 +188,12 @@ def _matching(
     matched = rule_set.content_matches(subject, hosts=hosts)
     if hashes is not None:
         index = _near_duplicate_index(near_rules)
-        alike = index.alike(scope=post.room_id or "direct", agent=str(post.agent.pk), hashes=hashes)
+        alike = index.alike(
+            scope=post.room_id or "direct",
+            agent=str(post.agent.pk),
+            hashes=hashes,
+            at_least=min(rule.settings["similarity"] for rule in near_rules),
+        )
         seconds_now = time.time()
         for rule in near_rules:
             recent = seconds_now - 60 * rule.settings["window"]
