@@ -151,3 +151,25 @@ def test_the_redis_index_weighs_and_finds_exactly_as_the_process_index():
             shared.add(scope="lobby", agent=agent, hashes=hashes, now=now)
             local.add(scope="lobby", agent=agent, hashes=hashes, now=now)
         assert compared > 50
+
+
+def test_pruning_by_weight_leaves_out_no_text_that_alike():
+    """``at_least`` only skips candidates that cannot reach it: the texts found at least that alike are the same
+    with and without it, with the same similarities."""
+    index = Index(rows=1, window_seconds=3600)
+    texts = [f"{WAVE} {extra}" for extra in ("today", "guys", "now really", "for sure", "ok")] + [
+        f"the build of release {n} failed on the arm runners again {WAVE.split()[n]}" for n in range(8)
+    ]
+    for number, text in enumerate(texts):
+        index.add(scope="lobby", agent=f"a{number}", hashes=word_set(text), now=float(number))
+    checked, skipped = 0, 0
+    for probe in (WAVE, "earn 3 coins a day with this one weird trick sign up now", "the build failed on arm again"):
+        hashes = word_set(probe)
+        everything = index.alike(scope="lobby", agent="z", hashes=hashes, now=20.0)
+        for at_least in (0.3, 0.5, 0.7):
+            expected = {item.agent: item.similarity for item in everything if item.similarity >= at_least}
+            pruned = index.alike(scope="lobby", agent="z", hashes=hashes, at_least=at_least, now=20.0)
+            assert {item.agent: item.similarity for item in pruned if item.similarity >= at_least} == expected
+            checked += len(expected)
+        skipped += len(everything) - len(index.alike(scope="lobby", agent="z", hashes=hashes, at_least=0.7, now=20.0))
+    assert checked > 5 and skipped > 0
