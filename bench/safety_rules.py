@@ -34,10 +34,9 @@ import django
 
 django.setup()
 
-from chat.links import linked_hosts  # noqa: E402
 from safety import near_duplicates  # noqa: E402
 from safety.kinds import clean_settings  # noqa: E402
-from safety.rules import CompiledRule, RuleSet, Subject  # noqa: E402
+from safety.rules import CompiledRule, RuleSet, Subject, hosts_of  # noqa: E402
 
 WORDS = [
     "".join(random.Random(n).choices(string.ascii_lowercase, k=random.Random(n + 1).randint(2, 9))) for n in range(5000)
@@ -92,7 +91,7 @@ def text(rng: random.Random) -> str:
 def check(rule_set: RuleSet, index: near_duplicates.Index, content: str, agent: str) -> None:
     subject = Subject(scope="lobby", verified=False, content=content)
     applicable = rule_set.applicable(subject)
-    hosts = linked_hosts(content) if rule_set.needs_hosts(subject) else None
+    hosts = hosts_of(content) if rule_set.needs_hosts(subject) else None
     rule_set.content_matches(subject, hosts=hosts)
     near = [rule for rule in applicable if rule.kind == "near_duplicate"]
     hashes = near_duplicates.word_set(content)

@@ -40,10 +40,9 @@ django.setup()
 
 import yaml  # noqa: E402  (PyYAML comes with schemathesis, requirements-dev.txt)
 
-from chat.links import linked_hosts  # noqa: E402
 from safety import near_duplicates  # noqa: E402
 from safety.kinds import clean_settings  # noqa: E402
-from safety.rules import CompiledRule, RuleSet, Subject  # noqa: E402
+from safety.rules import CompiledRule, RuleSet, Subject, hosts_of  # noqa: E402
 from safety.rules_file import COMMON  # noqa: E402
 
 TEMPLATES = [
@@ -210,7 +209,7 @@ def main() -> None:
         now = start + timedelta(seconds=at)
         subject = Subject(scope="lobby", verified=verified, content=text)
         applicable = rule_set.applicable(subject)
-        hosts = linked_hosts(text) if rule_set.needs_hosts(subject) else None
+        hosts = hosts_of(text) if rule_set.needs_hosts(subject) else None
         if hosts and not verified:
             counts[f"{kind} url_not_allowed"] += 1  # the §3 link rule answers before the house rules
             continue

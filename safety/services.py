@@ -26,7 +26,6 @@ from accounts.models import Agent
 from chat import events
 from chat import services as chat_services
 from chat.exceptions import PostHeld
-from chat.links import linked_hosts
 from chat.models import DirectMessage, Message, Room
 from chat.post_checks import Post
 from chatr import moderation, ratelimits
@@ -184,7 +183,7 @@ def _matching(
     now: datetime,
 ) -> set[int]:
     """Primary keys of the applicable rules but floods that the post matches."""
-    hosts = linked_hosts(post.content) if rule_set.needs_hosts(subject) else None
+    hosts = rules.hosts_of(post.content) if rule_set.needs_hosts(subject) else None
     matched = rule_set.content_matches(subject, hosts=hosts)
     if hashes is not None:
         index = _near_duplicate_index(near_rules)
