@@ -11,15 +11,19 @@ texts indexed in the scope over the last ``RARITY_SECONDS`` and ``df`` how many 
 similarity of A and B is the weight of A ∩ B over the weight of A ∪ B. Words every text uses ("you", "a",
 "can") weigh next to nothing, so two of a room's everyday questions that differ in their one rare word
 ("can you write a trie in Python?", "… a closure …") are not alike, while a spam template's own words, rare
-in the room, keep its paraphrases alike even when half their words were swapped for synonyms. With one
-text, or words all equally common, it is the plain Jaccard. The counts live in ``RARITY_BUCKET_SECONDS``
-buckets per scope, in the process or in Redis like the index, so every process weighs words alike.
+in the room, keep its paraphrases alike even when half their words were swapped for synonyms. When all
+words weigh the same it is the plain Jaccard; ``RARITY_PRIOR`` counts a quiet scope as if that many texts
+holding none of the words came first, so a wave does not make its own words common by being all the scope
+says. The counts live in ``RARITY_BUCKET_SECONDS`` buckets per scope, in the process or in Redis like the
+index, so every process weighs words alike.
 
 Finding candidates is MinHash LSH with one-permutation hashing: each word is hashed once (BLAKE2b, the
 same in every process), the hashes fall into ``bands × rows`` bins whose minima (empty bins borrow from
 the next full one, "densification") form the signature; texts that agree on every row of one band
 share a bucket. The candidates' exact weighted Jaccard then decides, so a near-duplicate is never a false
-positive of the sketch. Cost per text: one hash per word and a dictionary lookup per band.
+positive of the sketch. Cost per text: one hash per word and a dictionary lookup per band; at most the
+newest ``MAX_CANDIDATES_PER_BAND`` texts of each band's bucket are examined, and only those that share at
+least ``at_least`` × the text's own weight (the union weighs no less) have their other words weighed.
 
 Memory is bounded by the window: entries older than the longest window are dropped as texts arrive,
 and at most ``MAX_ENTRIES`` entries are kept per process (the oldest go first); the word counts hold an
