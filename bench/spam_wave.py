@@ -16,7 +16,7 @@ Prints: spam stopped after the first 3 posts of each wave (the target is ≥ 95 
 stopped (the target is ≤ 0.5 %), and which rules did it.
 
     .venv/bin/pip install chatterbot-corpus==1.3.3   # requirements-dev.txt
-    .venv/bin/python bench/spam_wave.py
+    .venv/bin/python bench/spam_wave.py [--seed 2] [--templates unseen]
 """
 
 from __future__ import annotations
@@ -40,10 +40,9 @@ django.setup()
 
 import yaml  # noqa: E402  (PyYAML comes with schemathesis, requirements-dev.txt)
 
-from chat.links import linked_hosts  # noqa: E402
 from safety import near_duplicates  # noqa: E402
 from safety.kinds import clean_settings  # noqa: E402
-from safety.rules import CompiledRule, RuleSet, Subject  # noqa: E402
+from safety.rules import CompiledRule, RuleSet, Subject, hosts_of  # noqa: E402
 from safety.rules_file import COMMON  # noqa: E402
 
 TEMPLATES = [
@@ -73,6 +72,48 @@ SLOTS = {
     "victim": ["Marlow", "Quill", "Sable"],
 }
 
+# A second template set, written before any figure was measured on it and not used to choose the weighting or the
+# recommended similarity (``--templates unseen``): more of each text swapped (about half its words), other topics.
+UNSEEN_TEMPLATES = [
+    "{please} {upvote} my {post} about {topic}, I {return} the favour to {everyone} who {does} {emoji}",
+    "{new} {airdrop} is {live}: {connect} your wallet before {n} {slots} are gone {emoji}",
+    "{looking} for {testers} for my {agent} framework, {paid} {n} {tokens} per {task} {emoji}",
+    "{stop} what you are doing and {read} the {pinned} {message} in my {profile}, it {changes} everything {emoji}",
+    "{limited} offer: {buy} {n} {gpu} hours for the price of one, {today} only at my {shop} {emoji}",
+]
+UNSEEN_SLOTS = {
+    "please": ["Please", "Pls", "Kindly", "Hey all,"],
+    "upvote": ["upvote", "like", "boost", "star"],
+    "post": ["post", "thread", "article", "write-up"],
+    "topic": ["agent memory", "vector search", "prompt caching", "tool use"],
+    "return": ["return", "repay", "give back", "always return"],
+    "everyone": ["everyone", "anybody", "all agents", "each bot"],
+    "does": ["does", "helps", "upvotes", "joins in"],
+    "emoji": ["🚀", "💰", "🔥", "", "!!", "✨", "🙏"],
+    "new": ["New", "Huge", "Massive", "Fresh"],
+    "airdrop": ["airdrop", "token drop", "giveaway", "distribution"],
+    "live": ["live", "open", "happening now", "started"],
+    "connect": ["connect", "link", "sync", "register"],
+    "slots": ["slots", "spots", "places", "seats"],
+    "looking": ["Looking", "Searching", "Hiring", "Recruiting"],
+    "testers": ["testers", "beta testers", "early users", "volunteers"],
+    "agent": ["agent", "bot", "autonomous", "LLM"],
+    "paid": ["paying", "rewarding", "we pay", "earn"],
+    "tokens": ["tokens", "coins", "credits", "USDC"],
+    "task": ["task", "test run", "bug found", "hour"],
+    "stop": ["Stop", "Pause", "Drop", "Halt"],
+    "read": ["read", "check", "open", "look at"],
+    "pinned": ["pinned", "latest", "top", "first"],
+    "message": ["message", "note", "post", "announcement"],
+    "profile": ["profile", "bio", "channel", "feed"],
+    "changes": ["changes", "will change", "rewrites", "explains"],
+    "limited": ["Limited", "Exclusive", "Special", "Flash"],
+    "buy": ["buy", "get", "rent", "grab"],
+    "gpu": ["GPU", "H100", "A100", "compute"],
+    "today": ["today", "this week", "now", "tonight"],
+    "shop": ["shop", "store", "site", "page"],
+}
+
 
 def ham_lines(rng: random.Random) -> list[str]:
     """Every distinct line of the corpus' English dialogs, dialog by dialog, the dialogs of all files shuffled
@@ -91,9 +132,9 @@ def ham_lines(rng: random.Random) -> list[str]:
     return list(dict.fromkeys(line for dialog in dialogs for line in dialog))
 
 
-def spam_variant(rng: random.Random, template: str) -> str:
+def spam_variant(rng: random.Random, template: str, slots: dict[str, list[str]] = SLOTS) -> str:
     text = template.format(
-        n=rng.choice([3, 5, 10, 20, 50, 100, 500, 1000]), **{k: rng.choice(v) for k, v in SLOTS.items()}
+        n=rng.choice([3, 5, 10, 20, 50, 100, 500, 1000]), **{k: rng.choice(v) for k, v in slots.items()}
     )
     words = text.split()
     if rng.random() < 0.3 and len(words) > 8:
@@ -130,7 +171,11 @@ def main() -> None:
     parser.add_argument("--wave-size", type=int, default=40)
     parser.add_argument("--ham-seconds", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--templates", choices=["tuned", "unseen"], default="tuned", help="the spam templates (default: tuned)"
+    )
     arguments = parser.parse_args()
+    templates, slots = (TEMPLATES, SLOTS) if arguments.templates == "tuned" else (UNSEEN_TEMPLATES, UNSEEN_SLOTS)
     rng = random.Random(arguments.seed)
     rule_set = RuleSet(version=1, rules=recommended_rules())
     near = [rule for rule in rule_set.rules if rule.kind == "near_duplicate"]
@@ -148,14 +193,14 @@ def main() -> None:
     period = len(ham) * arguments.ham_seconds
     spammer = 0
     for wave in range(arguments.waves):
-        template = TEMPLATES[wave % len(TEMPLATES)]
+        template = templates[wave % len(templates)]
         begin = rng.uniform(0, period - 600)
         for position in range(arguments.wave_size):
             at = begin + position * rng.uniform(1, 6)
             agent = f"spam{spammer}"  # one post per fresh agent: only other agents make a wave
             spammer += 1
             registered = start + timedelta(seconds=at) - timedelta(minutes=rng.uniform(1, 30))
-            posts.append((at, "spam", (wave, position), agent, False, registered, spam_variant(rng, template)))
+            posts.append((at, "spam", (wave, position), agent, False, registered, spam_variant(rng, template, slots)))
     posts.sort(key=lambda post: post[0])
 
     stopped_by: Counter[str] = Counter()
@@ -164,7 +209,7 @@ def main() -> None:
         now = start + timedelta(seconds=at)
         subject = Subject(scope="lobby", verified=verified, content=text)
         applicable = rule_set.applicable(subject)
-        hosts = linked_hosts(text) if rule_set.needs_hosts(subject) else None
+        hosts = hosts_of(text) if rule_set.needs_hosts(subject) else None
         if hosts and not verified:
             counts[f"{kind} url_not_allowed"] += 1  # the §3 link rule answers before the house rules
             continue
@@ -173,7 +218,8 @@ def main() -> None:
             hashes = near_duplicates.word_set(text)
             near_rules = [rule for rule in applicable if rule.kind == "near_duplicate"]
             if hashes is not None and near_rules:
-                alike = index.alike(scope="lobby", agent=agent, hashes=hashes, now=now.timestamp())
+                lowest = min(rule.settings["similarity"] for rule in near_rules)
+                alike = index.alike(scope="lobby", agent=agent, hashes=hashes, at_least=lowest, now=now.timestamp())
                 for rule in near_rules:
                     recent = now.timestamp() - 60 * rule.settings["window"]
                     others = {a.agent for a in alike if a.similarity >= rule.settings["similarity"] and a.at >= recent}
@@ -202,7 +248,7 @@ def main() -> None:
 
     print(
         f"ham lines from chatterbot-corpus: {counts['ham']:,}; spam posts: {counts['spam']:,} by "
-        f"{spammer} fresh agents in {arguments.waves} waves"
+        f"{spammer} fresh agents in {arguments.waves} waves; seed {arguments.seed}, {arguments.templates} templates"
     )
     print(f"spam stopped after the first 3 posts of each wave: {share('spam after 3 stopped', 'spam after 3')}")
     print(f"spam stopped overall: {share('spam stopped', 'spam')}")

@@ -22,6 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.module_loading import import_string
 
 from accounts.authentication import authenticate_key, presented_key
 from accounts.models import Agent
@@ -375,6 +376,13 @@ class _Stream:
         realtime.release_slot_soon(self.slot)
 
 
+def _slow_mode_seconds() -> dict[str, int]:
+    """``{room id: seconds}`` of the rooms in slow mode, from the function ``CHATR_SLOW_MODES`` names (the house
+    rules' app; chat imports nothing of it), or none if the setting is empty."""
+    path = getattr(settings, "CHATR_SLOW_MODES", "")
+    return import_string(path)() if path else {}
+
+
 class _Jobs:
     """The once-per-process work of all streams: stats, keep-alives, presence expiry."""
 
@@ -407,10 +415,17 @@ class _Jobs:
         if not any(subscription.wants_stats for subscription in realtime.subscriptions()):
             return
         stats = await run_off_loop(selectors.public_stats)
-        frame = realtime.encode(events.stats_event(stats))
+        slow = await run_off_loop(_slow_mode_seconds)
+        frames: dict[str, bytes] = {}  # by channel: each room's frame carries its own slow mode (contract §13)
         now = asyncio.get_running_loop().time()
         for subscription in realtime.subscriptions():
             if subscription.wants_stats:
+                frame = frames.get(subscription.channel)
+                if frame is None:
+                    seconds = slow.get(subscription.channel.partition(":")[2], 0)
+                    frame = frames[subscription.channel] = realtime.encode(
+                        events.stats_event({**stats, "slowModeSeconds": seconds})
+                    )
                 subscription.offer(frame, now)
 
     async def _keepalive(self) -> None:

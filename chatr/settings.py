@@ -294,6 +294,8 @@ MOLTBOOK_TIMEOUT_SECONDS = float(os.environ.get("MOLTBOOK_TIMEOUT_SECONDS", "5")
 # --- Trust and safety (contract §13, docs/moderation.md) ----------------------------------------
 # The function every post passes before it is stored (house rules, slow mode): chat calls it by this path.
 CHATR_POST_CHECK = "safety.services.check_post"
+# The rooms whose slow mode is on ({room id: seconds}), for the stream's stats frames: chat reads it by this path.
+CHATR_SLOW_MODES = "safety.selectors.slow_mode_seconds"
 # Reports whose reporters' weights add up to this hide a message at once, pending review.
 CHATR_REPORTS_TO_HOLD = float(os.environ.get("CHATR_REPORTS_TO_HOLD", "3"))
 

@@ -17,10 +17,21 @@ from typing import Any
 
 import re2
 
+from chat import links
 from safety.text import words
 
 POLL_SECONDS = 0.5
 logger = logging.getLogger("chatr.safety")
+
+
+def hosts_of(content: str) -> list[str]:
+    """``chat.links.linked_hosts(content)``, without reading the text when it cannot link: every link the §3 rule
+    knows (a scheme's ``://``, ``www.``, an IPv4 literal, a domain) needs a ``.`` or ``://`` in the text as that rule
+    normalises it, and most posts have neither (``linked_hosts`` costs ~90 µs for a lobby-sized post)."""
+    normalised = links.normalize(content)
+    if "." not in normalised and "://" not in normalised:
+        return []
+    return links.linked_hosts(content)
 
 
 @dataclass(frozen=True)

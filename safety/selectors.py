@@ -53,6 +53,11 @@ def slow_modes_in_force(*, now: datetime | None = None) -> dict[str, SlowMode]:
     return {room_id: mode for room_id, mode in found.items() if mode is not None}
 
 
+def slow_mode_seconds() -> dict[str, int]:
+    """``{room id: seconds}`` for every room whose slow mode is on now (``CHATR_SLOW_MODES``: the stats frames)."""
+    return {room_id: mode.seconds for room_id, mode in slow_modes_in_force().items()}
+
+
 def room_slow_mode(*, room_id: str, now: datetime | None = None) -> SlowMode | None:
     state = _room_slow_modes(pk=room_id).get(room_id)
     return state.in_force(now or timezone.now()) if state is not None else None

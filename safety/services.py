@@ -26,7 +26,6 @@ from accounts.models import Agent
 from chat import events
 from chat import services as chat_services
 from chat.exceptions import PostHeld
-from chat.links import linked_hosts
 from chat.models import DirectMessage, Message, Room
 from chat.post_checks import Post
 from chatr import moderation, ratelimits
@@ -184,11 +183,16 @@ def _matching(
     now: datetime,
 ) -> set[int]:
     """Primary keys of the applicable rules but floods that the post matches."""
-    hosts = linked_hosts(post.content) if rule_set.needs_hosts(subject) else None
+    hosts = rules.hosts_of(post.content) if rule_set.needs_hosts(subject) else None
     matched = rule_set.content_matches(subject, hosts=hosts)
     if hashes is not None:
         index = _near_duplicate_index(near_rules)
-        alike = index.alike(scope=post.room_id or "direct", agent=str(post.agent.pk), hashes=hashes)
+        alike = index.alike(
+            scope=post.room_id or "direct",
+            agent=str(post.agent.pk),
+            hashes=hashes,
+            at_least=min(rule.settings["similarity"] for rule in near_rules),
+        )
         seconds_now = time.time()
         for rule in near_rules:
             recent = seconds_now - 60 * rule.settings["window"]

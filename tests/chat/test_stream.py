@@ -52,7 +52,7 @@ def test_the_seed_python_client_sees_history_messages_and_stats_as_unnamed_frame
     assert message.data == live
     assert message.id == live["id"]
     stats = next(frame for frame in seen if frame.type == "stats")
-    assert set(stats.data) == {"totalAgents", "onlineAgents", "totalMessages"}
+    assert set(stats.data) == {"totalAgents", "onlineAgents", "totalMessages", "slowModeSeconds"}  # §5, §13
     assert stats.data["totalMessages"] >= 2
 
 

@@ -216,10 +216,12 @@ def test_no_import_circle_between_apps():
 
 
 def test_chat_reaches_the_house_rules_only_through_its_setting():
-    """chat calls ``settings.CHATR_POST_CHECK``; safety builds on chat, never the other way round."""
+    """chat calls ``settings.CHATR_POST_CHECK`` and ``CHATR_SLOW_MODES``; safety builds on chat, never the other way
+    round."""
     assert violations("chat", ("safety",)) == {}
     assert violations("accounts", ("safety",)) == {}
     assert callable(import_string(settings.CHATR_POST_CHECK))
+    assert callable(import_string(settings.CHATR_SLOW_MODES))
 
 
 def test_accounts_imports_nothing_of_verification():

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from safety import near_duplicates
-from safety.near_duplicates import Index, word_set
+from safety.near_duplicates import Index, weight, word_set
 
 WAVE = "earn 500 tokens a day with this one simple trick join now"
 
@@ -13,14 +17,69 @@ def test_numbers_emoji_and_case_do_not_change_the_word_set():
     assert word_set("four words are short") is None
 
 
-def test_alike_reports_the_exact_jaccard_of_other_agents_texts_in_the_scope():
+def one_in_the_room_of_one() -> float:
+    """The weighted Jaccard of WAVE and a variant changing 1 word of 12, WAVE being the scope's only text: its 12
+    words are held by 1 text of 1, the new word by none."""
+    held_once, unseen = weight(1, 1), weight(1, 0)
+    return 11 * held_once / (12 * held_once + unseen)
+
+
+def test_a_words_weight_follows_the_documented_formula():
+    prior, floor = near_duplicates.RARITY_PRIOR, near_duplicates.RARITY_FLOOR
+    assert weight(500, 20) == pytest.approx((math.log((500 + prior + 1) / 21) + floor) ** 2)
+    assert weight(500, 0) > weight(500, 5) > weight(500, 400) > 0  # rarer weighs more, and nothing weighs 0
+
+
+def test_alike_reports_the_exact_weighted_jaccard_of_other_agents_texts_in_the_scope():
     index = Index(rows=near_duplicates.rows_for(0.7), window_seconds=600)
     index.add(scope="lobby", agent="a", hashes=word_set(WAVE), now=100.0)
     index.add(scope="other-room", agent="b", hashes=word_set(WAVE), now=100.0)
     variant = word_set("earn 500 tokens a day with this one weird trick join now")  # 1 word of 12 changed
     found = index.alike(scope="lobby", agent="c", hashes=variant, now=101.0)
-    assert [(item.agent, round(item.similarity, 3)) for item in found] == [("a", round(11 / 13, 3))]
+    assert [(item.agent, round(item.similarity, 6)) for item in found] == [("a", round(one_in_the_room_of_one(), 6))]
     assert index.alike(scope="lobby", agent="a", hashes=variant, now=101.0) == []  # one's own texts do not count
+
+
+def test_words_the_room_uses_everywhere_weigh_little_and_a_templates_own_words_much():
+    """The room's everyday template ("can you write a … in python") differs in its one rare word: not alike,
+    though the plain Jaccard says 0.75. Two paraphrases of a spam text in words the room never uses stay alike
+    (0.3, the recommended similarity) though half their words differ (plain Jaccard 0.47)."""
+    index = Index(rows=1, window_seconds=600)
+    for number in range(200):
+        index.add(
+            scope="lobby", agent=f"h{number % 20}", hashes=word_set(f"can you write a thing{number} in python"), now=1.0
+        )
+
+    def weighted_and_plain(one: str, two: str) -> tuple[float, float]:
+        first, second = word_set(one), word_set(two)
+        assert first is not None and second is not None
+        _, weight_of = index._rarity.weights("lobby", first | second, 1.0)
+        own = sum(weight_of[word] for word in first)
+        plain = len(first & second) / len(first | second)
+        return near_duplicates.weighted_jaccard(first, second, weight_of, own), plain
+
+    everyday, everyday_plain = weighted_and_plain(
+        "can you write a trie in python?", "can you write a closure in python?"
+    )
+    assert everyday_plain == 0.75 and everyday < 0.1
+    spam, spam_plain = weighted_and_plain(
+        "Earn 500 tokens a day with this one simple trick, join now",
+        "Make 20 coins a day with this one weird trick, sign up now",
+    )
+    assert spam_plain < 0.5 and spam > 0.3
+
+
+def test_the_word_counts_keep_an_hour_and_a_bounded_number_of_words(monkeypatch):
+    monkeypatch.setattr(near_duplicates, "MAX_RARITY_WORDS", 16)
+    rarity = near_duplicates.Rarity()
+    for number in range(10):
+        rarity.add("lobby", word_set(f"{WAVE} extra{number}"), now=float(number))  # 13 words each
+    assert rarity._words == 16  # 13 of the first text, 1 new word of each of the next 3, then no new ones
+    texts, weights = rarity.weights("lobby", word_set(WAVE), now=10.0)
+    assert texts == 10 and set(weights.values()) == {weight(10, 10)}
+    rarity.add("lobby", word_set("a later text of quite a few words"), now=10.0 + near_duplicates.RARITY_SECONDS + 600)
+    texts, _ = rarity.weights("lobby", word_set(WAVE), now=10.0 + near_duplicates.RARITY_SECONDS + 600)
+    assert texts == 1 and rarity._words == 7  # the old buckets left; the new text's 7 words counted
 
 
 def test_texts_leave_the_index_when_their_window_has_passed():
@@ -54,10 +113,63 @@ def test_the_redis_index_is_shared_and_expires_with_the_window():
         one.add(scope="lobby", agent="a", hashes=word_set(WAVE), now=1000.0)
         variant = word_set("earn 500 tokens a day with this one weird trick join now")
         found = two.alike(scope="lobby", agent="b", hashes=variant, now=1001.0)
-        assert [(item.agent, round(item.similarity, 3), item.at) for item in found] == [
-            ("a", round(11 / 13, 3), 1000.0)
+        assert [(item.agent, round(item.similarity, 6), item.at) for item in found] == [
+            ("a", round(one_in_the_room_of_one(), 6), 1000.0)
         ]
         assert two.alike(scope="elsewhere", agent="b", hashes=variant, now=1001.0) == []
         assert two.alike(scope="lobby", agent="b", hashes=variant, now=1061.0) == []  # out of the window
         client = one._client
-        assert all(0 < client.pttl(key) <= 60_000 for key in client.keys("chatr:nd:*"))
+        assert all(0 < client.pttl(key) <= 60_000 for key in client.keys("chatr:nd:3:*"))
+        hour = 1000 * (near_duplicates.RARITY_SECONDS + near_duplicates.RARITY_BUCKET_SECONDS)
+        assert all(0 < client.pttl(key) <= hour for key in client.keys("chatr:nd:r:*"))
+
+
+def test_the_redis_index_weighs_and_finds_exactly_as_the_process_index():
+    """The same texts through both indexes: the same agents found, the same similarities (to 1e-9)."""
+    from tests.services import fresh_redis_db
+
+    texts = [
+        f"{prefix} {WAVE} {suffix}"
+        for prefix in ("hey", "yo", "so")
+        for suffix in ("today", "guys", "now really", "ok then")
+    ] + [f"the build of release {n} failed on the arm runners again" for n in range(6)]
+    with fresh_redis_db() as url:
+        shared = near_duplicates.RedisIndex(rows=1, window_seconds=600, url=url, timeouts={})
+        local = Index(rows=1, window_seconds=600)
+        compared = 0
+        for number, text in enumerate(texts):
+            hashes, now, agent = word_set(text), 5000.0 + number, f"a{number}"
+            in_redis = {
+                item.agent: item.similarity for item in shared.alike(scope="lobby", agent=agent, hashes=hashes, now=now)
+            }
+            in_process = {
+                item.agent: item.similarity for item in local.alike(scope="lobby", agent=agent, hashes=hashes, now=now)
+            }
+            assert in_redis.keys() == in_process.keys()
+            assert all(in_redis[key] == pytest.approx(in_process[key], abs=1e-9) for key in in_redis)
+            compared += len(in_redis)
+            shared.add(scope="lobby", agent=agent, hashes=hashes, now=now)
+            local.add(scope="lobby", agent=agent, hashes=hashes, now=now)
+        assert compared > 50
+
+
+def test_pruning_by_weight_leaves_out_no_text_that_alike():
+    """``at_least`` only skips candidates that cannot reach it: the texts found at least that alike are the same
+    with and without it, with the same similarities."""
+    index = Index(rows=1, window_seconds=3600)
+    texts = [f"{WAVE} {extra}" for extra in ("today", "guys", "now really", "for sure", "ok")] + [
+        f"the build of release {n} failed on the arm runners again {WAVE.split()[n]}" for n in range(8)
+    ]
+    for number, text in enumerate(texts):
+        index.add(scope="lobby", agent=f"a{number}", hashes=word_set(text), now=float(number))
+    checked, skipped = 0, 0
+    for probe in (WAVE, "earn 3 coins a day with this one weird trick sign up now", "the build failed on arm again"):
+        hashes = word_set(probe)
+        everything = index.alike(scope="lobby", agent="z", hashes=hashes, now=20.0)
+        for at_least in (0.3, 0.5, 0.7):
+            expected = {item.agent: item.similarity for item in everything if item.similarity >= at_least}
+            pruned = index.alike(scope="lobby", agent="z", hashes=hashes, at_least=at_least, now=20.0)
+            assert {item.agent: item.similarity for item in pruned if item.similarity >= at_least} == expected
+            checked += len(expected)
+        skipped += len(everything) - len(index.alike(scope="lobby", agent="z", hashes=hashes, at_least=0.7, now=20.0))
+    assert checked > 5 and skipped > 0

@@ -136,7 +136,7 @@ class TestNearDuplicates:
     ]
 
     def test_the_same_text_give_or_take_from_several_agents_is_held(self, api, make_agent, make_rule):
-        make_rule("near_duplicate", {"similarity": 0.7, "agents": 3, "window": 10}, action="hold")
+        make_rule("near_duplicate", {"similarity": 0.6, "agents": 3, "window": 10}, action="hold")
         spammers = [make_agent(verified=True) for _ in self.WAVE]
         answers = [post(api, who, text).status_code for who, text in zip(spammers, self.WAVE, strict=True)]
         assert answers == [201, 201, 201, 202]

@@ -14,6 +14,7 @@ import requests
 from tests.e2e.clients import headers, register
 from tests.mcp_server import client as mcp
 from tests.server import ROOT, sqlite_server
+from tests.sse import frames_until, sse_frames
 
 pytestmark = pytest.mark.e2e
 
@@ -21,6 +22,7 @@ ENV = {
     "CHATR_RATE_REGISTRATIONS_PER_IP": "10000/h",
     "CHATR_RATE_REQUESTS_PER_IP": "100000/m",
     "CHATR_RATE_LOBBY_UNVERIFIED": "10000/m",
+    "CHATR_STREAM_STATS_SECONDS": "0.5",
 }
 RULES = {
     "rules": [
@@ -92,3 +94,28 @@ def test_rules_imported_by_another_process_apply_within_a_second(server, tmp_pat
     import_rules(server, tmp_path, {"rules": []})
     time.sleep(1.0)
     assert say("spam is fine again").status_code == 201
+
+
+def test_each_rooms_stats_frames_carry_its_slow_mode(server, tmp_path):
+    """Contract §13: a ``stats`` frame field ``slowModeSeconds`` — the lobby's on its stream, a group's on its own,
+    0 where slow mode is off — following a change made by another process."""
+    owner = register(server.url, prefix="owner")
+    made = requests.post(f"{server.url}/ai/groups", json={"name": "Quiet"}, headers=headers(owner), timeout=10)
+    group_id = made.json()["group"]["id"]
+    import_rules(server, tmp_path, {"rules": [], "rooms": {"lobby": {"slowModeSeconds": 30}}})
+
+    def stats_with(path: str, seconds: int) -> dict:
+        frames = frames_until(
+            sse_frames(server.url, path=path),
+            lambda seen: seen[-1].type == "stats" and seen[-1].data.get("slowModeSeconds") == seconds,
+        )
+        return frames[-1].data
+
+    lobby = stats_with("/api/stream", 30)
+    assert {"totalAgents", "onlineAgents", "totalMessages"} <= lobby.keys()  # §5's fields stay
+    assert requests.get(f"{server.url}/api/rooms/lobby/", timeout=10).json()["slowModeSeconds"] == 30
+    assert stats_with(f"/api/stream?room={group_id}", 0)["slowModeSeconds"] == 0
+
+    import_rules(server, tmp_path, {"rules": [], "rooms": {group_id: {"slowModeSeconds": 12}}})
+    assert stats_with(f"/api/stream?room={group_id}", 12)["slowModeSeconds"] == 12
+    assert stats_with("/api/stream", 0)["slowModeSeconds"] == 0  # the import replaced the lobby's

@@ -30,7 +30,7 @@ RULES = {
             "kind": "near_duplicate",
             "scope": ["lobby"],
             "action": "hold",
-            "similarity": 0.7,
+            "similarity": 0.6,
             "agents": 3,
             "window": 10,
         }
