@@ -213,7 +213,14 @@ class Subscription:
     async def _drain(self, writing: Any, waited: Any) -> None:
         try:
             while writing is not None:
-                await (waited if waited is not None else asyncio.sleep(0))
+                if waited is None:
+                    await asyncio.sleep(0)  # a bare yield: try again on the next turn
+                else:
+                    # The write yielded this future to us, not to a task, so it is still marked as claimed by
+                    # an ``await``; awaiting it as it is raises "await wasn't used with future" (the viewer
+                    # was ended the first time its socket pushed back).
+                    waited._asyncio_future_blocking = False
+                    await waited
                 try:
                     waited = writing.send(None)
                 except StopIteration:
@@ -283,6 +290,8 @@ class Hub:
         self.logs: dict[str, ChannelLog] = {}
         self._tasks: set[asyncio.Task] = set()
         self._link: Any = None
+        self._pending: dict[str, list[bytes]] = {}  # frames to offer at the end of this turn of the loop
+        self._flushing = False
 
     # --- called in the event loop ------------------------------------------------------------
     async def subscribe(
@@ -336,12 +345,12 @@ class Hub:
             return
         log = self.logs.get(channel)
         if log is None:
-            self._offer(channel, [frame])
+            self._offer_soon(channel, frame)
             return
         number = frames.frame_id(frame)
         if number is None:
             if log.task is None:
-                self._offer(channel, [frame])
+                self._offer_soon(channel, frame)
             else:
                 log.held.append(frame)  # keeps its place behind the messages being read
             return
@@ -351,7 +360,7 @@ class Hub:
         if log.task is None and after is not None and log.last is not None and after <= log.last:
             # Contiguous: no visible id of the channel lies between what went out and this frame.
             log.last = number
-            self._offer(channel, [frame])
+            self._offer_soon(channel, frame)
             return
         log.known[number] = frame
         if after is not None:
@@ -405,6 +414,27 @@ class Hub:
             if subscription.agent_id is not None and str(subscription.agent_id) == agent_id:
                 subscription.end()
 
+    def _offer_soon(self, channel: str, frame: bytes) -> None:
+        """Offer ``frame`` at the end of this turn of the loop, with the channel's other frames of the turn.
+
+        The frames of posts committed together (one batch of the writer) reach the loop together: each
+        viewer gets them in one write instead of one write per frame.
+        """
+        pending = self._pending.get(channel)
+        if pending is not None:
+            pending.append(frame)
+            return
+        self._pending[channel] = [frame]
+        if not self._flushing and self.loop is not None:
+            self._flushing = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = False
+        pending, self._pending = self._pending, {}
+        for channel, ready in pending.items():
+            self._offer(channel, ready)
+
     def _offer(self, channel: str, ready: list[bytes]) -> None:
         """Hand ``ready`` (frames in order) to every viewer of ``channel``: one write per live viewer.
 
@@ -413,6 +443,8 @@ class Hub:
         viewer (ASGI servers read the message, never change it), driven to its end on the spot; any
         other viewer takes the frames through ``offer`` (its queue, its backlog's duplicates).
         """
+        if self._pending and (earlier := self._pending.pop(channel, None)):
+            ready = earlier + ready  # what this turn offered before goes first
         members = self.channels.get(channel)
         if not members or not ready:
             return
@@ -459,6 +491,8 @@ class Hub:
         self.channels = {}
         self.logs = {}
         self._tasks = set()
+        self._pending = {}
+        self._flushing = False
         self._link = backends.current().link(self)
         self.spawn(slots.renew_held_forever())
 

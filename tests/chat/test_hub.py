@@ -414,6 +414,7 @@ def test_a_live_viewer_whose_socket_pushes_back_gets_what_queued_in_one_write_an
         await asyncio.sleep(0)
         for number in range(4):
             hub.publish_frame(channel, b"data: %d\n\n" % number)
+            await asyncio.sleep(0)  # one turn of the loop each: four writes, not one
         quick_then = list(quick_writes)
         slow_socket_free.set()
         for _ in range(100):
@@ -422,6 +423,7 @@ def test_a_live_viewer_whose_socket_pushes_back_gets_what_queued_in_one_write_an
             await asyncio.sleep(0)
         direct_again = slow.direct is not None
         hub.publish_frame(channel, b"data: 4\n\n")
+        await asyncio.sleep(0)
         for viewer in viewers:
             viewer.cancel()
         for subscription in (quick, slow):
@@ -432,3 +434,26 @@ def test_a_live_viewer_whose_socket_pushes_back_gets_what_queued_in_one_write_an
     assert quick_then == [b"data: %d\n\n" % number for number in range(4)]  # not held up by the slow one
     assert slow_writes == [b"data: 0\n\n", b"data: 1\n\ndata: 2\n\ndata: 3\n\n", b"data: 4\n\n"]
     assert direct_again  # once caught up, the hub writes to it straight away again
+
+
+def test_frames_fanned_out_in_one_turn_of_the_loop_reach_a_live_viewer_in_one_write_in_order():
+    """A batch of posts committed together reaches the loop together: one write per viewer, not one per frame."""
+    channel = "plain:room"
+
+    async def watch() -> list[bytes]:
+        writes: list[bytes] = []
+
+        async def send(message: dict) -> None:
+            writes.append(message["body"])
+
+        subscription = await hub.subscribe(channel)
+        viewer = asyncio.ensure_future(subscription.live(send))
+        await asyncio.sleep(0)
+        for number in range(3):
+            hub.publish_frame(channel, b"data: %d\n\n" % number)
+        await asyncio.sleep(0)
+        viewer.cancel()
+        hub.unsubscribe(subscription)
+        return writes
+
+    assert asyncio.run(watch()) == [b"data: 0\n\ndata: 1\n\ndata: 2\n\n"]
