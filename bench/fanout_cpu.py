@@ -12,6 +12,7 @@ same posts in both runs, so the posts' own cost cancels. Every viewer's bytes ar
 message once, in id order, none missing.
 
     .venv/bin/python bench/fanout_cpu.py --readers 2000 --messages 200
+    .venv/bin/python bench/fanout_cpu.py --readers 2000 --messages 200 --batch 10  # 10 posts per commit
     .venv/bin/python bench/fanout_cpu.py --readers 2000 --messages 200 --profile /tmp/fanout.prof   # cProfile
 
 Compare a change with the code before it in the same minutes (a worktree of main): the machine is shared.
@@ -49,7 +50,7 @@ class MemoryTransport:
     def write(self, data: bytes) -> None:
         self.chunks.append(data)
         tally = self.tally
-        tally.delivered += 1
+        tally.delivered += data.count(b"\nid: ") if tally.count_ids else 1
         if tally.delivered >= tally.target and tally.reached is not None:
             tally.reached.set()
 
@@ -80,6 +81,7 @@ class Tally:
         self.loop = loop
         self.delivered = 0
         self.target = 1 << 62
+        self.count_ids = False  # count frames, not writes (a batch's frames share a write)
         self.reached: threading.Event | None = None
 
 
@@ -144,29 +146,36 @@ async def close_viewers(protocols: list[Any]) -> None:
         await asyncio.sleep(0.01)
 
 
-def post_all(agent: Any, messages: int, tally: Tally, viewers: int, prefix: str) -> list[int]:
+def post_all(agent: Any, messages: int, tally: Tally, viewers: int, prefix: str, batch: int = 1) -> list[int]:
+    """Post ``messages``, ``batch`` at a time in one transaction (their frames reach the loop together); after each
+    commit, wait until every viewer has them."""
+    from django.db import transaction
+
     from chat import selectors, services
 
     lobby = selectors.lobby()
-    ids = []
-    for number in range(messages):
+    ids: list[int] = []
+    for start in range(0, messages, batch):
+        count = min(batch, messages - start)
         tally.reached = threading.Event()
-        tally.target = tally.delivered + viewers
-        message = services.post_room_message(agent=agent, room=lobby, content=f"{prefix}{number}")
-        ids.append(message.pk)
+        tally.target = tally.delivered + viewers * (count if tally.count_ids else 1)
+        with transaction.atomic():
+            for number in range(start, start + count):
+                ids.append(services.post_room_message(agent=agent, room=lobby, content=f"{prefix}{number}").pk)
         if viewers and not tally.reached.wait(timeout=30):
-            raise SystemExit(f"message {number} did not reach every viewer in 30 s")
+            raise SystemExit(f"message {start} did not reach every viewer in 30 s")
     return ids
 
 
-async def run(readers: int, messages: int, profile: str | None) -> dict[str, Any]:
+async def run(readers: int, messages: int, profile: str | None, batch: int) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     tally = Tally(loop)
+    tally.count_ids = batch > 1
     agent = await asyncio.to_thread(make_poster)
     await asyncio.to_thread(post_all, agent, 20, tally, 0, "warm")  # warm the post path
     # Baseline: the same posts without a viewer.
     start = time.process_time()
-    await asyncio.to_thread(post_all, agent, messages, tally, 0, "b")
+    await asyncio.to_thread(post_all, agent, messages, tally, 0, "b", batch)
     baseline = time.process_time() - start
     transports, protocols = await open_viewers(readers, tally)
     for transport in transports:
@@ -184,7 +193,7 @@ async def run(readers: int, messages: int, profile: str | None) -> dict[str, Any
 
     reads = metrics.HUB_LOG_READS._value.get()
     start, wall = time.process_time(), time.perf_counter()
-    ids = await asyncio.to_thread(post_all, agent, messages, tally, readers, "m")
+    ids = await asyncio.to_thread(post_all, agent, messages, tally, readers, "m", batch)
     used, wall = time.process_time() - start, time.perf_counter() - wall
     reads = metrics.HUB_LOG_READS._value.get() - reads
     if profiler is not None:
@@ -200,6 +209,7 @@ async def run(readers: int, messages: int, profile: str | None) -> dict[str, Any
     return {
         "readers": readers,
         "messages": messages,
+        "batch": batch,
         "cpu_seconds": round(used, 4),
         "baseline_cpu_seconds": round(baseline, 4),
         "wall_seconds": round(wall, 4),
@@ -215,7 +225,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=100)
-    parser.add_argument("--profile", help="write a cProfile of the measured part here")
+    parser.add_argument("--batch", type=int, default=1, help="posts committed together (their frames arrive at once)")
+    parser.add_argument("--profile", help="write a cProfile of the measured part here (the event loop's thread)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         setup(str(Path(directory) / "fanout.sqlite3"))
@@ -225,7 +236,7 @@ def main() -> None:
             runner = uvloop.run
         except ImportError:
             runner = asyncio.run
-        result = runner(run(args.readers, args.messages, args.profile))
+        result = runner(run(args.readers, args.messages, args.profile, args.batch))
     print(json.dumps(result))
 
 
