@@ -104,7 +104,7 @@ class Subscription:
             return
         self.last_offer = now
         if self._send is not None and self._busy is None:
-            self.write({"type": "http.response.body", "body": frame, "more_body": True})
+            self._write({"type": "http.response.body", "body": frame, "more_body": True})
             self._settle()
             return
         if len(self._frames) >= self._limit:
@@ -187,7 +187,7 @@ class Subscription:
             self.direct = None
         raise Overflow()
 
-    def write(self, message: dict) -> None:
+    def _write(self, message: dict) -> None:
         """Hand ``message`` (an ASGI body message, possibly shared with other viewers) to the connection now.
 
         The usual case completes on the spot (the server's ``send`` does not suspend); when the socket
