@@ -18,10 +18,10 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
+from chatr import request_settings
 from chatr.errors import error_body, error_response, is_api_path
 
 Scope = dict[str, Any]
@@ -39,11 +39,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not _charset_is_utf8(scope):
+        utf8, declared = _charset_and_length(scope)
+        if not utf8:
             await _refuse(scope, send, 415, "unsupported_media_type", "Only UTF-8 is accepted: send charset=utf-8.")
             return
-        limit = settings.CHATR_MAX_BODY_BYTES
-        if _declared_length(scope) > limit:
+        limit = request_settings.current().max_body_bytes
+        if declared is not None and _length(declared) > limit:
             await _refuse_too_large(scope, send, limit)
             return
         chunks: list[bytes] = []
@@ -63,32 +64,36 @@ class BodyLimit:
                 break
         body = b"".join(chunks)
         # Django's WSGI handler reads a body by its Content-Length: a chunked one gets it here.
-        headers = [(name, value) for name, value in scope.get("headers", ()) if name != b"content-length"]
+        if declared is None:
+            headers = list(scope.get("headers", ()))
+        else:
+            headers = [(name, value) for name, value in scope.get("headers", ()) if name != b"content-length"]
         if body or scope.get("method") not in {"GET", "HEAD", "OPTIONS"}:
             headers.append((b"content-length", str(len(body)).encode()))
         whole = {"type": "http.request", "body": body, "more_body": False}
         await self.app({**scope, "headers": headers}, _replaying(whole, receive), send)
 
 
-def _charset_is_utf8(scope: Scope) -> bool:
-    """False when the request's Content-Type names a charset other than UTF-8 (any case, quoted or not)."""
+def _charset_and_length(scope: Scope) -> tuple[bool, bytes | None]:
+    """In one pass over the headers: False when a Content-Type names a charset other than UTF-8 (any case,
+    quoted or not), and the first Content-Length (``None`` without one)."""
+    utf8, declared = True, None
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
             for parameter in value.split(b";")[1:]:
                 key, _, charset = parameter.partition(b"=")
                 if key.strip().lower() == b"charset" and charset.strip().strip(b'"').lower() != b"utf-8":
-                    return False
-    return True
+                    utf8 = False
+        elif name == b"content-length" and declared is None:
+            declared = value
+    return utf8, declared
 
 
-def _declared_length(scope: Scope) -> int:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return 0  # the server refuses a malformed length itself; counting still applies
-    return 0
+def _length(declared: bytes) -> int:
+    try:
+        return int(declared)
+    except ValueError:
+        return 0  # the server refuses a malformed length itself; counting still applies
 
 
 def _replaying(first: Message, receive: Receive) -> Receive:
@@ -111,7 +116,7 @@ def _too_large_message(limit: int) -> str:
 
 def too_large(request: HttpRequest) -> HttpResponse | None:
     """The same 413 for a request that reached Django without passing ``BodyLimit`` (the test client)."""
-    limit = settings.CHATR_MAX_BODY_BYTES
+    limit = request_settings.current().max_body_bytes
     try:
         over = int(request.META.get("CONTENT_LENGTH") or 0) > limit or len(request.body) > limit
     except (ValueError, RequestDataTooBig):

@@ -19,15 +19,11 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest
 
+from chatr import request_settings
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@lru_cache(maxsize=8)
-def _networks(spec: tuple[str, ...]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(item, strict=False) for item in spec)
 
 
 def _is_trusted(address: str, networks: tuple[Network, ...]) -> bool:
@@ -70,6 +66,8 @@ def client_ip_of_scope(scope: Mapping[str, Any]) -> str:
     """The client's address of an ASGI request: its peer and every ``X-Forwarded-For`` line, in order."""
     client = scope.get("client")
     peer = client[0] if client else _NO_PEER
+    if not request_settings.current().trusted_proxies:
+        return peer  # no proxy is trusted: no X-Forwarded-For line counts
     return client_ip_of(peer, forwarded_for(scope.get("headers", ())))
 
 
@@ -84,7 +82,7 @@ def forwarded_for(headers: Iterable[tuple[bytes, bytes]]) -> str:
 
 def client_ip_of(peer: str, forwarded: str) -> str:
     """The client's address given the socket peer and the ``X-Forwarded-For`` header ("" if none)."""
-    networks = _networks(tuple(settings.CHATR_TRUSTED_PROXIES))
+    networks = request_settings.current().trusted_proxies
     if not networks or not _is_trusted(peer, networks):
         return peer
     hops = [_clean(hop) for hop in forwarded.split(",") if hop.strip()]

@@ -14,10 +14,10 @@ steps aside for requests that already came through the pipeline.
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import lru_cache
+from logging import INFO
+from time import perf_counter
 from typing import Any
 
 from django.conf import settings
@@ -26,13 +26,12 @@ from django.http.request import split_domain_port, validate_host
 from django.urls import Resolver404, resolve
 from django.utils.module_loading import import_string
 
-from chatr import metrics, ratelimits
+from chatr import metrics, ratelimits, request_log, request_settings
 from chatr.body_limit import too_large
 from chatr.client_ip import client_ip, client_ip_of_scope
 from chatr.errors import error_response, handler400, is_outage, outage_response
 from chatr.routes import Route, route_for
 
-request_logger = logging.getLogger("chatr.request")
 Scope = dict[str, Any]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 MARK = "chatr.edge"  # in a request's META: the pipeline has done the edge's work for it
@@ -43,21 +42,22 @@ class Exchange:
 
     __slots__ = ("ip", "method", "path", "request", "route", "started", "status", "token", "usages")
 
-    def __init__(self, *, method: str, path: str, route: Route, ip: str) -> None:
+    def __init__(self, method: str, path: str, route: Route, ip: str) -> None:
         self.method = method
         self.path = path
         self.route = route
         self.ip = ip
-        self.started = time.perf_counter()
+        self.started = perf_counter()
         self.request: HttpRequest | None = None
-        self.usages: list[ratelimits.Usage] = []
+        self.usages: Sequence[ratelimits.Usage] = ()  # the list ``begin`` collects into, when limits are on
         self.token: object | None = None
         self.status = 0
 
 
-def exchange_of(scope: Scope) -> Exchange:
+def exchange_of(scope: Scope, route: Route | None = None) -> Exchange:
+    """The request's exchange; ``route`` when the caller already found it in the table."""
     path = scope["path"]
-    return Exchange(method=scope["method"], path=path, route=route_for(path), ip=client_ip_of_scope(scope))
+    return Exchange(scope["method"], path, route_for(path) if route is None else route, client_ip_of_scope(scope))
 
 
 # --- Refusals -------------------------------------------------------------------------------------------------
@@ -80,20 +80,21 @@ def nul_refusal(exchange: Exchange, query: str) -> HttpResponse | None:
     return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
 
 
-_hosts: dict[str, bool] = {}
+_hosts: dict[bytes, bool] = {}  # a Host header's bytes → allowed
+request_settings.on_change("ALLOWED_HOSTS", _hosts.clear)
 
 
-def host_allowed(host: str) -> bool:
+def host_allowed(host: bytes) -> bool:
     allowed = _hosts.get(host)
     if allowed is None:
-        domain, _ = split_domain_port(host)
+        domain, _ = split_domain_port(host.decode("latin-1"))
         allowed = bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
         if len(_hosts) < 1024:
             _hosts[host] = allowed
     return allowed
 
 
-def host_refusal(exchange: Exchange, host: str) -> HttpResponse | None:
+def host_refusal(exchange: Exchange, host: bytes) -> HttpResponse | None:
     if exchange.route.chain == "mount" or host_allowed(host):
         return None  # a mount checks its own Host (the MCP SDK)
     return handler400(_refused_request(exchange))
@@ -112,16 +113,26 @@ def limit_refusal(error: Exception) -> HttpResponse:
 
 async def arefusal(exchange: Exchange, scope: Scope) -> HttpResponse | None:
     """A refusal before any chain runs, else ``None`` (the per-IP request counted once, after ``begin``)."""
-    refusal = nul_refusal(exchange, scope["query_string"].decode("latin-1"))
-    if refusal is None:
-        host = next((value for name, value in scope["headers"] if name == b"host"), b"").decode("latin-1")
+    query = scope["query_string"]
+    if b"%00" in query or b"\x00" in query or "\x00" in exchange.path:  # as nul_refusal reads them
+        refusal = nul_refusal(exchange, query.decode("latin-1"))
+        if refusal is not None:
+            return refusal
+    host = b""
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value
+            break
+    if not _hosts.get(host):  # not known to be allowed: check (and remember) it
         refusal = host_refusal(exchange, host)
-    if refusal is None and exchange.route.counts_per_ip:
+        if refusal is not None:
+            return refusal
+    if request_settings.current().ratelimits and exchange.route.counts_per_ip:
         try:
             await ratelimits.aconsume("requests_per_ip", exchange.ip)
         except Exception as error:
-            refusal = limit_refusal(error)
-    return refusal
+            return limit_refusal(error)
+    return None
 
 
 # --- The response's headers, the log line and the metrics ----------------------------------------------------
@@ -129,9 +140,9 @@ async def arefusal(exchange: Exchange, scope: Scope) -> HttpResponse | None:
 
 def begin(exchange: Exchange) -> None:
     """Collect every limit the request meets from here on (the view's own too, in the request's thread) for the
-    headers; ``end`` in the same context."""
-    exchange.token = ratelimits.begin_request()
-    exchange.usages = ratelimits.request_usages()
+    headers; ``end`` in the same context. With the limits off no limit is ever met: nothing to collect."""
+    if request_settings.current().ratelimits:
+        exchange.token, exchange.usages = ratelimits.collect_usages()
 
 
 def end(exchange: Exchange) -> None:
@@ -140,8 +151,31 @@ def end(exchange: Exchange) -> None:
         exchange.token = None
 
 
+class Finished(list):
+    """Response headers the edge needs to add nothing to but the limit headers (``nosniff`` in, no
+    ``X-RateLimit-Limit``): a ready answer's, checked once when it is kept, so that its requests add the limit
+    headers only when they met a limit, and copy nothing otherwise."""
+
+
+def finished(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` as ``Finished`` when ``response_headers`` would add nothing but limit headers to them (they hold
+    ``nosniff`` and no ``X-RateLimit-Limit``, as Django's answers do), else as they are: the plain path then."""
+    names = {name.lower() for name, _ in headers}
+    if b"x-content-type-options" in names and b"x-ratelimit-limit" not in names:
+        return Finished(headers)
+    return list(headers)
+
+
+def _limit_headers(usage: ratelimits.Usage) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode(), value.encode()) for name, value in usage.headers().items()]
+
+
 def response_headers(exchange: Exchange, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """``headers`` with the tightest limit's ``X-RateLimit-*`` (unless a 429 set its own) and ``nosniff``."""
+    """``headers`` with the tightest limit's ``X-RateLimit-*`` (unless a 429 set its own) and ``nosniff``;
+    ``headers`` itself when there is nothing to add."""
+    if type(headers) is Finished:
+        usage = ratelimits.tightest(exchange.usages) if exchange.usages else None
+        return headers if usage is None else [*headers, *_limit_headers(usage)]
     usage = ratelimits.tightest(exchange.usages) if exchange.usages else None
     has_limit = has_nosniff = False
     for name, _ in headers:  # one pass, no set: this runs for every answer, ready ones included
@@ -152,7 +186,7 @@ def response_headers(exchange: Exchange, headers: list[tuple[bytes, bytes]]) -> 
             has_nosniff = has_nosniff or name.lower() == b"x-content-type-options"
     extra = []
     if usage is not None and not has_limit:
-        extra += [(name.lower().encode(), value.encode()) for name, value in usage.headers().items()]
+        extra += _limit_headers(usage)
     if not has_nosniff:
         extra.append((b"x-content-type-options", b"nosniff"))
     return [*headers, *extra] if extra else headers
@@ -187,22 +221,30 @@ def record(exchange: Exchange, status: int) -> None:
     string, so never a key.
     """
     exchange.status = status
-    seconds = time.perf_counter() - exchange.started
-    if settings.CHATR_METRICS:
-        label = route_label(exchange)
-        metrics.REQUESTS.labels(exchange.method, label, str(status)).inc()
-        metrics.REQUEST_SECONDS.labels(exchange.method, label).observe(seconds)
-    if request_logger.isEnabledFor(logging.INFO):
+    seconds = perf_counter() - exchange.started
+    if request_settings.current().metrics:
+        counted, timed = _metric_children(exchange.method, route_label(exchange), status)
+        counted.inc()
+        timed.observe(seconds)
+    if request_log.logger.isEnabledFor(INFO):
         agent_id = _agent_of()(exchange.request) if exchange.request is not None else None
-        request_logger.info(
-            "%s %s %d %.1fms ip=%s%s",
-            exchange.method,
-            exchange.path,
-            status,
-            seconds * 1000,
-            exchange.ip,
-            f" agent={agent_id}" if agent_id else "",
-        )
+        agent = f" agent={agent_id}" if agent_id else ""
+        request_log.write(exchange.method, exchange.path, status, seconds * 1000, exchange.ip, agent)
+
+
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _metric_children(method: str, label: str, status: int) -> tuple[Any, Any]:
+    """The two request metrics' children for these labels (``labels()`` takes a lock and builds a tuple each call);
+    at most 1,024 kept, since the method is the client's to choose."""
+    key = (method, label, status)
+    children = _children.get(key)
+    if children is None:
+        children = (metrics.REQUESTS.labels(method, label, str(status)), metrics.REQUEST_SECONDS.labels(method, label))
+        if len(_children) < 1024:
+            _children[key] = children
+    return children
 
 
 def watching(exchange: Exchange, send: Send) -> Send:
@@ -210,7 +252,10 @@ def watching(exchange: Exchange, send: Send) -> Send:
 
     async def send_and_record(message: Mapping[str, Any]) -> None:
         if message["type"] == "http.response.start" and not exchange.status:
-            message = {**message, "headers": response_headers(exchange, list(message.get("headers", ())))}
+            headers = message.get("headers", ())
+            completed = response_headers(exchange, headers if isinstance(headers, list) else list(headers))
+            if completed is not headers:
+                message = {**message, "headers": completed}
             record(exchange, message["status"])
         await send(message)
 

@@ -28,18 +28,18 @@ def redact(text: str) -> str:
 
 # C0 controls, DEL, C1 controls, and the Unicode line and paragraph separators (some log viewers
 # break lines there). Every one of them is written as a Python-style escape.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def escape_controls(text: str) -> str:
-    return _CONTROLS.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+    return CONTROLS.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _escaped_arg(arg: object) -> object:
     if isinstance(arg, (int, float)) or arg is None:
         return arg
     text = arg if isinstance(arg, str) else str(arg)
-    return escape_controls(text) if _CONTROLS.search(text) else arg
+    return escape_controls(text) if CONTROLS.search(text) else arg
 
 
 class EscapeControls(logging.Filter):

@@ -234,7 +234,7 @@ class Pipeline:
         self.api = SyncChain(settings.CHATR_API_MIDDLEWARE, self.executor)
         self.page = SyncChain(settings.MIDDLEWARE, self.executor)
         self.stream = StreamChain()
-        routes = table()
+        self.routes = routes = table()
         every = [*routes.exact.values(), *(route for _, route in routes.prefixes)]
         # A mount's part names its application.
         self.mounts = {route.part: import_string(cast(str, route.part)) for route in every if route.chain == "mount"}
@@ -248,7 +248,7 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         for hook in self.loop_hooks:
             hook(loop)
-        exchange = edge.exchange_of(scope)
+        exchange = edge.exchange_of(scope, self.routes.route_for(scope["path"]))
         scope[EXCHANGE] = exchange
         send = edge.watching(exchange, send)
         edge.begin(exchange)
@@ -270,7 +270,8 @@ class Pipeline:
                 else:
                     await chain(scope, receive, send)
         finally:
-            edge.end(exchange)
+            if exchange.token is not None:
+                edge.end(exchange)
 
 
 def build(fallback: Callable[..., Awaitable[None]]) -> BodyLimit:

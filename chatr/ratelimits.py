@@ -28,6 +28,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,6 +36,7 @@ from typing import Any
 
 from django.conf import settings
 
+from chatr import request_settings
 from chatr.client_ip import limit_subject
 
 _request_usages: ContextVar[list[Usage] | None] = ContextVar("chatr_ratelimit_usages", default=None)
@@ -91,6 +93,12 @@ def begin_request() -> object:
     return _request_usages.set([])
 
 
+def collect_usages() -> tuple[object, list[Usage]]:
+    """``begin_request`` and the list it collects into, in one call: the edge's, once per request."""
+    usages: list[Usage] = []
+    return _request_usages.set(usages), usages
+
+
 def request_usages() -> list[Usage]:
     """The usages remembered since ``begin_request`` in this context (the list itself, shared with copies)."""
     usages = _request_usages.get()
@@ -103,7 +111,7 @@ def end_request(token: object) -> list[Usage]:
     return usages
 
 
-def tightest(usages: list[Usage]) -> Usage | None:
+def tightest(usages: Sequence[Usage]) -> Usage | None:
     return min(usages, key=lambda usage: (usage.remaining, -usage.ready_at), default=None)
 
 
@@ -180,9 +188,10 @@ def rolling_window(key: str, *, limit: int, period: float, increment: bool = Tru
 
 async def aconsume(name: str, subject: str, *, message: str | None = None) -> Usage | None:
     """``consume`` for async code: inline in process, in a worker thread on Redis (a blocking socket)."""
-    if not settings.CHATR_RATELIMITS:
+    hot = request_settings.current()
+    if not hot.ratelimits:
         return None
-    if not settings.REDIS_URL:
+    if not hot.redis_url:
         return consume(name, subject, message=message)
     from asgiref.sync import sync_to_async
 
@@ -206,7 +215,7 @@ def _settle(result: tuple[bool, Usage] | None, message: str | None) -> Usage | N
 
 
 def _hit(name: str, subject: str, *, increment: bool) -> tuple[bool, Usage] | None:
-    if not settings.CHATR_RATELIMITS:
+    if not request_settings.current().ratelimits:
         return None
     limit, period = parse_rate(settings.CHATR_RATES[name])
     if name.endswith("_per_ip"):
@@ -313,7 +322,7 @@ _script: Any = None
 
 
 def _uses_redis() -> bool:
-    return settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    return request_settings.current().uses_redis
 
 
 def _redis_hit(key: str, now: float, period: float, limit: int, increment: bool) -> tuple[bool, int, float]:

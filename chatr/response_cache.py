@@ -7,8 +7,9 @@ long an answer may live at most. The first request renders through Django as usu
 same bytes while those versions are current — one dictionary lookup in process, one ``MGET`` with
 Redis — with an ``ETag`` and ``304`` for ``If-None-Match``. Concurrent misses of one answer render it
 once. Nothing else changes for the client: the edge (``chatr.edge``) counts the per-IP request limit (with its
-headers) and logs the request as for any other answer; a key in the request (presence) or a foreign Host skips
-the cache.
+headers) and logs the request as for any other answer; a key in the request (presence) skips the cache, and the
+edge has refused a foreign Host or a NUL in the query before the cache is asked. The kept headers are the
+edge's already (``nosniff`` in), so that a request adds its limit headers only when it met a limit.
 
 A kept answer is served only to requests whose every input it is keyed on (contract §1: a request's
 headers never change what another client receives). For an answer that negotiates its format (DRF's
@@ -30,12 +31,11 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-from django.http.request import split_domain_port, validate_host
-
+from chatr import request_settings
+from chatr.edge import finished
 from chatr.errors import is_outage
 
 logger = logging.getLogger("chatr.response_cache")
@@ -64,10 +64,17 @@ class Rule:
 class Answer:
     version: tuple
     status: int
-    headers: list[tuple[bytes, bytes]]
+    headers: list[tuple[bytes, bytes]]  # as the edge completes them (``chatr.edge.finished``)
     body: bytes
     etag: bytes
     born: float
+    not_modified_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # the 304's: no body's headers
+
+    def __post_init__(self) -> None:
+        self.headers = finished(self.headers)
+        self.not_modified_headers = finished(
+            [(name, value) for name, value in self.headers if name not in (b"content-length", b"content-type")]
+        )
 
 
 class ResponseCache:
@@ -76,28 +83,22 @@ class ResponseCache:
         self.current = current
         self.answers = Variants(MAX_VARIANTS_PER_PATH)
         self.rendering: dict[tuple[str, bytes, tuple], asyncio.Future[Answer | None]] = {}
-        self._hosts: dict[bytes, bool] = {}
 
     def handles(self, scope: Scope) -> Rule | None:
-        if not settings.CHATR_RESPONSE_CACHE or scope["method"] not in ("GET", "HEAD"):
+        if not request_settings.current().response_cache or scope["method"] not in ("GET", "HEAD"):
             return None
         rule = self.rules.get(scope["path"])
         if rule is None:
             return None
-        host = b""
         accepts: list[bytes] = []
         for name, value in scope["headers"]:
             if name in _SKIP_HEADERS:
                 return None  # an authenticated request also marks its agent online: Django's business
-            if name == b"host":
-                host = value
-            elif name == b"accept":
+            if name == b"accept":
                 accepts.append(value)
         if rule.negotiates and not _default_rendering(accepts):
             return None  # another rendering: the view answers, and nothing of it is kept
-        if b"%00" in scope["query_string"] or not self._host_allowed(host):
-            return None  # Django refuses these with its own answers
-        return rule
+        return rule  # a NUL in the query or a foreign Host never gets here: the edge refused it
 
     async def serve(self, scope: Scope, receive: Any, send: Send, rule: Rule, render: App) -> None:
         started = time.perf_counter()
@@ -115,7 +116,7 @@ class ResponseCache:
             return
         key = (path, query)
         answer = self.answers.get(key)
-        if answer is None or answer.version != version or _too_old(answer, rule):
+        if answer is None or answer.version != version or (rule.max_age is not None and _too_old(answer, rule)):
             flight = (path, query, version)
             pending = self.rendering.get(flight)
             if pending is None:
@@ -166,19 +167,9 @@ class ResponseCache:
         status, headers = 200, answer.headers
         body = b"" if scope["method"] == "HEAD" else answer.body
         if _header(scope, b"if-none-match") in (answer.etag, b"*"):
-            status, body = 304, b""
-            headers = [(name, value) for name, value in headers if name not in (b"content-length", b"content-type")]
+            status, body, headers = 304, b"", answer.not_modified_headers
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-    def _host_allowed(self, host: bytes) -> bool:
-        allowed = self._hosts.get(host)
-        if allowed is None:
-            domain, _ = split_domain_port(host.decode("latin-1"))
-            allowed = bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
-            if len(self._hosts) < 1024:
-                self._hosts[host] = allowed
-        return allowed
 
 
 class Variants:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the chatr image with Debian's own tools, without any image registry:
-#   1. the tools (mmdebstrap, buildah, podman, podman-compose, runc), installed with apt-get when missing (as root);
+#   1. the tools (mmdebstrap, buildah, podman, runc), installed with apt-get when missing (as root); podman-compose
+#      is not among them: Debian bookworm's 1.0.3 cannot read compose.host.yaml, requirements-dev.txt pins a newer one;
 #   2. the base `docker.io/library/debian:bookworm-slim`, made from Debian's packages with mmdebstrap and imported
 #      into podman's store (skipped when the store already has an image of that name);
 #   3. the image (CHATR_IMAGE, default localhost/chatr:latest) from the Containerfile with buildah, skipped when the
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 IMAGE="${CHATR_IMAGE:-localhost/chatr:latest}"
 BASE=docker.io/library/debian:bookworm-slim
-TOOLS=(mmdebstrap buildah podman podman-compose runc)
+TOOLS=(mmdebstrap buildah podman runc)
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/containers/containers.conf}"
 force=0
 [ "${1:-}" = "--force" ] && force=1
@@ -26,7 +27,7 @@ for tool in "${TOOLS[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
-        say "missing ${missing[*]}: sudo apt-get install mmdebstrap buildah podman podman-compose runc"
+        say "missing ${missing[*]}: sudo apt-get install ${TOOLS[*]}"
         exit 1
     fi
     say "installing ${missing[*]}"

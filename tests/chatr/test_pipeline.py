@@ -138,3 +138,24 @@ def test_a_foreign_host_and_a_nul_are_refused_on_every_chain(server, path):
     assert nul.status_code == 400
     if path.startswith(("/api", "/ai")):
         assert foreign.json()["code"] == nul.json()["code"] == "bad_request"
+
+
+def test_a_ready_answer_adds_the_limit_headers_it_met_to_its_kept_headers(server):
+    """A kept answer's headers are kept as the edge completes them (``nosniff`` once); each request adds its own
+    ``X-RateLimit-*``, on the 200 and on the 304 alike."""
+    base, address = server.url, client()
+    warm = requests.get(f"{base}/api/agents", timeout=10)  # another client: renders and keeps the answer
+    assert warm.status_code == 200
+    answers = [requests.get(f"{base}/api/agents", headers=as_client(address), timeout=10) for _ in range(2)]
+    etag = answers[-1].headers["ETag"]
+    answers.append(
+        requests.get(f"{base}/api/agents", headers={**as_client(address), "If-None-Match": etag}, timeout=10)
+    )
+    assert [answer.status_code for answer in answers] == [200, 200, 304]
+    assert [answer.headers["X-RateLimit-Remaining"] for answer in answers] == [str(LIMIT - n) for n in (1, 2, 3)]
+    for answer in answers:
+        assert answer.headers["X-RateLimit-Limit"] == str(LIMIT)
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"  # one header: requests joins repeats with ", "
+        assert int(answer.headers["X-RateLimit-Reset"]) >= time.time()
+    assert answers[0].headers["ETag"] == etag and answers[0].content == answers[1].content
+    assert answers[2].content == b""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +21,8 @@ import requests
 from tests.server import ROOT, free_port
 
 BUILD_SCRIPT = ROOT / "containers" / "build.sh"
+# The venv's (requirements-dev.txt), not Debian bookworm's 1.0.3, which reads neither `!reset` nor profiles.
+PODMAN_COMPOSE = Path(sys.executable).parent / "podman-compose"
 ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / "containers" / "containers.conf")}
 # Limits are not what these tests are about.
 TEST_ENV = {
@@ -36,16 +40,30 @@ def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
     return result
 
 
-def build_image(log_path: Path) -> str:
-    """Build (or find up to date) the image; its name. Raises RuntimeError with the log's end on failure."""
-    with log_path.open("w") as log:
-        result = subprocess.run(
-            [str(BUILD_SCRIPT)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=log, text=True, timeout=1800
-        )
-    if result.returncode != 0:
-        tail = log_path.read_text()[-3000:]
-        raise RuntimeError(f"containers/build.sh exited with {result.returncode} ({log_path}):\n{tail}")
-    return result.stdout.strip().splitlines()[-1]
+class Build:
+    """``containers/build.sh`` running in the background (its own process group), its log in ``log_path``."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.out_path = log_path.with_suffix(".out")
+        with log_path.open("w") as log, self.out_path.open("w") as out:
+            self.process = subprocess.Popen(
+                [str(BUILD_SCRIPT)], cwd=ROOT, env=ENV, stdout=out, stderr=log, start_new_session=True
+            )
+
+    def result(self, timeout: float = 1800) -> str:
+        """The image's name, once built. Raises RuntimeError with the log's end on failure."""
+        returncode = self.process.wait(timeout=timeout)
+        if returncode != 0:
+            tail = self.log_path.read_text()[-3000:]
+            raise RuntimeError(f"containers/build.sh exited with {returncode} ({self.log_path}):\n{tail}")
+        return self.out_path.read_text().strip().splitlines()[-1]
+
+    def abandon(self) -> None:
+        """The session ends before any container test asked for the image: stop the build (its group alone)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=60)
 
 
 def inspect(name: str, *, kind: str = "container") -> dict:
@@ -117,3 +135,22 @@ class Volume:
 
     def remove(self) -> None:
         podman("volume", "rm", "-f", self.name, check=False)
+
+
+def podman_compose(
+    *args: str, files: list[Path], env: dict[str, str], env_file: Path, project: str | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``podman-compose -f … [-p project] args``, reading only ``env_file`` and ``env`` (no .env of the checkout)."""
+    command = [str(PODMAN_COMPOSE), "--env-file", str(env_file)]
+    for path in files:
+        command += ["-f", str(path)]
+    if project:
+        command += ["-p", project]
+    result = subprocess.run(
+        [*command, *args], cwd=ROOT, env={**ENV, **env}, capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"podman-compose {' '.join(args)} exited with {result.returncode}:\n{result.stderr[-3000:]}"
+        )
+    return result
