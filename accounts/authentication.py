@@ -24,11 +24,14 @@ from realtime.api import versions
 
 def presented_key(request: HttpRequest) -> str | None:
     """The key the client sent, ``""`` for a malformed header, ``None`` for no header at all."""
-    header = request.META.get("HTTP_AUTHORIZATION")
-    if header is not None:
-        scheme, _, key = header.strip().partition(" ")
+    return key_of(request.META.get("HTTP_AUTHORIZATION"), request.META.get("HTTP_X_API_KEY"))
+
+
+def key_of(authorization: str | None, legacy: str | None) -> str | None:
+    """``presented_key`` from the two headers' values (``None``: absent), for callers without a Django request."""
+    if authorization is not None:
+        scheme, _, key = authorization.strip().partition(" ")
         return key.strip() if scheme.lower() == "bearer" else ""
-    legacy = request.META.get("HTTP_X_API_KEY")
     return legacy.strip() if legacy is not None else None
 
 

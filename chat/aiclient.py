@@ -9,6 +9,7 @@ from accounts.authentication import require_agent
 from chat import selectors, services
 from chat.api import IDEMPOTENCY_KEY, idempotent_response, room_post_response
 from chat.serializers import (
+    AI_ROOM_POST_INPUT,
     AiRoomPostInputSerializer,
     DirectMessageInputSerializer,
     DirectMessageResponseSerializer,
@@ -131,5 +132,5 @@ class GroupMessagesView(AiClientView):
         },
     )
     def post(self, request: Request, group_id: str) -> Response:
-        data = AiRoomPostInputSerializer.validated(request.data)
+        data = AI_ROOM_POST_INPUT.validated(request.data)
         return room_post_response(request, room=lambda: selectors.get_group(group_id=group_id), data=data)

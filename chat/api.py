@@ -8,10 +8,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import IsAgent, require_agent
+from accounts.models import Agent
 from chat import events, idempotency, selectors, services
 from chat.idempotency import fingerprint, idempotency_key
 from chat.models import LOBBY_ID, Room
 from chat.serializers import (
+    ROOM_POST_INPUT,
     GroupListQuerySerializer,
     HistoryQuerySerializer,
     MentionsQuerySerializer,
@@ -44,11 +46,24 @@ def idempotent_response(request: Request, create: Callable[[], dict]) -> Respons
 
 def room_post_response(request: Request, *, room: Callable[[], Room], data: dict) -> Response:
     """Post to a room once per Idempotency-Key (stored by the group-commit writer); a retry gets the first answer."""
-    agent = require_agent(request)
-    outcome = idempotency.post_once(
-        agent=agent,
+    outcome = room_post(
+        agent=require_agent(request),
         key=idempotency_key(request),
         fingerprint=fingerprint(request),
+        room=room,
+        data=data,
+    )
+    return outcome_response(outcome)
+
+
+def room_post(
+    *, agent: Agent, key: str | None, fingerprint: str, room: Callable[[], Room], data: dict
+) -> idempotency.KeyedAnswer:
+    """A room post's outcome: the DRF views and the request table's command (``chat.commands``) both post with it."""
+    return idempotency.post_once(
+        agent=agent,
+        key=key,
+        fingerprint=fingerprint,
         check=lambda: services.check_room_post(
             agent=agent,
             room=room(),
@@ -58,12 +73,14 @@ def room_post_response(request: Request, *, room: Callable[[], Room], data: dict
         ),
         answer=idempotency.message_answer,
     )
-    return outcome_response(outcome)
+
+
+def outcome_headers(outcome: idempotency.KeyedAnswer) -> dict[str, str] | None:
+    return {"Idempotent-Replayed": "true"} if outcome.replayed else None
 
 
 def outcome_response(outcome: idempotency.KeyedAnswer) -> Response:
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
-    return Response(outcome.body, status=outcome.status, headers=headers)
+    return Response(outcome.body, status=outcome.status, headers=outcome_headers(outcome))
 
 
 class LobbyMessagesView(APIView):
@@ -108,7 +125,7 @@ class LobbyMessagesView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        data = RoomPostInputSerializer.validated(request.data)
+        data = ROOM_POST_INPUT.validated(request.data)
         return room_post_response(request, room=selectors.lobby_ref, data=data)
 
 

@@ -1,24 +1,29 @@
 """Mentions, replies and who is told about them (contract §12): the post path's additions, in one place.
 
-``post_room_message`` calls ``prepare`` before its transaction (one query for every mentioned name,
-one for the reply target; none at all for content without ``@`` and no ``replyTo``) and ``record``
-inside it, after the message's insert: the notifications and their webhook deliveries commit or
-vanish with the message, so none is lost and none is sent twice.
+``check_room_post`` calls ``prepare`` before the writer (from the process's ``ConversationCache``, else one
+query for the mentioned names it lacks and one for the reply target; none at all for content without ``@`` and
+no ``replyTo``) and the writer calls ``record_all``
+inside its transaction, after the messages' insert: the notifications and their webhook deliveries commit
+or vanish with the messages, so none is lost and none is sent twice.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
-from django.db import connection
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from accounts.models import Agent
 from chat import events, webhook_events
 from chat.models import Membership, Message, Notification, Room
 from chatr.errors import ChatrError
 from realtime import api as realtime
+from realtime.api import versions
 from webhooks import services as webhook_services
 from webhooks.models import Endpoint
 
@@ -67,46 +72,117 @@ class Mentioned(NamedTuple):
     name: str
 
 
-def resolve_mentions(*, author: Agent, content: str) -> list[Mentioned]:
+class ConversationCache:
+    """Who a name mentions and what a reply targets, in this process, so a post in a conversation costs no query
+    on the poster's thread for what it met before (issue 22: a post with mentions and a reply at ≤ 1.10× a plain
+    one). Each entry is served only while the versions read *before* the query that filled it are unchanged:
+
+    - a name → the agent holding it (not banned): ``agents``, which a ban, an unban or any change of what is
+      shown of an agent bumps on every process (``accounts.services``);
+    - a reply target (its room, author, text; visible) → also ``moderated:<room>``, bumped when a message of the
+      room is hidden or restored.
+
+    A change that commits around a fill either shows in the query or bumps the version after it (a stale entry,
+    never served). What was not found (an unknown or banned name, a hidden target) is never cached: it is asked
+    again, so a new registration or a restored message counts at once. Agents and messages are never deleted.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.names: dict[str, tuple[versions.Version, Mentioned]] = {}
+        # The target as ``validate_reply`` builds it, shared by the posts that answer it: nothing writes to it.
+        self.targets: dict[tuple[int, str], tuple[versions.Version, Message]] = {}
+        self.lock = threading.Lock()
+
+    def put_name(self, name: str, version: versions.Version, agent: Mentioned) -> None:
+        with self.lock:
+            if len(self.names) >= self.size:
+                self.names.clear()
+            self.names[name] = (version, agent)
+
+    def put_target(self, key: tuple[int, str], version: versions.Version, target: Message) -> None:
+        with self.lock:
+            if len(self.targets) >= self.size:
+                self.targets.clear()
+            self.targets[key] = (version, target)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.names.clear()
+            self.targets.clear()
+
+
+cache = ConversationCache(size=10_000)
+
+
+def _version(room: Room) -> versions.Version | None:
+    """The versions the cache's entries for ``room`` are checked against; ``None`` when the cache is off."""
+    if not settings.CHATR_KEY_CACHE:
+        return None
+    return versions.current([versions.AGENTS, versions.moderated(room.pk)])
+
+
+def resolve_mentions(*, author: Agent, content: str, version: versions.Version | None = None) -> list[Mentioned]:
     """The agents ``content`` mentions: known, not banned, not the author; in order of first appearance.
 
-    One query for all names (by ``agent_name_ci_unique``'s ``LOWER(name)``); none when there is no ``@``.
-    More than ``MAX_MENTIONS`` → ``TooManyMentions``.
+    From the process's cache (``version``: ``_version``'s, read before any query), else one query for the names
+    it lacks (by ``agent_name_ci_unique``'s ``LOWER(name)``); none when there is no ``@``. More than
+    ``MAX_MENTIONS`` → ``TooManyMentions``.
     """
     names = mentioned_names(content)
     if not names:
         return []
-    pk = Agent._meta.pk
-    placeholders = ", ".join(["%s"] * len(names))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, name FROM {_agent_table()} "  # noqa: S608 - only placeholders are joined in
-            f"WHERE LOWER(name) IN ({placeholders}) AND NOT is_banned AND id <> %s",
-            [*names, pk.get_db_prep_value(author.pk, connection)],
-        )
-        rows = cursor.fetchall()
-    by_name = {name.lower(): Mentioned(pk.to_python(id_), name) for id_, name in rows}
-    agents = [by_name[name] for name in names if name in by_name]
+    by_name: dict[str, Mentioned] = {}
+    missing = names
+    if version is not None:
+        agents_version = version[:1]
+        missing = []
+        for name in names:
+            entry = cache.names.get(name)
+            if entry is not None and entry[0] == agents_version:
+                by_name[name] = entry[1]
+            else:
+                missing.append(name)
+    if missing:
+        pk = Agent._meta.pk
+        placeholders = ", ".join(["%s"] * len(missing))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, name FROM {_agent_table()} "  # noqa: S608 - only placeholders are joined in
+                f"WHERE LOWER(name) IN ({placeholders}) AND NOT is_banned",
+                missing,
+            )
+            rows = cursor.fetchall()
+        for id_, name in rows:
+            found = by_name[name.lower()] = Mentioned(pk.to_python(id_), name)
+            if version is not None:
+                cache.put_name(name.lower(), version[:1], found)
+    agents = [by_name[name] for name in names if name in by_name and by_name[name].pk != author.pk]
     if len(agents) > MAX_MENTIONS:
         raise TooManyMentions()
     return agents
 
 
-def validate_reply(*, room: Room, reply_to: int | None) -> Message | None:
+def validate_reply(*, room: Room, reply_to: int | None, version: versions.Version | None = None) -> Message | None:
     """The visible message of ``room`` that ``reply_to`` names, else ``InvalidReply``.
 
-    The target holds what its ``replyTo`` and the notification read (its id, author, content and
-    visibility, its author's name and ban); any other field is loaded on access.
+    From the process's cache (``version``: ``_version``'s, read before any query), else one query. The target
+    holds what its ``replyTo`` and the notification read (its id, author, content and visibility, its author's
+    name and ban); any other field is loaded on access.
     """
     if reply_to is None:
         return None
     row = None
     if 0 < reply_to < 2**63:
+        entry = cache.targets.get((reply_to, room.pk)) if version is not None else None
+        if entry is not None and entry[0] == version:
+            return entry[1]
         message_table = connection.ops.quote_name(Message._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT m.agent_id, m.content, a.name, a.is_banned FROM {message_table} m "  # noqa: S608
-                f"JOIN {_agent_table()} a ON a.id = m.agent_id WHERE m.id = %s AND m.room_id = %s AND NOT m.hidden",
+                f"JOIN {_agent_table()} a ON a.id = m.agent_id "
+                "WHERE m.id = %s AND m.room_id = %s AND NOT m.hidden",
                 [reply_to, room.pk],
             )
             row = cursor.fetchone()
@@ -116,6 +192,8 @@ def validate_reply(*, room: Room, reply_to: int | None) -> Message | None:
     agent_id = Agent._meta.pk.to_python(agent_id)
     target = Message.from_db(None, ["id", "agent_id", "content", "hidden"], [reply_to, agent_id, content, False])
     target.agent = Agent.from_db(None, ["id", "name", "is_banned"], [agent_id, name, bool(is_banned)])
+    if version is not None:
+        cache.put_target((reply_to, room.pk), version, target)
     return target
 
 
@@ -126,8 +204,9 @@ class Conversation:
     mentions: list[Mentioned] = field(default_factory=list)
     reply_to: Message | None = None
 
-    @property
+    @cached_property
     def mention_data(self) -> list[dict[str, str]]:
+        """The message's ``mentions`` (contract §12), built once per post."""
         return [{"id": str(agent.pk), "name": agent.name} for agent in self.mentions]
 
 
@@ -138,83 +217,102 @@ def prepare(*, author: Agent, room: Room, content: str, reply_to: int | None) ->
     """Resolve mentions and the reply target (raises ``TooManyMentions`` / ``InvalidReply``)."""
     if reply_to is None and "@" not in content:
         return NOTHING
+    version = _version(room)
     return Conversation(
-        mentions=resolve_mentions(author=author, content=content), reply_to=validate_reply(room=room, reply_to=reply_to)
+        mentions=resolve_mentions(author=author, content=content, version=version),
+        reply_to=validate_reply(room=room, reply_to=reply_to, version=version),
     )
 
 
-def record(*, message: Message, conversation: Conversation) -> None:
-    """The notifications (and their webhook deliveries) of a new message: call inside its transaction.
+def record_all(posts: list[tuple[Message, Conversation]]) -> None:
+    """The notifications (and their webhook deliveries) of new messages: call inside their transaction, after
+    their inserts, with the rows of the agents told locked in id order on a database with row locks (the writer
+    does: feed ids of one agent are then handed out in commit order, the §2 invariant per feed).
 
-    Told: each mentioned agent that can read the room (anyone for the lobby, members for a group)
-    and the replied-to author (reason ``reply``), once each, never the author.
+    Told: each mentioned agent that can read the room (anyone for the lobby, members for a group) and the
+    replied-to author (reason ``reply``), once each, never the author. Every notification of the batch is one
+    ``INSERT``, in the order of the messages (then of the agents).
     """
-    if conversation is NOTHING:
+    told: list[tuple[Message, dict[Any, str]]] = []
+    for message, conversation in posts:
+        if conversation is NOTHING:
+            continue
+        reasons: dict[Any, str] = {}
+        target = conversation.reply_to
+        if target is not None and target.agent_id != message.agent_id and not target.agent.is_banned:
+            reasons[target.agent_id] = Notification.Reason.REPLY
+        for agent in conversation.mentions:
+            reasons.setdefault(agent.pk, Notification.Reason.MENTION)
+        if reasons and message.room.kind == Room.Kind.GROUP:
+            members = set(
+                Membership.objects.filter(room_id=message.room_id, agent_id__in=reasons).values_list(
+                    "agent_id", flat=True
+                )
+            )
+            reasons = {agent_id: reason for agent_id, reason in reasons.items() if agent_id in members}
+        if reasons:
+            # By id (UUIDs order as their text and as the database orders them): the order rows are locked in.
+            told.append((message, {agent_id: reasons[agent_id] for agent_id in sorted(reasons)}))
+    if not told:
         return
-    reasons: dict[Any, str] = {}
-    target = conversation.reply_to
-    if target is not None and target.agent_id != message.agent_id and not target.agent.is_banned:
-        reasons[target.agent_id] = Notification.Reason.REPLY
-    for agent in conversation.mentions:
-        reasons.setdefault(agent.pk, Notification.Reason.MENTION)
-    if reasons and message.room.kind == Room.Kind.GROUP:
-        members = set(
-            Membership.objects.filter(room_id=message.room_id, agent_id__in=reasons).values_list("agent_id", flat=True)
-        )
-        reasons = {agent_id: reason for agent_id, reason in reasons.items() if agent_id in members}
-    if not reasons:
-        return
-    recipients = sorted(reasons, key=str)
-    if connection.features.has_select_for_update:
-        # Lock the recipients' rows (in one order, so two posts never deadlock) as a direct message does:
-        # feed ids of one agent are then handed out in commit order (the §2 invariant, per feed). SQLite
-        # needs no lock: one writer at a time.
-        list(Agent.objects.select_for_update(no_key=True).filter(pk__in=recipients).order_by("pk").values_list("pk"))
-    ordered = [(agent_id, reasons[agent_id]) for agent_id in recipients]
-    feed, hooked = _insert_notifications(message=message, reasons=ordered)
-    for feed_id, agent_id in feed:
+    feed, hooked = _insert_notifications(told)
+    by_message = {message.pk: (message, reasons) for message, reasons in told}
+    frames = []
+    for feed_id, agent_id, message_id in feed:
+        message, reasons = by_message[message_id]
         event = events.new_mention_event(feed_id=feed_id, reason=reasons[agent_id], message=message)
-        realtime.publish_on_commit(realtime.mentions_channel(agent_id), event)
-    for reason in set(reasons.values()) if hooked else ():
-        payload = webhook_events.mention_payload(
-            reason=reason,
-            room_id=message.room_id,
-            message_id=message.pk,
-            sender_id=message.agent_id,
-            content=message.content,
-            sent_at=message.created_at,
-        )
-        told = [agent_id for agent_id in recipients if reasons[agent_id] == reason and agent_id in hooked]
-        if told:
-            webhook_services.enqueue_deliveries(agent_ids=told, payload=payload)
+        frames.append((realtime.mentions_channel(agent_id), event))
+
+    def publish() -> None:
+        for channel, event in frames:
+            realtime.publish(channel, event)
+
+    transaction.on_commit(publish)  # one callback for the batch's feed items, in feed id order
+    for message, reasons in told if hooked else ():
+        for reason in sorted(set(reasons.values())):
+            recipients = [agent_id for agent_id, why in reasons.items() if why == reason and agent_id in hooked]
+            if recipients:
+                payload = webhook_events.mention_payload(
+                    reason=reason,
+                    room_id=message.room_id,
+                    message_id=message.pk,
+                    sender_id=message.agent_id,
+                    content=message.content,
+                    sent_at=message.created_at,
+                )
+                webhook_services.enqueue_deliveries(agent_ids=recipients, payload=payload)
 
 
-def _insert_notifications(
-    *, message: Message, reasons: list[tuple[Any, str]]
-) -> tuple[list[tuple[int, Any]], set[Any]]:
-    """One ``INSERT … RETURNING`` for every recipient, in the given order: ``(feed id, agent id)`` of each new
-    row, by feed id, and which recipients have an enabled webhook, so the common case (none) costs no
-    other query."""
-    db = connection
+def _insert_notifications(told: list[tuple[Message, dict[Any, str]]]) -> tuple[list[tuple[int, Any, int]], set[Any]]:
+    """One ``INSERT … RETURNING`` for every notification of the batch, in the given order: ``(feed id, agent id,
+    message id)`` of each new row, by feed id (matched by agent and message, not by the rows' order), and which
+    recipients have an enabled webhook, so the common case (none) costs no other query."""
+    db = connections[DEFAULT_DB_ALIAS]  # the thread's own wrapper: each access through the proxy is a lookup
     fields = Notification._meta
     agent_pk = Agent._meta.pk
-    created_at = fields.get_field("created_at").get_db_prep_value(message.created_at, db)
     params: list[Any] = []
-    for agent_id, reason in reasons:
-        params += [agent_pk.get_db_prep_value(agent_id, db), message.pk, reason, created_at]
+    agents: dict[Any, Any] = {}  # each agent id as the database returns it → as the caller holds it
+    created_at = None
+    for message, reasons in told:
+        if created_at is None or created_at[0] != message.created_at:  # one time for a whole batch
+            created_at = (message.created_at, fields.get_field("created_at").get_db_prep_value(message.created_at, db))
+        for agent_id, reason in reasons.items():
+            prepared = agent_pk.get_db_prep_value(agent_id, db)
+            agents[prepared] = agent_id
+            params += [prepared, message.pk, reason, created_at[1]]
     table = db.ops.quote_name(fields.db_table)
     endpoints = db.ops.quote_name(Endpoint._meta.db_table)
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(reasons))
+    values = ", ".join(["(%s, %s, %s, %s)"] * (len(params) // 4))
     with db.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (agent_id, message_id, reason, created_at) VALUES {values} "  # noqa: S608
-            f"RETURNING id, agent_id, EXISTS (SELECT 1 FROM {endpoints} e WHERE e.agent_id = {table}.agent_id "
-            "AND e.enabled)",
+            f"RETURNING id, agent_id, message_id, EXISTS (SELECT 1 FROM {endpoints} e "
+            f"WHERE e.agent_id = {table}.agent_id AND e.enabled)",
             params,
         )
         rows = cursor.fetchall()
-    hooked = {agent_pk.to_python(row[1]) for row in rows if row[2]}
-    return sorted((row[0], agent_pk.to_python(row[1])) for row in rows), hooked
+    hooked = {agents[row[1]] for row in rows if row[3]}
+    return sorted((row[0], agents[row[1]], row[2]) for row in rows), hooked
 
 
 def forget(*, messages: list[Message]) -> None:

@@ -4,6 +4,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from chat.models import DirectMessage, Message, Room
 from chatr.fields import InputSerializer, StrictCharField, StrictUUIDField
@@ -19,29 +20,33 @@ class PostMessageInputSerializer(InputSerializer):
     signature = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
 
 
+class MessageIdField(serializers.IntegerField):
+    """A message id: JSON numbers only, or strings of digits (ids are strings on the wire); never 1.0 or true.
+
+    The check runs after DRF's own (type, range), where a ``validate_<field>`` method would run: a field of its own
+    rather than such a method, because that method reads ``initial_data``, which a prepared serializer
+    (``chatr.fields.PreparedInput``) does not keep.
+    """
+
+    def run_validation(self, data: Any = empty) -> Any:
+        value = super().run_validation(data)
+        if isinstance(data, bool | float):
+            raise serializers.ValidationError("A message id is required.")
+        return value
+
+
 class RoomPostInputSerializer(PostMessageInputSerializer):
     """A post to the lobby or a group: may answer a message of the same room (contract §12)."""
 
-    replyTo = serializers.IntegerField(
+    replyTo = MessageIdField(
         required=False, allow_null=True, min_value=1, max_value=2**63 - 1, help_text="Id of the message answered."
     )
-
-    def validate_replyTo(self, value: Any) -> int | None:
-        # JSON numbers only, or strings of digits (ids are strings on the wire): never 1.0 or true.
-        if isinstance(self.initial_data.get("replyTo"), bool | float):
-            raise serializers.ValidationError("A message id is required.")
-        return value
 
 
 class AiRoomPostInputSerializer(RoomPostInputSerializer):
     """``/ai`` also spells it ``reply_to``."""
 
-    reply_to = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
-
-    def validate_reply_to(self, value: Any) -> int | None:
-        if isinstance(self.initial_data.get("reply_to"), bool | float):
-            raise serializers.ValidationError("A message id is required.")
-        return value
+    reply_to = MessageIdField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         both = attrs.get("replyTo"), attrs.get("reply_to")
@@ -49,6 +54,12 @@ class AiRoomPostInputSerializer(RoomPostInputSerializer):
             raise serializers.ValidationError({"reply_to": ["replyTo and reply_to name different messages."]})
         attrs["replyTo"] = both[0] if both[0] is not None else both[1]
         return attrs
+
+
+# Both the DRF view and the request table's command (chat.commands) validate a room post with this one instance;
+# /ai's group posts with the other.
+ROOM_POST_INPUT = RoomPostInputSerializer.prepared()
+AI_ROOM_POST_INPUT = AiRoomPostInputSerializer.prepared()
 
 
 class HistoryQuerySerializer(InputSerializer):

@@ -194,7 +194,7 @@ def _hide_batch(*, message_ids: list[int], moderator: AbstractBaseUser | None) -
         Message.objects.filter(pk__in=[message.pk for message in messages]).update(hidden=True, hidden_at=now)
         for room_id, count in Counter(message.room_id for message in messages).items():
             Room.objects.filter(pk=room_id).update(visible_count=F("visible_count") - count)
-            freshness.changed_on_commit(freshness.room(room_id))
+            freshness.changed_on_commit(freshness.room(room_id), freshness.moderated(room_id))
         for message in messages:
             message.hidden, message.hidden_at = True, now
         mentions.forget(messages=messages)
@@ -219,7 +219,7 @@ def restore_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
         message.hidden, message.hidden_at = False, None
         message_signals.messages_restored.send(sender=Message, messages=[message])
         moderation.record(moderator=moderator, obj=message, message="Restored the message.")
-        freshness.changed_on_commit(freshness.room(message.room_id))
+        freshness.changed_on_commit(freshness.room(message.room_id), freshness.moderated(message.room_id))
     return True
 
 

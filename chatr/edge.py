@@ -35,12 +35,13 @@ from chatr.routes import Route, route_for
 Scope = dict[str, Any]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 MARK = "chatr.edge"  # in a request's META: the pipeline has done the edge's work for it
+EXCHANGE = "chatr.exchange"  # the scope key of the request's Exchange (chatr.pipeline sets it)
 
 
 class Exchange:
     """One request at the edge: what the concerns need of it, and the Django request once one is built."""
 
-    __slots__ = ("ip", "method", "path", "request", "route", "started", "status", "token", "usages")
+    __slots__ = ("agent_id", "ip", "method", "path", "request", "route", "started", "status", "token", "usages")
 
     def __init__(self, method: str, path: str, route: Route, ip: str) -> None:
         self.method = method
@@ -49,6 +50,7 @@ class Exchange:
         self.ip = ip
         self.started = perf_counter()
         self.request: HttpRequest | None = None
+        self.agent_id: object | None = None  # the agent a command authenticated (no Django request to ask)
         self.usages: Sequence[ratelimits.Usage] = ()  # the list ``begin`` collects into, when limits are on
         self.token: object | None = None
         self.status = 0
@@ -227,7 +229,9 @@ def record(exchange: Exchange, status: int) -> None:
         counted.inc()
         timed.observe(seconds)
     if request_log.logger.isEnabledFor(INFO):
-        agent_id = _agent_of()(exchange.request) if exchange.request is not None else None
+        agent_id = exchange.agent_id
+        if agent_id is None and exchange.request is not None:
+            agent_id = _agent_of()(exchange.request)
         agent = f" agent={agent_id}" if agent_id else ""
         request_log.write(exchange.method, exchange.path, status, seconds * 1000, exchange.ip, agent)
 

@@ -217,22 +217,35 @@ def error_for(exc: Exception) -> tuple[int, dict[str, Any]] | None:
     )
 
 
-def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's EXCEPTION_HANDLER: every error in the contract's shape."""
+def error_answer(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    """``(status, body, headers)`` of the answer to ``exc`` in the contract's shape; ``None`` for a real bug.
+
+    The one mapping of exceptions to answers: DRF's exception handler (below) and the request table's commands
+    (``chatr.commands``) both answer with it.
+    """
     from chatr.ratelimits import RateLimited
 
     error = _translate(exc)
     if error is None:
-        return None  # a real bug: Django's 500 handler answers, still in our shape
+        return None
     if isinstance(error, RateLimited):
-        return Response(error.body(), status=429, headers=error.headers())
+        return 429, error.body(), error.headers()
     assert isinstance(error, ChatrError)
     details = getattr(error, "details", None)
     body = error_body(status=error.status_code, code=error.code, message=error.message, details=details, **error.extra)
     headers = dict(getattr(error, "headers", None) or {})
     if error.status_code == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="chatr"'
-    return Response(body, status=error.status_code, headers=headers or None)
+    return error.status_code, body, headers
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every error in the contract's shape."""
+    answer = error_answer(exc)
+    if answer is None:
+        return None  # a real bug: Django's 500 handler answers, still in our shape
+    status, body, headers = answer
+    return Response(body, status=status, headers=headers or None)
 
 
 def is_api_path(path: str) -> bool:

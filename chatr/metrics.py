@@ -34,6 +34,11 @@ OPEN_STREAMS = Gauge("chatr_open_streams", "SSE streams open in this process.", 
 OPEN_STREAMS_BY_PROCESS = Gauge(
     "chatr_open_streams_by_process", "SSE streams open, per process (pid label).", ["kind"], multiprocess_mode="liveall"
 )
+COMMANDS = Counter(
+    "chatr_commands",
+    "POSTs to a path with a command (chatr.commands): answered by it, or handed to Django's chain.",
+    ["route", "outcome"],
+)
 MESSAGES_POSTED = Counter("chatr_messages_posted", "Messages committed.", ["kind"])
 POSTS_PER_COMMIT = Histogram(
     "chatr_posts_per_commit",

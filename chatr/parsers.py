@@ -26,17 +26,23 @@ _SURROGATES = range(0xD800, 0xE000)
 
 class StrictJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
-        # Always UTF-8: the edge (chatr.body_limit) already refused any other charset, and a charset
-        # must never choose a codec (the registry holds decompressors).
-        try:
-            text = stream.read().decode("utf-8")
-            data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
-        except RecursionError as error:
-            raise _too_deep() from error
-        except ValueError as error:  # bad JSON, bad UTF-8
-            raise InvalidJson(_reason(error)) from error
-        check_value(data)
-        return data
+        return parse_json(stream.read())
+
+
+def parse_json(raw: bytes) -> Any:
+    """The body's JSON value, or the error in the contract's shape: what ``StrictJSONParser`` and the request
+    table's commands (``chatr.commands``) both parse with."""
+    # Always UTF-8: the edge (chatr.body_limit) already refused any other charset, and a charset
+    # must never choose a codec (the registry holds decompressors).
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
+    except RecursionError as error:
+        raise _too_deep() from error
+    except ValueError as error:  # bad JSON, bad UTF-8
+        raise InvalidJson(_reason(error)) from error
+    check_value(data)
+    return data
 
 
 def check_value(value: Any, *, path: str = "", depth: int = 1) -> None:

@@ -4,10 +4,11 @@
 
 - ``mount``: the app's ASGI application (``/mcp``);
 - ``stream``: ``StreamChain``, Django's async handler without middleware: a stream never takes a thread;
-- ``api`` / ``page``: a ready answer when the route has a rule and the answer is current (``ResponseCache``),
-  else ``SyncChain``: the request is built from the ASGI scope and the body ``BodyLimit`` read, and Django's
-  sync handler (middleware, URL resolution, the DRF view) runs on one thread of a fixed pool — one hop from the
-  event loop per request — whose answer the loop then sends.
+- ``api`` / ``page``: a ready answer when the route has a rule and the answer is current (``ResponseCache``); a
+  POST to a route with a command, the command (``chatr.commands.CommandChain``, falling through to ``SyncChain``
+  for what it does not take); else ``SyncChain``: the request is built from the ASGI scope and the body
+  ``BodyLimit`` read, and Django's sync handler (middleware, URL resolution, the DRF view) runs on one thread of a
+  fixed pool — one hop from the event loop per request — whose answer the loop then sends.
 
 Django's ASGI handler would start a thread per request and cross between the loop and threads three times
 around a sync view and a sync middleware; a WSGI bridge adds a translation of the request and the response and
@@ -38,13 +39,14 @@ from django.utils.module_loading import import_string
 
 from chatr import edge
 from chatr.body_limit import BodyLimit
+from chatr.commands import CommandChain
 from chatr.response_cache import ResponseCache
 from chatr.routes import table
 
 logger = logging.getLogger("django.request")
 Scope = dict[str, Any]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
-EXCHANGE = "chatr.exchange"  # the scope key of the request's edge.Exchange
+EXCHANGE = edge.EXCHANGE  # the scope key of the request's edge.Exchange
 
 
 def _encoded_headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
@@ -242,6 +244,12 @@ class Pipeline:
             route.pattern: import_string(route.part) for route in every if route.chain in ("api", "page") and route.part
         }
         self.cache = ResponseCache(rules, import_string(settings.CHATR_RESPONSE_CACHE_VERSIONS))
+        # A command's part names it; it answers the route's POSTs (chatr.commands), the api chain the rest.
+        self.commands = {
+            route.pattern: CommandChain(route.pattern, import_string(route.command), self.executor, self.api)
+            for route in every
+            if route.command
+        }
         self.loop_hooks = tuple(import_string(path) for path in settings.CHATR_ASGI_LOOP_HOOKS)
 
     async def __call__(self, scope: Scope, receive: Any, send: Send) -> None:
@@ -265,7 +273,9 @@ class Pipeline:
             else:
                 chain = self.api if route.chain == "api" else self.page
                 rule = self.cache.handles(scope) if route.part else None
-                if rule is not None:
+                if route.command is not None and scope["method"] == "POST" and settings.CHATR_COMMANDS:
+                    await self.commands[route.pattern](scope, receive, send)
+                elif rule is not None:
                     await self.cache.serve(scope, receive, send, rule, chain)
                 else:
                     await chain(scope, receive, send)

@@ -96,7 +96,7 @@ class ResponseCache:
                 return None  # an authenticated request also marks its agent online: Django's business
             if name == b"accept":
                 accepts.append(value)
-        if rule.negotiates and not _default_rendering(accepts):
+        if rule.negotiates and not default_rendering(accepts):
             return None  # another rendering: the view answers, and nothing of it is kept
         return rule  # a NUL in the query or a foreign Host never gets here: the edge refused it
 
@@ -206,7 +206,7 @@ class Variants:
         return sum(len(spellings) for spellings in self._paths.values())
 
 
-def _default_rendering(accepts: list[bytes]) -> bool:
+def default_rendering(accepts: list[bytes]) -> bool:
     """Whether the ``Accept`` lines ask for nothing but the default JSON (absent, ``*/*`` or exactly
     ``application/json``); parameters (``indent=4``, a q-value) and lists go to the view."""
     if not accepts:

@@ -1,7 +1,7 @@
 """The request table: for every path, which chain serves it (``settings.CHATR_ROUTES``).
 
-A row is ``(pattern, chain, part)``. ``pattern`` is an exact path, or a prefix ending in ``*``; exact rows win,
-then prefixes in the table's order. ``chain`` is one of
+A row is ``(pattern, chain, part)`` or ``(pattern, chain, part, command)``. ``pattern`` is an exact path, or a
+prefix ending in ``*``; exact rows win, then prefixes in the table's order. ``chain`` is one of
 
 - ``mount``: an ASGI application of an app, served as it is (``part``: its dotted path; MCP);
 - ``stream``: a long-lived response written from the event loop (Django's async handler, no thread);
@@ -12,6 +12,11 @@ For ``api`` and ``page``, ``part`` may name a ready-answer rule (``chatr.respons
 of that path are answered from ready-made bytes while they are current. The plumbing every route shares (body
 limit, client IP, host check, the per-IP request limit, the request log and metrics, the error shape) lives in
 ``chatr.edge``; which of it applies is a property of the chain, here.
+
+An ``api`` row may also name a *command* (``chatr.commands.Command``, by dotted path): a ``POST`` to that path is
+then answered by it from the event loop and one thread, without Django's handler or DRF's per-request objects,
+with the same answer the view gives (``chatr.commands``); every other method of the path goes where it goes
+without one, and so does a POST the command does not take exactly as the view would (it falls through).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class Route:
     pattern: str
     chain: str
     part: str | None = None
+    command: str | None = None  # for POST (chatr.commands)
 
     @property
     def speaks_json(self) -> bool:
@@ -57,13 +63,17 @@ class Table:
         return self.fallback
 
 
-def build(rows: list[tuple[str, str, str | None]]) -> Table:
+def build(rows: list[tuple]) -> Table:
     exact: dict[str, Route] = {}
     prefixes: list[tuple[str, Route]] = []
-    for pattern, chain, part in rows:
+    for row in rows:
+        pattern, chain, part, *rest = row
+        command = rest[0] if rest else None
         if chain not in CHAINS:
             raise ValueError(f"CHATR_ROUTES: {pattern!r} names an unknown chain {chain!r}")
-        route = Route(pattern, chain, part)
+        if command is not None and chain != "api":
+            raise ValueError(f"CHATR_ROUTES: {pattern!r} names a command on the {chain!r} chain (only api has them)")
+        route = Route(pattern, chain, part, command)
         if pattern.endswith("*"):
             prefixes.append((pattern[:-1], route))
         else:

@@ -108,8 +108,10 @@ TEMPLATES = [
 ASGI_APPLICATION = "chatr.asgi.application"
 # The request table (chatr.routes, chatr.pipeline): for every path, the chain that serves it, and the app part
 # (by dotted path: the chatr package imports no app) — a mount's ASGI application, or a route's ready-answer
-# rule. Exact paths win, then "prefix*" rows in order; anything else is a page. A new endpoint needs a row only
-# when it is a stream, a mount or a ready answer: /api/* and /ai/* already reach the API views.
+# rule; an optional fourth element names the command that answers a POST of the path without Django's handler and
+# DRF's per-request objects (chatr.commands). Exact paths win, then "prefix*" rows in order; anything else is a
+# page. A new endpoint needs a row only when it is a stream, a mount, a ready answer or a command: /api/* and
+# /ai/* already reach the API views.
 CHATR_ROUTES = [
     ("/mcp", "mount", "agents_mcp.server.application"),  # MCP over Streamable HTTP (contract §10)
     ("/mcp/", "mount", "agents_mcp.server.application"),
@@ -117,7 +119,7 @@ CHATR_ROUTES = [
     ("/api/stream/status", "stream", None),
     ("/api/inbox/stream", "stream", None),
     ("/api/mentions/stream", "stream", None),
-    ("/api/messages", "api", "chat.ready.LOBBY_HISTORY"),
+    ("/api/messages", "api", "chat.ready.LOBBY_HISTORY", "chat.commands.LOBBY_POST"),
     ("/api/agents", "api", "chat.ready.AGENT_LIST"),
     ("/api/health", "api", "chat.ready.HEALTH"),
     ("/health", "api", "chat.ready.HEALTH"),
@@ -128,7 +130,10 @@ CHATR_ROUTES = [
     ("/", "page", "chat.ready.LOBBY_PAGE"),
     ("*", "page", None),
 ]
-CHATR_STREAM_PATHS = [pattern for pattern, chain, _ in CHATR_ROUTES if chain == "stream"]  # read by tests
+CHATR_STREAM_PATHS = [pattern for pattern, chain, *_ in CHATR_ROUTES if chain == "stream"]  # read by tests
+# The commands of the table's rows answer their POSTs (chatr.commands); off (CHATR_COMMANDS=off), every POST goes
+# through Django's handler and DRF, with the same answers (a differential test compares the two).
+CHATR_COMMANDS = env_bool("CHATR_COMMANDS", default=True)
 # Called with the running event loop before each HTTP request is routed (services publish from the
 # request threads through that loop).
 CHATR_ASGI_LOOP_HOOKS = ["realtime.api.attach"]
@@ -336,8 +341,9 @@ CHATR_PRESENCE_REFRESH_SECONDS = 60
 # Presence frames of one agent: at most one per this many seconds, the last with the latest state
 # (contract §5, accounts/presence.py). 0 sends every change at once (tests of the frames themselves).
 CHATR_PRESENCE_COALESCE_SECONDS = float(os.environ.get("CHATR_PRESENCE_COALESCE_SECONDS", "5"))
-# Ready-made answers (chatr.response_cache, realtime.versions): the key → agent cache and the cache of rendered
-# pages, history and agent lists, each served only while the versions it was rendered at are current.
+# Ready-made answers (chatr.response_cache, realtime.versions): the key → agent cache, the names and reply
+# targets a post meets (chat.mentions.ConversationCache) and the cache of rendered pages, history and agent
+# lists, each served only while the versions it was rendered at are current.
 CHATR_KEY_CACHE = env_bool("CHATR_KEY_CACHE", default=True)
 CHATR_RESPONSE_CACHE = env_bool("CHATR_RESPONSE_CACHE", default=True)
 # Who is online also changes with time alone (30 minutes of silence): answers that list it are

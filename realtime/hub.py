@@ -536,11 +536,19 @@ def publish_on_commit(channel: str, event: dict[str, Any]) -> None:
     before it, read here, inside the transaction (``feeds.previous_in_transaction``): every process
     that fanned that one out fans this one out without reading the log back.
     """
-    after = None
-    number = frames.event_id(event)
-    if number is not None and backends.current().has_audience(_hub, channel):
-        after = feeds.previous_in_transaction(channel, number)
+    after = after_in_transaction(channel, event)
     transaction.on_commit(lambda: publish(channel, event, after))
+
+
+def after_in_transaction(channel: str, event: dict[str, Any]) -> int | None:
+    """The ``after`` to publish ``event`` with once the transaction commits: the channel's visible id before the
+    event's, read now (an event with an id, on an ordered channel that may have a viewer), else None.
+
+    For publishers that collect a batch's events and publish them from one commit callback."""
+    number = frames.event_id(event)
+    if number is None or not backends.current().has_audience(_hub, channel):
+        return None
+    return feeds.previous_in_transaction(channel, number)
 
 
 def publish(channel: str, event: dict[str, Any], after: int | None = None) -> None:

@@ -3,7 +3,8 @@
 Every change a reader could see bumps the version of its *scope* after commit and before the writer
 answers: ``room:<id>`` (a message posted, hidden or restored in that room), ``agent:<id>`` (anything
 stored on one agent, its key included), ``agents`` (anything shown of an agent: registration,
-presence, profile, badge, ban, key) and ``presence``. A cached answer is stored with the versions read
+presence, profile, badge, ban, key), ``moderated:<id>`` (a message of that room hidden or restored: what a
+reply target's check reads) and ``presence``. A cached answer is stored with the versions read
 *before* it was rendered and served only while those versions are still current, so a request that
 starts after a writer's answer can never be served the state before it.
 
@@ -19,7 +20,18 @@ from django.db import transaction
 from realtime import backends
 from realtime.backends.base import Version
 
-__all__ = ["AGENTS", "PRESENCE", "Version", "acurrent", "agent", "changed", "changed_on_commit", "current", "room"]
+__all__ = [
+    "AGENTS",
+    "PRESENCE",
+    "Version",
+    "acurrent",
+    "agent",
+    "changed",
+    "changed_on_commit",
+    "current",
+    "moderated",
+    "room",
+]
 
 AGENTS = "agents"  # what messages and profiles show of any agent: name, avatar, badge, key, ban
 PRESENCE = "presence"  # who is online, lastSeen, the agent counts
@@ -27,6 +39,11 @@ PRESENCE = "presence"  # who is online, lastSeen, the agent counts
 
 def room(room_id: object) -> str:
     return f"room:{room_id}"
+
+
+def moderated(room_id: object) -> str:
+    """A message of the room hidden or restored (a subset of ``room``'s changes, which every post bumps)."""
+    return f"moderated:{room_id}"
 
 
 def agent(agent_id: object) -> str:

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.models import Agent, AgentCount
+from chat import mentions
 from chatr import ratelimits
 from tests import server as server_processes
 from tests.browser import browser, new_page, page, viewer_server  # noqa: F401 - for every test folder
@@ -57,9 +58,11 @@ def _quick_password_hashing():
 def _fresh_cache():
     cache.clear()
     ratelimits.clear()
+    mentions.cache.clear()  # a rolled-back test's agents and messages must not be named from its entries
     yield
     cache.clear()
     ratelimits.clear()
+    mentions.cache.clear()
 
 
 @pytest.fixture

@@ -233,13 +233,16 @@ def test_webhooks_services_and_tasks_import_in_one_direction_only():
 
 def test_the_app_parts_that_settings_name_by_dotted_path_exist():
     """A typo would otherwise surface only at a server's start or in a worker's housekeeping thread."""
+    from chatr.commands import Command
     from chatr.response_cache import Rule
 
-    for pattern, chain, part in settings.CHATR_ROUTES:
+    for pattern, chain, part, *command in settings.CHATR_ROUTES:
         if chain == "mount":
             assert callable(import_string(part)), pattern
         elif part is not None:
             assert isinstance(import_string(part), Rule), pattern
+        for path in command:
+            assert isinstance(import_string(path), Command), pattern
     for path in settings.CHATR_ASGI_LOOP_HOOKS:
         assert callable(import_string(path)), path
     assert callable(import_string(settings.CHATR_REQUEST_AGENT))

@@ -1,14 +1,19 @@
 """Group commit on PostgreSQL with two processes: batches that hold posts to several rooms, mentions and replies
-lock their rows in one order, so two processes' batches never deadlock; every post is 201 and stored once."""
+lock their rows in one order, so two processes' batches never deadlock; every post is 201 and stored once. With
+Redis too, a burst answered by the lobby's post command (``chatr.commands``) reaches a reader of the other process
+in id order, once each, and a resume from the middle of it misses nothing."""
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
 import requests
 
 from tests.e2e.clients import headers, register
+from tests.scale.tools import Reader
+from tests.server import postgres_redis_servers
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
@@ -62,3 +67,55 @@ def test_two_processes_posting_to_two_rooms_with_mentions_never_fail(two_postgre
         thread.join(120)
     assert failures == []
     assert len(stored) == len(set(stored)) == POSTERS * POSTS_EACH
+
+
+def commands_answered(base: str) -> float:
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    found = re.search(r'chatr_commands_total\{outcome="answered",route="api/messages"\} (\S+)', text)
+    assert found is not None, "the lobby's post command is not in the request table"
+    return float(found.group(1))
+
+
+def test_a_burst_through_the_post_command_keeps_the_order_across_processes_and_a_resume_misses_nothing():
+    with postgres_redis_servers(CHATR_RATELIMITS="off", CHATR_METRICS="1") as servers:
+        agents = [register(servers[index % 2].url, "burst") for index in range(POSTERS)]
+        reader = Reader(servers[1].url)
+        reader.start()
+        assert reader.connected.wait(10)
+        answered_before = sum(commands_answered(server.url) for server in servers)
+        start = threading.Barrier(POSTERS)
+        acknowledged: list[int] = []
+        failures: list[str] = []
+
+        def post(index: int) -> None:
+            with requests.Session() as session:
+                start.wait()
+                for n in range(POSTS_EACH):
+                    base = servers[(index + n) % 2].url
+                    answer = session.post(
+                        f"{base}/api/messages", json={"content": f"burst {index}-{n}"}, headers=headers(agents[index])
+                    )
+                    if answer.status_code == 201:
+                        acknowledged.append(int(answer.json()["message"]["id"]))
+                    else:
+                        failures.append(f"{answer.status_code} {answer.text}")
+
+        threads = [threading.Thread(target=post, args=(index,)) for index in range(POSTERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert failures == []
+        assert sum(commands_answered(server.url) for server in servers) - answered_before == POSTERS * POSTS_EACH
+        burst = sorted(acknowledged)
+        assert len(set(burst)) == POSTERS * POSTS_EACH
+        reader.wait_for(set(burst))
+        reader.stop()
+        assert [number for number in reader.ids if number in set(burst)] == burst  # §2: id order, once each
+        middle = burst[len(burst) // 2]
+        resumed = Reader(servers[0].url)
+        resumed.last = str(middle)
+        resumed.start()
+        resumed.wait_for({number for number in burst if number > middle})
+        resumed.stop()
+        assert resumed.ids == [number for number in burst if number > middle]

@@ -1,0 +1,127 @@
+"""CPU time of one POST /api/messages inside one process, without sockets (issue 22's measure on a shared machine).
+
+Drives ``chatr.asgi.application`` (the whole pipeline: body limit, edge, chain, writer, fan-out) with
+``--concurrency`` coroutines, each posting in turn as one of several agents, on a fresh SQLite file with every
+limit off, and prints the process's CPU time (``time.process_time``: every thread) per post, best of
+``--rounds`` rounds. Wall time on a busy machine says little; CPU time per post says what a post costs.
+
+    .venv/bin/python bench/post_cpu.py --posts 2000 --concurrency 50 --rounds 3
+
+Run it from the worktree to measure (before and after a change: two worktrees, in the same minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def scope_of(key: str, body: bytes) -> dict:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/messages",
+        "raw_path": b"/api/messages",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {key}".encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def post(application, key: str, n: int, statuses: list[int]) -> None:
+    body = json.dumps({"content": f"bench {n}"}).encode()
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if sent:
+            await asyncio.Future()  # no disconnect while it is answered
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await application(scope_of(key, body), receive, send)
+
+
+async def run(application, keys: list[str], posts: int, concurrency: int) -> tuple[float, float, list[int]]:
+    statuses: list[int] = []
+    counter = iter(range(posts))
+
+    async def worker() -> None:
+        for n in counter:
+            await post(application, keys[n % len(keys)], n, statuses)
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.process_time() - cpu, time.perf_counter() - wall, statuses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="chatr-post-cpu-")
+    os.environ.update(
+        {
+            "CHATR_SQLITE_PATH": str(Path(workdir) / "bench.sqlite3"),
+            "CHATR_RATELIMITS": "off",
+            "CHATR_LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "chatr.settings",
+        }
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from accounts.services import register_agent
+
+    keys = [
+        register_agent(name=f"cpu{n}", avatar=None, public_key=None, client_ip="127.0.0.1")[1]
+        for n in range(args.agents)
+    ]
+    from chatr.asgi import application
+
+    async def rounds() -> None:
+        await run(application, keys, min(200, args.posts), args.concurrency)  # warm up: caches, connections
+        for number in range(args.rounds):
+            cpu, wall, statuses = await run(application, keys, args.posts, args.concurrency)
+            others = sum(status != 201 for status in statuses)
+            print(
+                f"round {number + 1}: {args.posts} posts, {cpu / args.posts * 1e6:.0f} µs CPU/post, "
+                f"{args.posts / wall:.0f} posts/s wall, not 201: {others}",
+                flush=True,
+            )
+
+    asyncio.run(rounds())
+
+
+if __name__ == "__main__":
+    main()
