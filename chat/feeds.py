@@ -31,6 +31,9 @@ class RoomFeed:
     def events(self, ids: list[int]) -> list[dict[str, Any]]:
         return [events.message_event(message) for message in selectors.room_messages_by_id(ids=ids)]
 
+    def previous(self, before: int) -> int:
+        return selectors.previous_room_message_id(room_id=self.room_id, before=before)
+
 
 @dataclass(frozen=True)
 class InboxFeed:
@@ -44,6 +47,9 @@ class InboxFeed:
 
     def events(self, ids: list[int]) -> list[dict[str, Any]]:
         return [events.direct_event(message) for message in selectors.direct_messages_by_id(ids=ids)]
+
+    def previous(self, before: int) -> int:
+        return selectors.previous_inbox_id(agent_id=self.agent_id, before=before)
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,9 @@ class MentionFeed:
 
     def events(self, ids: list[int]) -> list[dict[str, Any]]:
         return [events.mention_event(notification) for notification in selectors.mentions_by_id(ids=ids)]
+
+    def previous(self, before: int) -> int:
+        return selectors.previous_mention_id(agent_id=self.agent_id, before=before)
 
 
 def register() -> None:

@@ -84,6 +84,20 @@ def visible_room_message_ids(*, room_id: str, after: int, upto: int) -> list[int
     return list(rows.values_list("id", flat=True))
 
 
+def previous_room_message_id(*, room_id: str, before: int) -> int:
+    """The room's visible message id just below ``before`` (0 if none), in plain SQL by
+    ``message_room_visible_idx``: a post to a watched room asks it inside its transaction."""
+    table = connection.ops.quote_name(Message._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE room_id = %s AND NOT hidden AND id < %s "  # noqa: S608 - a table name
+            "ORDER BY id DESC LIMIT 1",
+            [room_id, before],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else 0
+
+
 def room_messages_by_id(*, ids: list[int]) -> list[Message]:
     return list(Message.objects.filter(id__in=ids).select_related(*MESSAGE_RELATED).order_by("id"))
 
@@ -161,6 +175,12 @@ def inbox_ids(*, agent_id: UUID | str, after: int, upto: int) -> list[int]:
     return list(rows.values_list("id", flat=True))
 
 
+def previous_inbox_id(*, agent_id: UUID | str, before: int) -> int:
+    """The id of the direct message ``agent_id`` received just before ``before`` (0 if none)."""
+    rows = DirectMessage.objects.filter(recipient__pk=agent_id, id__lt=before).order_by("-id")
+    return rows.values_list("id", flat=True).first() or 0
+
+
 def direct_messages_by_id(*, ids: list[int]) -> list[DirectMessage]:
     return list(DirectMessage.objects.filter(id__in=ids).select_related("sender").order_by("id"))
 
@@ -203,6 +223,12 @@ def newest_mention_id(*, agent_id: UUID | str) -> int:
 def mention_ids(*, agent_id: UUID | str, after: int, upto: int) -> list[int]:
     """``_feed``'s ids in ``(after, upto]``, ascending."""
     return _visible_mention_ids(agent_id=agent_id, after=after, upto=upto)
+
+
+def previous_mention_id(*, agent_id: UUID | str, before: int) -> int:
+    """``agent_id``'s feed id just below ``before`` whose message is visible (0 if none)."""
+    ids = _visible_mention_ids(agent_id=agent_id, upto=before - 1, newest_first=True, limit=1)
+    return ids[0] if ids else 0
 
 
 def _visible_mention_ids(

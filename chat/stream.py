@@ -336,7 +336,10 @@ async def _serve(
         subscription.deduplicate_upto = newest
         if first:
             await write(first)
-        await subscription.live(send)
+        # The headers are out: a wrapper that only completes them (the edge's ``body_send``) has nothing to do
+        # for the live frames, which the hub writes with the send beneath it (one coroutine less per frame
+        # per viewer).
+        await subscription.live(getattr(send, "body_send", send))
     except realtime.Overflow:
         logger.info("a stream on %s was ended (fell behind, or its channel lost track); it resumes", channel)
     except (TimeoutError, Exception) as error:

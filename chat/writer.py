@@ -456,12 +456,13 @@ def _announce_on_commit(messages: list[Message]) -> None:
         rooms.setdefault(message.room_id, message.room.kind)
     freshness.changed_on_commit(*(freshness.room(room_id) for room_id in rooms))
     frames = [(hub.room_channel(message.room_id), events.message_event(message)) for message in messages]
+    afters = [hub.after_in_transaction(channel, event) for channel, event in frames]  # each room's id before, now
 
     kinds = Counter(rooms[message.room_id] for message in messages)
 
     def publish() -> None:
-        for channel, event in frames:
-            hub.publish(channel, event)
+        for (channel, event), after in zip(frames, afters, strict=True):
+            hub.publish(channel, event, after)
         for kind, count in kinds.items():
             metrics.MESSAGES_POSTED.labels(kind).inc(count)
 

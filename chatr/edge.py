@@ -263,6 +263,7 @@ def watching(exchange: Exchange, send: Send) -> Send:
             record(exchange, message["status"])
         await send(message)
 
+    send_and_record.body_send = send  # type: ignore[attr-defined]  # the same for bodies: a stream's frames skip this
     return send_and_record
 
 

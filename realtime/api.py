@@ -17,6 +17,7 @@ from realtime.frames import PING, RETRY, encode, event_id, frame_id
 from realtime.hub import (
     Overflow,
     Subscription,
+    after_in_transaction,
     attach,
     channel_count,
     end_agent_streams,
@@ -43,6 +44,7 @@ __all__ = [
     "Slot",
     "Subscription",
     "TooManyWaits",
+    "after_in_transaction",
     "attach",
     "channel_count",
     "count_streams",

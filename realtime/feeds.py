@@ -3,15 +3,19 @@
 A channel ``<kind>:<key>`` is ordered when an app registered a feed for ``<kind>``: its ids are handed
 out in commit order, so once id N is visible every lower id of the channel is too. The hub uses that:
 a frame with id N means "the log has grown up to N"; it reads the ids in ``(last fanned out, N]``
-from the feed, in one query, and fans them out in id order. Feeds are sync: the hub runs them off
-the event loop. The engine knows no app: chat registers its rooms, inboxes and mentions in its
-``AppConfig.ready``.
+from the feed, in one query, and fans them out in id order — unless the frame says it follows what
+went out without a gap: a publisher inside the transaction that commits an item reads the visible id
+before it (``previous``, ``previous_in_transaction``), and the hub fans a frame whose previous id it
+already fanned out straight away. Feeds are sync: the hub runs them off the event loop. The engine
+knows no app: chat registers its rooms, inboxes and mentions in its ``AppConfig.ready``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from django.db import connection
 
 from realtime import frames
 
@@ -27,6 +31,9 @@ class Feed(Protocol):
 
     def events(self, ids: list[int]) -> list[dict[str, Any]]:
         """The events of these ids, each carrying its id (``frames.event_id``)."""
+
+    def previous(self, before: int) -> int:
+        """The highest visible id below ``before`` (0 when none)."""
 
 
 _factories: dict[str, Callable[[str], Feed]] = {}
@@ -56,3 +63,34 @@ def frames_between(feed: Feed, after: int, upto: int, known: dict[int, bytes]) -
     return [
         known[number] if number in known else loaded[number] for number in ids if number in known or number in loaded
     ]
+
+
+def previous_in_transaction(channel: str, number: int) -> int | None:
+    """The visible id of ``channel`` before ``number``, read in the transaction that is about to commit it.
+
+    Called by a publisher after it stored item ``number`` and before it commits: the channel's ids are
+    locked until then (each feed's writer locks its room or recipient row), so nothing can come in
+    between, and the answer holds at commit. ``None`` for a channel without a feed.
+
+    Within one transaction the answer for the next item of the same channel is the item before it
+    (a batch of posts to one room pays one query, not one per post). The memo lives as long as the
+    transaction's list of commit hooks: Django replaces that list at every commit and rollback (also
+    of a savepoint), so a memo can never outlive the transaction that wrote it.
+    """
+    feed = feed_for(channel)
+    if feed is None:
+        return None
+    hooks = connection.run_on_commit
+    memo: dict[str, int] | None = None
+    if connection.in_atomic_block:
+        kept = getattr(connection, "chatr_channel_tails", None)
+        if kept is not None and kept[0] is hooks:
+            memo = kept[1]
+        else:
+            memo = {}
+            connection.chatr_channel_tails = (hooks, memo)  # type: ignore[attr-defined]
+    tail = memo.get(channel) if memo is not None else None
+    previous = tail if tail is not None and tail < number else feed.previous(number)
+    if memo is not None:
+        memo[channel] = number
+    return previous

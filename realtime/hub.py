@@ -1,21 +1,28 @@
 """The per-process fan-out of stream frames. Only services publish, and only after commit.
 
 An event is encoded once to the bytes of its SSE frame (``realtime.frames.encode``) and the same bytes
-are handed to every viewer of its channel in this process: one bounded queue per viewer. A viewer
-whose queue is full is closed, never waited for; it comes back with ``Last-Event-ID`` and the
-database replays what it missed.
+are handed to every viewer of its channel in this process. A live viewer (a stream) is written to by
+the hub itself, in the loop that fans out: one ASGI ``send`` per viewer per burst, with one message
+dict shared by all of them, and no task woken. A viewer whose socket pushes back gets a task that
+finishes the write while later frames queue behind it (bounded); one that falls a whole queue behind
+is closed, never waited for; it comes back with ``Last-Event-ID`` and the database replays what it
+missed.
 
 How a frame reaches the other processes is the backend's business (``realtime.backends``): with one
 process it goes straight from the publishing thread into the event loop; with Redis it is published
 once and each process listens once per channel its viewers watch.
 
-The database is the log; a frame that carries an id is only a doorbell. Channels whose kind has a
-registered feed (``realtime.feeds``) are ordered: when a frame with id N arrives, the process reads the
-visible ids up to N it has not fanned out yet (one query per burst, off the loop, coalesced while one
-is in flight) and fans them out in id order, reusing the frames it already has. Two messages
-committed a few microseconds apart, whose frames were published in the other order or lost, still
-reach every viewer once and in id order. Frames without an id (delete, presence) are not ordered by
-id and pass straight through, behind any read in flight.
+The database is the log; a frame that carries an id is a doorbell. Channels whose kind has a
+registered feed (``realtime.feeds``) are ordered. A frame may say which visible id of its channel
+came before it (``after``, read by the publisher inside the transaction that committed it, while the
+channel's ids were locked): when that is the last id this process fanned out, the frame is contiguous
+and goes out at once, with no read. Otherwise (a frame published out of commit order, one lost on
+the way, a publisher that did not say) the process reads the visible ids up to N it has not fanned
+out yet (one query per burst, off the loop, coalesced while one is in flight) and fans them out in id
+order, reusing the frames it already has. Two messages committed a few microseconds apart, whose
+frames were published in the other order or lost, still reach every viewer once and in id order.
+Frames without an id (delete, presence) are not ordered by id and pass straight through, behind any
+read in flight.
 """
 
 from __future__ import annotations
@@ -51,6 +58,10 @@ class Subscription:
     loop that fans out — no task is woken per viewer per frame. A write the socket cannot take at once
     (the client reads slowly) is finished by a task of its own while later frames queue up behind it;
     a viewer that falls a whole queue behind is ended, never waited for.
+
+    ``direct`` is the viewer's ASGI ``send`` while the hub may write to it straight away (live, its
+    backlog's duplicates behind it, no write pending, not ended), else ``None``: the hub's fan-out loop
+    reads this one attribute per viewer.
     """
 
     __slots__ = (
@@ -64,6 +75,7 @@ class Subscription:
         "agent_id",
         "channel",
         "deduplicate_upto",
+        "direct",
         "last_offer",
         "overflowed",
         "wants_stats",
@@ -78,6 +90,7 @@ class Subscription:
         self.overflowed = False
         self.last_offer = now
         self.deduplicate_upto: int | None = None
+        self.direct: Callable[[dict], Any] | None = None
         self._frames: deque[bytes] = deque()
         self._limit = limit
         self._waiter: asyncio.Future[None] | None = None
@@ -91,7 +104,8 @@ class Subscription:
             return
         self.last_offer = now
         if self._send is not None and self._busy is None:
-            self._write(frame)
+            self._write({"type": "http.response.body", "body": frame, "more_body": True})
+            self._settle()
             return
         if len(self._frames) >= self._limit:
             if self._waiter is None and self._task is not None and self._send is None:
@@ -119,9 +133,15 @@ class Subscription:
         self.deduplicate_upto = None
         return True
 
+    def _settle(self) -> None:
+        """Let the hub write to this viewer directly again once nothing stands in the way."""
+        ready = self._send is not None and self._busy is None and self.deduplicate_upto is None
+        self.direct = self._send if ready and not self.overflowed else None
+
     def end(self) -> None:
         """End the stream once what it is writing now is written; it resumes with Last-Event-ID."""
         self.overflowed = True
+        self.direct = None
         self._frames.clear()  # nothing more will be sent: let the memory go at once
         self._wake()
         if self._done is not None and not self._done.done():
@@ -159,16 +179,23 @@ class Subscription:
         self._frames = deque(frame for frame in self._frames if self._fresh(frame))
         if self._frames:
             self._busy = asyncio.ensure_future(self._drain(None, None))
+        self._settle()
         try:
             await self._done
         finally:
             self._send = None
+            self.direct = None
         raise Overflow()
 
-    def _write(self, frame: bytes) -> None:
+    def _write(self, message: dict) -> None:
+        """Hand ``message`` (an ASGI body message, possibly shared with other viewers) to the connection now.
+
+        The usual case completes on the spot (the server's ``send`` does not suspend); when the socket
+        pushes back, a task finishes the write and the frames queued behind it.
+        """
         send = self._send
         assert send is not None
-        writing = send({"type": "http.response.body", "body": frame, "more_body": True})
+        writing = send(message)
         try:
             waited = writing.send(None)
         except StopIteration:
@@ -176,13 +203,24 @@ class Subscription:
         except BaseException:
             self.end()
             return
-        # The socket pushes back: finish this write in a task, and the frames that queue behind it.
+        self.pushed_back(writing, waited)
+
+    def pushed_back(self, writing: Any, waited: Any) -> None:
+        """The socket pushes back: finish this write in a task, and the frames that queue behind it."""
+        self.direct = None
         self._busy = asyncio.ensure_future(self._drain(writing, waited))
 
     async def _drain(self, writing: Any, waited: Any) -> None:
         try:
             while writing is not None:
-                await (waited if waited is not None else asyncio.sleep(0))
+                if waited is None:
+                    await asyncio.sleep(0)  # a bare yield: try again on the next turn
+                else:
+                    # The write yielded this future to us, not to a task, so it is still marked as claimed by
+                    # an ``await``; awaiting it as it is raises "await wasn't used with future" (the viewer
+                    # was ended the first time its socket pushed back).
+                    waited._asyncio_future_blocking = False
+                    await waited
                 try:
                     waited = writing.send(None)
                 except StopIteration:
@@ -197,19 +235,21 @@ class Subscription:
             self.end()
         finally:
             self._busy = None
+            self._settle()
 
 
 class ChannelLog:
     """How far this process has fanned out one ordered channel.
 
-    Frames with an id are doorbells: "the channel's log has grown up to this id". The hub reads the
-    log from the database up to the highest id announced, one query per burst, and fans the items out
-    in id order, never an id it has fanned out before. So frames published in another order than
-    their commits (two writers a few microseconds apart), or lost on the way, reach every viewer
-    once and in order anyway.
+    Frames with an id are doorbells: "the channel's log has grown up to this id". A frame whose
+    ``after`` (the channel's visible id before it) is at most ``last`` is contiguous with what went
+    out and goes out at once. Otherwise the hub reads the log from the database up to the highest id
+    announced, one query per burst, and fans the items out in id order, never an id it has fanned out
+    before. So frames published in another order than their commits (two writers a few microseconds
+    apart, two processes), or lost on the way, reach every viewer once and in order anyway.
     """
 
-    __slots__ = ("announced", "channel", "feed", "held", "known", "last", "ready", "task")
+    __slots__ = ("afters", "announced", "channel", "feed", "held", "known", "last", "ready", "task")
 
     def __init__(self, channel: str, feed: feeds.Feed, loop: asyncio.AbstractEventLoop) -> None:
         self.channel = channel
@@ -217,9 +257,28 @@ class ChannelLog:
         self.last: int | None = None  # the highest id fanned out; None until the first read
         self.announced = 0  # the highest id a doorbell announced
         self.known: dict[int, bytes] = {}  # frames that came with doorbells, not yet fanned out
+        self.afters: dict[int, int] = {}  # of those, the visible id before each, when its publisher said
         self.held: list[bytes] = []  # frames without an id, waiting behind a read in flight
         self.ready: asyncio.Future[None] = loop.create_future()
         self.task: asyncio.Task | None = None
+
+    def contiguous(self) -> list[bytes]:
+        """Take the known frames that follow ``last`` without a gap, in id order (no read needed)."""
+        assert self.last is not None
+        taken: list[bytes] = []
+        while self.known:
+            number = min(self.known)
+            if number <= self.last:  # the first read found it already fanned out (or before any viewer)
+                del self.known[number]
+                self.afters.pop(number, None)
+                continue
+            after = self.afters.get(number)
+            if after is None or after > self.last:
+                break
+            taken.append(self.known.pop(number))
+            del self.afters[number]
+            self.last = number
+        return taken
 
 
 class Hub:
@@ -231,6 +290,8 @@ class Hub:
         self.logs: dict[str, ChannelLog] = {}
         self._tasks: set[asyncio.Task] = set()
         self._link: Any = None
+        self._pending: dict[str, list[bytes]] = {}  # frames to offer at the end of this turn of the loop
+        self._flushing = False
 
     # --- called in the event loop ------------------------------------------------------------
     async def subscribe(
@@ -274,45 +335,58 @@ class Hub:
             if self._link is not None:
                 self.spawn(self._link.sync(subscription.channel))
 
-    def fan_out(self, channel: str, frame: bytes) -> None:
+    def fan_out(self, channel: str, frame: bytes, after: int | None = None) -> None:
+        """Fan ``frame`` out to this process's viewers of ``channel``, in id order on an ordered channel.
+
+        ``after``: the channel's visible id before this frame's, as its publisher read it inside the
+        committing transaction (None when it did not say).
+        """
         if not self.channels.get(channel):
             return
         log = self.logs.get(channel)
         if log is None:
-            self._offer(channel, [frame])
+            self._offer_soon(channel, frame)
             return
         number = frames.frame_id(frame)
         if number is None:
             if log.task is None:
-                self._offer(channel, [frame])
+                self._offer_soon(channel, frame)
             else:
                 log.held.append(frame)  # keeps its place behind the messages being read
             return
         if log.last is not None and number <= log.last:
             return  # fanned out already (a read up to a later id found it)
-        log.known[number] = frame
         log.announced = max(log.announced, number)
+        if log.task is None and after is not None and log.last is not None and after <= log.last:
+            # Contiguous: no visible id of the channel lies between what went out and this frame.
+            log.last = number
+            self._offer_soon(channel, frame)
+            return
+        log.known[number] = frame
+        if after is not None:
+            log.afters[number] = after
         if log.task is None:
             log.task = self.spawn(self._catch_up(log))
 
     async def _catch_up(self, log: ChannelLog) -> None:
-        """Read the log up to the highest id announced and fan it out; repeat while doorbells keep ringing."""
+        """Fan out up to the highest id announced: the contiguous frames at once, the rest after one read
+        of the log; repeat while doorbells keep ringing."""
         try:
             if log.last is None:
                 log.last = await run_off_loop(log.feed.newest)
                 log.ready.set_result(None)
             while self.logs.get(log.channel) is log:
+                loaded = log.contiguous()
                 if log.announced > log.last:
                     upto = log.announced
                     known = {number: frame for number, frame in log.known.items() if number <= upto}
                     metrics.HUB_LOG_READS.inc()
-                    loaded = await run_off_loop(feeds.frames_between, log.feed, log.last, upto, known)
+                    loaded += await run_off_loop(feeds.frames_between, log.feed, log.last, upto, known)
                     if self.logs.get(log.channel) is not log:
                         return
                     log.last = upto
                     log.known = {number: frame for number, frame in log.known.items() if number > upto}
-                else:
-                    loaded = []
+                    log.afters = {number: after for number, after in log.afters.items() if number > upto}
                 if log.announced <= log.last:
                     loaded += log.held
                     log.held = []
@@ -340,14 +414,59 @@ class Hub:
             if subscription.agent_id is not None and str(subscription.agent_id) == agent_id:
                 subscription.end()
 
+    def _offer_soon(self, channel: str, frame: bytes) -> None:
+        """Offer ``frame`` at the end of this turn of the loop, with the channel's other frames of the turn.
+
+        The frames of posts committed together (one batch of the writer) reach the loop together: each
+        viewer gets them in one write instead of one write per frame.
+        """
+        pending = self._pending.get(channel)
+        if pending is not None:
+            pending.append(frame)
+            return
+        self._pending[channel] = [frame]
+        if not self._flushing and self.loop is not None:
+            self._flushing = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = False
+        pending, self._pending = self._pending, {}
+        for channel, ready in pending.items():
+            self._offer(channel, ready)
+
     def _offer(self, channel: str, ready: list[bytes]) -> None:
+        """Hand ``ready`` (frames in order) to every viewer of ``channel``: one write per live viewer.
+
+        The hot loop of a busy room (2,000 viewers × 20 frames a second is 40,000 turns a second): for a
+        viewer the hub may write to directly it is one ``send`` of one message dict shared by every
+        viewer (ASGI servers read the message, never change it), driven to its end on the spot; any
+        other viewer takes the frames through ``offer`` (its queue, its backlog's duplicates).
+        """
+        if self._pending and (earlier := self._pending.pop(channel, None)):
+            ready = earlier + ready  # what this turn offered before goes first
         members = self.channels.get(channel)
         if not members or not ready:
             return
         now = self.loop.time() if self.loop is not None else 0.0
+        body = ready[0] if len(ready) == 1 else b"".join(ready)
+        message = {"type": "http.response.body", "body": body, "more_body": True}
         for subscription in list(members):
-            for frame in ready:
-                subscription.offer(frame, now)
+            send = subscription.direct
+            if send is None:
+                for frame in ready:
+                    subscription.offer(frame, now)
+                continue
+            subscription.last_offer = now
+            writing = send(message)
+            try:
+                waited = writing.send(None)
+            except StopIteration:
+                continue  # written: the usual case
+            except BaseException:
+                subscription.end()
+                continue
+            subscription.pushed_back(writing, waited)
 
     def subscriptions(self) -> Iterator[Subscription]:
         for members in list(self.channels.values()):
@@ -372,20 +491,22 @@ class Hub:
         self.channels = {}
         self.logs = {}
         self._tasks = set()
+        self._pending = {}
+        self._flushing = False
         self._link = backends.current().link(self)
         self.spawn(slots.renew_held_forever())
 
     # --- called from any thread ----------------------------------------------------------------
-    def deliver(self, channel: str, frame: bytes) -> None:
+    def deliver(self, channel: str, frame: bytes, after: int | None = None) -> None:
         loop = self.loop
         # Reading the dict from another thread is safe under the GIL; a viewer subscribing right
         # now loads its backlog after subscribing, so a frame skipped here is in that backlog.
         if loop is None or loop.is_closed() or channel not in self.channels:
             return
         if running_loop() is loop:
-            self.fan_out(channel, frame)
+            self.fan_out(channel, frame, after)
         else:
-            loop.call_soon_threadsafe(self.fan_out, channel, frame)
+            loop.call_soon_threadsafe(self.fan_out, channel, frame, after)
 
     def call_in_loop(self, function: Callable[..., Any], *args: Any) -> None:
         """Run ``function(*args)`` in the hub's loop: now if this is it, else as soon as it can."""
@@ -409,18 +530,39 @@ _hub = Hub()
 
 
 def publish_on_commit(channel: str, event: dict[str, Any]) -> None:
-    """Send ``event`` to every stream on ``channel`` once the current transaction commits."""
-    transaction.on_commit(lambda: publish(channel, event))
+    """Send ``event`` to every stream on ``channel`` once the current transaction commits.
+
+    An event with an id on an ordered channel that may have a viewer goes with the channel's visible id
+    before it, read here, inside the transaction (``feeds.previous_in_transaction``): every process
+    that fanned that one out fans this one out without reading the log back.
+    """
+    after = after_in_transaction(channel, event)
+    transaction.on_commit(lambda: publish(channel, event, after))
 
 
-def publish(channel: str, event: dict[str, Any]) -> None:
-    """Encode ``event`` once and hand it to every process's viewers of ``channel`` (call after commit)."""
-    backends.current().publish(_hub, channel, event)
+def after_in_transaction(channel: str, event: dict[str, Any]) -> int | None:
+    """The ``after`` to publish ``event`` with once the transaction commits: the channel's visible id before the
+    event's, read now (an event with an id, on an ordered channel that may have a viewer), else None.
+
+    For publishers that collect a batch's events and publish them from one commit callback."""
+    number = frames.event_id(event)
+    if number is None or not backends.current().has_audience(_hub, channel):
+        return None
+    return feeds.previous_in_transaction(channel, number)
 
 
-def publish_frame(channel: str, frame: bytes) -> None:
+def publish(channel: str, event: dict[str, Any], after: int | None = None) -> None:
+    """Encode ``event`` once and hand it to every process's viewers of ``channel`` (call after commit).
+
+    ``after``: the channel's visible id before the event's, when the caller read it in the committing
+    transaction; None makes every process read its log to place the frame.
+    """
+    backends.current().publish(_hub, channel, event, after)
+
+
+def publish_frame(channel: str, frame: bytes, after: int | None = None) -> None:
     """Deliver an already encoded frame on ``channel``."""
-    backends.current().publish_frame(_hub, channel, frame)
+    backends.current().publish_frame(_hub, channel, frame, after)
 
 
 def end_agent_streams_on_commit(agent_id: object) -> None:

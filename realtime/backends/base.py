@@ -23,8 +23,8 @@ class Hub(Protocol):
     loop: asyncio.AbstractEventLoop | None
     channels: dict[str, Any]
 
-    def deliver(self, channel: str, frame: bytes) -> None: ...
-    def fan_out(self, channel: str, frame: bytes) -> None: ...
+    def deliver(self, channel: str, frame: bytes, after: int | None = None) -> None: ...
+    def fan_out(self, channel: str, frame: bytes, after: int | None = None) -> None: ...
     def end_agent(self, agent_id: str) -> None: ...
     def end_channel(self, channel: str) -> None: ...
     def call_in_loop(self, function: Callable[..., Any], *args: Any) -> None: ...
@@ -37,14 +37,18 @@ class Backend(ABC):
         """False when no process can have a viewer of ``channel`` (then nothing is encoded)."""
         return True
 
-    def publish(self, hub: Hub, channel: str, event: dict[str, Any]) -> None:
+    def publish(self, hub: Hub, channel: str, event: dict[str, Any], after: int | None = None) -> None:
         """Encode ``event`` once and hand it to every viewer of ``channel`` (nothing to do without one)."""
         if self.has_audience(hub, channel):
-            self.publish_frame(hub, channel, frames.encode(event))
+            self.publish_frame(hub, channel, frames.encode(event), after)
 
     @abstractmethod
-    def publish_frame(self, hub: Hub, channel: str, frame: bytes) -> None:
-        """Hand an encoded frame to every process's viewers of ``channel`` (from any thread)."""
+    def publish_frame(self, hub: Hub, channel: str, frame: bytes, after: int | None = None) -> None:
+        """Hand an encoded frame to every process's viewers of ``channel`` (from any thread).
+
+        ``after`` (the channel's visible id before the frame's, or None) goes along to each process's
+        ``fan_out``.
+        """
 
     @abstractmethod
     def end_agent(self, hub: Hub, agent_id: str) -> None:

@@ -30,8 +30,8 @@ class LocalBackend(Backend):
     def has_audience(self, hub: Hub, channel: str) -> bool:
         return channel in hub.channels  # most mention channels, most of the time, have no viewer
 
-    def publish_frame(self, hub: Hub, channel: str, frame: bytes) -> None:
-        hub.deliver(channel, frame)
+    def publish_frame(self, hub: Hub, channel: str, frame: bytes, after: int | None = None) -> None:
+        hub.deliver(channel, frame, after)
 
     def end_agent(self, hub: Hub, agent_id: str) -> None:
         hub.call_in_loop(hub.end_agent, agent_id)

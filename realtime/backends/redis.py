@@ -63,12 +63,13 @@ class RedisBackend(Backend):
         self._async_clients: dict[int, Any] = {}
 
     # --- frames -------------------------------------------------------------------------------
-    def publish_frame(self, hub: Hub, channel: str, frame: bytes) -> None:
+    def publish_frame(self, hub: Hub, channel: str, frame: bytes, after: int | None = None) -> None:
         """The message is already committed: a failure here is logged, not raised. The viewers that
         missed the frame get the message from the database with the channel's next frame, or when
         they resume."""
         try:
-            self._send_to_group(hub, group_name(channel), {"type": "chatr.frame", "channel": channel, "frame": frame})
+            message = {"type": "chatr.frame", "channel": channel, "frame": frame, "after": after}
+            self._send_to_group(hub, group_name(channel), message)
         except Exception:
             logger.exception("publishing to %s failed", channel)
 
@@ -275,7 +276,7 @@ class ChannelLayerLink:
                 await asyncio.sleep(1)
                 continue
             if message.get("type") == "chatr.frame":
-                self.hub.fan_out(message["channel"], message["frame"])
+                self.hub.fan_out(message["channel"], message["frame"], message.get("after"))
             elif message.get("type") == "chatr.end_agent":
                 self.hub.end_agent(message["agent"])
             elif message.get("type") == "chatr.barrier":

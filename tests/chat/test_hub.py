@@ -230,3 +230,230 @@ def test_a_stream_the_server_cancels_gives_its_subscription_back():
     assert sent[0]["status"] == 200
     assert while_open == 1
     assert after == 0
+
+
+def _reads() -> float:
+    from chatr import metrics
+
+    return metrics.HUB_LOG_READS._value.get()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_frames_that_follow_what_went_out_are_fanned_out_without_reading_the_log(make_agent):
+    poster = make_agent("poster").agent
+    channel = realtime.room_channel("lobby")
+
+    async def watch() -> tuple[list[bytes], float, list[tuple[Message, bytes]]]:
+        subscription = await hub.subscribe(channel)
+        created = await sync_to_async(_create, thread_sensitive=False)(poster, ["a", "b", "c"])
+        before = _reads()
+        previous = 0
+        for message, frame in created:
+            hub.publish_frame(channel, frame, previous)
+            previous = message.id
+        delivered: list[bytes] = []
+        while len(delivered) < 3:
+            delivered += await asyncio.wait_for(subscription.next_frames(), timeout=5)
+        reads = _reads() - before
+        hub.unsubscribe(subscription)
+        return delivered, reads, created
+
+    delivered, reads, created = asyncio.run(watch())
+    assert delivered == [frame for _, frame in created]
+    assert reads == 0  # each frame said which one came before it, and that one had gone out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_frame_whose_predecessor_has_not_gone_out_waits_for_the_log_and_nothing_comes_twice(make_agent):
+    poster = make_agent("poster").agent
+    channel = realtime.room_channel("lobby")
+
+    async def watch() -> tuple[list[bytes], list[bytes], float, list[tuple[Message, bytes]]]:
+        subscription = await hub.subscribe(channel)
+        created = await sync_to_async(_create, thread_sensitive=False)(poster, ["first", "second", "third"])
+        (first, first_frame), (second, second_frame), (_, third_frame) = created
+        before = _reads()
+        # As two processes can: the second's frame arrives first; it names the first, which has not gone out.
+        hub.publish_frame(channel, second_frame, first.id)
+        delivered = await asyncio.wait_for(subscription.next_frames(), timeout=5)
+        hub.publish_frame(channel, first_frame, 0)  # late: the read already brought it
+        hub.publish_frame(channel, third_frame, second.id)  # contiguous again
+        later: list[bytes] = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                later += await asyncio.wait_for(subscription.next_frames(), timeout=0.3)
+        reads = _reads() - before
+        hub.unsubscribe(subscription)
+        return delivered, later, reads, created
+
+    delivered, later, reads, created = asyncio.run(watch())
+    assert delivered == [created[0][1], created[1][1]]  # the first, read from the database, then the second
+    assert later == [created[2][1]]  # the late first is not sent again; the third needs no read
+    assert reads == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_contiguous_frame_skips_a_hidden_message_as_the_log_would(make_agent):
+    poster = make_agent("poster").agent
+    channel = realtime.room_channel("lobby")
+
+    async def watch() -> tuple[list[bytes], float, list[tuple[Message, bytes]]]:
+        subscription = await hub.subscribe(channel)
+        created = await sync_to_async(_create, thread_sensitive=False)(poster, ["a", "b", "c"], hidden=("b",))
+        (a, a_frame), _, (c, c_frame) = created
+        previous = await sync_to_async(selectors.previous_room_message_id, thread_sensitive=False)(
+            room_id="lobby", before=c.id
+        )
+        before = _reads()
+        hub.publish_frame(channel, a_frame, 0)
+        hub.publish_frame(channel, c_frame, previous)
+        delivered: list[bytes] = []
+        while len(delivered) < 2:
+            delivered += await asyncio.wait_for(subscription.next_frames(), timeout=5)
+        reads = _reads() - before
+        hub.unsubscribe(subscription)
+        return delivered, reads, [a.id, previous]
+
+    delivered, reads, (a_id, previous) = asyncio.run(watch())
+    assert previous == a_id  # the hidden message in between is not the visible one before
+    assert len(delivered) == 2 and b'"content":"a"' in delivered[0] and b'"content":"c"' in delivered[1]
+    assert reads == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_posts_to_a_watched_room_reach_it_in_order_without_reading_the_log(make_agent):
+    """The writer's frames carry the room's previous id: in one transaction (a batch) and across transactions."""
+    poster = make_agent("poster", verified=True).agent
+    channel = realtime.room_channel("lobby")
+
+    def post_three() -> list[int]:
+        Room.objects.get_or_create(pk="lobby", defaults={"kind": Room.Kind.LOBBY, "name": "Lobby"})
+        first = services.post_room_message(agent=poster, room=selectors.lobby(), content="one")
+        with transaction.atomic():  # two posts committed together: the second's predecessor is the first
+            second = services.post_room_message(agent=poster, room=selectors.lobby(), content="two")
+            third = services.post_room_message(agent=poster, room=selectors.lobby(), content="three")
+        return [first.id, second.id, third.id]
+
+    async def watch() -> tuple[list[bytes], float, list[int]]:
+        subscription = await hub.subscribe(channel)
+        before = _reads()
+        ids = await sync_to_async(post_three, thread_sensitive=False)()
+        delivered: list[bytes] = []
+        while len(delivered) < 3:
+            delivered += await asyncio.wait_for(subscription.next_frames(), timeout=5)
+        reads = _reads() - before
+        hub.unsubscribe(subscription)
+        return delivered, reads, ids
+
+    delivered, reads, ids = asyncio.run(watch())
+    assert [realtime.frame_id(frame) for frame in delivered] == ids
+    assert reads == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_previous_id_remembered_in_a_transaction_is_forgotten_when_it_rolls_back(make_agent):
+    from realtime import feeds
+
+    poster = make_agent("poster").agent
+    channel = realtime.room_channel("lobby")
+    ((kept, _),) = _create(poster, ["kept"])
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ((rolled_back, _),) = _create(poster, ["rolled back"])
+        assert feeds.previous_in_transaction(channel, rolled_back.id) == kept.id
+        raise RuntimeError("abort")
+    with transaction.atomic():
+        ((later, _),) = _create(poster, ["later"])
+        assert feeds.previous_in_transaction(channel, later.id) == kept.id  # not the rolled-back one
+        ((last, _),) = _create(poster, ["last"])
+        assert feeds.previous_in_transaction(channel, last.id) == later.id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_frame_that_arrives_while_the_channel_first_reads_its_log_is_not_fanned_out_if_it_is_older(make_agent):
+    poster = make_agent("poster").agent
+    channel = realtime.room_channel("lobby")
+    ((old, old_frame),) = _create(poster, ["old"])
+
+    async def watch() -> tuple[list[bytes], bytes]:
+        subscribing = asyncio.ensure_future(hub.subscribe(channel))
+        for _ in range(100):  # until the channel's first read of its log is under way
+            if channel in hub._hub.logs:
+                break
+            await asyncio.sleep(0)
+        # A late frame of a message committed before anyone watched, which names its predecessor.
+        hub._hub.fan_out(channel, old_frame, 0)
+        subscription = await subscribing
+        ((_new, new_frame),) = await sync_to_async(_create, thread_sensitive=False)(poster, ["new"])
+        hub.publish_frame(channel, new_frame, old.id)
+        delivered = await asyncio.wait_for(subscription.next_frames(), timeout=5)
+        hub.unsubscribe(subscription)
+        return delivered, new_frame
+
+    delivered, new_frame = asyncio.run(watch())
+    assert delivered == [new_frame]
+
+
+def test_a_live_viewer_whose_socket_pushes_back_gets_what_queued_in_one_write_and_stalls_no_one():
+    channel = "plain:room"  # no feed: frames pass straight through
+
+    async def watch() -> tuple[list[bytes], list[bytes], int]:
+        quick_writes: list[bytes] = []
+        slow_writes: list[bytes] = []
+        slow_socket_free = asyncio.Event()
+
+        async def quick_send(message: dict) -> None:
+            quick_writes.append(message["body"])
+
+        async def slow_send(message: dict) -> None:
+            if not slow_writes:
+                await slow_socket_free.wait()  # the first write waits for the client to read
+            slow_writes.append(message["body"])
+
+        quick, slow = await hub.subscribe(channel), await hub.subscribe(channel)
+        viewers = [asyncio.ensure_future(quick.live(quick_send)), asyncio.ensure_future(slow.live(slow_send))]
+        await asyncio.sleep(0)
+        for number in range(4):
+            hub.publish_frame(channel, b"data: %d\n\n" % number)
+            await asyncio.sleep(0)  # one turn of the loop each: four writes, not one
+        quick_then = list(quick_writes)
+        slow_socket_free.set()
+        for _ in range(100):
+            if len(slow_writes) == 2:
+                break
+            await asyncio.sleep(0)
+        direct_again = slow.direct is not None
+        hub.publish_frame(channel, b"data: 4\n\n")
+        await asyncio.sleep(0)
+        for viewer in viewers:
+            viewer.cancel()
+        for subscription in (quick, slow):
+            hub.unsubscribe(subscription)
+        return quick_then, slow_writes, direct_again
+
+    quick_then, slow_writes, direct_again = asyncio.run(watch())
+    assert quick_then == [b"data: %d\n\n" % number for number in range(4)]  # not held up by the slow one
+    assert slow_writes == [b"data: 0\n\n", b"data: 1\n\ndata: 2\n\ndata: 3\n\n", b"data: 4\n\n"]
+    assert direct_again  # once caught up, the hub writes to it straight away again
+
+
+def test_frames_fanned_out_in_one_turn_of_the_loop_reach_a_live_viewer_in_one_write_in_order():
+    """A batch of posts committed together reaches the loop together: one write per viewer, not one per frame."""
+    channel = "plain:room"
+
+    async def watch() -> list[bytes]:
+        writes: list[bytes] = []
+
+        async def send(message: dict) -> None:
+            writes.append(message["body"])
+
+        subscription = await hub.subscribe(channel)
+        viewer = asyncio.ensure_future(subscription.live(send))
+        await asyncio.sleep(0)
+        for number in range(3):
+            hub.publish_frame(channel, b"data: %d\n\n" % number)
+        await asyncio.sleep(0)
+        viewer.cancel()
+        hub.unsubscribe(subscription)
+        return writes
+
+    assert asyncio.run(watch()) == [b"data: 0\n\ndata: 1\n\ndata: 2\n\n"]

@@ -16,9 +16,9 @@ class _Recording:
         self._backend = backend
         self._captured = captured
 
-    def publish(self, hub: Any, channel: str, event: dict[str, Any]) -> None:
+    def publish(self, hub: Any, channel: str, event: dict[str, Any], after: int | None = None) -> None:
         self._captured.append((channel, event))
-        self._backend.publish(hub, channel, event)
+        self._backend.publish(hub, channel, event, after)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
