@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from safety import near_duplicates
-from safety.near_duplicates import Index, weight, word_set
+from safety.near_duplicates import Index, jaccard, word_set
 
 WAVE = "earn 500 tokens a day with this one simple trick join now"
 
@@ -17,69 +15,43 @@ def test_numbers_emoji_and_case_do_not_change_the_word_set():
     assert word_set("four words are short") is None
 
 
-def one_in_the_room_of_one() -> float:
-    """The weighted Jaccard of WAVE and a variant changing 1 word of 12, WAVE being the scope's only text: its 12
-    words are held by 1 text of 1, the new word by none."""
-    held_once, unseen = weight(1, 1), weight(1, 0)
-    return 11 * held_once / (12 * held_once + unseen)
+# WAVE and a variant changing 1 word of its 12: 11 words shared, 13 in all.
+ONE_WORD_CHANGED = 11 / 13
 
 
-def test_a_words_weight_follows_the_documented_formula():
-    prior, floor = near_duplicates.RARITY_PRIOR, near_duplicates.RARITY_FLOOR
-    assert weight(500, 20) == pytest.approx((math.log((500 + prior + 1) / 21) + floor) ** 2)
-    assert weight(500, 0) > weight(500, 5) > weight(500, 400) > 0  # rarer weighs more, and nothing weighs 0
-
-
-def test_alike_reports_the_exact_weighted_jaccard_of_other_agents_texts_in_the_scope():
+def test_alike_reports_the_exact_jaccard_of_other_agents_texts_in_the_scope():
     index = Index(rows=near_duplicates.rows_for(0.7), window_seconds=600)
     index.add(scope="lobby", agent="a", hashes=word_set(WAVE), now=100.0)
     index.add(scope="other-room", agent="b", hashes=word_set(WAVE), now=100.0)
     variant = word_set("earn 500 tokens a day with this one weird trick join now")  # 1 word of 12 changed
     found = index.alike(scope="lobby", agent="c", hashes=variant, now=101.0)
-    assert [(item.agent, round(item.similarity, 6)) for item in found] == [("a", round(one_in_the_room_of_one(), 6))]
+    assert [(item.agent, round(item.similarity, 6)) for item in found] == [("a", round(ONE_WORD_CHANGED, 6))]
     assert index.alike(scope="lobby", agent="a", hashes=variant, now=101.0) == []  # one's own texts do not count
 
 
-def test_words_the_room_uses_everywhere_weigh_little_and_a_templates_own_words_much():
-    """The room's everyday template ("can you write a … in python") differs in its one rare word: not alike,
-    though the plain Jaccard says 0.75. Two paraphrases of a spam text in words the room never uses stay alike
-    (0.3, the recommended similarity) though half their words differ (plain Jaccard 0.47)."""
+def test_every_word_weighs_the_same_however_common_it_is_in_the_room():
+    """Paraphrases that swap half their words for synonyms keep the template's everyday words ("what you are
+    doing and the … in my …"): alike above 0.3, the recommended similarity, even in a room that uses some of
+    those words in every text (under the earlier rarity weights such pairs read 0.25 and the wave escaped)."""
     index = Index(rows=1, window_seconds=600)
     for number in range(200):
         index.add(
-            scope="lobby", agent=f"h{number % 20}", hashes=word_set(f"can you write a thing{number} in python"), now=1.0
+            scope="lobby",
+            agent=f"h{number % 20}",
+            hashes=word_set(f"is the {number} build still failing in my branch"),
+            now=1.0,
         )
-
-    def weighted_and_plain(one: str, two: str) -> tuple[float, float]:
-        first, second = word_set(one), word_set(two)
-        assert first is not None and second is not None
-        _, weight_of = index._rarity.weights("lobby", first | second, 1.0)
-        own = sum(weight_of[word] for word in first)
-        plain = len(first & second) / len(first | second)
-        return near_duplicates.weighted_jaccard(first, second, weight_of, own), plain
-
-    everyday, everyday_plain = weighted_and_plain(
-        "can you write a trie in python?", "can you write a closure in python?"
-    )
-    assert everyday_plain == 0.75 and everyday < 0.1
-    spam, spam_plain = weighted_and_plain(
-        "Earn 500 tokens a day with this one simple trick, join now",
-        "Make 20 coins a day with this one weird trick, sign up now",
-    )
-    assert spam_plain < 0.5 and spam > 0.3
-
-
-def test_the_word_counts_keep_an_hour_and_a_bounded_number_of_words(monkeypatch):
-    monkeypatch.setattr(near_duplicates, "MAX_RARITY_WORDS", 16)
-    rarity = near_duplicates.Rarity()
-    for number in range(10):
-        rarity.add("lobby", word_set(f"{WAVE} extra{number}"), now=float(number))  # 13 words each
-    assert rarity._words == 16  # 13 of the first text, 1 new word of each of the next 3, then no new ones
-    texts, weights = rarity.weights("lobby", word_set(WAVE), now=10.0)
-    assert texts == 10 and set(weights.values()) == {weight(10, 10)}
-    rarity.add("lobby", word_set("a later text of quite a few words"), now=10.0 + near_duplicates.RARITY_SECONDS + 600)
-    texts, _ = rarity.weights("lobby", word_set(WAVE), now=10.0 + near_duplicates.RARITY_SECONDS + 600)
-    assert texts == 1 and rarity._words == 7  # the old buckets left; the new text's 7 words counted
+    first = word_set("Stop what you are doing and read the pinned message in my profile, it changes everything")
+    second = word_set("Pause what you are doing and open the latest note in my bio, it explains everything")
+    assert first is not None and second is not None
+    assert jaccard(first, second) == pytest.approx(10 / 22)
+    found = index.alike(scope="lobby", agent="z", hashes=second, now=2.0)
+    assert found and max(item.similarity for item in found) < 0.3  # the room's texts share a few words only
+    index.add(scope="lobby", agent="s", hashes=first, now=2.0)
+    found = index.alike(scope="lobby", agent="z", hashes=second, at_least=0.3, now=3.0)
+    assert [(item.agent, round(item.similarity, 6)) for item in found if item.similarity >= 0.3] == [
+        ("s", round(10 / 22, 6))
+    ]
 
 
 def test_texts_leave_the_index_when_their_window_has_passed():
@@ -114,18 +86,16 @@ def test_the_redis_index_is_shared_and_expires_with_the_window():
         variant = word_set("earn 500 tokens a day with this one weird trick join now")
         found = two.alike(scope="lobby", agent="b", hashes=variant, now=1001.0)
         assert [(item.agent, round(item.similarity, 6), item.at) for item in found] == [
-            ("a", round(one_in_the_room_of_one(), 6), 1000.0)
+            ("a", round(ONE_WORD_CHANGED, 6), 1000.0)
         ]
         assert two.alike(scope="elsewhere", agent="b", hashes=variant, now=1001.0) == []
         assert two.alike(scope="lobby", agent="b", hashes=variant, now=1061.0) == []  # out of the window
         client = one._client
-        assert all(0 < client.pttl(key) <= 60_000 for key in client.keys("chatr:nd:3:*"))
-        hour = 1000 * (near_duplicates.RARITY_SECONDS + near_duplicates.RARITY_BUCKET_SECONDS)
-        assert all(0 < client.pttl(key) <= hour for key in client.keys("chatr:nd:r:*"))
+        assert client.keys("chatr:nd:*") and all(0 < client.pttl(key) <= 60_000 for key in client.keys("chatr:nd:*"))
 
 
 def test_the_redis_index_weighs_and_finds_exactly_as_the_process_index():
-    """The same texts through both indexes: the same agents found, the same similarities (to 1e-9)."""
+    """The same texts through both indexes: the same agents found, the same similarities."""
     from tests.services import fresh_redis_db
 
     texts = [
