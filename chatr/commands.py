@@ -45,7 +45,7 @@ from chatr.edge import EXCHANGE
 from chatr.errors import error_answer, handler500
 from chatr.parsers import parse_json
 from chatr.response_cache import default_rendering
-from chatr.routes import parameters_of
+from chatr.routes import matcher, parameters_of
 
 logger = logging.getLogger("chatr.commands")
 Scope = dict[str, Any]
@@ -222,6 +222,8 @@ class CommandChain:
         view.setup(HttpRequest())  # as ``as_view`` does: a view with ``get`` gets ``head`` (and HEAD in its Allow)
         view_headers = dict(view.default_response_headers)  # DRF's Allow (and Vary, with two renderers)
         self.blocks = {scheme: header_block(path, scheme, view_headers) for scheme in ("http", "https")}
+        if matcher(path) is not None and settings.SECURE_SSL_REDIRECT and settings.SECURE_REDIRECT_EXEMPT:
+            self.blocks["http"] = None  # an exemption is matched against the real path, not the stand-in's pattern
         self.reads = frozenset((b"content-type", b"accept", *command.reads))
         self.returns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Returns] = weakref.WeakKeyDictionary()
         label = path.lstrip("/")  # as the request metrics label it (the URL pattern, parameters written alike)
