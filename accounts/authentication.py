@@ -134,15 +134,19 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 
 
 class AgentRequestThrottle(BaseThrottle):
-    """Counts one request of the authenticated agent against ``rate_name``; 429 when it is over.
+    """Counts one request of the authenticated agent (``count_agent_request``); 429 when it is over.
 
     Raises ``RateLimited`` itself rather than answering False, so the 429 carries ``retry_after``
     and the ``X-RateLimit-*`` headers like every other limit.
     """
 
-    rate_name = "ai_requests_per_agent"
-
     def allow_request(self, request: Request, view: object) -> bool:
         if isinstance(request.user, Agent):
-            ratelimits.consume(self.rate_name, str(request.user.pk))
+            count_agent_request(request.user)
         return True
+
+
+def count_agent_request(agent: Agent) -> None:
+    """One request of ``agent`` against its ``/ai`` limit (contract §8); ``RateLimited`` when it is over. The
+    throttle above and the request table's commands of ``/ai`` paths (``chat.commands``) both count with it."""
+    ratelimits.consume("ai_requests_per_agent", str(agent.pk))

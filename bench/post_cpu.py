@@ -1,13 +1,16 @@
-"""CPU time of one POST /api/messages inside one process, without sockets (issue 22's measure on a shared machine).
+"""CPU time of one message-creating POST inside one process, without sockets (issue 22's measure on a shared machine).
 
 Drives ``chatr.asgi.application`` (the whole pipeline: body limit, edge, chain, writer, fan-out) with
 ``--concurrency`` coroutines, each posting in turn as one of several agents, on a fresh SQLite file with every
 limit off, and prints the process's CPU time (``time.process_time``: every thread) per post, best of
 ``--rounds`` rounds. Wall time on a busy machine says little; CPU time per post says what a post costs.
+``--kind`` chooses the POST: ``lobby`` (``/api/messages``), ``dm`` (``/ai/messages``, each agent to the next one)
+or ``group`` (``/ai/groups/<id>/messages``, every agent a member of one group).
 
-    .venv/bin/python bench/post_cpu.py --posts 2000 --concurrency 50 --rounds 3
+    .venv/bin/python bench/post_cpu.py --posts 2000 --concurrency 50 --rounds 3 --kind dm
 
-Run it from the worktree to measure (before and after a change: two worktrees, in the same minutes).
+``--tree`` measures another checkout with this driver (before and after a change: two worktrees, the same
+driver, in the same minutes).
 """
 
 from __future__ import annotations
@@ -22,18 +25,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
-def scope_of(key: str, body: bytes) -> dict:
+def scope_of(key: str, body: bytes, path: str) -> dict:
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/api/messages",
-        "raw_path": b"/api/messages",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": [
@@ -47,8 +49,21 @@ def scope_of(key: str, body: bytes) -> dict:
     }
 
 
-async def post(application, key: str, n: int, statuses: list[int]) -> None:
-    body = json.dumps({"content": f"bench {n}"}).encode()
+class Target:
+    """Where a post goes and what it says, for the ``n``-th post."""
+
+    def __init__(self, kind: str, ids: list[str], group: str | None) -> None:
+        self.kind, self.ids = kind, ids
+        self.path = {"lobby": "/api/messages", "dm": "/ai/messages", "group": f"/ai/groups/{group}/messages"}[kind]
+
+    def body(self, n: int) -> bytes:
+        if self.kind == "dm":
+            return json.dumps({"toAiId": self.ids[(n + 1) % len(self.ids)], "content": f"bench {n}"}).encode()
+        return json.dumps({"content": f"bench {n}"}).encode()
+
+
+async def post(application, key: str, n: int, statuses: list[int], target: Target) -> None:
+    body = target.body(n)
     sent = False
 
     async def receive() -> dict:
@@ -62,16 +77,18 @@ async def post(application, key: str, n: int, statuses: list[int]) -> None:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
-    await application(scope_of(key, body), receive, send)
+    await application(scope_of(key, body, target.path), receive, send)
 
 
-async def run(application, keys: list[str], posts: int, concurrency: int) -> tuple[float, float, list[int]]:
+async def run(
+    application, keys: list[str], posts: int, concurrency: int, target: Target
+) -> tuple[float, float, list[int]]:
     statuses: list[int] = []
     counter = iter(range(posts))
 
     async def worker() -> None:
         for n in counter:
-            await post(application, keys[n % len(keys)], n, statuses)
+            await post(application, keys[n % len(keys)], n, statuses, target)
 
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -84,7 +101,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--kind", choices=("lobby", "dm", "group"), default="lobby")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout to measure (default: this one)")
     args = parser.parse_args()
+    os.chdir(args.tree)
+    sys.path.insert(0, str(args.tree.resolve()))
 
     workdir = tempfile.mkdtemp(prefix="chatr-post-cpu-")
     os.environ.update(
@@ -103,19 +124,27 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from accounts.services import register_agent
 
-    keys = [
-        register_agent(name=f"cpu{n}", avatar=None, public_key=None, client_ip="127.0.0.1")[1]
-        for n in range(args.agents)
+    registered = [
+        register_agent(name=f"cpu{n}", avatar=None, public_key=None, client_ip="127.0.0.1") for n in range(args.agents)
     ]
+    keys = [key for _, key in registered]
+    group = None
+    if args.kind == "group":
+        from chat.services import create_group, join_group
+
+        group = create_group(owner=registered[0][0], name="bench").pk
+        for agent, _ in registered[1:]:
+            join_group(agent=agent, group_id=group)
+    target = Target(args.kind, [str(agent.pk) for agent, _ in registered], group)
     from chatr.asgi import application
 
     async def rounds() -> None:
-        await run(application, keys, min(200, args.posts), args.concurrency)  # warm up: caches, connections
+        await run(application, keys, min(200, args.posts), args.concurrency, target)  # warm up: caches, connections
         for number in range(args.rounds):
-            cpu, wall, statuses = await run(application, keys, args.posts, args.concurrency)
+            cpu, wall, statuses = await run(application, keys, args.posts, args.concurrency, target)
             others = sum(status != 201 for status in statuses)
             print(
-                f"round {number + 1}: {args.posts} posts, {cpu / args.posts * 1e6:.0f} µs CPU/post, "
+                f"{args.kind} round {number + 1}: {args.posts} posts, {cpu / args.posts * 1e6:.0f} µs CPU/post, "
                 f"{args.posts / wall:.0f} posts/s wall, not 201: {others}",
                 flush=True,
             )

@@ -6,10 +6,13 @@ from rest_framework.response import Response
 
 from accounts.aiclient import AiClientView
 from accounts.authentication import require_agent
-from chat import selectors, services
-from chat.api import IDEMPOTENCY_KEY, idempotent_response, room_post_response
+from accounts.models import Agent
+from chat import idempotency, selectors, services
+from chat.api import IDEMPOTENCY_KEY, outcome_response, room_post
+from chat.idempotency import fingerprint, idempotency_key
 from chat.serializers import (
     AI_ROOM_POST_INPUT,
+    DIRECT_MESSAGE_INPUT,
     AiRoomPostInputSerializer,
     DirectMessageInputSerializer,
     DirectMessageResponseSerializer,
@@ -49,18 +52,24 @@ class DirectMessagesView(AiClientView):
         responses={201: DirectMessageResponseSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
     )
     def post(self, request: Request) -> Response:
-        data = DirectMessageInputSerializer.validated(request.data)
+        data = DIRECT_MESSAGE_INPUT.validated(request.data)
+        outcome = direct_message(
+            agent=require_agent(request), key=idempotency_key(request), fingerprint=fingerprint(request), data=data
+        )
+        return outcome_response(outcome)
 
-        def create() -> dict:
-            message = services.send_direct_message(
-                sender=require_agent(request),
-                recipient_id=data["toAiId"],
-                content=data["content"],
-                signature=data.get("signature"),
-            )
-            return {"success": True, "message": DirectMessageSerializer(message).data}
 
-        return idempotent_response(request, create)
+def direct_message(*, agent: Agent, key: str | None, fingerprint: str, data: dict) -> idempotency.KeyedAnswer:
+    """A direct message's outcome: the DRF view and the request table's command (``chat.commands``) both send with
+    it."""
+
+    def create() -> dict:
+        message = services.send_direct_message(
+            sender=agent, recipient_id=data["toAiId"], content=data["content"], signature=data.get("signature")
+        )
+        return {"success": True, "message": DirectMessageSerializer(message).data}
+
+    return idempotency.create_once(agent=agent, key=key, fingerprint=fingerprint, create=create)
 
 
 class GroupsView(AiClientView):
@@ -133,4 +142,21 @@ class GroupMessagesView(AiClientView):
     )
     def post(self, request: Request, group_id: str) -> Response:
         data = AI_ROOM_POST_INPUT.validated(request.data)
-        return room_post_response(request, room=lambda: selectors.get_group(group_id=group_id), data=data)
+        outcome = group_post(
+            agent=require_agent(request),
+            key=idempotency_key(request),
+            fingerprint=fingerprint(request),
+            group_id=group_id,
+            data=data,
+        )
+        return outcome_response(outcome)
+
+
+def group_post(
+    *, agent: Agent, key: str | None, fingerprint: str, group_id: str, data: dict
+) -> idempotency.KeyedAnswer:
+    """A group post's outcome (the group is looked up after a replay, as a room post's room): the DRF view and the
+    request table's command (``chat.commands``) both post with it."""
+    return room_post(
+        agent=agent, key=key, fingerprint=fingerprint, room=lambda: selectors.get_group(group_id=group_id), data=data
+    )

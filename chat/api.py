@@ -36,14 +36,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
-def idempotent_response(request: Request, create: Callable[[], dict]) -> Response:
-    """Answer a message-creating POST once per Idempotency-Key; a retry gets the first answer."""
-    outcome = idempotency.create_once(
-        agent=require_agent(request), key=idempotency_key(request), fingerprint=fingerprint(request), create=create
-    )
-    return outcome_response(outcome)
-
-
 def room_post_response(request: Request, *, room: Callable[[], Room], data: dict) -> Response:
     """Post to a room once per Idempotency-Key (stored by the group-commit writer); a retry gets the first answer."""
     outcome = room_post(
@@ -59,7 +51,7 @@ def room_post_response(request: Request, *, room: Callable[[], Room], data: dict
 def room_post(
     *, agent: Agent, key: str | None, fingerprint: str, room: Callable[[], Room], data: dict
 ) -> idempotency.KeyedAnswer:
-    """A room post's outcome: the DRF views and the request table's command (``chat.commands``) both post with it."""
+    """A room post's outcome: the DRF views and the request table's commands (``chat.commands``) both post with it."""
     return idempotency.post_once(
         agent=agent,
         key=key,

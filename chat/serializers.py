@@ -56,7 +56,7 @@ class AiRoomPostInputSerializer(RoomPostInputSerializer):
         return attrs
 
 
-# Both the DRF view and the request table's command (chat.commands) validate a room post with this one instance;
+# Both the DRF views and the request table's commands (chat.commands) validate a room post with this one instance;
 # /ai's group posts with the other.
 ROOM_POST_INPUT = RoomPostInputSerializer.prepared()
 AI_ROOM_POST_INPUT = AiRoomPostInputSerializer.prepared()
@@ -213,6 +213,10 @@ class PublicGroupSerializer(serializers.Serializer):
 
 class DirectMessageInputSerializer(PostMessageInputSerializer):
     toAiId = StrictUUIDField()
+
+
+# Both the DRF view and the request table's command (chat.commands) validate a direct message with this instance.
+DIRECT_MESSAGE_INPUT = DirectMessageInputSerializer.prepared()
 
 
 class InboxQuerySerializer(InputSerializer):

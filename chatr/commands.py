@@ -45,6 +45,7 @@ from chatr.edge import EXCHANGE
 from chatr.errors import error_answer, handler500
 from chatr.parsers import parse_json
 from chatr.response_cache import default_rendering
+from chatr.routes import matcher, parameters_of
 
 logger = logging.getLogger("chatr.commands")
 Scope = dict[str, Any]
@@ -59,13 +60,15 @@ _MARK = "X-Chatr-Command-Headers"  # where a stand-in answer's own headers go, a
 
 class Incoming:
     """A request as its command sees it: the headers it reads (lower-case names, latin-1 values as Django decodes
-    them), the body's JSON value, and its validated data or the error parsing or validating raised."""
+    them), the path's parameters (the row's ``<str:name>``, as the view's keyword arguments), the body's JSON value,
+    and its validated data or the error parsing or validating raised."""
 
-    __slots__ = ("agent_id", "data", "error", "headers", "path", "valid")
+    __slots__ = ("agent_id", "data", "error", "headers", "parameters", "path", "valid")
 
-    def __init__(self, path: str, headers: dict[str, str]) -> None:
+    def __init__(self, path: str, headers: dict[str, str], parameters: dict[str, str] | None = None) -> None:
         self.path = path
         self.headers = headers
+        self.parameters = parameters or {}
         self.data: Any = None
         self.valid: Any = None
         self.error: Exception | None = None
@@ -219,9 +222,11 @@ class CommandChain:
         view.setup(HttpRequest())  # as ``as_view`` does: a view with ``get`` gets ``head`` (and HEAD in its Allow)
         view_headers = dict(view.default_response_headers)  # DRF's Allow (and Vary, with two renderers)
         self.blocks = {scheme: header_block(path, scheme, view_headers) for scheme in ("http", "https")}
+        if matcher(path) is not None and settings.SECURE_SSL_REDIRECT and settings.SECURE_REDIRECT_EXEMPT:
+            self.blocks["http"] = None  # an exemption is matched against the real path, not the stand-in's pattern
         self.reads = frozenset((b"content-type", b"accept", *command.reads))
         self.returns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Returns] = weakref.WeakKeyDictionary()
-        label = path.lstrip("/")  # as the request metrics label it (the URL pattern)
+        label = path.lstrip("/")  # as the request metrics label it (the URL pattern, parameters written alike)
         self.answered = metrics.COMMANDS.labels(label, "answered")
         self.fell_through = metrics.COMMANDS.labels(label, "fell_through")
 
@@ -254,7 +259,7 @@ class CommandChain:
             return None
         if not default_rendering(accepts):
             return None
-        incoming = Incoming(scope["path"], found)
+        incoming = Incoming(scope["path"], found, parameters_of(self.path, scope["path"]))
         try:
             incoming.data = parse_json(body)
             incoming.valid = self.command.validate(incoming.data)

@@ -237,7 +237,7 @@ class Pipeline:
         self.page = SyncChain(settings.MIDDLEWARE, self.executor)
         self.stream = StreamChain()
         self.routes = routes = table()
-        every = [*routes.exact.values(), *(route for _, route in routes.prefixes)]
+        every = routes.every
         # A mount's part names its application.
         self.mounts = {route.part: import_string(cast(str, route.part)) for route in every if route.chain == "mount"}
         rules = {

@@ -1,7 +1,9 @@
 """The request table: for every path, which chain serves it (``settings.CHATR_ROUTES``).
 
-A row is ``(pattern, chain, part)`` or ``(pattern, chain, part, command)``. ``pattern`` is an exact path, or a
-prefix ending in ``*``; exact rows win, then prefixes in the table's order. ``chain`` is one of
+A row is ``(pattern, chain, part)`` or ``(pattern, chain, part, command)``. ``pattern`` is an exact path, a path
+with parameter segments written as in the URLconf (``/ai/groups/<str:group_id>/messages``: a whole segment, the
+``str`` converter only, matched as Django matches it), or a prefix ending in ``*``; exact rows win, then rows with
+parameters, then prefixes, each in the table's order. ``chain`` is one of
 
 - ``mount``: an ASGI application of an app, served as it is (``part``: its dotted path; MCP);
 - ``stream``: a long-lived response written from the event loop (Django's async handler, no thread);
@@ -21,12 +23,41 @@ without one, and so does a POST the command does not take exactly as the view wo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 
 CHAINS = ("mount", "stream", "api", "page")
+_PARAMETER = re.compile(r"<(?:str:)?([A-Za-z_][A-Za-z0-9_]*)>")  # Django's syntax; its str converter's regex below
+_STR = "[^/]+"
+
+
+@cache
+def matcher(pattern: str) -> re.Pattern[str] | None:
+    """The regular expression of a pattern with parameter segments (``None`` for one without), as Django's resolver
+    matches the URLconf's ``<str:name>``: a segment of one or more characters but ``/``, the whole path."""
+    if "<" not in pattern:
+        return None
+    parts = []
+    for segment in pattern.split("/"):
+        if "<" not in segment and ">" not in segment:
+            parts.append(re.escape(segment))
+            continue
+        found = _PARAMETER.fullmatch(segment)
+        if found is None:
+            raise ValueError(f"CHATR_ROUTES: {pattern!r}: a parameter is a whole segment, <name> or <str:name>")
+        parts.append(f"(?P<{found[1]}>{_STR})")
+    return re.compile("/".join(parts))
+
+
+def parameters_of(pattern: str, path: str) -> dict[str, str]:
+    """The values of ``pattern``'s parameters in ``path``, which the table routed to it (``{}`` for none)."""
+    compiled = matcher(pattern)
+    found = compiled.fullmatch(path) if compiled is not None else None
+    return found.groupdict() if found is not None else {}
 
 
 @dataclass(frozen=True)
@@ -52,11 +83,21 @@ class Table:
     exact: dict[str, Route]
     prefixes: tuple[tuple[str, Route], ...]
     fallback: Route
+    # (the literal start before the first parameter, the whole pattern's regular expression, the route)
+    parametrised: tuple[tuple[str, re.Pattern[str], Route], ...] = field(default=())
+
+    @property
+    def every(self) -> list[Route]:
+        """Every row's route, exact rows first."""
+        return [*self.exact.values(), *(route for *_, route in self.parametrised), *(r for _, r in self.prefixes)]
 
     def route_for(self, path: str) -> Route:
         route = self.exact.get(path)
         if route is not None:
             return route
+        for start, compiled, candidate in self.parametrised:
+            if path.startswith(start) and compiled.fullmatch(path):
+                return candidate
         for prefix, candidate in self.prefixes:
             if path.startswith(prefix):
                 return candidate
@@ -66,6 +107,7 @@ class Table:
 def build(rows: list[tuple]) -> Table:
     exact: dict[str, Route] = {}
     prefixes: list[tuple[str, Route]] = []
+    parametrised: list[tuple[str, re.Pattern[str], Route]] = []
     for row in rows:
         pattern, chain, part, *rest = row
         command = rest[0] if rest else None
@@ -74,11 +116,14 @@ def build(rows: list[tuple]) -> Table:
         if command is not None and chain != "api":
             raise ValueError(f"CHATR_ROUTES: {pattern!r} names a command on the {chain!r} chain (only api has them)")
         route = Route(pattern, chain, part, command)
+        compiled = matcher(pattern)
         if pattern.endswith("*"):
             prefixes.append((pattern[:-1], route))
+        elif compiled is not None:
+            parametrised.append((pattern[: pattern.index("<")], compiled, route))
         else:
             exact.setdefault(pattern, route)
-    return Table(exact, tuple(prefixes), Route("*", "page"))
+    return Table(exact, tuple(prefixes), Route("*", "page"), tuple(parametrised))
 
 
 _built: tuple[Any, Table] | None = None

@@ -109,9 +109,9 @@ ASGI_APPLICATION = "chatr.asgi.application"
 # The request table (chatr.routes, chatr.pipeline): for every path, the chain that serves it, and the app part
 # (by dotted path: the chatr package imports no app) — a mount's ASGI application, or a route's ready-answer
 # rule; an optional fourth element names the command that answers a POST of the path without Django's handler and
-# DRF's per-request objects (chatr.commands). Exact paths win, then "prefix*" rows in order; anything else is a
-# page. A new endpoint needs a row only when it is a stream, a mount, a ready answer or a command: /api/* and
-# /ai/* already reach the API views.
+# DRF's per-request objects (chatr.commands). Exact paths win, then paths with "<str:name>" segments (matched as
+# the URLconf's), then "prefix*" rows, in order; anything else is a page. A new endpoint needs a row only when it
+# is a stream, a mount, a ready answer or a command: /api/* and /ai/* already reach the API views.
 CHATR_ROUTES = [
     ("/mcp", "mount", "agents_mcp.server.application"),  # MCP over Streamable HTTP (contract §10)
     ("/mcp/", "mount", "agents_mcp.server.application"),
@@ -125,6 +125,8 @@ CHATR_ROUTES = [
     ("/health", "api", "chat.ready.HEALTH"),
     ("/api", "api", None),
     ("/api/*", "api", None),
+    ("/ai/messages", "api", None, "chat.commands.DIRECT_MESSAGE"),
+    ("/ai/groups/<str:group_id>/messages", "api", None, "chat.commands.GROUP_POST"),
     ("/ai", "api", None),
     ("/ai/*", "api", None),
     ("/", "page", "chat.ready.LOBBY_PAGE"),

@@ -1,5 +1,6 @@
-"""One prepared instance of the room post's input serializer (``ROOM_POST_INPUT``, shared by the view and the
-request table's command) validates exactly as a fresh serializer per request does, and keeps nothing of a request."""
+"""One prepared instance of each message-creating POST's input serializer (``ROOM_POST_INPUT``,
+``AI_ROOM_POST_INPUT``, ``DIRECT_MESSAGE_INPUT``, each shared by a view and a request table's command) validates
+exactly as a fresh serializer per request does, and keeps nothing of a request."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import threading
 import pytest
 from rest_framework import serializers
 
-from chat.serializers import AI_ROOM_POST_INPUT, ROOM_POST_INPUT, AiRoomPostInputSerializer, RoomPostInputSerializer
+from chat.serializers import (
+    AI_ROOM_POST_INPUT,
+    DIRECT_MESSAGE_INPUT,
+    ROOM_POST_INPUT,
+    AiRoomPostInputSerializer,
+    DirectMessageInputSerializer,
+    RoomPostInputSerializer,
+)
 from chatr.errors import error_for
 
 BODIES = [
@@ -64,6 +72,29 @@ def test_the_prepared_ai_serializer_answers_as_a_fresh_one(body):
     expected = outcome(AiRoomPostInputSerializer.validated, body)
     assert outcome(AI_ROOM_POST_INPUT.validated, body) == expected
     assert outcome(AI_ROOM_POST_INPUT.validated, body) == expected
+
+
+UUID = "00000000-0000-4000-8000-000000000000"
+DIRECT_BODIES = [
+    {"toAiId": UUID, "content": "a"},
+    {"toAiId": UUID.upper(), "content": "a", "signature": None},
+    {"toAiId": "00000000000040008000000000000000", "content": "a"},
+    {"toAiId": "not a uuid", "content": "a"},
+    {"toAiId": 5, "content": "a"},
+    {"toAiId": None, "content": "a"},
+    {"toAiId": UUID, "content": ""},
+    {"toAiId": UUID, "content": 5},
+    {"toAiId": UUID, "content": "a", "signature": 5},
+    {"toAiId": UUID, "content": "a", "extra": 1},
+    {"content": "a"},
+]
+
+
+@pytest.mark.parametrize("body", BODIES + DIRECT_BODIES)
+def test_the_prepared_direct_message_serializer_answers_as_a_fresh_one(body):
+    expected = outcome(DirectMessageInputSerializer.validated, body)
+    assert outcome(DIRECT_MESSAGE_INPUT.validated, body) == expected
+    assert outcome(DIRECT_MESSAGE_INPUT.validated, body) == expected
 
 
 @pytest.mark.parametrize("body", [{"content": "a", "replyTo": 1.0}, {"content": "a", "replyTo": True}])

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chat.api import LobbyMessagesView
-from chat.commands import LOBBY_POST
+from chat.commands import GROUP_POST, LOBBY_POST
 from chatr import edge
 from chatr.commands import Command, CommandChain, Incoming
 from chatr.routes import route_for
@@ -83,6 +83,30 @@ def test_the_body_s_error_waits_for_authentication(chain):
     assert incoming is not None and incoming.error is not None
     with pytest.raises(type(incoming.error)):
         incoming.validated()
+
+
+def test_a_path_s_parameters_go_with_the_request():
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        chain = CommandChain("/ai/groups/<str:group_id>/messages", GROUP_POST, executor, fallback=None)  # type: ignore[arg-type]
+    incoming = chain.incoming(scope_of(path="/ai/groups/a b/messages"), BODY)
+    assert incoming is not None
+    assert incoming.parameters == {"group_id": "a b"}
+    assert incoming.path == "/ai/groups/a b/messages"  # its Idempotency-Key's fingerprint names the real path
+
+
+def test_a_pattern_s_stand_in_path_decides_no_redirect_exemption(settings):
+    """SecurityMiddleware exempts paths from its https redirect by regex: a real group's path may not match where the
+    row's pattern does, so a row with parameters stands aside for http when exemptions are set."""
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_REDIRECT_EXEMPT = [r"^ai/groups/<"]
+    path = "/ai/groups/<str:group_id>/messages"
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        chain = CommandChain(path, GROUP_POST, executor, fallback=None)  # type: ignore[arg-type]
+        assert chain.incoming(scope_of(path="/ai/groups/abc/messages"), BODY) is None
+        assert chain.incoming(scope_of(path="/ai/groups/abc/messages", scheme="https"), BODY) is not None
+        settings.SECURE_REDIRECT_EXEMPT = []
+        chain = CommandChain(path, GROUP_POST, executor, fallback=None)  # type: ignore[arg-type]
+        assert chain.incoming(scope_of(path="/ai/groups/abc/messages"), BODY) is None  # redirected: Django's
 
 
 class Broken(Command):
