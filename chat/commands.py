@@ -14,12 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from accounts.authentication import authenticate_key, key_of
-from chat import selectors
-from chat.api import LobbyMessagesView, outcome_headers, room_post
-from chat.idempotency import checked_key, fingerprint_of
+from chat import selectors, writer
+from chat.api import LobbyMessagesView, outcome_headers, room_prepare
+from chat.idempotency import KeyedAnswer, PendingPost, checked_key, fingerprint_of
 from chat.models import Room
 from chat.serializers import ROOM_POST_INPUT
-from chatr.commands import Command, Incoming
+from chatr.commands import Command, Incoming, Outcome
 
 
 class RoomPostCommand(Command):
@@ -34,19 +34,53 @@ class RoomPostCommand(Command):
     def validate(self, data: Any) -> Any:
         return ROOM_POST_INPUT.validated(data)
 
-    def run(self, incoming: Incoming) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+    def run(self, incoming: Incoming) -> Outcome:
+        prepared = self.prepare(incoming)
+        if isinstance(prepared, PendingPost):
+            prepared = prepared.finish(writer.store(prepared.post))
+        return answered(prepared)
+
+    def run_all(self, incomings: list[Incoming]) -> list[Outcome | Exception]:
+        """Each request prepared in its own context, then every checked post stored by one writer call."""
+        prepared: list[KeyedAnswer | PendingPost | Exception] = []
+        for incoming in incomings:
+            try:
+                prepared.append(incoming.within(self.prepare, incoming))
+            except Exception as error:
+                prepared.append(error)
+        pending = [each for each in prepared if isinstance(each, PendingPost)]
+        stored = iter(writer.store_all([each.post for each in pending]))
+        outcomes: list[Outcome | Exception] = []
+        for each in prepared:
+            if isinstance(each, PendingPost):
+                result = next(stored)
+                if isinstance(result, Exception):
+                    outcomes.append(result)
+                    continue
+                if isinstance(result, BaseException):
+                    raise result
+                each = each.finish(result)
+            outcomes.append(each if isinstance(each, Exception) else answered(each))
+        return outcomes
+
+    def prepare(self, incoming: Incoming) -> KeyedAnswer | PendingPost:
+        """The view's steps up to the writer, in its order: authenticate, the body's errors, the Idempotency-Key,
+        then the post's rules (``chat.api.room_prepare``)."""
         headers = incoming.headers
         agent = authenticate_key(key_of(headers.get("authorization"), headers.get("x-api-key")))
         incoming.agent_id = agent.pk
         data = incoming.validated()
-        outcome = room_post(
+        return room_prepare(
             agent=agent,
             key=checked_key(headers.get("idempotency-key")),
-            fingerprint=fingerprint_of("POST", incoming.path, incoming.data),
+            fingerprint=lambda: fingerprint_of("POST", incoming.path, incoming.data),
             room=self.room,
             data=data,
         )
-        return outcome.status, outcome.body, outcome_headers(outcome)
+
+
+def answered(outcome: KeyedAnswer) -> Outcome:
+    return outcome.status, outcome.body, outcome_headers(outcome)
 
 
 LOBBY_POST = RoomPostCommand(LobbyMessagesView, selectors.lobby_ref)
