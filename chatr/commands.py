@@ -242,8 +242,9 @@ class Drain:
     back with one wake-up of the loop. One hop per burst instead of one per request, and one writer batch for all
     of its posts instead of a hand-off between the posters' threads."""
 
-    def __init__(self, chain: CommandChain) -> None:
+    def __init__(self, chain: CommandChain, bursts: Any) -> None:
         self.chain = chain
+        self.bursts = bursts  # the histogram of the path's bursts
         self.lock = threading.Lock()
         self.queue: list[_Queued] = []
         self.running = False
@@ -274,6 +275,8 @@ class Drain:
     def answer_all(self, burst: list[_Queued]) -> None:
         """Answer ``burst``: every request's future is settled, whatever happens."""
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        if settings.CHATR_METRICS:
+            self.bursts.observe(len(burst))
         try:
             signals.request_started.send(sender=CommandChain)
             try:
@@ -317,7 +320,7 @@ class CommandChain:
         label = path.lstrip("/")  # as the request metrics label it (the URL pattern)
         self.answered = metrics.COMMANDS.labels(label, "answered")
         self.fell_through = metrics.COMMANDS.labels(label, "fell_through")
-        self.drain = Drain(self) if drains(command) else None
+        self.drain = Drain(self, metrics.COMMAND_BURSTS.labels(label)) if drains(command) else None
 
     def incoming(self, scope: Scope, body: bytes) -> Incoming | None:
         """The request for the command, parsed and validated on the loop; ``None``: Django's chain answers it."""
