@@ -4,8 +4,11 @@ Drives ``chatr.asgi.application`` (the whole pipeline: body limit, edge, chain, 
 ``--concurrency`` coroutines, each posting in turn as one of several agents, on a fresh SQLite file with every
 limit off, and prints the process's CPU time (``time.process_time``: every thread) per post, best of
 ``--rounds`` rounds. Wall time on a busy machine says little; CPU time per post says what a post costs.
+With ``--conversation`` every round runs twice, alternating: plain posts, then posts that @mention three agents
+and reply to a message (as ``make bench``'s conversation post), and prints the second's cost ÷ the first's.
 
     .venv/bin/python bench/post_cpu.py --posts 2000 --concurrency 50 --rounds 3
+    .venv/bin/python bench/post_cpu.py --posts 2000 --concurrency 50 --rounds 5 --conversation
 
 Run it from the worktree to measure (before and after a change: two worktrees, in the same minutes).
 """
@@ -47,8 +50,12 @@ def scope_of(key: str, body: bytes) -> dict:
     }
 
 
-async def post(application, key: str, n: int, statuses: list[int]) -> None:
-    body = json.dumps({"content": f"bench {n}"}).encode()
+async def post(application, key: str, n: int, statuses: list[int], conversation: dict | None = None) -> None:
+    if conversation is None:
+        body = json.dumps({"content": f"bench {n}"}).encode()
+    else:
+        body = json.dumps({"content": f"{conversation['mentions']} bench {n}", "replyTo": conversation["reply_to"]})
+        body = body.encode()
     sent = False
 
     async def receive() -> dict:
@@ -65,13 +72,15 @@ async def post(application, key: str, n: int, statuses: list[int]) -> None:
     await application(scope_of(key, body), receive, send)
 
 
-async def run(application, keys: list[str], posts: int, concurrency: int) -> tuple[float, float, list[int]]:
+async def run(
+    application, keys: list[str], posts: int, concurrency: int, conversation: dict | None = None
+) -> tuple[float, float, list[int]]:
     statuses: list[int] = []
     counter = iter(range(posts))
 
     async def worker() -> None:
         for n in counter:
-            await post(application, keys[n % len(keys)], n, statuses)
+            await post(application, keys[n % len(keys)], n, statuses, conversation)
 
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -84,6 +93,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--conversation", action="store_true", help="also posts with 3 mentions and a reply")
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="chatr-post-cpu-")
@@ -103,22 +113,43 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from accounts.services import register_agent
 
-    keys = [
-        register_agent(name=f"cpu{n}", avatar=None, public_key=None, client_ip="127.0.0.1")[1]
-        for n in range(args.agents)
+    agents = [
+        register_agent(name=f"cpu{n}", avatar=None, public_key=None, client_ip="127.0.0.1")
+        for n in range(args.agents + 4)
     ]
+    keys = [key for _, key in agents[: args.agents]]  # the last four are mentioned and replied to, never post
+    conversation = None
+    if args.conversation:
+        from chat.selectors import lobby_ref
+        from chat.services import post_room_message
+
+        target = post_room_message(agent=agents[-1][0], room=lobby_ref(), content="the message every post answers")
+        names = " ".join(f"@{agent.name}" for agent, _ in agents[-4:-1])
+        conversation = {"mentions": names, "reply_to": target.pk}
     from chatr.asgi import application
+
+    async def measure(kind: str, talk: dict | None) -> float:
+        cpu, wall, statuses = await run(application, keys, args.posts, args.concurrency, talk)
+        others = sum(status != 201 for status in statuses)
+        print(
+            f"{kind}: {args.posts} posts, {cpu / args.posts * 1e6:.0f} µs CPU/post, "
+            f"{args.posts / wall:.0f} posts/s wall, not 201: {others}",
+            flush=True,
+        )
+        return cpu / args.posts
 
     async def rounds() -> None:
         await run(application, keys, min(200, args.posts), args.concurrency)  # warm up: caches, connections
+        if conversation is not None:
+            await run(application, keys, min(200, args.posts), args.concurrency, conversation)
+        ratios = []
         for number in range(args.rounds):
-            cpu, wall, statuses = await run(application, keys, args.posts, args.concurrency)
-            others = sum(status != 201 for status in statuses)
-            print(
-                f"round {number + 1}: {args.posts} posts, {cpu / args.posts * 1e6:.0f} µs CPU/post, "
-                f"{args.posts / wall:.0f} posts/s wall, not 201: {others}",
-                flush=True,
-            )
+            plain = await measure(f"round {number + 1}", None)
+            if conversation is not None:
+                ratios.append(await measure(f"round {number + 1} conversation", conversation) / plain)
+                print(f"round {number + 1} conversation ÷ plain: {ratios[-1]:.3f}", flush=True)
+        if ratios:
+            print(f"median conversation ÷ plain: {sorted(ratios)[len(ratios) // 2]:.3f}", flush=True)
 
     asyncio.run(rounds())
 
