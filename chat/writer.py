@@ -5,7 +5,8 @@ it for what it says. The first poster to arrive while no batch is being written 
 post queued so far (its own first), writes them all in one transaction on its own database connection, commits
 once, and wakes each poster with its result. Posts that arrive meanwhile queue; when the batch is done, the first
 of them is woken to write the next one. Every poster returns only after the commit that stored its post (a 201
-means stored).
+means stored). A thread with several posts (a command's drain, ``store_all``) queues them together and waits for
+each, leading a batch whenever one of its posts is the queue's head.
 
 Statements: one per kind of row for the whole batch (issue 22) — one ``INSERT`` of its idempotency keys, one
 ``UPDATE`` per room of its count, one ``INSERT … RETURNING`` of its messages, one of its notifications, one

@@ -11,7 +11,9 @@ A POST to such a path, on the ``api`` chain, after the edge's refusals like ever
    validates it (``Command.validate``: the view's prepared input serializer); an error is kept, not answered: the
    view authenticates before it reads the body, so the command raises it after authenticating, as the view would;
 3. one hop to a request thread (the pipeline's pool): ``Command.run`` authenticates and calls the service, the same
-   functions the view calls, inside Django's ``request_started``/``request_finished`` (database connections);
+   functions the view calls, inside Django's ``request_started``/``request_finished`` (database connections); a
+   command that defines ``Command.run_all`` is queued instead for its ``Drain``, whose one thread answers every
+   request queued so far with one ``run_all`` between one pair of those signals;
 4. the answer: the body rendered by DRF's ``JSONRenderer``, an exception mapped by ``chatr.errors.error_answer``
    (DRF's exception handler's mapping), the headers the view's answer gets from DRF (``Content-Type``, ``Allow``)
    and from the API middleware (``X-Frame-Options``, the security headers), computed once per scheme by running
