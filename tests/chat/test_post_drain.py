@@ -4,7 +4,8 @@ together.
 
 Bursts are made by sending every request on its own connection before reading any answer. Each answer must be
 its own request's (its text, its status, its own limit headers), a post that breaks a rule must fail alone while
-the others are stored, and a server stopped while posts are queued must have stored every post it acknowledged.
+the others are stored, and a server stopped (gracefully, or killed) while posts are queued must have stored every
+post it acknowledged.
 The same burst on a server without the drain (``CHATR_COMMAND_DRAIN=off``: a request thread per post) must get
 the same statuses.
 """
@@ -129,31 +130,36 @@ def test_a_burst_gets_each_post_its_own_answer_and_a_broken_rule_fails_alone(tmp
         server.stop()
 
 
-def test_a_server_stopped_with_posts_queued_has_stored_every_post_it_acknowledged(tmp_path):
-    server = sqlite_server(tmp_path, **ENV)
+@pytest.mark.parametrize("stop", ["terminate", "kill"])
+def test_a_server_stopped_with_posts_queued_has_stored_every_post_it_acknowledged(tmp_path, stop):
+    server = sqlite_server(tmp_path, **{**ENV, "CHATR_RATE_LOBBY_UNVERIFIED": "100000/m"})
+    sent: list[http.client.HTTPConnection] = []
     try:
         keys = [register(server.url, f"stopper{n}") for n in range(10)]
-        posts = [(keys[n % 10], json.dumps({"content": f"before the stop {n}"}).encode(), {}) for n in range(60)]
+        posts = [(keys[n % 10], json.dumps({"content": f"before the stop {n}"}).encode(), {}) for n in range(120)]
         sent = send_all(server.port, posts)
+        first = sent[0].getresponse()  # the server is answering the burst
+        assert first.status == 201
         assert server.process is not None
-        server.process.terminate()  # while the posts are queued or being written
+        getattr(server.process, stop)()  # while the others are queued, being written or not yet read
         acknowledged = {}
-        for connection in sent:
+        message = json.loads(first.read())["message"]
+        acknowledged[int(message["id"])] = message["content"]
+        for connection in sent[1:]:
             try:
                 response = connection.getresponse()
-                if response.status == 201:
-                    message = json.loads(response.read())["message"]
-                    acknowledged[int(message["id"])] = message["content"]
+                assert response.status == 201
+                message = json.loads(response.read())["message"]
+                acknowledged[int(message["id"])] = message["content"]
             except (OSError, http.client.HTTPException):
                 pass  # not answered: it may or may not be stored, it was never acknowledged
-            finally:
-                connection.close()
         server.process.wait(timeout=20)
         server.process = None
     finally:
+        for connection in sent:
+            connection.close()
         server.stop()
     in_lobby = stored(tmp_path / "chatr.sqlite3")
-    assert acknowledged  # the stop let the posts already taken finish
     assert {pk: in_lobby.get(pk) for pk in acknowledged} == acknowledged
 
 
