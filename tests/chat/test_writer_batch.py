@@ -186,7 +186,7 @@ def test_a_message_made_without_its_constructor_equals_the_constructors(make_age
 
 @pytest.mark.django_db(transaction=True)  # real commits: the queue and its batches, as a drain uses them
 def test_store_all_gives_each_post_its_result_in_order_over_several_batches_and_a_failure_stays_alone(make_agent):
-    lobby = selectors.lobby()
+    lobby, _ = Room.objects.get_or_create(pk="lobby", defaults={"kind": Room.Kind.LOBBY, "name": "Lobby"})
     alice = make_agent("alice").agent
     gone = Room(pk="no-such-room", kind=Room.Kind.GROUP, name="gone")
     count = writer.MAX_BATCH + 6  # more than one batch: the caller leads one, then the next
