@@ -5,9 +5,12 @@ Drives ``chatr.asgi.application`` (the whole pipeline: body limit, edge, chain, 
 limit off, and prints the process's CPU time (``time.process_time``: every thread) per post, best of
 ``--rounds`` rounds. Wall time on a busy machine says little; CPU time per post says what a post costs.
 ``--kind`` chooses the POST: ``lobby`` (``/api/messages``), ``dm`` (``/ai/messages``, each agent to the next one)
-or ``group`` (``/ai/groups/<id>/messages``, every agent a member of one group).
+or ``group`` (``/ai/groups/<id>/messages``, every agent a member of one group). With ``--conversation`` every round
+runs twice, alternating: plain posts, then posts that @mention three agents and reply to a message (as ``make
+bench``'s conversation post; lobby or group), and prints the second's cost ÷ the first's.
 
     .venv/bin/python bench/post_cpu.py --posts 2000 --concurrency 50 --rounds 3 --kind dm
+    .venv/bin/python bench/post_cpu.py --posts 2000 --concurrency 50 --rounds 5 --conversation
 
 ``--tree`` measures another checkout with this driver (before and after a change: two worktrees, the same
 driver, in the same minutes).
@@ -52,14 +55,17 @@ def scope_of(key: str, body: bytes, path: str) -> dict:
 class Target:
     """Where a post goes and what it says, for the ``n``-th post."""
 
-    def __init__(self, kind: str, ids: list[str], group: str | None) -> None:
-        self.kind, self.ids = kind, ids
+    def __init__(self, kind: str, ids: list[str], group: str | None, conversation: dict | None = None) -> None:
+        self.kind, self.ids, self.conversation = kind, ids, conversation
         self.path = {"lobby": "/api/messages", "dm": "/ai/messages", "group": f"/ai/groups/{group}/messages"}[kind]
 
     def body(self, n: int) -> bytes:
         if self.kind == "dm":
             return json.dumps({"toAiId": self.ids[(n + 1) % len(self.ids)], "content": f"bench {n}"}).encode()
-        return json.dumps({"content": f"bench {n}"}).encode()
+        if self.conversation is None:
+            return json.dumps({"content": f"bench {n}"}).encode()
+        talk = self.conversation
+        return json.dumps({"content": f"{talk['mentions']} bench {n}", "replyTo": talk["reply_to"]}).encode()
 
 
 async def post(application, key: str, n: int, statuses: list[int], target: Target) -> None:
@@ -103,6 +109,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--kind", choices=("lobby", "dm", "group"), default="lobby")
     parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout to measure (default: this one)")
+    parser.add_argument("--conversation", action="store_true", help="also posts with 3 mentions and a reply")
     args = parser.parse_args()
     os.chdir(args.tree)
     sys.path.insert(0, str(args.tree.resolve()))
@@ -125,9 +132,10 @@ def main() -> None:
     from accounts.services import register_agent
 
     registered = [
-        register_agent(name=f"cpu{n}", avatar=None, public_key=None, client_ip="127.0.0.1") for n in range(args.agents)
+        register_agent(name=f"cpu{n}", avatar=None, public_key=None, client_ip="127.0.0.1")
+        for n in range(args.agents + 4)
     ]
-    keys = [key for _, key in registered]
+    keys = [key for _, key in registered[: args.agents]]  # the last four are mentioned and replied to, never post
     group = None
     if args.kind == "group":
         from chat.services import create_group, join_group
@@ -135,19 +143,41 @@ def main() -> None:
         group = create_group(owner=registered[0][0], name="bench").pk
         for agent, _ in registered[1:]:
             join_group(agent=agent, group_id=group)
-    target = Target(args.kind, [str(agent.pk) for agent, _ in registered], group)
+    ids = [str(agent.pk) for agent, _ in registered[: args.agents]]
+    target = Target(args.kind, ids, group)
+    conversation = None
+    if args.conversation:
+        from chat.selectors import get_group, lobby_ref
+        from chat.services import post_room_message
+
+        room = get_group(group_id=group) if group is not None else lobby_ref()
+        answered = post_room_message(agent=registered[-1][0], room=room, content="the message every post answers")
+        names = " ".join(f"@{agent.name}" for agent, _ in registered[-4:-1])
+        conversation = Target(args.kind, ids, group, {"mentions": names, "reply_to": answered.pk})
     from chatr.asgi import application
+
+    async def measure(kind: str, talk: Target) -> float:
+        cpu, wall, statuses = await run(application, keys, args.posts, args.concurrency, talk)
+        others = sum(status != 201 for status in statuses)
+        print(
+            f"{kind}: {args.posts} posts, {cpu / args.posts * 1e6:.0f} µs CPU/post, "
+            f"{args.posts / wall:.0f} posts/s wall, not 201: {others}",
+            flush=True,
+        )
+        return cpu / args.posts
 
     async def rounds() -> None:
         await run(application, keys, min(200, args.posts), args.concurrency, target)  # warm up: caches, connections
+        if conversation is not None:
+            await run(application, keys, min(200, args.posts), args.concurrency, conversation)
+        ratios = []
         for number in range(args.rounds):
-            cpu, wall, statuses = await run(application, keys, args.posts, args.concurrency, target)
-            others = sum(status != 201 for status in statuses)
-            print(
-                f"{args.kind} round {number + 1}: {args.posts} posts, {cpu / args.posts * 1e6:.0f} µs CPU/post, "
-                f"{args.posts / wall:.0f} posts/s wall, not 201: {others}",
-                flush=True,
-            )
+            plain = await measure(f"{args.kind} round {number + 1}", target)
+            if conversation is not None:
+                ratios.append(await measure(f"{args.kind} round {number + 1} conversation", conversation) / plain)
+                print(f"round {number + 1} conversation ÷ plain: {ratios[-1]:.3f}", flush=True)
+        if ratios:
+            print(f"median conversation ÷ plain: {sorted(ratios)[len(ratios) // 2]:.3f}", flush=True)
 
     asyncio.run(rounds())
 

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import IsAgent, require_agent
 from accounts.models import Agent
-from chat import events, idempotency, selectors, services
+from chat import events, idempotency, selectors, services, writer
 from chat.idempotency import fingerprint, idempotency_key
 from chat.models import LOBBY_ID, Room
 from chat.serializers import (
@@ -51,8 +51,19 @@ def room_post_response(request: Request, *, room: Callable[[], Room], data: dict
 def room_post(
     *, agent: Agent, key: str | None, fingerprint: str, room: Callable[[], Room], data: dict
 ) -> idempotency.KeyedAnswer:
-    """A room post's outcome: the DRF views and the request table's commands (``chat.commands``) both post with it."""
-    return idempotency.post_once(
+    """A room post's outcome: the DRF views and the group post's command post with it; the lobby's command
+    (``chat.commands``) with ``room_prepare``, which stops before the writer: its drain stores a burst at once."""
+    prepared = room_prepare(agent=agent, key=key, fingerprint=fingerprint, room=room, data=data)
+    if isinstance(prepared, idempotency.KeyedAnswer):
+        return prepared
+    return prepared.finish(writer.store(prepared.post))
+
+
+def room_prepare(
+    *, agent: Agent, key: str | None, fingerprint: str | Callable[[], str], room: Callable[[], Room], data: dict
+) -> idempotency.KeyedAnswer | idempotency.PendingPost:
+    """``room_post`` up to the writer: its answer already (a replay, a held post), or the checked post."""
+    return idempotency.prepare_once(
         agent=agent,
         key=key,
         fingerprint=fingerprint,

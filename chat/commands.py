@@ -17,16 +17,14 @@ from typing import Any
 
 from accounts.authentication import authenticate_key, count_agent_request, key_of
 from accounts.models import Agent
-from chat import selectors
+from chat import selectors, writer
 from chat.aiclient import DirectMessagesView, GroupMessagesView, direct_message, group_post
-from chat.api import LobbyMessagesView, outcome_headers, room_post
-from chat.idempotency import KeyedAnswer, checked_key, fingerprint_of
+from chat.api import LobbyMessagesView, outcome_headers, room_prepare
+from chat.idempotency import KeyedAnswer, PendingPost, checked_key, fingerprint_of
 from chat.models import Room
 from chat.serializers import AI_ROOM_POST_INPUT, DIRECT_MESSAGE_INPUT, ROOM_POST_INPUT
-from chatr.commands import Command, Incoming
+from chatr.commands import Command, Incoming, Outcome
 from chatr.fields import PreparedInput
-
-Answer = tuple[int, dict[str, Any], dict[str, str] | None]
 
 
 class MessageCommand(Command):
@@ -42,35 +40,76 @@ class MessageCommand(Command):
     def validate(self, data: Any) -> Any:
         return self.serializer.validated(data)
 
-    def run(self, incoming: Incoming) -> Answer:
+    def checked(self, incoming: Incoming) -> tuple[Agent, str | None, Any]:
+        """The view's steps before the post, in its order: authenticate (then, on ``/ai``, count the request), the
+        body's errors, the Idempotency-Key; the agent, the key and the validated data."""
         headers = incoming.headers
         agent = authenticate_key(key_of(headers.get("authorization"), headers.get("x-api-key")))
         incoming.agent_id = agent.pk
         if self.counts_requests:
             count_agent_request(agent)
         data = incoming.validated()
-        outcome = self.post(
-            incoming,
-            agent=agent,
-            key=checked_key(headers.get("idempotency-key")),
-            fingerprint=fingerprint_of("POST", incoming.path, incoming.data),
-            data=data,
-        )
-        return outcome.status, outcome.body, outcome_headers(outcome)
+        return agent, checked_key(headers.get("idempotency-key")), data
+
+    def run(self, incoming: Incoming) -> Outcome:
+        agent, key, data = self.checked(incoming)
+        fingerprint = fingerprint_of("POST", incoming.path, incoming.data)
+        return answered(self.post(incoming, agent=agent, key=key, fingerprint=fingerprint, data=data))
 
     def post(self, incoming: Incoming, *, agent: Agent, key: str | None, fingerprint: str, data: Any) -> KeyedAnswer:
         raise NotImplementedError
 
 
 class RoomPostCommand(MessageCommand):
-    """A post to one room, as ``view``'s POST makes it."""
+    """A post to one room, as ``view``'s POST makes it; a burst of them is answered by the drain (``run_all``)."""
 
     def __init__(self, view: type, room: Callable[[], Room]) -> None:
         super().__init__(view, ROOM_POST_INPUT)
         self.room = room
 
-    def post(self, incoming: Incoming, *, agent: Agent, key: str | None, fingerprint: str, data: Any) -> KeyedAnswer:
-        return room_post(agent=agent, key=key, fingerprint=fingerprint, room=self.room, data=data)
+    def run(self, incoming: Incoming) -> Outcome:
+        prepared = self.prepare(incoming)
+        if isinstance(prepared, PendingPost):
+            prepared = prepared.finish(writer.store(prepared.post))
+        return answered(prepared)
+
+    def run_all(self, incomings: list[Incoming]) -> list[Outcome | Exception]:
+        """Each request prepared in its own context, then every checked post stored by one writer call."""
+        prepared: list[KeyedAnswer | PendingPost | Exception] = []
+        for incoming in incomings:
+            try:
+                prepared.append(incoming.within(self.prepare, incoming))
+            except Exception as error:
+                prepared.append(error)
+        pending = [each for each in prepared if isinstance(each, PendingPost)]
+        stored = iter(writer.store_all([each.post for each in pending]))
+        outcomes: list[Outcome | Exception] = []
+        for each in prepared:
+            if isinstance(each, PendingPost):
+                result = next(stored)
+                if isinstance(result, Exception):
+                    outcomes.append(result)
+                    continue
+                if isinstance(result, BaseException):
+                    raise result
+                each = each.finish(result)
+            outcomes.append(each if isinstance(each, Exception) else answered(each))
+        return outcomes
+
+    def prepare(self, incoming: Incoming) -> KeyedAnswer | PendingPost:
+        """The view's steps up to the writer: ``checked``, then the post's rules (``chat.api.room_prepare``)."""
+        agent, key, data = self.checked(incoming)
+        return room_prepare(
+            agent=agent,
+            key=key,
+            fingerprint=lambda: fingerprint_of("POST", incoming.path, incoming.data),
+            room=self.room,
+            data=data,
+        )
+
+
+def answered(outcome: KeyedAnswer) -> Outcome:
+    return outcome.status, outcome.body, outcome_headers(outcome)
 
 
 class DirectMessageCommand(MessageCommand):

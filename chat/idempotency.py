@@ -68,7 +68,7 @@ def post_once(
     *,
     agent: Agent,
     key: str | None,
-    fingerprint: str,
+    fingerprint: str | Callable[[], str],
     check: Callable[[], writer.RoomPost],
     answer: Callable[[Message], dict[str, Any]],
     status: int = 201,
@@ -78,8 +78,43 @@ def post_once(
     A retry whose first answer is stored is answered at once (no rule, no limit counted again). Otherwise the post
     is checked (``check``: ``chat.services.check_room_post``) and the writer claims the key in the transaction that
     stores the message, with the answer: a concurrent retry that got past the first look is replayed there.
+    ``fingerprint`` may be given as a function: it is then computed only for a keyed post, the only one it serves.
     """
+    prepared = prepare_once(agent=agent, key=key, fingerprint=fingerprint, check=check, answer=answer, status=status)
+    if isinstance(prepared, KeyedAnswer):
+        return prepared
+    return prepared.finish(writer.store(prepared.post))
+
+
+@dataclass(frozen=True)
+class PendingPost:
+    """A checked room post on its way to the writer, and how its answer is made once the writer has stored it."""
+
+    post: writer.RoomPost
+    answer: Callable[[Message], dict[str, Any]]
+    status: int
+
+    def finish(self, stored: writer.Stored) -> KeyedAnswer:
+        if stored.replayed is not None:
+            return KeyedAnswer(stored.replayed.status_code, stored.replayed.body, True)
+        assert stored.message is not None
+        return KeyedAnswer(self.status, self.answer(stored.message), False)
+
+
+def prepare_once(
+    *,
+    agent: Agent,
+    key: str | None,
+    fingerprint: str | Callable[[], str],
+    check: Callable[[], writer.RoomPost],
+    answer: Callable[[Message], dict[str, Any]],
+    status: int = 201,
+) -> KeyedAnswer | PendingPost:
+    """``post_once`` up to the writer: the answer already (a replay, a held post), or the post for the writer
+    (``writer.store``, or ``writer.store_all`` with others) and its ``PendingPost.finish``."""
     if key is not None:
+        if not isinstance(fingerprint, str):
+            fingerprint = fingerprint()
         earlier = _answered(agent=agent, key=key, fingerprint=fingerprint)
         if earlier is not None:
             return earlier
@@ -89,12 +124,9 @@ def post_once(
         body = held.body
         return _answer_once(agent=agent, key=key, fingerprint=fingerprint, answer=lambda: body, status=202)
     if key is not None:
+        assert isinstance(fingerprint, str)
         post.once = writer.Once(key=key, fingerprint=fingerprint, answer=lambda message: (status, answer(message)))
-    stored = writer.store(post)
-    if stored.replayed is not None:
-        return KeyedAnswer(stored.replayed.status_code, stored.replayed.body, True)
-    assert stored.message is not None
-    return KeyedAnswer(status, answer(stored.message), False)
+    return PendingPost(post=post, answer=answer, status=status)
 
 
 def _answered(*, agent: Agent, key: str, fingerprint: str) -> KeyedAnswer | None:
@@ -131,13 +163,20 @@ def create_once(
 
 
 def _answer_once(
-    *, agent: Agent, key: str | None, fingerprint: str, answer: Callable[[], dict[str, Any]], status: int
+    *,
+    agent: Agent,
+    key: str | None,
+    fingerprint: str | Callable[[], str],
+    answer: Callable[[], dict[str, Any]],
+    status: int,
 ) -> KeyedAnswer:
     if key is None:
         try:
             return KeyedAnswer(status, answer(), False)
         except PostHeld as held:
             return KeyedAnswer(202, held.body, False)
+    if not isinstance(fingerprint, str):
+        fingerprint = fingerprint()
     with transaction.atomic():
         record = _claim_idempotency_key(agent=agent, key=key, fingerprint=fingerprint)
         if record.fingerprint != fingerprint:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from uuid import UUID
 
 from django.db import connection
 from django.db.models import QuerySet
+from django.db.models.base import ModelState
 
 from accounts import selectors as account_selectors
 from accounts.models import Agent
@@ -29,8 +31,21 @@ def lobby() -> Room:
 
 def lobby_ref() -> Room:
     """The lobby to post to, without a query: its id and kind never change (migration 0002), and
-    ``post_room_message`` finds out whether the row exists when it locks it."""
-    return Room(pk=LOBBY_ID, kind=Room.Kind.LOBBY)
+    ``post_room_message`` finds out whether the row exists when it locks it.
+
+    A fresh object each time (callers may change theirs), made from the fields of one built by ``Room(…)``
+    without running ``Model.__init__`` again: its defaults were the largest part of a post's rules."""
+    room = Room.__new__(Room)
+    room.__dict__.update(_lobby_fields())
+    room._state = ModelState()
+    return room
+
+
+@functools.cache
+def _lobby_fields() -> dict[str, object]:
+    fields = dict(Room(pk=LOBBY_ID, kind=Room.Kind.LOBBY).__dict__)
+    del fields["_state"]
+    return fields
 
 
 # Everything a room message's shape reads (contract §2 and §12): its author, and what it answers with

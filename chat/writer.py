@@ -5,7 +5,8 @@ it for what it says. The first poster to arrive while no batch is being written 
 post queued so far (its own first), writes them all in one transaction on its own database connection, commits
 once, and wakes each poster with its result. Posts that arrive meanwhile queue; when the batch is done, the first
 of them is woken to write the next one. Every poster returns only after the commit that stored its post (a 201
-means stored).
+means stored). A thread with several posts (a command's drain, ``store_all``) queues them together and waits for
+each, leading a batch whenever one of its posts is the queue's head.
 
 Statements: one per kind of row for the whole batch (issue 22) — one ``INSERT`` of its idempotency keys, one
 ``UPDATE`` per room of its count, one ``INSERT … RETURNING`` of its messages, one of its notifications, one
@@ -126,6 +127,32 @@ class GroupWriter:
         assert entry.result is not None
         return entry.result
 
+    def store_all(self, posts: list[RoomPost]) -> list[Stored | BaseException]:
+        """``store`` for several posts of one thread, queued together: each one's result or error, in order."""
+        if connection.in_atomic_block:
+            return [_stored_or_error(_write_one, post) for post in posts]
+        entries = [_Entry(post) for post in posts]
+        if not entries:
+            return []
+        with self._lock:
+            self._queue += entries
+            entries[0].leads = not self._writing
+            self._writing = True
+        # The queue is written from its head, so by the time one of ours is woken to lead, those before it are
+        # written; those written in another's batch are released (``wake``) with their result.
+        failure: BaseException | None = None
+        for entry in entries:
+            if not entry.leads:
+                entry.wake.acquire()
+            if entry.leads:
+                try:
+                    self._lead(entry)
+                except BaseException as error:  # every post of that batch has it; ours are still waited for
+                    failure = error
+        if failure is not None and not isinstance(failure, Exception):
+            raise failure
+        return [entry.error if entry.error is not None else cast(Stored, entry.result) for entry in entries]
+
     def _lead(self, me: _Entry) -> None:
         """Write the queue's first batch (``me`` first in it), then wake its posters and the next leader."""
         with self._lock:
@@ -158,6 +185,19 @@ writer = GroupWriter()
 def store(post: RoomPost) -> Stored:
     """Store ``post`` with the posts that arrived with it; returns once their transaction has committed."""
     return writer.store(post)
+
+
+def store_all(posts: list[RoomPost]) -> list[Stored | BaseException]:
+    """Store ``posts`` (one caller's, queued together) with the posts that arrived with them; returns once every
+    one's transaction has committed: its ``Stored``, or the error that post alone failed with."""
+    return writer.store_all(posts)
+
+
+def _stored_or_error(write: Callable[[RoomPost], Stored], post: RoomPost) -> Stored | BaseException:
+    try:
+        return write(post)
+    except Exception as error:
+        return error
 
 
 def _write_one(post: RoomPost) -> Stored:

@@ -11,7 +11,9 @@ A POST to such a path, on the ``api`` chain, after the edge's refusals like ever
    validates it (``Command.validate``: the view's prepared input serializer); an error is kept, not answered: the
    view authenticates before it reads the body, so the command raises it after authenticating, as the view would;
 3. one hop to a request thread (the pipeline's pool): ``Command.run`` authenticates and calls the service, the same
-   functions the view calls, inside Django's ``request_started``/``request_finished`` (database connections);
+   functions the view calls, inside Django's ``request_started``/``request_finished`` (database connections); a
+   command that defines ``Command.run_all`` is queued instead for its ``Drain``, whose one thread answers every
+   request queued so far with one ``run_all`` between one pair of those signals;
 4. the answer: the body rendered by DRF's ``JSONRenderer``, an exception mapped by ``chatr.errors.error_answer``
    (DRF's exception handler's mapping), the headers the view's answer gets from DRF (``Content-Type``, ``Allow``)
    and from the API middleware (``X-Frame-Options``, the security headers), computed once per scheme by running
@@ -52,6 +54,8 @@ Scope = dict[str, Any]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 App = Callable[..., Awaitable[None]]
 Header = tuple[bytes, bytes]
+Outcome = tuple[int, dict[str, Any], dict[str, str] | None]
+Answer = tuple[int, list[Header], bytes]
 
 # The content types the JSON parser is chosen for without a doubt; any other spelling goes to DRF's negotiation.
 _JSON = frozenset({b"application/json", b"application/json; charset=utf-8", b"application/json;charset=utf-8"})
@@ -63,7 +67,7 @@ class Incoming:
     them), the path's parameters (the row's ``<str:name>``, as the view's keyword arguments), the body's JSON value,
     and its validated data or the error parsing or validating raised."""
 
-    __slots__ = ("agent_id", "data", "error", "headers", "parameters", "path", "valid")
+    __slots__ = ("agent_id", "context", "data", "error", "headers", "parameters", "path", "valid")
 
     def __init__(self, path: str, headers: dict[str, str], parameters: dict[str, str] | None = None) -> None:
         self.path = path
@@ -73,6 +77,11 @@ class Incoming:
         self.valid: Any = None
         self.error: Exception | None = None
         self.agent_id: object | None = None  # set by the command once it knows the agent: the log line names it
+        self.context: contextvars.Context | None = None  # the request's context, where a drain runs its steps
+
+    def within(self, step: Callable[..., Any], /, *args: Any) -> Any:
+        """``step(*args)`` in the request's context (a drain runs several requests' steps on one thread)."""
+        return step(*args) if self.context is None else self.context.run(step, *args)
 
     def validated(self) -> Any:
         """The validated data, or the parse or validation error, raised where the view would have raised it."""
@@ -91,9 +100,16 @@ class Command:
         """On the event loop: the body's validated data, or raise the view's validation error."""
         raise NotImplementedError
 
-    def run(self, incoming: Incoming) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+    def run(self, incoming: Incoming) -> Outcome:
         """On a request thread: ``(status, body, headers)`` of the answer, or raise an error for
         ``chatr.errors.error_answer``."""
+        raise NotImplementedError
+
+    def run_all(self, incomings: list[Incoming]) -> list[Outcome | Exception]:
+        """Optional: on one thread, the requests queued together: each one's outcome, or the error ``run`` would
+        have raised for it, in order. Each request's own steps run in its ``Incoming.context`` (its limits'
+        usages go to its answer). A command that defines it is answered by a ``Drain`` (``CHATR_COMMAND_DRAIN``);
+        one that defines only ``run`` is answered on a request thread each."""
         raise NotImplementedError
 
 
@@ -196,6 +212,14 @@ class Returns:
         if wake:
             self.loop.call_soon_threadsafe(self.settle)
 
+    def put_all(self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+        """From a thread: several futures' outcomes, with at most one wake-up of the loop."""
+        with self.lock:
+            wake = not self.pending
+            self.pending += outcomes
+        if wake:
+            self.loop.call_soon_threadsafe(self.settle)
+
     def settle(self) -> None:
         """On the loop: every outcome handed back so far."""
         with self.lock:
@@ -207,6 +231,80 @@ class Returns:
                 future.set_exception(error)
             else:
                 future.set_result(result)
+
+
+class _Queued:
+    __slots__ = ("answered", "incoming", "returns", "scheme")
+
+    def __init__(self, incoming: Incoming, scheme: str, returns: Returns, answered: asyncio.Future[Any]) -> None:
+        self.incoming, self.scheme, self.returns, self.answered = incoming, scheme, returns, answered
+
+
+class Drain:
+    """A command's requests queued on the event loop and answered by one request thread at a time: it takes the
+    whole queue, runs ``Command.run_all`` over it between one pair of Django's request signals (database
+    connections checked and closed as Django would, once for the burst), renders every answer and hands them all
+    back with one wake-up of the loop. One hop per burst instead of one per request, and one writer batch for all
+    of its posts instead of a hand-off between the posters' threads."""
+
+    def __init__(self, chain: CommandChain, bursts: Any) -> None:
+        self.chain = chain
+        self.bursts = bursts  # the histogram of the path's bursts
+        self.lock = threading.Lock()
+        self.queue: list[_Queued] = []
+        self.running = False
+
+    def put(self, queued: _Queued) -> None:
+        """On the loop: queue a request; a thread is asked for only when none is draining."""
+        with self.lock:
+            self.queue.append(queued)
+            start = not self.running
+            self.running = True
+        if start:
+            try:
+                self.chain.executor.submit(self.drain)
+            except BaseException:  # the pool is shut down: the server stops
+                with self.lock:
+                    self.running = False
+                raise
+
+    def drain(self) -> None:
+        while True:
+            with self.lock:
+                burst, self.queue = self.queue, []
+                if not burst:
+                    self.running = False
+                    return
+            self.answer_all(burst)
+
+    def answer_all(self, burst: list[_Queued]) -> None:
+        """Answer ``burst``: every request's future is settled, whatever happens."""
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        if settings.CHATR_METRICS:
+            self.bursts.observe(len(burst))
+        try:
+            signals.request_started.send(sender=CommandChain)
+            try:
+                try:
+                    results = self.chain.command.run_all([queued.incoming for queued in burst])
+                except Exception as error:  # a bug outside any one request's steps: each gets Django's 500
+                    results = [error] * len(burst)
+                for queued, result in zip(burst, results, strict=True):
+                    answer = self.chain.rendered(queued.incoming, queued.scheme, result)
+                    outcomes.append((queued.answered, answer, None))
+            finally:
+                signals.request_finished.send(sender=CommandChain)
+        except BaseException as error:
+            answered = {id(future) for future, _, _ in outcomes}
+            outcomes += [(queued.answered, None, error) for queued in burst if id(queued.answered) not in answered]
+        finally:
+            by_loop: dict[int, tuple[Returns, list[tuple[asyncio.Future[Any], Any, BaseException | None]]]] = {}
+            futures = {id(queued.answered): queued.returns for queued in burst}
+            for outcome in outcomes:
+                returns = futures[id(outcome[0])]
+                by_loop.setdefault(id(returns), (returns, []))[1].append(outcome)
+            for returns, settled in by_loop.values():
+                returns.put_all(settled)
 
 
 class CommandChain:
@@ -229,6 +327,7 @@ class CommandChain:
         label = path.lstrip("/")  # as the request metrics label it (the URL pattern, parameters written alike)
         self.answered = metrics.COMMANDS.labels(label, "answered")
         self.fell_through = metrics.COMMANDS.labels(label, "fell_through")
+        self.drain = Drain(self, metrics.COMMAND_BURSTS.labels(label)) if drains(command) else None
 
     def incoming(self, scope: Scope, body: bytes) -> Incoming | None:
         """The request for the command, parsed and validated on the loop; ``None``: Django's chain answers it."""
@@ -280,16 +379,20 @@ class CommandChain:
         exchange = scope[EXCHANGE]
         context = contextvars.copy_context()  # the edge's collection of limit usages goes along
         returns = self.returns_of(asyncio.get_running_loop())
-        answered: asyncio.Future[tuple[int, list[Header], bytes]] = returns.loop.create_future()
+        answered: asyncio.Future[Answer] = returns.loop.create_future()
         scheme = scope.get("scheme", "http")
+        if self.drain is not None:
+            incoming.context = context
+            self.drain.put(_Queued(incoming, scheme, returns, answered))
+        else:
 
-        def work() -> None:
-            try:
-                returns.put(answered, context.run(self.answer, incoming, scheme), None)
-            except BaseException as error:  # handed to the waiting coroutine, raised there
-                returns.put(answered, None, error)
+            def work() -> None:
+                try:
+                    returns.put(answered, context.run(self.answer, incoming, scheme), None)
+                except BaseException as error:  # handed to the waiting coroutine, raised there
+                    returns.put(answered, None, error)
 
-        self.executor.submit(work)
+            self.executor.submit(work)
         try:
             status, headers, content = await answered
         finally:
@@ -303,31 +406,47 @@ class CommandChain:
             returns = self.returns[loop] = Returns(loop)
         return returns
 
-    def answer(self, incoming: Incoming, scheme: str) -> tuple[int, list[Header], bytes]:
+    def answer(self, incoming: Incoming, scheme: str) -> Answer:
         """On a request thread: the command's answer, as the view's would be, between Django's request signals."""
         signals.request_started.send(sender=self.__class__)
         try:
             try:
-                status, body, own = self.command.run(incoming)
+                outcome: Outcome | Exception = self.command.run(incoming)
             except Exception as error:
-                answer = error_answer(error)
-                if answer is None:
-                    return self.bug(incoming, scheme, error)
-                status, body, own = answer
-            content = self.renderer.render(body)
-            block = self.blocks[scheme]
-            assert block is not None  # incoming() took only schemes with a block
-            return status, block.headers(own, len(content)), content
+                outcome = error
+            return self.rendered(incoming, scheme, outcome)
         finally:
             signals.request_finished.send(sender=self.__class__)
 
-    def bug(self, incoming: Incoming, scheme: str, error: Exception) -> tuple[int, list[Header], bytes]:
+    def rendered(self, incoming: Incoming, scheme: str, outcome: Outcome | Exception) -> Answer:
+        """The answer to send for ``outcome``: the view's body and headers, or an error's answer."""
+        if isinstance(outcome, Exception):
+            answer = error_answer(outcome)
+            if answer is None:
+                return self.bug(incoming, scheme, outcome)
+            outcome = answer
+        status, body, own = outcome
+        content = self.renderer.render(body)
+        block = self.blocks[scheme]
+        assert block is not None  # incoming() took only schemes with a block
+        return status, block.headers(own, len(content)), content
+
+    def bug(self, incoming: Incoming, scheme: str, error: Exception) -> Answer:
         """A real bug: the answer and the log record Django's handler gives one (``chatr.errors.handler500``)."""
         request = _StandIn(incoming.path, scheme)
-        response = cast(HttpResponse, through_middleware(request, handler500(request)))  # ``error`` is being handled
+        try:
+            raise error  # handler500 reads the exception being handled, as when Django calls it
+        except Exception:
+            response = cast(HttpResponse, through_middleware(request, handler500(request)))
         log_response(
             "%s: %s", "Internal Server Error", incoming.path, response=response, request=request, exception=error
         )
         content = response.content
         headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
         return response.status_code, headers, content
+
+
+def drains(command: Command) -> bool:
+    """Whether ``command``'s requests are answered by a ``Drain``: it defines ``run_all`` and the setting allows it
+    (``CHATR_COMMAND_DRAIN``)."""
+    return type(command).run_all is not Command.run_all and bool(settings.CHATR_COMMAND_DRAIN)

@@ -39,6 +39,12 @@ COMMANDS = Counter(
     "POSTs to a path with a command (chatr.commands): answered by it, or handed to Django's chain.",
     ["route", "outcome"],
 )
+COMMAND_BURSTS = Histogram(
+    "chatr_command_burst",
+    "Requests of a command's path that one drain answered together (chatr.commands.Drain).",
+    ["route"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 MESSAGES_POSTED = Counter("chatr_messages_posted", "Messages committed.", ["kind"])
 POSTS_PER_COMMIT = Histogram(
     "chatr_posts_per_commit",

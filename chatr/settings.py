@@ -136,6 +136,9 @@ CHATR_STREAM_PATHS = [pattern for pattern, chain, *_ in CHATR_ROUTES if chain ==
 # The commands of the table's rows answer their POSTs (chatr.commands); off (CHATR_COMMANDS=off), every POST goes
 # through Django's handler and DRF, with the same answers (a differential test compares the two).
 CHATR_COMMANDS = env_bool("CHATR_COMMANDS", default=True)
+# A command that can answer several requests at once (chatr.commands.Drain) has them queued and answered by one
+# request thread per burst; off (CHATR_COMMAND_DRAIN=off), each of its requests takes a request thread of its own.
+CHATR_COMMAND_DRAIN = env_bool("CHATR_COMMAND_DRAIN", default=True)
 # Called with the running event loop before each HTTP request is routed (services publish from the
 # request threads through that loop).
 CHATR_ASGI_LOOP_HOOKS = ["realtime.api.attach"]

@@ -182,3 +182,39 @@ def test_a_message_made_without_its_constructor_equals_the_constructors(make_age
     assert (fast.room, fast.agent, fast.reply_to) == (slow.room, slow.agent, slow.reply_to)
     assert fast.reply_to is post.conversation.reply_to and fast.agent is alice
     assert fast._state.adding and slow._state.adding
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: the queue and its batches, as a drain uses them
+def test_store_all_gives_each_post_its_result_in_order_over_several_batches_and_a_failure_stays_alone(make_agent):
+    lobby, _ = Room.objects.get_or_create(pk="lobby", defaults={"kind": Room.Kind.LOBBY, "name": "Lobby"})
+    alice = make_agent("alice").agent
+    gone = Room(pk="no-such-room", kind=Room.Kind.GROUP, name="gone")
+    count = writer.MAX_BATCH + 6  # more than one batch: the caller leads one, then the next
+    rooms = [gone if n in (3, writer.MAX_BATCH + 2) else lobby for n in range(count)]
+    results = writer.store_all(
+        [room_post(alice, room, f"queued {n}", conversation=mentions.NOTHING) for n, room in enumerate(rooms)]
+    )
+
+    assert [isinstance(result, RoomNotFound) for result in results] == [room is gone for room in rooms]
+    kept = [(n, result.message) for n, result in enumerate(results) if isinstance(result, writer.Stored)]
+    assert [message.content for _, message in kept] == [f"queued {n}" for n, room in enumerate(rooms) if room is lobby]
+    ids = [message.pk for _, message in kept]
+    assert ids == sorted(ids)  # queue order
+    stored = dict(Message.objects.filter(agent=alice).values_list("pk", "content"))
+    assert stored == {message.pk: message.content for _, message in kept}
+
+
+@pytest.mark.django_db
+def test_store_all_inside_a_transaction_writes_each_post_there_and_returns_a_failure_in_its_place(make_agent):
+    lobby = selectors.lobby()
+    alice = make_agent("alice").agent
+    gone = Room(pk="no-such-room", kind=Room.Kind.GROUP, name="gone")
+    results = writer.store_all(
+        [
+            room_post(alice, lobby, "inside one", conversation=mentions.NOTHING),
+            room_post(alice, gone, "lost", conversation=mentions.NOTHING),
+            room_post(alice, lobby, "inside two", conversation=mentions.NOTHING),
+        ]
+    )
+    assert isinstance(results[1], RoomNotFound)
+    assert [result.message.content for result in (results[0], results[2])] == ["inside one", "inside two"]

@@ -158,3 +158,33 @@ def test_a_bug_is_a_500_in_the_contract_s_shape_and_logged():
     assert headers[b"Content-Length"] == str(len(body["body"])).encode()
     assert [record.getMessage() for record in records] == ["Internal Server Error: /api/messages"]
     assert records[0].exc_info is not None and str(records[0].exc_info[1]) == "a bug"
+
+
+class BrokenBurst(Broken):
+    """A command answered by a drain whose ``run_all`` has a bug: every request of the burst gets Django's 500."""
+
+    def run_all(self, incomings: list[Incoming]) -> list[tuple[int, dict[str, Any], dict[str, str] | None] | Exception]:
+        raise RuntimeError("a bug in the burst")
+
+
+def test_a_bug_of_a_drained_burst_is_a_500_for_each_of_its_requests_and_logged():
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("django.request").addHandler(handler)
+
+    async def burst(chain: CommandChain) -> list[list[dict[str, Any]]]:
+        return list(await asyncio.gather(*(answer(chain, scope_of()) for _ in range(3))))
+
+    try:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            chain = CommandChain("/api/messages", BrokenBurst(), executor, fallback=None)  # type: ignore[arg-type]
+            assert chain.drain is not None
+            answers = run(burst(chain))
+    finally:
+        logging.getLogger("django.request").removeHandler(handler)
+    for start, body in answers:
+        assert start["status"] == 500
+        assert json.loads(body["body"])["code"] == "server_error"
+    assert [record.getMessage() for record in records] == ["Internal Server Error: /api/messages"] * 3
+    assert all(record.exc_info and str(record.exc_info[1]) == "a bug in the burst" for record in records)
