@@ -639,7 +639,9 @@ def table(chosen: list[Scenario], *, judge: bool) -> list[str]:
         for index, row in enumerate(scenario.rows):
             chatr = [safe(row.pick, r["chatr"]) for r in rounds if "chatr" in r]
             reference = [safe(row.pick, r["reference"]) for r in rounds if "reference" in r]
-            ratios = [ratio(c, f) for c, f in zip(chatr, reference, strict=False)] if row.unit != "count" else []
+            ratios = (
+                [ratio(c, f) for c, f in zip(chatr, reference, strict=False)] if row.unit not in ("count", "s") else []
+            )
             met = "–"
             if judge and row.meets is not None and chatr and all(v is not None for v in chatr):
                 met = "yes" if all(row.meets(v) for v in chatr) else "**no**"

@@ -2,9 +2,10 @@
 
 It starts its own server process (daphne or uvicorn, CHATR_RATELIMITS=off) on a fresh
 SQLite file (or with --processes N, N of them on a fresh PostgreSQL database and Redis, readers and posts
-spread over them), so it can watch their RSS and CPU. Readers are raw asyncio sockets, many per
-process, that only look for the stamp in each frame; the load tool runs on the same 2 cores as the
-server and says how much CPU it used itself.
+spread over them), so it can watch their RSS and CPU. Readers are raw sockets, many per
+process, that only look for the stamp in each frame: in Node (``bench/readers.js``, the default when ``node`` is
+installed) or Python asyncio (``--readers-runtime python``); the load tool runs on the same 2 cores as the
+server and says how much CPU the readers used themselves (a reader near a whole core is the bottleneck).
 
     .venv/bin/python bench/stream_load.py --server uvicorn --readers 1000 --rate 10 --seconds 30
     .venv/bin/python bench/stream_load.py --server daphne --readers 5000 --rate 0 --seconds 10   # idle RSS
@@ -368,7 +369,8 @@ def run_readers(args, servers: list[ServerProcess], agent: dict, processes: list
             "-o",
             args.profile,
         ]
-        profiler = subprocess.Popen([*command, "--format", "raw", "--nonblocking"], stdout=subprocess.DEVNULL)
+        options = ["--format", "raw", "--gil", "--rate", "500", "--nonblocking"]  # the thread holding the GIL
+        profiler = subprocess.Popen([*command, *options], stdout=subprocess.DEVNULL)
     cpu_before = cpu_seconds(processes)
     wall = time.monotonic()
     failures = (
