@@ -466,7 +466,12 @@ class Hub:
             if write is not None:
                 if framed is None:
                     framed = chunk_writes.chunk(body)
-                if write(framed):
+                try:
+                    written = write(framed)
+                except Exception:  # a transport whose connection is gone may raise: as a failed send
+                    subscription.end()
+                    continue
+                if written:
                     subscription.last_offer = now
                     continue
             send = subscription.direct

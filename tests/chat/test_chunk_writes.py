@@ -185,6 +185,27 @@ def test_a_socket_that_pushes_back_for_a_whole_queue_ends_its_stream_and_no_one_
     assert quick.body() == b"".join(b"%x\r\n%b\r\n" % (len(frame(n)), frame(n)) for n in range(1, limit + 3))
 
 
+def test_a_socket_whose_write_fails_ends_its_stream_and_the_viewers_after_it_still_get_the_frame():
+    async def watch() -> list[Viewer]:
+        viewers = await open_viewers(wrapped=[False, False, False])
+        broken = viewers[1].transport
+
+        def write(data: bytes) -> None:
+            raise RuntimeError("unable to perform operation: the handler is closed")  # as uvloop says
+
+        broken.write = write  # type: ignore[method-assign]
+        hub.publish_frame(CHANNEL, frame(1))
+        await asyncio.sleep(0)
+        close(viewers)
+        return viewers
+
+    first, broken, last = asyncio.run(watch())
+    chunked = b"%x\r\n%b\r\n" % (len(frame(1)), frame(1))
+    assert first.body() == chunked
+    assert last.body() == chunked
+    assert broken.subscription.overflowed  # ended: it resumes with Last-Event-ID
+
+
 def test_no_chunk_writer_for_a_send_that_is_not_uvicorns_own():
     async def send(message: dict) -> None:
         pass
