@@ -2,9 +2,10 @@
 
 It starts its own server process (daphne or uvicorn, CHATR_RATELIMITS=off) on a fresh
 SQLite file (or with --processes N, N of them on a fresh PostgreSQL database and Redis, readers and posts
-spread over them), so it can watch their RSS and CPU. Readers are raw asyncio sockets, many per
-process, that only look for the stamp in each frame; the load tool runs on the same 2 cores as the
-server and says how much CPU it used itself.
+spread over them), so it can watch their RSS and CPU. Readers are raw sockets, many per
+process, that only look for the stamp in each frame: in Node (``bench/readers.js``, the default when ``node`` is
+installed) or Python asyncio (``--readers-runtime python``); the load tool runs on the same 2 cores as the
+server and says how much CPU the readers used themselves (a reader near a whole core is the bottleneck).
 
     .venv/bin/python bench/stream_load.py --server uvicorn --readers 1000 --rate 10 --seconds 30
     .venv/bin/python bench/stream_load.py --server daphne --readers 5000 --rate 0 --seconds 10   # idle RSS
@@ -22,6 +23,8 @@ import multiprocessing
 import os
 import re
 import resource
+import select
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -177,6 +180,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10, help="messages per second (0: idle readers)")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--reader-procs", type=int, default=1)
+    parser.add_argument(
+        "--readers-runtime", choices=["node", "python"], help="the readers' runtime (default: node when installed)"
+    )
     parser.add_argument("--seed-messages", type=int, default=0)
     parser.add_argument("--probe", type=int, default=0, help="connect → history probes")
     parser.add_argument("--profile", help="write a py-spy profile of the server during the run here")
@@ -247,24 +253,103 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return sum(process.cpu_times().user + process.cpu_times().system for process in processes)
 
 
+class PythonReaders:
+    """``count`` readers in ``procs`` forked Python processes (asyncio, uvloop when installed)."""
+
+    runtime = "python"
+
+    def __init__(self, ports: list[int], count: int, procs: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self.ready, self.results = context.Queue(), context.Queue()
+        self.stop_at = context.Value("d", time.monotonic() + 3600)
+        share = [count // procs + (i < count % procs) for i in range(procs)]
+        # Daemons: if the server fails mid-run, the tool exits instead of waiting on readers nobody collects.
+        self.workers = [
+            context.Process(target=reader_process, args=(ports, n, self.stop_at, self.ready, self.results), daemon=True)
+            for n in share
+        ]
+        for worker in self.workers:
+            worker.start()
+
+    def wait_connected(self, budget: float) -> int:
+        return sum(self.ready.get(timeout=budget) for _ in self.workers)
+
+    def collect(self, grace: float) -> tuple[list[list[tuple[int, float]]], float]:
+        """Stop reading ``grace`` seconds from now; every reader's (seq, monotonic time) and the readers' CPU."""
+        self.stop_at.value = time.monotonic() + grace
+        collected = [self.results.get(timeout=120) for _ in self.workers]
+        for worker in self.workers:
+            worker.join()
+        return [arrivals for part, _ in collected for arrivals in part], sum(cpu for _, cpu in collected)
+
+
+class NodeReaders:
+    """``count`` readers in ``procs`` Node processes (``bench/readers.js``); their clock is CLOCK_MONOTONIC too."""
+
+    runtime = "node"
+
+    def __init__(self, ports: list[int], count: int, procs: int) -> None:
+        script = str(Path(__file__).resolve().parent / "readers.js")
+        share = [count // procs + (i < count % procs) for i in range(procs)]
+        self.workers = [
+            subprocess.Popen(
+                ["node", script, "--ports", ",".join(map(str, ports)), "--readers", str(n)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            for n in share
+        ]
+
+    def wait_connected(self, budget: float) -> int:
+        connected = 0
+        deadline = time.monotonic() + budget
+        for worker in self.workers:
+            assert worker.stdout is not None
+            ready, _, _ = select.select([worker.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            line = worker.stdout.readline() if ready else b""
+            if not line.startswith(b"ready "):
+                self.kill()
+                raise RuntimeError(f"node readers did not connect (exit {worker.poll()}, said {line!r})")
+            connected += int(line.split()[1])
+        return connected
+
+    def collect(self, grace: float) -> tuple[list[list[tuple[int, float]]], float]:
+        time.sleep(grace)
+        arrivals: list[list[tuple[int, float]]] = []
+        cpu = 0.0
+        for worker in self.workers:
+            output, _ = worker.communicate(timeout=120)  # closing stdin is the stop signal
+            report = json.loads(output)
+            cpu += report["cpu_seconds"]
+            arrivals += [list(zip(flat[::2], flat[1::2], strict=True)) for flat in report["arrivals"]]
+        return arrivals, cpu
+
+    def kill(self) -> None:
+        for worker in self.workers:
+            worker.kill()
+            worker.wait()
+
+
+def default_runtime() -> str:
+    """Node when it is installed: its readers are not the bottleneck (docs/benchmarks.md)."""
+    return "node" if shutil.which("node") else "python"
+
+
 def run_readers(args, servers: list[ServerProcess], agent: dict, processes: list[psutil.Process], report: dict) -> None:
     ports = [server.port for server in servers]
     server = servers[0]
     rss_before = rss(processes)
-    context = multiprocessing.get_context("fork")
-    ready, results = context.Queue(), context.Queue()
     connect_budget = 60 + args.readers / 20  # a slow server (50 connects/s or fewer) still gets its readers
-    stop = context.Value("d", time.monotonic() + 3600)
-    share = [
-        args.readers // args.reader_procs + (i < args.readers % args.reader_procs) for i in range(args.reader_procs)
-    ]
-    # Daemons: if the server fails mid-run, the tool exits instead of waiting on readers nobody collects.
-    workers = [
-        context.Process(target=reader_process, args=(ports, n, stop, ready, results), daemon=True) for n in share
-    ]
-    for worker in workers:
-        worker.start()
-    connected = sum(ready.get(timeout=connect_budget) for _ in workers)
+    runtime = getattr(args, "readers_runtime", None) or default_runtime()
+    pool = (NodeReaders if runtime == "node" else PythonReaders)(ports, args.readers, args.reader_procs)
+    report["readers_runtime"] = pool.runtime
+    report["reader_procs"] = args.reader_procs
+    try:
+        connected = pool.wait_connected(connect_budget)
+    except BaseException:
+        if isinstance(pool, NodeReaders):
+            pool.kill()
+        raise
     time.sleep(1)
     rss_idle = rss(processes)
     report["connected"] = connected
@@ -284,7 +369,8 @@ def run_readers(args, servers: list[ServerProcess], agent: dict, processes: list
             "-o",
             args.profile,
         ]
-        profiler = subprocess.Popen([*command, "--format", "raw", "--nonblocking"], stdout=subprocess.DEVNULL)
+        options = ["--format", "raw", "--gil", "--rate", "500", "--nonblocking"]  # the thread holding the GIL
+        profiler = subprocess.Popen([*command, *options], stdout=subprocess.DEVNULL)
     cpu_before = cpu_seconds(processes)
     wall = time.monotonic()
     failures = (
@@ -294,27 +380,24 @@ def run_readers(args, servers: list[ServerProcess], agent: dict, processes: list
         time.sleep(args.seconds)
     cpu_after = cpu_seconds(processes)
     elapsed = time.monotonic() - wall
-    stop.value = time.monotonic() + 2  # the last deliveries' grace
     if profiler is not None:
         profiler.wait()
     report["server_cpu_percent"] = round(100 * (cpu_after - cpu_before) / elapsed, 1)  # all server processes
     report["rss_kb_per_reader_after_run"] = round((rss(processes) - rss_before) / 1024 / connected, 1)
-    collected = [results.get(timeout=120) for _ in workers]
-    for worker in workers:
-        worker.join()
+    every_reader, readers_cpu = pool.collect(grace=2)  # the last deliveries' grace
+    report["loadgen_cpu_seconds"] = round(readers_cpu, 1)
     if not args.rate:
         return
     latencies: list[float] = []
     gaps = duplicates = disorder = 0
-    for arrivals_of_process, _cpu in collected:
-        for arrivals in arrivals_of_process:
-            seqs = [seq for seq, _ in arrivals]
-            duplicates += len(seqs) - len(set(seqs))
-            # Order by message id: with overlapping POSTs, ids need not follow the posting order.
-            disorder += sum(1 for a, b in itertools.pairwise(seqs) if ids.get(b, 0) < ids.get(a, 0))
-            got = {seq: at for seq, at in arrivals}
-            gaps += sum(1 for seq in sent if seq not in got)
-            latencies += [got[seq] - sent[seq] for seq in sent if seq in got]
+    for arrivals in every_reader:
+        seqs = [seq for seq, _ in arrivals]
+        duplicates += len(seqs) - len(set(seqs))
+        # Order by message id: with overlapping POSTs, ids need not follow the posting order.
+        disorder += sum(1 for a, b in itertools.pairwise(seqs) if ids.get(b, 0) < ids.get(a, 0))
+        got = {seq: at for seq, at in arrivals}
+        gaps += sum(1 for seq in sent if seq not in got)
+        latencies += [got[seq] - sent[seq] for seq in sent if seq in got]
     report["posted"] = len(sent)
     report["post_failures"] = failures
     report["deliveries"] = len(latencies)
@@ -322,7 +405,6 @@ def run_readers(args, servers: list[ServerProcess], agent: dict, processes: list
     report["latency_ms"]["max"] = round(max(latencies) * 1000, 1) if latencies else None
     report["latency_ms"]["mean"] = round(statistics.fmean(latencies) * 1000, 1) if latencies else None
     report["gaps"], report["duplicates"], report["out_of_order"] = gaps, duplicates, disorder
-    report["loadgen_cpu_seconds"] = round(sum(cpu for _, cpu in collected), 1)
 
 
 if __name__ == "__main__":

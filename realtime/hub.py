@@ -36,7 +36,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from chatr import metrics
+from chatr import chunk_writes, metrics
 from chatr.offloop import run_off_loop
 from realtime import backends, feeds, frames, slots
 
@@ -60,12 +60,14 @@ class Subscription:
     a viewer that falls a whole queue behind is ended, never waited for.
 
     ``direct`` is the viewer's ASGI ``send`` while the hub may write to it straight away (live, its
-    backlog's duplicates behind it, no write pending, not ended), else ``None``: the hub's fan-out loop
-    reads this one attribute per viewer.
+    backlog's duplicates behind it, no write pending, not ended), else ``None``; ``socket`` is then also
+    its connection's chunk writer when the server has one (``chatr.chunk_writes``: uvicorn's httptools),
+    which takes the frames' chunk as framed once for every viewer. The hub's fan-out loop reads these.
     """
 
     __slots__ = (
         "_busy",
+        "_chunks",
         "_done",
         "_frames",
         "_limit",
@@ -78,6 +80,7 @@ class Subscription:
         "direct",
         "last_offer",
         "overflowed",
+        "socket",
         "wants_stats",
     )
 
@@ -91,6 +94,8 @@ class Subscription:
         self.last_offer = now
         self.deduplicate_upto: int | None = None
         self.direct: Callable[[dict], Any] | None = None
+        self.socket: chunk_writes.ChunkWriter | None = None
+        self._chunks: chunk_writes.ChunkWriter | None = None
         self._frames: deque[bytes] = deque()
         self._limit = limit
         self._waiter: asyncio.Future[None] | None = None
@@ -137,11 +142,12 @@ class Subscription:
         """Let the hub write to this viewer directly again once nothing stands in the way."""
         ready = self._send is not None and self._busy is None and self.deduplicate_upto is None
         self.direct = self._send if ready and not self.overflowed else None
+        self.socket = self._chunks if self.direct is not None else None
 
     def end(self) -> None:
         """End the stream once what it is writing now is written; it resumes with Last-Event-ID."""
         self.overflowed = True
-        self.direct = None
+        self.direct = self.socket = None
         self._frames.clear()  # nothing more will be sent: let the memory go at once
         self._wake()
         if self._done is not None and not self._done.done():
@@ -175,6 +181,7 @@ class Subscription:
         self._task = asyncio.current_task()
         self._done = asyncio.get_running_loop().create_future()
         self._send = send
+        self._chunks = chunk_writes.chunk_writer(send)
         # Frames that came while the backlog was loading, less those it held.
         self._frames = deque(frame for frame in self._frames if self._fresh(frame))
         if self._frames:
@@ -183,8 +190,8 @@ class Subscription:
         try:
             await self._done
         finally:
-            self._send = None
-            self.direct = None
+            self._send = self._chunks = None
+            self.direct = self.socket = None
         raise Overflow()
 
     def _write(self, message: dict) -> None:
@@ -207,7 +214,7 @@ class Subscription:
 
     def pushed_back(self, writing: Any, waited: Any) -> None:
         """The socket pushes back: finish this write in a task, and the frames that queue behind it."""
-        self.direct = None
+        self.direct = self.socket = None
         self._busy = asyncio.ensure_future(self._drain(writing, waited))
 
     async def _drain(self, writing: Any, waited: Any) -> None:
@@ -439,9 +446,11 @@ class Hub:
         """Hand ``ready`` (frames in order) to every viewer of ``channel``: one write per live viewer.
 
         The hot loop of a busy room (2,000 viewers × 20 frames a second is 40,000 turns a second): for a
-        viewer the hub may write to directly it is one ``send`` of one message dict shared by every
-        viewer (ASGI servers read the message, never change it), driven to its end on the spot; any
-        other viewer takes the frames through ``offer`` (its queue, its backlog's duplicates).
+        viewer the hub may write to directly it is one call of its socket's chunk writer with the chunk
+        framed once for all (or, on a server without one, or while its socket pushes back, one ``send``
+        of one message dict shared by every viewer — ASGI servers read the message, never change it —
+        driven to its end on the spot); any other viewer takes the frames through ``offer`` (its queue,
+        its backlog's duplicates).
         """
         if self._pending and (earlier := self._pending.pop(channel, None)):
             ready = earlier + ready  # what this turn offered before goes first
@@ -451,7 +460,20 @@ class Hub:
         now = self.loop.time() if self.loop is not None else 0.0
         body = ready[0] if len(ready) == 1 else b"".join(ready)
         message = {"type": "http.response.body", "body": body, "more_body": True}
+        framed = None
         for subscription in list(members):
+            write = subscription.socket
+            if write is not None:
+                if framed is None:
+                    framed = chunk_writes.chunk(body)
+                try:
+                    written = write(framed)
+                except Exception:  # a transport whose connection is gone may raise: as a failed send
+                    subscription.end()
+                    continue
+                if written:
+                    subscription.last_offer = now
+                    continue
             send = subscription.direct
             if send is None:
                 for frame in ready:
