@@ -45,11 +45,20 @@ def add(*, messages: list[Message]) -> None:
     connection = _postgres(Message)
     if connection is None or not messages:
         return
+    # One statement and one execution for a writer's whole batch (``executemany`` ran the INSERT once a message).
     with connection.cursor() as cursor:
-        cursor.executemany(
+        cursor.execute(
             "INSERT INTO chat_message_search (message_id, room_id, agent_id, document) "
-            "VALUES (%s, %s, %s, to_tsvector('simple', %s)) ON CONFLICT (message_id) DO NOTHING",
-            [(message.pk, message.room_id, message.agent_id, document(message.content)) for message in messages],
+            "SELECT message_id, room_id, agent_id, to_tsvector('simple', words) "
+            "FROM unnest(%s::bigint[], %s::varchar[], %s::uuid[], %s::text[]) "
+            "AS m(message_id, room_id, agent_id, words) "
+            "ON CONFLICT (message_id) DO NOTHING",
+            [
+                [message.pk for message in messages],
+                [message.room_id for message in messages],
+                [message.agent_id for message in messages],
+                [document(message.content) for message in messages],
+            ],
         )
 
 
