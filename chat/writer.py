@@ -403,12 +403,14 @@ def _insert_all(posts: list[RoomPost], now: datetime) -> list[Message]:
         ]
         agents.append(prepared[_AGENT_COLUMN])
         params += prepared
-    if db.vendor == "postgresql":
-        statement, params = _by_columns(db, params)
-    else:
-        statement = _values_insert(db, len(messages))
+    columns = ", ".join(db.ops.quote_name(cast(str, field.column)) for field in _MESSAGE_FIELDS)
+    row = "(" + ", ".join(["%s"] * len(_MESSAGE_FIELDS)) + ")"
     with db.cursor() as cursor:
-        cursor.execute(statement, params)
+        cursor.execute(
+            f"INSERT INTO {db.ops.quote_name(Message._meta.db_table)} ({columns}) "  # noqa: S608
+            f"VALUES {', '.join([row] * len(messages))} RETURNING id, agent_id, reply_to_id, content",
+            params,
+        )
         rows = cursor.fetchall()
     if len(rows) != len(messages):
         raise DatabaseError("the messages' INSERT returned another number of rows")
@@ -419,41 +421,6 @@ def _insert_all(posts: list[RoomPost], now: datetime) -> list[Message]:
         message._state.adding = False
         message._state.db = db.alias
     return messages
-
-
-def _values_insert(db: Any, count: int) -> str:
-    """``INSERT … VALUES (…), (…) RETURNING``: one row of placeholders a message."""
-    columns = ", ".join(db.ops.quote_name(cast(str, field.column)) for field in _MESSAGE_FIELDS)
-    row = "(" + ", ".join(["%s"] * len(_MESSAGE_FIELDS)) + ")"
-    return (
-        f"INSERT INTO {db.ops.quote_name(Message._meta.db_table)} ({columns}) "  # noqa: S608
-        f"VALUES {', '.join([row] * count)} RETURNING id, agent_id, reply_to_id, content"
-    )
-
-
-def _by_columns(db: Any, params: list[Any]) -> tuple[str, list[Any]]:
-    """PostgreSQL: the same rows as one array a column, ``INSERT … SELECT … FROM unnest(…) WITH ORDINALITY``.
-
-    One statement text and one parameter a column whatever the batch's size: psycopg parses the placeholders of a
-    statement with more than a few dozen parameters anew at every execution (docs/benchmarks.md), and this one
-    once. The rows are selected in queue order (``ORDER BY`` the ordinality), and ``_insert_all`` checks the
-    returned rows against the posts as it does for ``VALUES``.
-    """
-    statement = _UNNEST_INSERT.get(db.alias)
-    if statement is None:
-        names = [db.ops.quote_name(cast(str, field.column)) for field in _MESSAGE_FIELDS]
-        arrays = ", ".join(f"%s::{field.db_type(db)}[]" for field in _MESSAGE_FIELDS)
-        given = ", ".join(f"c{index}" for index in range(len(names)))
-        statement = _UNNEST_INSERT[db.alias] = (
-            f"INSERT INTO {db.ops.quote_name(Message._meta.db_table)} ({', '.join(names)}) "  # noqa: S608
-            f"SELECT {given} FROM unnest({arrays}) WITH ORDINALITY AS batch({given}, place) ORDER BY place "
-            "RETURNING id, agent_id, reply_to_id, content"
-        )
-    width = len(_MESSAGE_FIELDS)
-    return statement, [params[index::width] for index in range(width)]
-
-
-_UNNEST_INSERT: dict[str, str] = {}  # by database alias
 
 
 def _new_message(post: RoomPost, now: datetime) -> Message:
