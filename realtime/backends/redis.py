@@ -205,7 +205,7 @@ def _pubsub_target() -> tuple[Any, str] | None:
     """The channel layer and its channel prefix when it is channels_redis's pub/sub layer on ``REDIS_URL`` alone.
 
     Then a group's messages travel on the Redis channel ``<prefix>__group__<group>`` (channels_redis names them so;
-    tests/scale/test_announce.py holds a writer's frames to reach another process's viewers), and this backend's
+    tests/scale/test_load_ordering.py holds a writer's frames to reach the other process's readers), and this backend's
     own client may publish there in the layer's serialization.
     """
     config: dict[str, Any] = settings.CHANNEL_LAYERS.get("default", {})
