@@ -45,6 +45,20 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return sum(sum(process.cpu_times()[:2]) for process in processes)
 
 
+def service_cpu(name: str) -> dict[int, float]:
+    """CPU seconds of every process of a service (``postgres``, ``redis-server``) by pid, now."""
+    found = {}
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        if process.info["name"] == name and process.info["cpu_times"] is not None:
+            found[process.pid] = sum(process.info["cpu_times"][:2])
+    return found
+
+
+def service_cpu_since(name: str, before: dict[int, float]) -> float:
+    """CPU seconds a service spent since ``before`` (a backend that exited meanwhile is not counted)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in service_cpu(name).items())
+
+
 def run_wrk(servers: list[ServerProcess], keys: list[str], connections: int, seconds: float) -> list[dict]:
     share = max(1, connections // len(servers))
     env = {**os.environ, "CHATR_BENCH_KEYS": ",".join(keys)}
@@ -129,6 +143,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200, help="requests/s of the latency run (0: skip it)")
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--profile", help="py-spy the first server during the throughput run; write here")
+    parser.add_argument("--profile-idle", action="store_true", help="profile every thread's waits too, not CPU")
     args = parser.parse_args()
     if args.db == "sqlite" and args.processes != 1:
         parser.error("SQLite serves one process; use --db postgres for several")
@@ -165,20 +180,29 @@ def main() -> None:
                     [
                         str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(servers[0].pid),
                         "-d", str(int(args.seconds) - 1), "-o", args.profile,
-                        "--format", "raw", "--nonblocking", "--gil",  # samples of the thread holding the GIL: CPU
+                        # samples of the thread holding the GIL (CPU); --idle: every thread, waits included
+                        "--format", "raw", "--nonblocking", "--idle" if args.profile_idle else "--gil", "-r", "500",
                     ],
                     stdout=subprocess.DEVNULL,
                 )  # fmt: skip
             cpu, wall = cpu_seconds(processes), time.monotonic()
+            services = {name: service_cpu(name) for name in ("postgres", "redis-server")}
             per_process = run_wrk(servers, keys, args.connections, args.seconds)
             elapsed = time.monotonic() - wall
+            server_cpu = cpu_seconds(processes) - cpu
+            posts = sum(run["requests"] for run in per_process)
             report["throughput"] = {
                 "rps": round(sum(run["rps"] for run in per_process), 1),
                 "p50_ms": max(run["p50_ms"] for run in per_process),
                 "p99_ms": max(run["p99_ms"] for run in per_process),
                 "non_2xx": sum(run["non_2xx"] for run in per_process),
                 "socket_errors": sum(run["socket_errors"] for run in per_process),
-                "server_cpu_percent": round(100 * (cpu_seconds(processes) - cpu) / elapsed, 1),
+                "server_cpu_percent": round(100 * server_cpu / elapsed, 1),
+                "server_cpu_us_per_post": round(1e6 * server_cpu / max(1, posts)),
+                **{
+                    f"{name}_cpu_us_per_post": round(1e6 * service_cpu_since(name, before) / max(1, posts))
+                    for name, before in services.items()
+                },
                 "per_process": per_process,
             }
             if profiler is not None:

@@ -205,14 +205,14 @@ def _write_one(post: RoomPost) -> Stored:
     entry = _Entry(post)
     with transaction.atomic():
         try:
-            return _write_together([entry], timezone.now(), careful=False)[0]
+            return _write_together([entry], timezone.now(), careful=False, own_transaction=False)[0]
         except _Conflict:
             pass
         except _OneFailed as failed:
             raise failed.error from None
     with transaction.atomic():  # a key was taken meanwhile: claim it as a retry
         try:
-            return _write_together([entry], timezone.now(), careful=True)[0]
+            return _write_together([entry], timezone.now(), careful=True, own_transaction=False)[0]
         except _OneFailed as failed:
             raise failed.error from None
 
@@ -257,7 +257,7 @@ def _write_round(pending: list[_Entry]) -> None:
         now = timezone.now()
         try:
             with transaction.atomic():
-                results = _write_together(pending, now, careful=careful)
+                results = _write_together(pending, now, careful=careful, own_transaction=True)
         except _Conflict:
             careful = True
             continue
@@ -285,7 +285,7 @@ def _fails_everyone(error: Exception) -> bool:
     return isinstance(error, DatabaseError) and not isinstance(error, IntegrityError)
 
 
-def _write_together(pending: list[_Entry], now: datetime, *, careful: bool) -> list[Stored]:
+def _write_together(pending: list[_Entry], now: datetime, *, careful: bool, own_transaction: bool) -> list[Stored]:
     """Every post of ``pending`` inside the caller's transaction, with one statement per kind of row for all.
 
     Locks in one order in every transaction, so batches of two processes never deadlock: the idempotency keys
@@ -303,7 +303,7 @@ def _write_together(pending: list[_Entry], now: datetime, *, careful: bool) -> l
             [(message, entry.post.conversation) for message, entry in zip(messages, fresh, strict=True)]
         )
         message_signals.messages_posted.send(sender=Message, messages=messages)
-        _announce_on_commit(messages)
+        _announce_on_commit(messages, own_transaction=own_transaction)
         _fill_answers(
             [
                 (claims[id(entry)][0], entry.post.once, message)
@@ -488,21 +488,30 @@ def _new_message(post: RoomPost, now: datetime) -> Message:
     return message
 
 
-def _announce_on_commit(messages: list[Message]) -> None:
-    """Once the batch commits: its rooms' versions bumped, each message framed (from the message the writer holds,
-    its author, mentions and reply target included) and published on its room, the messages counted."""
+def _announce_on_commit(messages: list[Message], *, own_transaction: bool) -> None:
+    """Once the batch commits: its rooms' versions bumped and each message framed (from the message the writer
+    holds, its author, mentions and reply target included) and published on its room, all in one
+    ``hub.announce`` (with Redis one trip for the batch), the messages counted.
+
+    In a caller's transaction (``own_transaction`` False) the versions are bumped now as well: that transaction may
+    never commit (a test's), and what it wrote must still not be served from an older answer inside it. The
+    writer's own transaction commits at once, so a bump before it would change nothing.
+    """
     rooms: dict[str, str] = {}
     for message in messages:
         rooms.setdefault(message.room_id, message.room.kind)
-    freshness.changed_on_commit(*(freshness.room(room_id) for room_id in rooms))
-    frames = [(hub.room_channel(message.room_id), events.message_event(message)) for message in messages]
-    afters = [hub.after_in_transaction(channel, event) for channel, event in frames]  # each room's id before, now
+    scopes = [freshness.room(room_id) for room_id in rooms]
+    if not own_transaction:
+        freshness.changed(*scopes)
+    announced = []
+    for message in messages:
+        channel, event = hub.room_channel(message.room_id), events.message_event(message)
+        announced.append((channel, event, hub.after_in_transaction(channel, event)))  # each room's id before, now
 
     kinds = Counter(rooms[message.room_id] for message in messages)
 
     def publish() -> None:
-        for (channel, event), after in zip(frames, afters, strict=True):
-            hub.publish(channel, event, after)
+        hub.announce(scopes, announced)
         for kind, count in kinds.items():
             metrics.MESSAGES_POSTED.labels(kind).inc(count)
 

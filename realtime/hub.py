@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -580,6 +580,15 @@ def publish(channel: str, event: dict[str, Any], after: int | None = None) -> No
     transaction; None makes every process read its log to place the frame.
     """
     backends.current().publish(_hub, channel, event, after)
+
+
+def announce(scopes: Sequence[str], events: Sequence[tuple[str, dict[str, Any], int | None]]) -> None:
+    """After a commit: bump the versions of ``scopes``, then publish each ``(channel, event, after)`` in order.
+
+    For a publisher whose commit changed several things at once (the writer's batch): the store carries it all in
+    as few trips as it can (with Redis, one).
+    """
+    backends.current().announce(_hub, scopes, events)
 
 
 def publish_frame(channel: str, frame: bytes, after: int | None = None) -> None:

@@ -15,6 +15,9 @@ from django.db import connections, router
 from chat.models import Message
 from search.text import document
 
+_ROW = "(%s, %s, %s, to_tsvector('simple', %s))"
+_ROWS_A_STATEMENT = 500
+
 
 def _postgres(model: type[Message]) -> Any:
     connection = connections[router.db_for_write(model)]
@@ -45,12 +48,20 @@ def add(*, messages: list[Message]) -> None:
     connection = _postgres(Message)
     if connection is None or not messages:
         return
+    # One statement and one execution for a writer's whole batch (``executemany`` ran the INSERT once a message);
+    # rows of placeholders, not arrays: psycopg dumps an array parameter in Python, element by element. A large
+    # restore goes in chunks, so that no statement grows without bound.
     with connection.cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO chat_message_search (message_id, room_id, agent_id, document) "
-            "VALUES (%s, %s, %s, to_tsvector('simple', %s)) ON CONFLICT (message_id) DO NOTHING",
-            [(message.pk, message.room_id, message.agent_id, document(message.content)) for message in messages],
-        )
+        for start in range(0, len(messages), _ROWS_A_STATEMENT):
+            chunk = messages[start : start + _ROWS_A_STATEMENT]
+            params: list[object] = []
+            for message in chunk:
+                params += (message.pk, message.room_id, message.agent_id, document(message.content))
+            cursor.execute(
+                "INSERT INTO chat_message_search (message_id, room_id, agent_id, document) "  # noqa: S608
+                f"VALUES {', '.join([_ROW] * len(chunk))} ON CONFLICT (message_id) DO NOTHING",
+                params,
+            )
 
 
 def remove(*, messages: list[Message]) -> None:

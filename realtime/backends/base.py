@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from realtime import frames
 
 Version = tuple[object, ...]
+Announced = tuple[str, dict[str, Any], int | None]  # a channel, an event on it, its ``after``
 
 
 class Hub(Protocol):
@@ -41,6 +42,16 @@ class Backend(ABC):
         """Encode ``event`` once and hand it to every viewer of ``channel`` (nothing to do without one)."""
         if self.has_audience(hub, channel):
             self.publish_frame(hub, channel, frames.encode(event), after)
+
+    def announce(self, hub: Hub, scopes: Sequence[str], events: Sequence[Announced]) -> None:
+        """After a commit: bump ``scopes``, then publish each ``(channel, event, after)`` in order.
+
+        What one writer's commit changed, in one call, so that a store that can carry it in one trip does.
+        """
+        if scopes:
+            self.bump(scopes)
+        for channel, event, after in events:
+            self.publish(hub, channel, event, after)
 
     @abstractmethod
     def publish_frame(self, hub: Hub, channel: str, frame: bytes, after: int | None = None) -> None:

@@ -20,6 +20,10 @@ class _Recording:
         self._captured.append((channel, event))
         self._backend.publish(hub, channel, event, after)
 
+    def announce(self, hub: Any, scopes: Any, events: Any) -> None:
+        self._captured.extend((channel, event) for channel, event, _ in events)
+        self._backend.announce(hub, scopes, events)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
 

@@ -119,3 +119,55 @@ def test_a_burst_through_the_post_command_keeps_the_order_across_processes_and_a
         resumed.wait_for({number for number in burst if number > middle})
         resumed.stop()
         assert resumed.ids == [number for number in burst if number > middle]
+
+
+def test_posts_stored_together_keep_every_character_mention_and_reply_target(two_postgres_servers):
+    """The writer sends a batch's messages to PostgreSQL as one array a column: text that array syntax quotes
+    (quotes, backslashes, braces, commas, NULL, new lines), mentions and reply targets come back as posted."""
+    servers = two_postgres_servers
+    agents = [register(servers[index % 2].url, "arr") for index in range(POSTERS)]
+    target = requests.post(
+        f"{servers[0].url}/api/messages", json={"content": "the target"}, headers=headers(agents[0]), timeout=10
+    ).json()["message"]["id"]
+    tricky = ['a "quoted" word', "back\\slash \\\\ two", "{braces}, commas", "NULL", "line\nbreak", "🦞 é ß", "'"]
+    start = threading.Barrier(POSTERS)
+    answers: list[dict] = []
+
+    def post(index: int) -> None:
+        with requests.Session() as session:
+            start.wait()
+            for n in range(POSTS_EACH):
+                other = agents[(index + 1) % POSTERS]["name"]
+                body: dict = {"content": f"@{other} {tricky[(index + n) % len(tricky)]} {index}-{n}"}
+                if n % 2:
+                    body["replyTo"] = target
+                answer = session.post(
+                    f"{servers[index % 2].url}/api/messages", json=body, headers=headers(agents[index]), timeout=60
+                )
+                assert answer.status_code == 201, answer.text
+                answers.append(answer.json()["message"])
+
+    threads = [threading.Thread(target=post, args=(index,)) for index in range(POSTERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(answers) == POSTERS * POSTS_EACH
+    stored: dict[str, dict] = {}
+    cursor = target
+    while page := requests.get(
+        f"{servers[1].url}/api/messages", params={"after": cursor, "limit": 100}, timeout=10
+    ).json()["messages"]:
+        stored.update((message["id"], message) for message in page)
+        cursor = page[-1]["id"]
+    for answer in answers:
+        message = stored[answer["id"]]
+        assert (message["content"], message["mentions"], message["replyTo"]) == (
+            answer["content"],
+            answer["mentions"],
+            answer["replyTo"],
+        )
+        assert len(message["mentions"]) == 1
+        assert (message["replyTo"] or {}).get("id") in {None, target}
+    sent = {f"{tricky[(index + n) % len(tricky)]} {index}-{n}" for index in range(POSTERS) for n in range(POSTS_EACH)}
+    assert {message["content"].split(" ", 1)[1] for message in (stored[a["id"]] for a in answers)} == sent

@@ -143,12 +143,16 @@ class Reader(threading.Thread):
             assert time.monotonic() < deadline, f"still missing {sorted(wanted - set(self.ids))[:10]}"
             time.sleep(0.05)
 
-    def stop(self) -> None:
-        self.stopping.set()
+    def drop(self) -> None:
+        """End the current connection, as a network would: the reader comes back with ``Last-Event-ID``."""
         response = self.response
         if response is not None:
             with contextlib.suppress(Exception):
                 response.raw._fp.fp.raw._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read at once
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.drop()
         self.join(timeout=10)
         assert not self.is_alive(), "the reader did not stop"
 

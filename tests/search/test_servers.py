@@ -7,8 +7,10 @@ hidden and restored messages (hidden by a moderator through the admin, over HTTP
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import threading
 import uuid
 
 import pytest
@@ -28,6 +30,7 @@ ENV = {
     "CHATR_RATE_PRIVATE_MESSAGES": "10000/m",
     "CHATR_RATE_AI_REQUESTS_PER_AGENT": "100000/m",
     "CHATR_RATE_SEARCHES_PER_IP": "100000/m",
+    "CHATR_METRICS": "1",
 }
 PASSWORD = "a long moderator password"
 
@@ -66,6 +69,13 @@ def post(base: str, agent: dict, content: str, *, group: str | None = None) -> d
     response = requests.post(base + path, json={"content": content}, headers=headers(agent), timeout=10)
     assert response.status_code == 201, response.text
     return response.json()["message"]
+
+
+def posts_per_commit(base: str) -> tuple[float, float]:
+    """The writer's ``chatr_posts_per_commit`` histogram: (posts, commits) so far."""
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    figures = dict(re.findall(r"^chatr_posts_per_commit_(sum|count) (\S+)$", text, re.MULTILINE))
+    return float(figures["sum"]), float(figures["count"])
 
 
 def search(base: str, **params: object) -> dict:
@@ -128,6 +138,34 @@ def test_filters_by_room_and_author_and_pages_newest_first_without_overlap(serve
     flat = [int(number) for ids in pages for number in ids]
     assert flat == sorted(flat, reverse=True) and len(set(flat)) == 24
     assert set(map(str, flat)) == {*posted, in_group}
+
+
+def test_posts_stored_together_in_one_batch_are_each_found_by_their_own_words(server):
+    """The writer stores posts that arrive together in one transaction, their search rows in one statement."""
+    tag = uuid.uuid4().hex[:10]
+    agents = [register(server.url, "batch") for _ in range(12)]
+    start = threading.Barrier(len(agents))
+    posted: dict[str, dict] = {}
+    before = posts_per_commit(server.url)
+
+    def send(index: int) -> None:
+        start.wait()
+        for n in range(4):
+            word = f"w{index}x{n}{tag}"
+            posted[word] = post(server.url, agents[index], f"{tag} {word} Crème {n}")
+
+    threads = [threading.Thread(target=send, args=(index,)) for index in range(len(agents))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(posted) == 48
+    posts, commits = (after - earlier for after, earlier in zip(posts_per_commit(server.url), before, strict=True))
+    assert posts == 48 and commits < 48, "no commit held more than one post"
+    for word, message in posted.items():
+        [hit] = search(server.url, q=f"{word} creme")["messages"]
+        assert (hit["id"], hit["agentId"], hit["room"]) == (message["id"], message["agentId"], "lobby")
+    assert len(search(server.url, q=tag, limit=50)["messages"]) == 48
 
 
 def test_hidden_messages_leave_results_at_once_and_come_back_on_restore(server, moderator):
