@@ -267,7 +267,9 @@ def record_all(posts: list[tuple[Message, Conversation]]) -> None:
         for channel, event in frames:
             realtime.publish(channel, event)
 
-    transaction.on_commit(publish)  # one callback for the batch's feed items, in feed id order
+    # One callback for the batch's feed items, in feed id order; robust: a publish that fails after the commit
+    # cannot undo it (the items are stored and the mention feed's resume serves them), so it is logged, not raised.
+    transaction.on_commit(publish, robust=True)
     for message, reasons in told if hooked else ():
         for reason in sorted(set(reasons.values())):
             recipients = [agent_id for agent_id, why in reasons.items() if why == reason and agent_id in hooked]

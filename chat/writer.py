@@ -515,7 +515,11 @@ def _announce_on_commit(messages: list[Message], *, own_transaction: bool) -> No
         for kind, count in kinds.items():
             metrics.MESSAGES_POSTED.labels(kind).inc(count)
 
-    transaction.on_commit(publish)
+    # Robust: a failure here (Redis gone) comes after the commit and cannot undo it. Raised, it would reach
+    # ``_write_round`` as a failed batch, which writes each post again — a second copy of each — and answers its
+    # posters with an error for posts that are stored. Logged instead; a stream finds the message by the next
+    # frame's gap (it reads the log) and a resume reads it from the log.
+    transaction.on_commit(publish, robust=True)
 
 
 def _fill_answers(filled: list[tuple[IdempotencyKey | None, Once | None, Message]]) -> None:

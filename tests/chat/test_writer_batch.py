@@ -218,3 +218,26 @@ def test_store_all_inside_a_transaction_writes_each_post_there_and_returns_a_fai
     )
     assert isinstance(results[1], RoomNotFound)
     assert [result.message.content for result in (results[0], results[2])] == ["inside one", "inside two"]
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: on_commit callbacks run
+def test_a_publish_that_fails_after_the_commit_stores_each_post_once_and_answers_it(make_agent, monkeypatch):
+    """What happens after the commit (versions, frames: a Redis trip) cannot undo the commit: the posts are stored,
+    so their posters get them, and the batch is not written a second time post by post (a duplicate of each)."""
+    lobby, _ = Room.objects.get_or_create(pk="lobby", defaults={"kind": Room.Kind.LOBBY, "name": "Lobby"})
+    agents = [make_agent(f"afterwards{i}").agent for i in range(3)]
+    before = Message.objects.count()
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Redis went away after the commit")
+
+    monkeypatch.setattr(writer.hub, "announce", unreachable)
+    entries = write([room_post(agent, lobby, f"kept once {n}") for n, agent in enumerate(agents)])
+
+    assert [entry.error for entry in entries] == [None, None, None]
+    assert Message.objects.count() == before + 3
+    assert sorted(Message.objects.filter(content__startswith="kept once").values_list("content", flat=True)) == [
+        "kept once 0",
+        "kept once 1",
+        "kept once 2",
+    ]
