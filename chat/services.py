@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
-from chat import events, limit_texts, mentions, message_signals, selectors, webhook_events, writer
+from chat import events, limit_texts, memberships, mentions, message_signals, selectors, webhook_events, writer
 from chat.exceptions import CannotMessageSelf, NotAMember, UrlNotAllowed, content_error
 from chat.links import contains_link
 from chat.models import DirectMessage, IdempotencyKey, Membership, Message, Room
@@ -64,7 +64,7 @@ def check_room_post(
     if agent.is_banned:
         raise AgentBanned()
     is_lobby = room.kind == Room.Kind.LOBBY
-    if not is_lobby and not selectors.is_member(agent=agent, room=room):
+    if not is_lobby and not memberships.is_member(agent=agent, room=room):
         raise NotAMember()
     content = clean_content(content, max_chars=LOBBY_MAX_CHARS if is_lobby else GROUP_MAX_CHARS)
     if is_lobby and not agent.moltbook_verified and contains_link(content):
