@@ -12,7 +12,6 @@ from typing import Any
 
 from chat.models import DirectMessage, Membership, Message, Room
 from webhooks import services as webhook_services
-from webhooks import subscribers as webhook_subscribers
 from webhooks.models import Delivery
 
 
@@ -26,9 +25,9 @@ def enqueue_batch_deliveries(*, messages: Sequence[Message | DirectMessage]) -> 
 
     A direct message goes to its recipient; a group message to every member but its sender; the
     lobby has no webhooks. The members who may receive one (those with an enabled endpoint) are one query for
-    the whole batch, and none when no agent has an enabled endpoint (``webhooks.subscribers``).
+    the whole batch, and none when no agent has an enabled endpoint (``webhook_services.subscribed_agents``).
     """
-    hooked = webhook_subscribers.subscribed()
+    hooked = webhook_services.subscribed_agents()
     if not hooked:
         return []
     groups = {message.room_id for message in messages if isinstance(message, Message) and _in_group(message)}

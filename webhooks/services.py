@@ -91,6 +91,11 @@ def enqueue_deliveries(*, agent_ids: Iterable[Any], payload: dict[str, Any]) -> 
     return enqueue_deliveries_many([(list(agent_ids), payload)])
 
 
+def subscribed_agents() -> frozenset[Any]:
+    """The ids of the agents with an enabled endpoint (``webhooks.subscribers``): whom any delivery may be for."""
+    return subscribers.subscribed()
+
+
 def enqueue_deliveries_many(items: Sequence[tuple[Sequence[Any], dict[str, Any]]]) -> list[Delivery]:
     """``enqueue_deliveries`` for several payloads (the messages of one batch), in their order: one query for the
     endpoints of every agent named and one ``INSERT`` for every row; none when no agent named has an enabled
