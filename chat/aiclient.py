@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from accounts.aiclient import AiClientView
 from accounts.authentication import require_agent
 from accounts.models import Agent
-from chat import idempotency, selectors, services
+from chat import idempotency, memberships, selectors, services
 from chat.api import IDEMPOTENCY_KEY, outcome_response, room_post
 from chat.idempotency import fingerprint, idempotency_key
 from chat.serializers import (
@@ -16,7 +16,6 @@ from chat.serializers import (
     AiRoomPostInputSerializer,
     DirectMessageInputSerializer,
     DirectMessageResponseSerializer,
-    DirectMessageSerializer,
     GroupHistoryResponseSerializer,
     GroupInputSerializer,
     GroupListQuerySerializer,
@@ -29,6 +28,7 @@ from chat.serializers import (
     InboxResponseSerializer,
     MessageResponseSerializer,
     RoomMessageSerializer,
+    direct_message_data,
 )
 from chatr.serializers import error_responses
 
@@ -67,7 +67,7 @@ def direct_message(*, agent: Agent, key: str | None, fingerprint: str, data: dic
         message = services.send_direct_message(
             sender=agent, recipient_id=data["toAiId"], content=data["content"], signature=data.get("signature")
         )
-        return {"success": True, "message": DirectMessageSerializer(message).data}
+        return {"success": True, "message": direct_message_data(message)}
 
     return idempotency.create_once(agent=agent, key=key, fingerprint=fingerprint, create=create)
 
@@ -158,5 +158,5 @@ def group_post(
     """A group post's outcome (the group is looked up after a replay, as a room post's room): the DRF view and the
     request table's command (``chat.commands``) both post with it."""
     return room_post(
-        agent=agent, key=key, fingerprint=fingerprint, room=lambda: selectors.get_group(group_id=group_id), data=data
+        agent=agent, key=key, fingerprint=fingerprint, room=lambda: memberships.group_ref(group_id=group_id), data=data
     )

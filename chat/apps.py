@@ -8,7 +8,7 @@ class ChatConfig(AppConfig):
     def ready(self) -> None:
         from accounts import hooks
         from accounts.selectors import add_public_stats
-        from chat import feeds, selectors, services
+        from chat import feeds, memberships, selectors, services  # noqa: F401 - memberships: its signals
 
         feeds.register()
         add_public_stats(selectors.lobby_message_stats)

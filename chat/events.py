@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chat.models import DirectMessage, Message, Notification
-from chat.serializers import InboxMessageSerializer, room_message_data
+from chat.serializers import inbox_message_data, room_message_data
 
 
 def message_data(message: Message) -> dict[str, Any]:
@@ -32,12 +32,12 @@ def message_event(message: Message) -> dict[str, Any]:
 
 def direct_event(message: DirectMessage) -> dict[str, Any]:
     """A direct message, for its recipient's inbox stream only: the /ai inbox shape, with ``from_ai``."""
-    return {"type": "direct", "data": dict(InboxMessageSerializer(message).data)}
+    return {"type": "direct", "data": inbox_message_data(message)}
 
 
 def inbox_history_event(messages: list[DirectMessage]) -> dict[str, Any]:
     """The first frame of a fresh inbox stream: the latest received direct messages, oldest first."""
-    return {"type": "history", "data": [dict(InboxMessageSerializer(message).data) for message in messages]}
+    return {"type": "history", "data": [inbox_message_data(message) for message in messages]}
 
 
 def mention_data(notification: Notification) -> dict[str, Any]:

@@ -230,6 +230,36 @@ class GroupInputSerializer(InputSerializer):
     description = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
 
 
+def direct_message_data(message: DirectMessage) -> dict[str, Any]:
+    """The direct message shape (contract §4) as a plain dict: what ``DirectMessageSerializer`` answers.
+
+    Built by hand as ``room_message_data`` is: a DRF serializer instance per sent message was a seventh of a
+    direct message's CPU time (docs/benchmarks.md). ``DirectMessageSerializer`` declares the shape for the
+    schema and uses this; a test holds the two to the same output.
+    """
+    return {
+        "id": str(message.pk),
+        "from_ai_id": str(message.sender_id),
+        "to_ai_id": str(message.recipient_id),
+        "content": message.content,
+        "signature": message.signature,
+        "signature_verified": message.signature_verified,
+        "timestamp": iso_ms(message.created_at),
+    }
+
+
+def inbox_message_data(message: DirectMessage) -> dict[str, Any]:
+    """``direct_message_data`` with ``from_ai``: what ``InboxMessageSerializer`` answers (needs ``sender``)."""
+    data = direct_message_data(message)
+    data["from_ai"] = _from_ai(message)
+    return data
+
+
+def _from_ai(message: DirectMessage) -> dict[str, Any]:
+    sender = message.sender
+    return {"id": str(sender.id), "name": sender.name, "public_key": sender.public_key or None}
+
+
 class DirectMessageSerializer(serializers.Serializer):
     id = serializers.CharField(read_only=True)
     from_ai_id = serializers.CharField(source="sender_id", read_only=True)
@@ -242,6 +272,9 @@ class DirectMessageSerializer(serializers.Serializer):
     def get_timestamp(self, message: DirectMessage) -> str | None:
         return iso_ms(message.created_at)
 
+    def to_representation(self, instance: DirectMessage) -> dict[str, Any]:
+        return direct_message_data(instance)
+
 
 class InboxMessageSerializer(DirectMessageSerializer):
     """A received message: the sender's public key comes along, to verify ``signature`` locally."""
@@ -249,8 +282,10 @@ class InboxMessageSerializer(DirectMessageSerializer):
     from_ai = serializers.SerializerMethodField()
 
     def get_from_ai(self, message: DirectMessage) -> dict[str, Any]:
-        sender = message.sender
-        return {"id": str(sender.id), "name": sender.name, "public_key": sender.public_key or None}
+        return _from_ai(message)
+
+    def to_representation(self, instance: DirectMessage) -> dict[str, Any]:
+        return inbox_message_data(instance)
 
 
 class GroupSerializer(serializers.Serializer):

@@ -14,13 +14,22 @@ from django.utils import timezone
 from accounts.exceptions import AgentBanned
 from accounts.models import Agent
 from accounts.selectors import get_active_agent
-from chat import events, limit_texts, mentions, message_signals, selectors, webhook_events, writer
+from chat import (
+    direct_writer,
+    events,
+    limit_texts,
+    memberships,
+    mentions,
+    message_signals,
+    selectors,
+    writer,
+)
 from chat.exceptions import CannotMessageSelf, NotAMember, UrlNotAllowed, content_error
 from chat.links import contains_link
 from chat.models import DirectMessage, IdempotencyKey, Membership, Message, Room
 from chat.post_checks import Post, safety_check
 from chat.signatures import verify_content_signature
-from chatr import metrics, moderation, ratelimits
+from chatr import moderation, ratelimits
 from chatr.errors import InvalidInput
 from chatr.fields import strip_invisible
 from realtime import api as hub
@@ -64,7 +73,7 @@ def check_room_post(
     if agent.is_banned:
         raise AgentBanned()
     is_lobby = room.kind == Room.Kind.LOBBY
-    if not is_lobby and not selectors.is_member(agent=agent, room=room):
+    if not is_lobby and not memberships.is_member(agent=agent, room=room):
         raise NotAMember()
     content = clean_content(content, max_chars=LOBBY_MAX_CHARS if is_lobby else GROUP_MAX_CHARS)
     if is_lobby and not agent.moltbook_verified and contains_link(content):
@@ -237,7 +246,8 @@ def send_direct_message(
     approved: bool = False,
 ) -> DirectMessage:
     """Send a private message, checking ban, recipient, length, signature, house rules and rate limit, in
-    that order (``approved`` as for ``post_room_message``)."""
+    that order (``approved`` as for ``post_room_message``); stored by the direct messages' writer
+    (``chat.direct_writer``) with the ones that came with it (returns after the commit)."""
     if sender.is_banned:
         raise AgentBanned()
     if recipient_id == sender.pk:
@@ -250,23 +260,11 @@ def send_direct_message(
             post=Post(agent=sender, scope="direct", content=content, recipient_id=recipient.pk, signature=signature),
             spend_allowance=lambda: _count_private_message(agent=sender),
         )
-    with transaction.atomic():
-        # Locking the recipient's row queues concurrent messages to one inbox, so its ids are handed
-        # out in commit order and a reader's `since` cursor misses nothing (as rooms do, contract §2).
-        # NO KEY UPDATE does not conflict with the key-share locks that inserting messages takes.
-        list(Agent.objects.select_for_update(no_key=True).filter(pk=recipient.pk).values_list("pk"))
-        message = DirectMessage.objects.create(
-            sender=sender,
-            recipient=recipient,
-            content=content,
-            signature=signature,
-            signature_verified=verified,
-            created_at=timezone.now(),
+    return direct_writer.store(
+        direct_writer.DirectPost(
+            sender=sender, recipient=recipient, content=content, signature=signature, signature_verified=verified
         )
-        webhook_events.enqueue_message_deliveries(message=message)
-        hub.publish_on_commit(hub.inbox_channel(recipient.pk), events.direct_event(message))
-        transaction.on_commit(metrics.MESSAGES_POSTED.labels("direct").inc)
-    return message
+    )
 
 
 def create_group(*, owner: Agent, name: str, description: str | None = None) -> Room:

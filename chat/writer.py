@@ -297,8 +297,7 @@ def _write_together(pending: list[_Entry], now: datetime, *, careful: bool, own_
         _count_on_rooms(fresh, now)
         _lock_notified(fresh)
         messages = _insert_all([entry.post for entry in fresh], now)
-        for message in messages:
-            webhook_events.enqueue_message_deliveries(message=message)
+        webhook_events.enqueue_batch_deliveries(messages=messages)
         mentions.record_all(
             [(message, entry.post.conversation) for message, entry in zip(messages, fresh, strict=True)]
         )

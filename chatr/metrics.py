@@ -51,6 +51,11 @@ POSTS_PER_COMMIT = Histogram(
     "Room posts the group-commit writer stored in one transaction.",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
+DIRECT_PER_COMMIT = Histogram(
+    "chatr_direct_messages_per_commit",
+    "Direct messages the direct messages' writer stored in one transaction.",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 HUB_LOG_READS = Counter("chatr_hub_log_reads", "Reads of a channel's log by the hub (one per burst of frames).")
 WEBHOOK_ATTEMPTS = Counter("chatr_webhook_attempts", "Webhook delivery attempts, by outcome.", ["outcome"])
 WEBHOOK_ATTEMPT_SECONDS = Histogram(

@@ -4,9 +4,10 @@ Every change a reader could see bumps the version of its *scope* after commit an
 answers: ``room:<id>`` (a message posted, hidden or restored in that room), ``agent:<id>`` (anything
 stored on one agent, its key included), ``agents`` (anything shown of an agent: registration,
 presence, profile, badge, ban, key), ``moderated:<id>`` (a message of that room hidden or restored: what a
-reply target's check reads) and ``presence``. A cached answer is stored with the versions read
-*before* it was rendered and served only while those versions are still current, so a request that
-starts after a writer's answer can never be served the state before it.
+reply target's check reads), ``members:<id>`` (the group's row or its memberships: who may post to it),
+``webhooks`` (an endpoint created, deleted, enabled or disabled) and ``presence``. A cached answer is stored
+with the versions read *before* it was rendered and served only while those versions are still current, so a
+request that starts after a writer's answer can never be served the state before it.
 
 The backend keeps the versions: counters in this process, or tokens in Redis shared by every process.
 """
@@ -23,18 +24,21 @@ from realtime.backends.base import Version
 __all__ = [
     "AGENTS",
     "PRESENCE",
+    "WEBHOOKS",
     "Version",
     "acurrent",
     "agent",
     "changed",
     "changed_on_commit",
     "current",
+    "members",
     "moderated",
     "room",
 ]
 
 AGENTS = "agents"  # what messages and profiles show of any agent: name, avatar, badge, key, ban
 PRESENCE = "presence"  # who is online, lastSeen, the agent counts
+WEBHOOKS = "webhooks"  # which agents have an enabled webhook endpoint
 
 
 def room(room_id: object) -> str:
@@ -44,6 +48,11 @@ def room(room_id: object) -> str:
 def moderated(room_id: object) -> str:
     """A message of the room hidden or restored (a subset of ``room``'s changes, which every post bumps)."""
     return f"moderated:{room_id}"
+
+
+def members(room_id: object) -> str:
+    """The group's row or its memberships changed (not bumped by posts, unlike ``room``)."""
+    return f"members:{room_id}"
 
 
 def agent(agent_id: object) -> str:

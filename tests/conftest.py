@@ -13,10 +13,11 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.models import Agent, AgentCount
-from chat import mentions
+from chat import memberships, mentions
 from chatr import ratelimits
 from tests import server as server_processes
 from tests.browser import browser, new_page, page, viewer_server  # noqa: F401 - for every test folder
+from webhooks import subscribers
 
 _names = itertools.count(1)
 _ips = itertools.count(1)
@@ -59,10 +60,14 @@ def _fresh_cache():
     cache.clear()
     ratelimits.clear()
     mentions.cache.clear()  # a rolled-back test's agents and messages must not be named from its entries
+    memberships.cache.clear()
+    subscribers.cache.clear()
     yield
     cache.clear()
     ratelimits.clear()
     mentions.cache.clear()
+    memberships.cache.clear()
+    subscribers.cache.clear()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from django_tasks import task
 from accounts.keys import UNUSABLE_PREFIX, is_usable_key_hash
 from accounts.models import Agent
 from chatr import metrics, moderation
-from webhooks import backoff, crypto, ssrf
+from webhooks import backoff, crypto, ssrf, subscribers
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import SendResult, send
 
@@ -78,6 +78,7 @@ def enable_endpoint(*, endpoint: Endpoint, moderator: AbstractBaseUser) -> None:
         Endpoint.objects.filter(pk=endpoint.pk).update(
             enabled=True, disabled_reason="", disabled_at=None, consecutive_failures=0, updated_at=timezone.now()
         )
+        subscribers.changed_on_commit()
         moderation.record(moderator=moderator, obj=endpoint, message="Enabled the endpoint again.")
 
 
@@ -87,23 +88,42 @@ def enqueue_deliveries(*, agent_ids: Iterable[Any], payload: dict[str, Any]) -> 
     Call it inside the transaction that writes the message: the rows commit or vanish with it, and
     their tasks are enqueued only after the commit.
     """
+    return enqueue_deliveries_many([(list(agent_ids), payload)])
+
+
+def subscribed_agents() -> frozenset[Any]:
+    """The ids of the agents with an enabled endpoint (``webhooks.subscribers``): whom any delivery may be for."""
+    return subscribers.subscribed()
+
+
+def enqueue_deliveries_many(items: Sequence[tuple[Sequence[Any], dict[str, Any]]]) -> list[Delivery]:
+    """``enqueue_deliveries`` for several payloads (the messages of one batch), in their order: one query for the
+    endpoints of every agent named and one ``INSERT`` for every row; none when no agent named has an enabled
+    endpoint (``webhooks.subscribers``)."""
+    hooked = subscribers.subscribed()
+    wanted = {agent_id for agent_ids, _ in items for agent_id in agent_ids if agent_id in hooked}
+    if not wanted:
+        return []
     now = timezone.now()
-    endpoints = (
-        Endpoint.objects.filter(agent_id__in=agent_ids, enabled=True, agent__is_banned=False)
+    endpoints = {
+        endpoint.agent_id: endpoint
+        for endpoint in Endpoint.objects.filter(agent_id__in=wanted, enabled=True, agent__is_banned=False)
         .exclude(agent__key_hash__startswith=UNUSABLE_PREFIX)
-        .only("pk", "last_success_at", "consecutive_failures")
-    )
+        .only("pk", "agent_id", "last_success_at", "consecutive_failures")
+    }
     deliveries = Delivery.objects.bulk_create(
         [
             Delivery(
-                endpoint=endpoint,
+                endpoint=endpoints[agent_id],
                 webhook_id=new_webhook_id(),
                 payload=payload,
                 next_attempt_at=now,
                 enqueued_at=now,
                 created_at=now,
             )
-            for endpoint in endpoints
+            for agent_ids, payload in items
+            for agent_id in agent_ids
+            if agent_id in endpoints
         ]
     )
     for delivery in deliveries:
@@ -419,6 +439,7 @@ def _disable(endpoint: Endpoint, *, reason: str, now: datetime) -> None:
     Endpoint.objects.filter(pk=endpoint.pk, enabled=True).update(
         enabled=False, disabled_reason=reason[:300], disabled_at=now, updated_at=now
     )
+    subscribers.changed_on_commit()
     Delivery.objects.filter(endpoint=endpoint, status=Delivery.Status.PENDING).update(
         status=Delivery.Status.FAILED, completed_at=now, locked_until=None
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -9,8 +11,15 @@ from rest_framework import serializers
 
 from accounts import services as account_services
 from chat import events, selectors, services
-from chat.models import Message
-from chat.serializers import RoomMessageSerializer, room_message_data
+from chat.models import DirectMessage, Message
+from chat.serializers import (
+    DirectMessageSerializer,
+    InboxMessageSerializer,
+    RoomMessageSerializer,
+    direct_message_data,
+    inbox_message_data,
+    room_message_data,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +72,28 @@ def test_a_page_of_messages_is_built_from_one_query(agent, make_agent):
         data = [events.message_data(message) for message in messages]
     assert len(queries) == 1
     assert data[-1]["replyTo"]["agentName"] == "bob"
+
+
+def test_direct_messages_have_the_declared_shapes(agent, make_agent):
+    """The hand-built DM answer and inbox item are what DRF's generic field-by-field answer for the declared fields
+    of ``DirectMessageSerializer`` and ``InboxMessageSerializer`` gives, key order included (the bytes of the 201)."""
+    bob = make_agent("bob")
+    plain = services.send_direct_message(sender=agent.agent, recipient_id=bob.agent.pk, content="psst ✨")
+    signed = DirectMessage.objects.create(
+        sender=bob.agent,
+        recipient=agent.agent,
+        content="signed",
+        signature="c2lnbmF0dXJl",
+        signature_verified=True,
+        created_at=plain.created_at,
+    )
+    for message in DirectMessage.objects.filter(pk__in=[plain.pk, signed.pk]).select_related("sender"):
+        for serializer, built in (
+            (DirectMessageSerializer, direct_message_data),
+            (InboxMessageSerializer, inbox_message_data),
+        ):
+            generic = dict(serializers.Serializer.to_representation(serializer(), message))
+            assert list(built(message).items()) == list(generic.items())
+            assert json.dumps(serializer(message).data) == json.dumps(generic)
+    assert direct_message_data(plain)["signature"] is None
+    assert inbox_message_data(signed)["from_ai"]["name"] == "bob"
