@@ -89,7 +89,7 @@ superuser: migrate
 moderator: migrate
 	$(BIN)/python manage.py create_moderator --username "$(MODERATOR)" --password-from-env MODERATOR_PASSWORD
 
-# chatr against the in-memory Node reference, every target of issue 13 (docs/benchmarks.md); about 20 minutes.
+# chatr against the in-memory Node reference, the targets of issues 13 and 22 (docs/benchmarks.md); about 12 minutes.
 # Options pass through: make bench BENCH_ARGS="--quick"   make bench BENCH_ARGS="--only storm"
 bench: $(VENV)/.installed
 	bench/run_all.sh $(BENCH_ARGS)

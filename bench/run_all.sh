@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: every target of issue 13 on chatr and on the in-memory Node reference, alternating, in one sitting
-# (bench/compare.py; about 20 minutes, `--quick` about 4). Prints the table chatr | reference | chatr ÷ reference and
+# (bench/compare.py; about 12 minutes, `--quick` about 4). Prints the table chatr | reference | chatr ÷ reference and
 # writes it to bench/results/summary.md with one JSON file per scenario. Options go to bench/compare.py:
 #   bench/run_all.sh --quick            bench/run_all.sh --only storm,post            bench/run_all.sh --rounds 3
 # The earlier single-server tools still run on their own: bench/stream_load.py, bench/post_load.py (docs/benchmarks.md).
