@@ -1,5 +1,7 @@
 """The aiclient surface's messages and groups (contract §4): thin views over chat's services and selectors."""
 
+from collections.abc import Callable
+
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,6 +12,7 @@ from accounts.models import Agent
 from chat import idempotency, memberships, selectors, services
 from chat.api import IDEMPOTENCY_KEY, outcome_response, room_post
 from chat.idempotency import fingerprint, idempotency_key
+from chat.models import Room
 from chat.serializers import (
     AI_ROOM_POST_INPUT,
     DIRECT_MESSAGE_INPUT,
@@ -155,8 +158,11 @@ class GroupMessagesView(AiClientView):
 def group_post(
     *, agent: Agent, key: str | None, fingerprint: str, group_id: str, data: dict
 ) -> idempotency.KeyedAnswer:
-    """A group post's outcome (the group is looked up after a replay, as a room post's room): the DRF view and the
-    request table's command (``chat.commands``) both post with it."""
-    return room_post(
-        agent=agent, key=key, fingerprint=fingerprint, room=lambda: memberships.group_ref(group_id=group_id), data=data
-    )
+    """A group post's outcome: the DRF view posts with it; the request table's command (``chat.commands``) with
+    ``chat.api.room_prepare`` and the same ``group_room``, so that its drain stores a burst at once."""
+    return room_post(agent=agent, key=key, fingerprint=fingerprint, room=group_room(group_id), data=data)
+
+
+def group_room(group_id: str) -> Callable[[], Room]:
+    """The group a post goes to, looked up when the post is checked (after a replay, as a room post's room)."""
+    return lambda: memberships.group_ref(group_id=group_id)

@@ -18,7 +18,7 @@ from typing import Any
 from accounts.authentication import authenticate_key, count_agent_request, key_of
 from accounts.models import Agent
 from chat import selectors, writer
-from chat.aiclient import DirectMessagesView, GroupMessagesView, direct_message, group_post
+from chat.aiclient import DirectMessagesView, GroupMessagesView, direct_message, group_room
 from chat.api import LobbyMessagesView, outcome_headers, room_prepare
 from chat.idempotency import KeyedAnswer, PendingPost, checked_key, fingerprint_of
 from chat.models import Room
@@ -63,9 +63,14 @@ class MessageCommand(Command):
 class RoomPostCommand(MessageCommand):
     """A post to one room, as ``view``'s POST makes it; a burst of them is answered by the drain (``run_all``)."""
 
-    def __init__(self, view: type, room: Callable[[], Room]) -> None:
-        super().__init__(view, ROOM_POST_INPUT)
-        self.room = room
+    def __init__(
+        self,
+        view: type,
+        room_of: Callable[[Incoming], Callable[[], Room]],
+        serializer: PreparedInput = ROOM_POST_INPUT,
+    ) -> None:
+        super().__init__(view, serializer)
+        self.room_of = room_of  # the request's room, looked up when its post is checked (after a replay)
 
     def run(self, incoming: Incoming) -> Outcome:
         prepared = self.prepare(incoming)
@@ -103,7 +108,7 @@ class RoomPostCommand(MessageCommand):
             agent=agent,
             key=key,
             fingerprint=lambda: fingerprint_of("POST", incoming.path, incoming.data),
-            room=self.room,
+            room=self.room_of(incoming),
             data=data,
         )
 
@@ -124,19 +129,18 @@ class DirectMessageCommand(MessageCommand):
         return direct_message(agent=agent, key=key, fingerprint=fingerprint, data=data)
 
 
-class GroupPostCommand(MessageCommand):
-    """``POST /ai/groups/<group_id>/messages``, as ``GroupMessagesView.post`` posts it."""
+class GroupPostCommand(RoomPostCommand):
+    """``POST /ai/groups/<group_id>/messages``, as ``GroupMessagesView.post`` posts it (``chat.aiclient.group_post``:
+    ``room_post`` to ``group_room``), a burst at once by the drain as the lobby's posts."""
 
     counts_requests = True
 
     def __init__(self) -> None:
-        super().__init__(GroupMessagesView, AI_ROOM_POST_INPUT)
-
-    def post(self, incoming: Incoming, *, agent: Agent, key: str | None, fingerprint: str, data: Any) -> KeyedAnswer:
-        group_id = incoming.parameters["group_id"]
-        return group_post(agent=agent, key=key, fingerprint=fingerprint, group_id=group_id, data=data)
+        super().__init__(
+            GroupMessagesView, lambda incoming: group_room(incoming.parameters["group_id"]), AI_ROOM_POST_INPUT
+        )
 
 
-LOBBY_POST = RoomPostCommand(LobbyMessagesView, selectors.lobby_ref)
+LOBBY_POST = RoomPostCommand(LobbyMessagesView, lambda incoming: selectors.lobby_ref)
 DIRECT_MESSAGE = DirectMessageCommand()
 GROUP_POST = GroupPostCommand()

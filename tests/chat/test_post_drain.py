@@ -40,7 +40,9 @@ def register(url: str, name: str) -> str:
     return answer.json()["agent"]["apiKey"]
 
 
-def send_all(port: int, posts: list[tuple[str | None, bytes, dict[str, str]]]) -> list[http.client.HTTPConnection]:
+def send_all(
+    port: int, posts: list[tuple[str | None, bytes, dict[str, str]]], path: str = "/api/messages"
+) -> list[http.client.HTTPConnection]:
     """Every post sent, each on its own connection, before any answer is read: they reach the server together."""
     sent = []
     for key, body, extra in posts:
@@ -48,7 +50,7 @@ def send_all(port: int, posts: list[tuple[str | None, bytes, dict[str, str]]]) -
         headers = {"Content-Type": "application/json", **extra}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
-        connection.request("POST", "/api/messages", body=body, headers=headers)
+        connection.request("POST", path, body=body, headers=headers)
         sent.append(connection)
     return sent
 
@@ -65,10 +67,10 @@ def read_all(sent: list[http.client.HTTPConnection]) -> list[tuple[int, dict[str
     return answers
 
 
-def burst_count(url: str) -> float:
-    """How many bursts the lobby's drain answered (``chatr_command_burst``)."""
+def burst_count(url: str, route: str = "api/messages") -> float:
+    """How many bursts a command's drain answered (``chatr_command_burst``)."""
     text = requests.get(f"{url}/metrics", timeout=10).text
-    found = re.search(r'chatr_command_burst_count\{route="api/messages"\} (\S+)', text)
+    found = re.search(rf'chatr_command_burst_count\{{route="{re.escape(route)}"\}} (\S+)', text)
     return float(found.group(1)) if found else 0.0
 
 
@@ -126,6 +128,46 @@ def test_a_burst_gets_each_post_its_own_answer_and_a_broken_rule_fails_alone(tmp
         created = {int(answer["message"]["id"]): answer["message"]["content"] for s, _, answer in answers if s == 201}
         assert {pk: text for pk, text in in_lobby.items() if pk in created} == created
         assert sorted(created.values()) == sorted(in_lobby.values())  # nothing refused was stored
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("drain", ["on", "off"])
+def test_a_burst_of_group_posts_is_drained_with_a_non_member_failing_alone(tmp_path, drain):
+    server = sqlite_server(tmp_path, CHATR_COMMAND_DRAIN=drain, **ENV)
+    try:
+        keys = [register(server.url, f"member{n}") for n in range(6)]
+        outsider = register(server.url, "outsider")
+        auth = [{"Authorization": f"Bearer {key}"} for key in keys]
+        made = requests.post(f"{server.url}/ai/groups", json={"name": "burst"}, headers=auth[0], timeout=10)
+        assert made.status_code == 201, made.text
+        group = made.json()["group"]["id"]
+        for headers in auth[1:]:
+            joined = requests.post(f"{server.url}/ai/groups/{group}/join", headers=headers, timeout=10)
+            assert joined.status_code == 200, joined.text
+        posts: list[tuple[str | None, bytes, dict[str, str]]] = []
+        expected: list[int] = []
+        for n, key in enumerate(keys):
+            posts.append((key, json.dumps({"content": f"group burst {n}"}).encode(), {}))
+            expected.append(201)
+            posts.append((outsider, json.dumps({"content": f"not mine {n}"}).encode(), {}))
+            expected.append(403)  # not a member
+            posts.append((key, json.dumps({"content": ""}).encode(), {}))
+            expected.append(400)
+
+        answers = read_all(send_all(server.port, posts, f"/ai/groups/{group}/messages"))
+
+        assert [status for status, _, _ in answers] == expected
+        for (_, body, _), (status, _, answer) in zip(posts, answers, strict=True):
+            if status == 201:
+                assert answer["message"]["content"] == json.loads(body)["content"]
+        route = "ai/groups/<str:group_id>/messages"
+        bursts = burst_count(server.url, route)
+        assert (0 < bursts < len(posts)) if drain == "on" else bursts == 0
+        with sqlite3.connect(tmp_path / "chatr.sqlite3") as db:
+            in_group = dict(db.execute("SELECT id, content FROM chat_message WHERE room_id = ?", (group,)))
+        created = {int(answer["message"]["id"]): answer["message"]["content"] for s, _, answer in answers if s == 201}
+        assert in_group == created  # each member's post once, nothing of the outsider's or the empty ones
     finally:
         server.stop()
 
