@@ -4,10 +4,12 @@ per-request objects.
 
 Nothing here is declared a second time: each command validates with its view's prepared input serializer
 (``chat.serializers``), reads and checks the key with ``accounts.authentication`` as DRF's authentication does,
-counts an ``/ai`` request with the ``/ai`` views' throttle's function, and posts with its view's own function
-(``chat.api.room_post``, ``chat.aiclient.direct_message``, ``chat.aiclient.group_post``), in the view's order:
-authenticate (then, on ``/ai``, count the request), the body's errors, the Idempotency-Key, the post. What a command
-does not take exactly as the view would (see ``chatr.commands.CommandChain.incoming``) falls through to the view.
+counts an ``/ai`` request with the ``/ai`` views' throttle's function, and posts with its view's own functions
+(a room post — lobby or group — with ``chat.api.room_prepare``, the part of the views' ``room_post`` up to the
+writer, so that a drain stores a burst at once; a direct message with ``chat.aiclient.direct_message``), in the
+view's order: authenticate (then, on ``/ai``, count the request), the body's errors, the Idempotency-Key, the post.
+What a command does not take exactly as the view would (see ``chatr.commands.CommandChain.incoming``) falls through
+to the view.
 """
 
 from __future__ import annotations
