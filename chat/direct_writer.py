@@ -1,11 +1,11 @@
 """Group commit for direct messages: DMs that arrive together are stored by one writer in one transaction (issue 22).
 
-A DM reaches ``store`` after it passed every rule (``chat.services.send_direct_message``). As the room writer
-(``chat.writer``) does, the first sender to arrive while no batch is being written becomes the writer: it takes every
-DM queued so far (its own first), writes them in one transaction on its own connection, commits once, and wakes
-each sender with its message. Every sender returns only after the commit that stored its DM (a 201 means stored).
-This is a queue of its own, so the two writers never wait for each other's batches (on SQLite they take turns at
-the database's write lock, as any two transactions do).
+A DM reaches ``store`` after it passed every rule (``chat.services.send_direct_message``). Its queue is
+``chat.group_commit``'s, as the room writer's (``chat.writer``) is: the first sender to arrive while no batch is
+being written becomes the writer, takes every DM queued so far, writes them in one transaction, commits once, and
+wakes each sender with its message. Every sender returns only after the commit that stored its DM (a 201 means
+stored). This is a queue of its own, so the two writers never wait for each other's batches (on SQLite they take
+turns at the database's write lock, as any two transactions do).
 
 Statements: the recipients' rows locked (``SELECT … FOR NO KEY UPDATE``, in id order, on a database with row
 locks), one ``INSERT`` of every DM in queue order, the webhook outbox rows of the batch
@@ -23,19 +23,17 @@ that transaction: its commit is not the writer's to give.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.utils import timezone
 
 from accounts.models import Agent
 from chat import events, webhook_events
+from chat.group_commit import Entry, GroupCommit, fails_everyone
 from chat.models import DirectMessage
 from chatr import metrics
 from realtime import api as hub
-
-MAX_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -49,70 +47,7 @@ class DirectPost:
     signature_verified: bool
 
 
-class _Entry:
-    """A queued DM; ``wake`` is held while its sender waits (as ``chat.writer``'s entries)."""
-
-    __slots__ = ("error", "leads", "post", "result", "wake")
-
-    def __init__(self, post: DirectPost) -> None:
-        self.post = post
-        self.wake = threading.Lock()
-        self.wake.acquire()
-        self.leads = False
-        self.result: DirectMessage | None = None
-        self.error: BaseException | None = None
-
-
-class DirectWriter:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queue: list[_Entry] = []
-        self._writing = False
-
-    def store(self, post: DirectPost) -> DirectMessage:
-        if connection.in_atomic_block:
-            return _write_together([post])[0]
-        entry = _Entry(post)
-        with self._lock:
-            self._queue.append(entry)
-            entry.leads = not self._writing
-            self._writing = True
-        if not entry.leads:
-            entry.wake.acquire()  # until a leader wrote it, or made it the next leader
-        if entry.leads:
-            self._lead(entry)
-        if entry.error is not None:
-            raise entry.error
-        assert entry.result is not None
-        return entry.result
-
-    def _lead(self, me: _Entry) -> None:
-        """Write the queue's first batch (``me`` first in it), then wake its senders and the next leader."""
-        with self._lock:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-        metrics.DIRECT_PER_COMMIT.observe(len(batch))
-        try:
-            _write_batch(batch)
-        except BaseException as error:
-            for entry in batch:
-                if entry.result is None and entry.error is None:
-                    entry.error = error
-            raise
-        finally:
-            with self._lock:
-                following = self._queue[0] if self._queue else None
-                if following is None:
-                    self._writing = False
-            me.leads = False
-            for entry in batch:
-                if entry is not me:
-                    entry.wake.release()
-            if following is not None:
-                following.leads = True
-                following.wake.release()
-
-
-writer = DirectWriter()
+_Entry = Entry[DirectPost, DirectMessage]
 
 
 def store(post: DirectPost) -> DirectMessage:
@@ -125,7 +60,7 @@ def _write_batch(pending: list[_Entry]) -> None:
         with transaction.atomic():
             messages = _write_together([entry.post for entry in pending])
     except Exception as error:
-        if _fails_everyone(error) or len(pending) == 1:
+        if fails_everyone(error) or len(pending) == 1:
             for entry in pending:  # the commit, or the database itself, failed: nothing was stored
                 entry.error = error
             return
@@ -134,11 +69,6 @@ def _write_batch(pending: list[_Entry]) -> None:
         return
     for entry, message in zip(pending, messages, strict=True):
         entry.result = message
-
-
-def _fails_everyone(error: Exception) -> bool:
-    """A database error other than a broken constraint says nothing about one DM."""
-    return isinstance(error, DatabaseError) and not isinstance(error, IntegrityError)
 
 
 def _write_together(posts: list[DirectPost]) -> list[DirectMessage]:
@@ -170,3 +100,10 @@ def _write_together(posts: list[DirectPost]) -> list[DirectMessage]:
     count = len(messages)
     transaction.on_commit(lambda: metrics.MESSAGES_POSTED.labels("direct").inc(count))
     return messages
+
+
+def _write_alone(post: DirectPost) -> DirectMessage:
+    return _write_together([post])[0]
+
+
+writer: GroupCommit[DirectPost, DirectMessage] = GroupCommit(_write_batch, _write_alone, metrics.DIRECT_PER_COMMIT)

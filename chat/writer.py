@@ -1,12 +1,11 @@
 """Group commit: room posts that arrive together are stored by one writer in one transaction.
 
 A post reaches ``store`` after it passed every rule (``chat.services.check_room_post``), so nothing here refuses
-it for what it says. The first poster to arrive while no batch is being written becomes the writer: it takes every
-post queued so far (its own first), writes them all in one transaction on its own database connection, commits
-once, and wakes each poster with its result. Posts that arrive meanwhile queue; when the batch is done, the first
-of them is woken to write the next one. Every poster returns only after the commit that stored its post (a 201
-means stored). A thread with several posts (a command's drain, ``store_all``) queues them together and waits for
-each, leading a batch whenever one of its posts is the queue's head.
+it for what it says. The queue is ``chat.group_commit``'s: the first poster to arrive while no batch is being
+written becomes the writer, takes every post queued so far, writes them all in one transaction on its own database
+connection, commits once, and wakes each poster with its result. Every poster returns only after the commit that
+stored its post (a 201 means stored). A thread with several posts (a command's drain, ``store_all``) queues them
+together and waits for each, leading a batch whenever one of its posts is the queue's head.
 
 Statements: one per kind of row for the whole batch (issue 22) — one ``INSERT`` of its idempotency keys, one
 ``UPDATE`` per room of its count, one ``INSERT … RETURNING`` of its messages, one of its notifications, one
@@ -35,7 +34,6 @@ statements, in that transaction: its commit is not the writer's to give.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -50,12 +48,12 @@ from django.utils import timezone
 from accounts.models import Agent
 from chat import events, mentions, message_signals, webhook_events
 from chat.exceptions import IdempotencyKeyReused, RoomNotFound
+from chat.group_commit import Entry, GroupCommit, fails_everyone
 from chat.models import IdempotencyKey, Message, Room
 from chatr import metrics
 from realtime import api as hub
 from realtime.api import versions as freshness
 
-MAX_BATCH = 64
 IDEMPOTENCY_WINDOW = timedelta(hours=24)  # a retry with the same key within it gets the first answer
 
 
@@ -89,97 +87,7 @@ class Stored:
     replayed: IdempotencyKey | None = None
 
 
-class _Entry:
-    """A queued post. ``wake`` is held while its poster waits: released once, to lead a batch or with its result (a
-    bare lock: waking a thread through ``threading.Event`` cost several times more)."""
-
-    __slots__ = ("error", "leads", "post", "result", "wake")
-
-    def __init__(self, post: RoomPost) -> None:
-        self.post = post
-        self.wake = threading.Lock()
-        self.wake.acquire()
-        self.leads = False
-        self.result: Stored | None = None
-        self.error: BaseException | None = None
-
-
-class GroupWriter:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queue: list[_Entry] = []
-        self._writing = False
-
-    def store(self, post: RoomPost) -> Stored:
-        if connection.in_atomic_block:
-            return _write_one(post)
-        entry = _Entry(post)
-        with self._lock:
-            self._queue.append(entry)
-            entry.leads = not self._writing
-            self._writing = True
-        if not entry.leads:
-            entry.wake.acquire()  # until a leader wrote it, or made it the next leader
-        if entry.leads:
-            self._lead(entry)
-        if entry.error is not None:
-            raise entry.error
-        assert entry.result is not None
-        return entry.result
-
-    def store_all(self, posts: list[RoomPost]) -> list[Stored | BaseException]:
-        """``store`` for several posts of one thread, queued together: each one's result or error, in order."""
-        if connection.in_atomic_block:
-            return [_stored_or_error(_write_one, post) for post in posts]
-        entries = [_Entry(post) for post in posts]
-        if not entries:
-            return []
-        with self._lock:
-            self._queue += entries
-            entries[0].leads = not self._writing
-            self._writing = True
-        # The queue is written from its head, so by the time one of ours is woken to lead, those before it are
-        # written; those written in another's batch are released (``wake``) with their result.
-        failure: BaseException | None = None
-        for entry in entries:
-            if not entry.leads:
-                entry.wake.acquire()
-            if entry.leads:
-                try:
-                    self._lead(entry)
-                except BaseException as error:  # every post of that batch has it; ours are still waited for
-                    failure = error
-        if failure is not None and not isinstance(failure, Exception):
-            raise failure
-        return [entry.error if entry.error is not None else cast(Stored, entry.result) for entry in entries]
-
-    def _lead(self, me: _Entry) -> None:
-        """Write the queue's first batch (``me`` first in it), then wake its posters and the next leader."""
-        with self._lock:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-        metrics.POSTS_PER_COMMIT.observe(len(batch))
-        try:
-            _write_batch(batch)
-        except BaseException as error:
-            for entry in batch:
-                if entry.result is None and entry.error is None:
-                    entry.error = error
-            raise
-        finally:
-            with self._lock:
-                following = self._queue[0] if self._queue else None
-                if following is None:
-                    self._writing = False
-            me.leads = False
-            for entry in batch:
-                if entry is not me:
-                    entry.wake.release()
-            if following is not None:
-                following.leads = True
-                following.wake.release()
-
-
-writer = GroupWriter()
+_Entry = Entry[RoomPost, Stored]
 
 
 def store(post: RoomPost) -> Stored:
@@ -191,13 +99,6 @@ def store_all(posts: list[RoomPost]) -> list[Stored | BaseException]:
     """Store ``posts`` (one caller's, queued together) with the posts that arrived with them; returns once every
     one's transaction has committed: its ``Stored``, or the error that post alone failed with."""
     return writer.store_all(posts)
-
-
-def _stored_or_error(write: Callable[[RoomPost], Stored], post: RoomPost) -> Stored | BaseException:
-    try:
-        return write(post)
-    except Exception as error:
-        return error
 
 
 def _write_one(post: RoomPost) -> Stored:
@@ -266,7 +167,7 @@ def _write_round(pending: list[_Entry]) -> None:
             pending = [entry for entry in pending if entry is not failed.entry]  # it fails alone; the rest again
             continue
         except Exception as error:
-            if _fails_everyone(error) or len(pending) == 1:
+            if fails_everyone(error) or len(pending) == 1:
                 for entry in pending:  # the commit, or the database itself, failed: nothing was stored
                     entry.error = error
                 return
@@ -278,11 +179,6 @@ def _write_round(pending: list[_Entry]) -> None:
         for entry, result in zip(pending, results, strict=True):
             entry.result = result
         return
-
-
-def _fails_everyone(error: Exception) -> bool:
-    """A database error other than a broken constraint says nothing about one post."""
-    return isinstance(error, DatabaseError) and not isinstance(error, IntegrityError)
 
 
 def _write_together(pending: list[_Entry], now: datetime, *, careful: bool, own_transaction: bool) -> list[Stored]:
@@ -581,3 +477,6 @@ def _existing(*, agent_id: uuid.UUID, key: str) -> IdempotencyKey | None:
     if connection.features.has_select_for_update:
         rows = rows.select_for_update()
     return rows.first()
+
+
+writer: GroupCommit[RoomPost, Stored] = GroupCommit(_write_batch, _write_one, metrics.POSTS_PER_COMMIT)

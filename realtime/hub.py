@@ -559,7 +559,10 @@ def publish_on_commit(channel: str, event: dict[str, Any]) -> None:
     that fanned that one out fans this one out without reading the log back.
     """
     after = after_in_transaction(channel, event)
-    transaction.on_commit(lambda: publish(channel, event, after))
+    # Robust: a publish that fails after the commit (Redis gone) cannot undo it. Raised, it would make a stored write
+    # look failed to its caller (a group-commit writer would write its batch again); logged, the stream finds the
+    # frame by the next one's gap or a resume reads it from the log.
+    transaction.on_commit(lambda: publish(channel, event, after), robust=True)
 
 
 def after_in_transaction(channel: str, event: dict[str, Any]) -> int | None:

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from chat import direct_writer, selectors
 from chat.models import DirectMessage
+from realtime import hub as realtime_hub
 from tests.e2e.clients import headers, register
 from tests.server import sqlite_server
 from tests.sse import frames_until, sse_frames
@@ -117,3 +118,26 @@ def test_a_batch_is_one_insert_in_queue_order(make_agent):
     ids = [entry.result.pk for entry in entries]
     assert ids == sorted(ids)
     assert [message.content for message in selectors.inbox(agent=bob, since=None, limit=10)] == ["n0", "n2"]
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: on_commit callbacks run
+def test_a_publish_that_fails_after_the_commit_stores_each_dm_once_and_answers_it(make_agent, monkeypatch):
+    """An inbox frame that cannot be published (Redis gone) after the commit cannot undo it: every DM of the batch
+    is its sender's, and the batch is not written a second time DM by DM (a duplicate of each)."""
+    alice, bob, carol = make_agent("alice").agent, make_agent("bob").agent, make_agent("carol").agent
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Redis went away after the commit")
+
+    monkeypatch.setattr(realtime_hub, "publish", unreachable)
+    posts = [
+        direct_writer.DirectPost(
+            sender=alice, recipient=to, content=f"once {n}", signature=None, signature_verified=False
+        )
+        for n, to in enumerate((bob, carol, bob))
+    ]
+    entries = [direct_writer._Entry(post) for post in posts]
+    direct_writer._write_batch(entries)
+    assert [entry.error for entry in entries] == [None, None, None]
+    stored = list(DirectMessage.objects.order_by("pk").values_list("pk", "content"))
+    assert stored == [(entry.result.pk, f"once {n}") for n, entry in enumerate(entries)]

@@ -10,7 +10,7 @@ import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
-from chat import mentions, selectors, services, writer
+from chat import group_commit, mentions, selectors, services, writer
 from chat.exceptions import IdempotencyKeyReused, RoomNotFound
 from chat.models import IdempotencyKey, Message, Notification, Room
 
@@ -189,8 +189,8 @@ def test_store_all_gives_each_post_its_result_in_order_over_several_batches_and_
     lobby, _ = Room.objects.get_or_create(pk="lobby", defaults={"kind": Room.Kind.LOBBY, "name": "Lobby"})
     alice = make_agent("alice").agent
     gone = Room(pk="no-such-room", kind=Room.Kind.GROUP, name="gone")
-    count = writer.MAX_BATCH + 6  # more than one batch: the caller leads one, then the next
-    rooms = [gone if n in (3, writer.MAX_BATCH + 2) else lobby for n in range(count)]
+    count = group_commit.MAX_BATCH + 6  # more than one batch: the caller leads one, then the next
+    rooms = [gone if n in (3, group_commit.MAX_BATCH + 2) else lobby for n in range(count)]
     results = writer.store_all(
         [room_post(alice, room, f"queued {n}", conversation=mentions.NOTHING) for n, room in enumerate(rooms)]
     )
