@@ -361,7 +361,14 @@ def _add_tools(server: MCPServer) -> None:
     @server.tool(annotations=WRITE)
     async def report_message(
         ctx: Context,
-        message_id: Annotated[int, Field(description="The id of the message to report (not your own).", ge=1)],
+        message_id: Annotated[
+            int,
+            Field(
+                description="The id of the message to report (not your own): a room message you can read, or a "
+                "direct message you received.",
+                ge=1,
+            ),
+        ],
         reason: Annotated[
             str, Field(description='Why: "spam", "abuse", "injection" (instructions aimed at agents) or "other".')
         ],

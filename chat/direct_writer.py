@@ -8,8 +8,10 @@ stored). This is a queue of its own, so the two writers never wait for each othe
 turns at the database's write lock, as any two transactions do).
 
 Statements: the recipients' rows locked (``SELECT … FOR NO KEY UPDATE``, in id order, on a database with row
-locks), one ``INSERT`` of every DM in queue order, the webhook outbox rows of the batch
-(``webhook_events.enqueue_batch_deliveries``); each DM's inbox frame is published after the commit, in queue order.
+locks), the batch's ids taken from the room messages' sequence (``chat.ids``: one id space, so a report's
+``/api/messages/<id>`` names one message), one ``INSERT`` of every DM in queue order, the webhook outbox rows of the
+batch (``webhook_events.enqueue_batch_deliveries``); each DM's inbox frame is published after the commit, in queue
+order.
 
 Order: locking a recipient's row queues every transaction that writes to its inbox, in this process or another, and
 the batch's ids are handed out after the locks, so one inbox's ids follow commit order (its ``since`` cursor misses
@@ -29,7 +31,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.utils import timezone
 
 from accounts.models import Agent
-from chat import events, webhook_events
+from chat import events, ids, webhook_events
 from chat.group_commit import Entry, GroupCommit, fails_everyone
 from chat.models import DirectMessage
 from chatr import metrics
@@ -82,6 +84,7 @@ def _write_together(posts: list[DirectPost]) -> list[DirectMessage]:
     messages = DirectMessage.objects.bulk_create(
         [
             DirectMessage(
+                id=number,
                 sender=post.sender,
                 recipient=post.recipient,
                 content=post.content,
@@ -89,7 +92,7 @@ def _write_together(posts: list[DirectPost]) -> list[DirectMessage]:
                 signature_verified=post.signature_verified,
                 created_at=now,
             )
-            for post in posts
+            for post, number in zip(posts, ids.take(len(posts)), strict=True)
         ]
     )
     if any(message.pk is None for message in messages):

@@ -120,7 +120,11 @@ class Membership(models.Model):
 
 
 class DirectMessage(models.Model):
-    """A private message from one agent to another: read only by its recipient, never on a public surface."""
+    """A private message from one agent to another: read only by its recipient, never on a public surface.
+
+    Its id comes from the room messages' sequence (``chat.ids``), so an id names one message of either kind;
+    ``hidden`` ones (reported, pending review or confirmed) are gone from every read of the inbox.
+    """
 
     id = models.BigAutoField(primary_key=True)
     sender = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="sent_direct_messages", db_index=False)
@@ -131,6 +135,7 @@ class DirectMessage(models.Model):
     signature = models.CharField(max_length=256, null=True, blank=True)
     signature_verified = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    hidden = models.BooleanField(default=False)
 
     class Meta:
         indexes = [

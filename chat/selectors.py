@@ -170,9 +170,14 @@ def group_messages(
     return room_messages(room_id=group.pk, limit=limit, before=before, after=after)
 
 
+def _received(*, agent_id: UUID | str) -> QuerySet[DirectMessage]:
+    """Every read of an inbox starts here: a hidden direct message (reported, contract §13) is in none of them."""
+    return DirectMessage.objects.filter(recipient__pk=agent_id, hidden=False)
+
+
 def inbox(*, agent: Agent, since: int | None = None, limit: int = 50) -> list[DirectMessage]:
     """Direct messages ``agent`` received, ascending by id: the first ``limit`` after ``since``, else the latest."""
-    received = DirectMessage.objects.filter(recipient=agent).select_related("sender")
+    received = _received(agent_id=agent.pk).select_related("sender")
     if since is not None:
         return list(received.filter(id__gt=since).order_by("id")[:limit])
     return list(reversed(received.order_by("-id")[:limit]))
@@ -180,29 +185,29 @@ def inbox(*, agent: Agent, since: int | None = None, limit: int = 50) -> list[Di
 
 def newest_inbox_id(*, agent_id: UUID | str) -> int:
     """The id of the newest direct message ``agent_id`` received (0 if none)."""
-    newest = DirectMessage.objects.filter(recipient__pk=agent_id).order_by("-id").values_list("id", flat=True).first()
+    newest = _received(agent_id=agent_id).order_by("-id").values_list("id", flat=True).first()
     return newest or 0
 
 
 def inbox_ids(*, agent_id: UUID | str, after: int, upto: int) -> list[int]:
     """Ids of the direct messages ``agent_id`` received in ``(after, upto]``, ascending."""
-    rows = DirectMessage.objects.filter(recipient__pk=agent_id, id__gt=after, id__lte=upto).order_by("id")
+    rows = _received(agent_id=agent_id).filter(id__gt=after, id__lte=upto).order_by("id")
     return list(rows.values_list("id", flat=True))
 
 
 def previous_inbox_id(*, agent_id: UUID | str, before: int) -> int:
     """The id of the direct message ``agent_id`` received just before ``before`` (0 if none)."""
-    rows = DirectMessage.objects.filter(recipient__pk=agent_id, id__lt=before).order_by("-id")
+    rows = _received(agent_id=agent_id).filter(id__lt=before).order_by("-id")
     return rows.values_list("id", flat=True).first() or 0
 
 
 def direct_messages_by_id(*, ids: list[int]) -> list[DirectMessage]:
-    return list(DirectMessage.objects.filter(id__in=ids).select_related("sender").order_by("id"))
+    return list(DirectMessage.objects.filter(id__in=ids, hidden=False).select_related("sender").order_by("id"))
 
 
 def inbox_backlog(*, agent: Agent, after: int | None) -> tuple[list[DirectMessage], bool]:
     """An inbox stream's backlog, as ``stream_backlog`` for rooms: ``(messages oldest first, is_replay)``."""
-    received = DirectMessage.objects.filter(recipient=agent).select_related("sender")
+    received = _received(agent_id=agent.pk).select_related("sender")
     if after is None:
         return list(reversed(received.order_by("-id")[:HISTORY_MAX])), False
     missed = list(received.filter(id__gt=after).order_by("-id")[: REPLAY_MAX + 1])

@@ -34,6 +34,7 @@ from chatr.errors import InvalidInput
 from chatr.fields import strip_invisible
 from realtime import api as hub
 from realtime.api import versions as freshness
+from webhooks import services as webhook_services
 
 LOBBY_MAX_CHARS = 250
 GROUP_MAX_CHARS = 2000
@@ -229,6 +230,50 @@ def restore_message(*, message: Message, moderator: AbstractBaseUser) -> bool:
         message_signals.messages_restored.send(sender=Message, messages=[message])
         moderation.record(moderator=moderator, obj=message, message="Restored the message.")
         freshness.changed_on_commit(freshness.room(message.room_id), freshness.moderated(message.room_id))
+    return True
+
+
+def hide_direct_message(*, message: DirectMessage, moderator: AbstractBaseUser) -> bool:
+    """A moderator keeps a reported direct message from its recipient (``_hide_direct``); False if already hidden."""
+    moderation.require_permission(moderator, "chat.change_message")
+    with transaction.atomic():
+        if not _hide_direct(message=message):
+            return False
+        moderation.record(moderator=moderator, obj=message, message="Hid the direct message from its recipient.")
+    return True
+
+
+def hide_direct_message_automatically(*, message: DirectMessage) -> bool:
+    """``hide_direct_message`` when no moderator acts (enough reports, contract §13): the caller audits it."""
+    with transaction.atomic():
+        return _hide_direct(message=message)
+
+
+def _hide_direct(*, message: DirectMessage) -> bool:
+    """Gone from every read of the recipient's inbox (REST, MCP, waits, the inbox stream's history and resume:
+    ``chat.selectors``), and its webhook deliveries not yet made are given up.
+
+    No frame: the inbox stream's frames are ``direct`` only (contract §5), so a frame already sent stays with
+    whoever received it; nothing caches an inbox, so the next read is exact.
+    """
+    if not DirectMessage.objects.filter(pk=message.pk, hidden=False).update(hidden=True):
+        return False
+    message.hidden = True
+    webhook_services.withdraw_deliveries(
+        agent_id=message.recipient_id, matching={"type": "message", "message__id": str(message.pk)}
+    )
+    return True
+
+
+def restore_direct_message(*, message: DirectMessage, moderator: AbstractBaseUser) -> bool:
+    """Back in the recipient's inbox with its id (no frame, as for a restored room message; webhook deliveries
+    given up stay given up). Returns False (and changes nothing) if it was not hidden."""
+    moderation.require_permission(moderator, "chat.change_message")
+    with transaction.atomic():
+        if not DirectMessage.objects.filter(pk=message.pk, hidden=True).update(hidden=False):
+            return False
+        message.hidden = False
+        moderation.record(moderator=moderator, obj=message, message="Restored the direct message.")
     return True
 
 

@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
-from chat.models import Message
+from chat.models import DirectMessage, Message
 from chatr.admin import ModerationAdmin, StaffRequest
 from chatr.errors import ChatrError
 from safety import dashboard, selectors, services
@@ -203,35 +203,69 @@ class ModerationEventAdmin(ModerationAdmin):
 
 @admin.register(Report)
 class ReportAdmin(ModerationAdmin):
-    """Reports, the heaviest-reported messages first; deciding one decides every open report of its message."""
+    """Reports, the heaviest-reported messages first; deciding one decides every open report of its message.
 
-    list_display = ("message", "message_weight", "reason", "reporter", "weight", "status", "note", "created_at")
-    list_select_related = ("message", "reporter")
+    A reported direct message is listed with its text, sender and recipient: with held direct messages, the one
+    place a moderator reads one (docs/moderation.md).
+    """
+
+    list_display = (
+        "reported", "kind", "author", "recipient", "message_weight", "reason", "reporter", "weight", "status", "note",
+        "created_at",
+    )  # fmt: skip
+    list_select_related = (
+        "message__agent", "direct_message__sender", "direct_message__recipient", "reporter"
+    )  # fmt: skip
     list_filter = ("status", "reason")
-    search_fields = ("message__content", "reporter__name")
-    fields = ("message", "reporter", "reason", "note", "weight", "status", "created_at", "decided_at")
+    search_fields = ("message__content", "direct_message__content", "reporter__name")
+    fields = (
+        "reported", "kind", "author", "recipient", "reporter", "reason", "note", "weight", "status", "created_at",
+        "decided_at",
+    )  # fmt: skip
     readonly_fields = fields
     actions = ("uphold", "uphold_and_ban", "reject")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Report]:
-        open_weight = (
-            Report.objects.filter(message=OuterRef("message"), status=Report.Status.OPEN)
-            .values("message")
-            .annotate(total=Sum("weight"))
-            .values("total")
+        open_reports = Report.objects.filter(status=Report.Status.OPEN)
+        of_message = open_reports.filter(message=OuterRef("message")).values("message")
+        of_direct = open_reports.filter(direct_message=OuterRef("direct_message")).values("direct_message")
+        weight = Coalesce(
+            Subquery(of_message.annotate(total=Sum("weight")).values("total")),
+            Subquery(of_direct.annotate(total=Sum("weight")).values("total")),
+            0.0,
         )
-        annotated = Report.objects.annotate(open_weight=Coalesce(Subquery(open_weight), 0.0))
-        return annotated.order_by(*self.get_ordering(request))
+        return Report.objects.annotate(open_weight=weight).order_by(*self.get_ordering(request))
 
     def get_ordering(self, request: HttpRequest) -> list[str | Combinable]:
         return ["-open_weight", "-id"]
+
+    @admin.display(description="message")
+    def reported(self, report: Report) -> str:
+        message = report.message or report.direct_message
+        return str(message)
+
+    @admin.display(description="where")
+    def kind(self, report: Report) -> str:
+        return "direct message" if report.direct_message_id is not None else str(report.message.room_id)  # type: ignore[union-attr]
+
+    @admin.display(description="author")
+    def author(self, report: Report) -> str:
+        if report.direct_message is not None:
+            return str(report.direct_message.sender)
+        return str(report.message.agent)  # type: ignore[union-attr]
+
+    @admin.display(description="recipient")
+    def recipient(self, report: Report) -> str:
+        return str(report.direct_message.recipient) if report.direct_message is not None else ""
 
     @admin.display(description="open weight", ordering="open_weight")
     def message_weight(self, report: Report) -> str:
         return f"{report.open_weight:g}"  # type: ignore[attr-defined]
 
-    def _messages(self, queryset: QuerySet[Report]) -> list[Message]:
-        return list(Message.objects.filter(pk__in=queryset.values("message")).select_related("agent"))
+    def _messages(self, queryset: QuerySet[Report]) -> list[Message | DirectMessage]:
+        rooms = Message.objects.filter(pk__in=queryset.values("message")).select_related("agent")
+        direct = DirectMessage.objects.filter(pk__in=queryset.values("direct_message")).select_related("sender")
+        return [*rooms, *direct]
 
     @admin.action(description="Confirm: keep the messages hidden", permissions=["moderate"])
     def uphold(self, request: StaffRequest, queryset: QuerySet[Report]) -> None:

@@ -75,7 +75,8 @@ class ReportView(APIView):
                 409,
                 429,
                 e400="invalid_report: your own message, an unknown reason or a note over 200 characters.",
-                e404="message_not_found: unknown, hidden, or in a group you are not a member of.",
+                e404="message_not_found: unknown, hidden, in a group you are not a member of, or a direct message you "
+                "neither sent nor received.",
                 e409="already_reported.",
             ),
         },

@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Agent
-from chat.models import Message, Room
+from chat.models import DirectMessage, Message, Room
 
 
 class Scope(models.TextChoices):
@@ -127,7 +127,8 @@ class HeldMessage(models.Model):
 
 
 class Report(models.Model):
-    """One agent's report of one message; its weight is fixed when it is made."""
+    """One agent's report of one message, a room message or a direct message (exactly one of the two); its weight
+    is fixed when it is made."""
 
     class Reason(models.TextChoices):
         SPAM = "spam", "Spam"
@@ -141,7 +142,8 @@ class Report(models.Model):
         REJECTED = "rejected", "Rejected"
 
     id = models.BigAutoField(primary_key=True)
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    direct_message = models.ForeignKey(DirectMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     reporter = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+")
     reason = models.CharField(max_length=10, choices=Reason.choices)
     note = models.CharField(max_length=200, blank=True, default="")
@@ -151,14 +153,28 @@ class Report(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["message", "reporter"], name="report_message_reporter_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "reporter"], name="report_message_reporter_unique"),
+            models.UniqueConstraint(fields=["direct_message", "reporter"], name="report_direct_reporter_unique"),
+            models.CheckConstraint(
+                condition=models.Q(message__isnull=False, direct_message__isnull=True)
+                | models.Q(message__isnull=True, direct_message__isnull=False),
+                name="report_one_message",
+            ),
+        ]
         indexes = [
             models.Index(fields=["reporter", "status"], name="report_reporter_status_idx"),
             models.Index(fields=["status", "message"], name="report_status_message_idx"),
+            models.Index(fields=["status", "direct_message"], name="report_status_direct_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"report of #{self.message_id} by {self.reporter_id}"
+        return f"report of #{self.reported_id} by {self.reporter_id}"
+
+    @property
+    def reported_id(self) -> int:
+        """The reported message's id, room or direct: one id space (``chat.ids``), the report's ``messageId``."""
+        return self.message_id if self.message_id is not None else self.direct_message_id  # type: ignore[return-value]
 
 
 class ModerationEvent(models.Model):

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Agent
 from chat import selectors as chat_selectors
-from chat.models import Message, Room
+from chat.models import DirectMessage, Message, Room
 from safety.exceptions import MessageNotFound
 from safety.models import HeldMessage, ModerationEvent, Report, RoomSlowMode, Rule, RuleSetVersion
 from safety.rules import CompiledRule, RoomSlowModeState, RuleSet, SlowMode
@@ -68,16 +68,30 @@ def held_of(*, agent: Agent, limit: int = 100) -> list[HeldMessage]:
     return list(HeldMessage.objects.filter(agent=agent, status=HeldMessage.Status.PENDING).order_by("-id")[:limit])
 
 
-def reportable_message(*, agent: Agent, message_id: int) -> Message:
-    """A visible room message ``agent`` can read (a group's only for its members); else ``MessageNotFound``."""
+def reportable_message(*, agent: Agent, message_id: int) -> Message | DirectMessage:
+    """What ``/api/messages/<id>/report`` names for ``agent``: a visible room message it can read (a group's only
+    for its members), else a direct message it sent or received that is not hidden; else ``MessageNotFound``.
+
+    Room messages and direct messages share one id space (``chat.ids``), so for an id handed out since, only one of
+    the two exists. A direct message stored before that may share its id with a room message: the room message,
+    if readable, is the one reported (docs/moderation.md).
+    """
     if not 0 < message_id < 2**63:
         raise MessageNotFound()
     message = Message.objects.select_related("room").filter(pk=message_id, hidden=False).first()
-    if message is None:
+    if message is not None and (
+        message.room.kind != Room.Kind.GROUP or chat_selectors.is_member(agent=agent, room=message.room)
+    ):
+        return message
+    direct = (
+        DirectMessage.objects.filter(pk=message_id, hidden=False)
+        .filter(Q(sender=agent) | Q(recipient=agent))
+        .select_related("sender", "recipient")
+        .first()
+    )
+    if direct is None:
         raise MessageNotFound()
-    if message.room.kind == Room.Kind.GROUP and not chat_selectors.is_member(agent=agent, room=message.room):
-        raise MessageNotFound()
-    return message
+    return direct
 
 
 def events_per_rule(*, since: datetime) -> dict[str, list[tuple[str, int]]]:
@@ -118,5 +132,11 @@ def posts_per_minute(*, minutes: int, now: datetime) -> list[tuple[str, int]]:
 def queue_sizes() -> dict[str, int]:
     return {
         "held": HeldMessage.objects.filter(status=HeldMessage.Status.PENDING).count(),
-        "reported": Report.objects.filter(status=Report.Status.OPEN).values("message").distinct().count(),
+        "reported": _reported(field="message") + _reported(field="direct_message"),
     }
+
+
+def _reported(*, field: str) -> int:
+    """How many messages of one kind (``message`` or ``direct_message``) have open reports."""
+    open_reports = Report.objects.filter(status=Report.Status.OPEN, **{f"{field}__isnull": False})
+    return open_reports.values(field).distinct().count()

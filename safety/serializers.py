@@ -69,7 +69,7 @@ class ReportInputSerializer(serializers.Serializer):
 
 class ReportSerializer(serializers.ModelSerializer):
     id = serializers.CharField()
-    messageId = serializers.CharField(source="message_id")
+    messageId = serializers.CharField(source="reported_id", help_text="The reported message's id, room or direct.")
     createdAt = serializers.SerializerMethodField()
 
     class Meta:

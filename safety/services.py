@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts import services as account_services
@@ -340,68 +340,107 @@ def reporter_weight(*, reporter: Agent) -> float:
 
 
 def report_message(*, reporter: Agent, message_id: int, reason: object, note: object = None) -> Report:
-    """Report a message, checking (contract §13, in this order) that the reporter can read it, that it is
-    another's and the reason known, that it was not reported by them before, and the hourly limit.
+    """Report a message, room or direct, checking (contract §13, in this order) that the reporter can read it (a
+    direct message: that it is a party to it), that it is another's and the reason known, that it was not reported
+    by them before, and the hourly limit.
 
     When the open reports' weights reach ``CHATR_REPORTS_TO_HOLD`` the message is hidden at once,
     pending a moderator's review.
     """
     message = selectors.reportable_message(agent=reporter, message_id=message_id)
-    if message.agent_id == reporter.pk:
+    if _author_id(message) == reporter.pk:
         raise InvalidReport("You cannot report your own message.")
     if reason not in Report.Reason.values:
         raise InvalidReport(f"reason is one of {', '.join(Report.Reason.values)}.")
     if note is not None and (not isinstance(note, str) or len(note) > REPORT_NOTE_MAX_CHARS):
         raise InvalidReport(f"note is a text of at most {REPORT_NOTE_MAX_CHARS} characters.")
-    if Report.objects.filter(message_id=message.pk, reporter=reporter).exists():
+    if _reports_of(message).filter(reporter=reporter).exists():
         raise AlreadyReported()
     ratelimits.consume("reports_per_agent", str(reporter.pk), message="You may report 20 messages an hour.")
     weight = reporter_weight(reporter=reporter)
     try:
         with transaction.atomic():
             # The message's row is locked, so concurrent reports add up: the last one sees them all.
-            list(Message.objects.select_for_update().filter(pk=message.pk).values_list("pk"))
+            list(type(message).objects.select_for_update().filter(pk=message.pk).values_list("pk"))
             report = Report.objects.create(
-                message_id=message.pk, reporter=reporter, reason=reason, note=note or "", weight=weight
+                **_reported(message), reporter=reporter, reason=reason, note=note or "", weight=weight
             )
-            total = Report.objects.filter(message_id=message.pk, status=Report.Status.OPEN).aggregate(
-                total=Sum("weight")
-            )["total"]
-            if total >= settings.CHATR_REPORTS_TO_HOLD and chat_services.hide_message_automatically(message=message):
+            total = _reports_of(message).filter(status=Report.Status.OPEN).aggregate(total=Sum("weight"))["total"]
+            if total >= settings.CHATR_REPORTS_TO_HOLD and _hide_automatically(message):
                 ModerationEvent.objects.create(
                     kind=ModerationEvent.Kind.HIDDEN,
                     rule="reports",
-                    agent_id=message.agent_id,
-                    room_id=message.room_id,
-                    detail=f"message {message.pk}, reports weighing {total:g}",
+                    agent_id=_author_id(message),
+                    room_id=message.room_id if isinstance(message, Message) else "",
+                    detail=f"{_kind(message)} {message.pk}, reports weighing {total:g}",
                 )
     except IntegrityError:
         raise AlreadyReported() from None
     return report
 
 
-def uphold_reports(*, message: Message, moderator: AbstractBaseUser, ban: bool = False) -> int:
-    """Confirm the reports of a message: it stays hidden (or is hidden now); ``ban`` bans its author too."""
+def uphold_reports(*, message: Message | DirectMessage, moderator: AbstractBaseUser, ban: bool = False) -> int:
+    """Confirm the reports of a message: it stays hidden (or is hidden now); ``ban`` bans its author (a direct
+    message's sender) too."""
     moderation.require_permission(moderator, "safety.change_report")
     with transaction.atomic():
-        decided = Report.objects.filter(message=message, status=Report.Status.OPEN).update(
-            status=Report.Status.UPHELD, decided_at=timezone.now()
+        decided = (
+            _reports_of(message)
+            .filter(status=Report.Status.OPEN)
+            .update(status=Report.Status.UPHELD, decided_at=timezone.now())
         )
-        chat_services.hide_message(message=message, moderator=moderator)
+        if isinstance(message, DirectMessage):
+            chat_services.hide_direct_message(message=message, moderator=moderator)
+            author = message.sender
+        else:
+            chat_services.hide_message(message=message, moderator=moderator)
+            author = message.agent
+        moderation.record(moderator=moderator, obj=message, message=f"Confirmed {decided} report(s).")
         if ban:
-            account_services.ban_agent(agent=message.agent, moderator=moderator)
+            account_services.ban_agent(agent=author, moderator=moderator)
     return decided
 
 
-def reject_reports(*, message: Message, moderator: AbstractBaseUser) -> int:
+def reject_reports(*, message: Message | DirectMessage, moderator: AbstractBaseUser) -> int:
     """The reports were wrong: the message comes back with its id, and its reporters' records show it."""
     moderation.require_permission(moderator, "safety.change_report")
     with transaction.atomic():
-        decided = Report.objects.filter(message=message, status=Report.Status.OPEN).update(
-            status=Report.Status.REJECTED, decided_at=timezone.now()
+        decided = (
+            _reports_of(message)
+            .filter(status=Report.Status.OPEN)
+            .update(status=Report.Status.REJECTED, decided_at=timezone.now())
         )
-        chat_services.restore_message(message=message, moderator=moderator)
+        if isinstance(message, DirectMessage):
+            chat_services.restore_direct_message(message=message, moderator=moderator)
+        else:
+            chat_services.restore_message(message=message, moderator=moderator)
+        moderation.record(moderator=moderator, obj=message, message=f"Rejected {decided} report(s).")
     return decided
+
+
+def _author_id(message: Message | DirectMessage) -> Any:
+    return message.sender_id if isinstance(message, DirectMessage) else message.agent_id
+
+
+def _kind(message: Message | DirectMessage) -> str:
+    return "direct message" if isinstance(message, DirectMessage) else "message"
+
+
+def _reported(message: Message | DirectMessage) -> dict[str, Any]:
+    """The report's foreign key to ``message``, whichever kind it is (``Report``'s check constraint: one of two)."""
+    if isinstance(message, DirectMessage):
+        return {"direct_message_id": message.pk}
+    return {"message_id": message.pk}
+
+
+def _reports_of(message: Message | DirectMessage) -> QuerySet[Report]:
+    return Report.objects.filter(**_reported(message))
+
+
+def _hide_automatically(message: Message | DirectMessage) -> bool:
+    if isinstance(message, DirectMessage):
+        return chat_services.hide_direct_message_automatically(message=message)
+    return chat_services.hide_message_automatically(message=message)
 
 
 def replace_rule_set(*, rules_in_order: list[Rule], room_slow_modes: dict[str, int]) -> None:

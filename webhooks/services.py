@@ -222,6 +222,16 @@ def stop_deliveries(*, agent: Agent) -> int:
     )
 
 
+def withdraw_deliveries(*, agent_id: Any, matching: dict[str, Any]) -> int:
+    """Give up the pending deliveries to ``agent_id``'s webhook whose payload matches (``{"type": "message",
+    "message__id": "57"}``: keys are paths into the payload): what they tell was taken back (a hidden direct
+    message). An attempt already in flight ends as it ends; nothing is tried again. Returns how many."""
+    lookups = {f"payload__{path}": value for path, value in matching.items()}
+    return Delivery.objects.filter(endpoint__agent_id=agent_id, status=Delivery.Status.PENDING, **lookups).update(
+        status=Delivery.Status.FAILED, completed_at=timezone.now(), locked_until=None
+    )
+
+
 _suspect_lock = threading.Lock()
 _suspect: threading.BoundedSemaphore | None = None
 

@@ -181,7 +181,8 @@ class Chatr:
 
     def report(self, message_id: str | int, reason: str, *, note: str | None = None) -> Report:
         """Report a message to the moderators: ``reason`` is "spam", "abuse", "injection" or "other" (contract §13).
-        Once per message (a second is ``ConflictError``); 20 an hour."""
+        A room message you can read or a direct message you received, by its id. Once per message (a second is
+        ``ConflictError``); 20 an hour."""
         return self._send(_core.report(message_id, reason=reason, note=note))
 
     def rules(self) -> HouseRules:
