@@ -15,9 +15,11 @@ Finding candidates is MinHash LSH with one-permutation hashing: each word is has
 same in every process), the hashes fall into ``bands × rows`` bins whose minima (empty bins borrow from
 the next full one, "densification") form the signature; texts that agree on every row of one band
 share a bucket. The candidates' exact Jaccard then decides, so a near-duplicate is never a false
-positive of the sketch. Cost per text: one hash per word and a dictionary lookup per band; at most the
-newest ``MAX_CANDIDATES_PER_BAND`` texts of each band's bucket are examined, and only those that share at
-least ``at_least`` × the text's own words (the union holds no fewer) are compared in full.
+positive of the sketch. Cost per text: one hash per word and a dictionary lookup per band; of each band's
+bucket the newest ``MAX_CANDIDATES_PER_BAND`` texts that the bands before it did not bring are examined (so a
+wave of copies, which shares every bucket, shows up to ``MAX_CANDIDATES`` agents, not the same few in every
+band), and only those that share at least ``at_least`` × the text's own words (the union holds no fewer) are
+compared in full.
 
 Memory is bounded by the window: entries older than the longest window are dropped as texts arrive,
 and at most ``MAX_ENTRIES`` entries are kept per process (the oldest go first). With ``REDIS_URL`` the
@@ -120,14 +122,38 @@ def _close_enough(
 
 
 def _alike(hashes: frozenset[int], close: list[tuple[str, float, Collection[int]]]) -> list[Alike]:
-    """The most alike text of each other agent among ``close`` (agent, time, words)."""
-    found: dict[str, Alike] = {}
+    """Of each other agent among ``close`` (agent, time, words), every text that no newer text of that agent
+    equals or beats in similarity: newest first, each older one more alike, the most alike last.
+
+    Rules with different windows read the same answer. Keeping only each agent's most alike text would
+    hide, from a rule with a short window, an agent whose alike enough text is recent but whose most
+    alike one is older than that window: an agent that posts the wave twice, minutes apart.
+    """
+    by_agent: dict[str, list[Alike]] = {}
     for other_agent, at, other in close:
-        similarity = jaccard(hashes, other)
-        known = found.get(other_agent)
-        if known is None or similarity > known.similarity:
-            found[other_agent] = Alike(agent=other_agent, similarity=similarity, at=at)
-    return list(found.values())
+        by_agent.setdefault(other_agent, []).append(Alike(agent=other_agent, similarity=jaccard(hashes, other), at=at))
+    found: list[Alike] = []
+    for texts in by_agent.values():
+        best = -1.0
+        for item in sorted(texts, key=lambda text: -text.at):
+            if item.similarity > best:
+                found.append(item)
+                best = item.similarity
+    return found
+
+
+def _gather(gathered: dict[_Candidate, None], newest_first: Iterable[_Candidate]) -> None:
+    """Add to ``gathered`` the newest ``MAX_CANDIDATES_PER_BAND`` texts of one band's bucket that it does not
+    hold yet. Texts alike enough share most bands, so taking each band's newest texts whatever the others took
+    would find the same few texts in every band: a wave of copies could then never show more than that many
+    agents, however many posted it. Walks at most ``MAX_CANDIDATES`` + ``MAX_CANDIDATES_PER_BAND`` texts."""
+    taken = 0
+    for candidate in newest_first:
+        if candidate not in gathered:
+            gathered[candidate] = None
+            taken += 1
+            if taken == MAX_CANDIDATES_PER_BAND:
+                return
 
 
 class _Entry:
@@ -169,9 +195,10 @@ class Index:
     def alike(
         self, *, scope: str, agent: str, hashes: frozenset[int], at_least: float = 0.0, now: float | None = None
     ) -> list[Alike]:
-        """One text per other agent in ``scope`` within the window that shares a bucket with ``hashes``, and how
-        alike it is (exact Jaccard), for those at least ``at_least`` alike; the newest
-        ``MAX_CANDIDATES_PER_BAND`` texts of each band's bucket are examined.
+        """The texts of other agents in ``scope`` within the window that share a bucket with ``hashes``, and how
+        alike they are (exact Jaccard), for those at least ``at_least`` alike; of each agent the texts ``_alike``
+        keeps. Of each band's bucket the newest ``MAX_CANDIDATES_PER_BAND`` texts that the bands before it did not
+        bring are examined.
         """
         now = time.time() if now is None else now
         keys = self._keys(scope, hashes)
@@ -182,10 +209,7 @@ class Index:
                 bucket = self._buckets.get(key)
                 if bucket is None:
                     continue
-                if isinstance(bucket, list):
-                    gathered.update(dict.fromkeys(bucket[-1 : -1 - MAX_CANDIDATES_PER_BAND : -1]))
-                else:
-                    gathered[bucket] = None
+                _gather(gathered, reversed(bucket) if isinstance(bucket, list) else (bucket,))
             candidates = [entry for entry in gathered if entry.agent != agent and entry.scope == scope]
             if not candidates:
                 return []
@@ -263,10 +287,14 @@ class RedisIndex:
         now = time.time() if now is None else now
         oldest_ms = int((now - self.window_seconds) * 1000)
         pipe = self._client.pipeline(transaction=False)
-        for key in self._keys(scope, hashes):
-            pipe.zrevrangebyscore(key, "+inf", oldest_ms, start=0, num=MAX_CANDIDATES_PER_BAND)
+        for band, key in enumerate(self._keys(scope, hashes)):
+            # The bands before this one took at most band × MAX_CANDIDATES_PER_BAND texts that it may hold too.
+            pipe.zrevrangebyscore(key, "+inf", oldest_ms, start=0, num=(band + 1) * MAX_CANDIDATES_PER_BAND)
         replies = pipe.execute()
-        ids = list(dict.fromkeys(member for members in replies[:BANDS] for member in members))[:MAX_CANDIDATES]
+        gathered: dict[bytes, None] = {}
+        for members in replies[:BANDS]:
+            _gather(gathered, members)
+        ids = list(gathered)
         if not ids:
             return []
         candidates: list[tuple[str, float, array]] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from safety import near_duplicates
@@ -27,6 +29,23 @@ def test_alike_reports_the_exact_jaccard_of_other_agents_texts_in_the_scope():
     found = index.alike(scope="lobby", agent="c", hashes=variant, now=101.0)
     assert [(item.agent, round(item.similarity, 6)) for item in found] == [("a", round(ONE_WORD_CHANGED, 6))]
     assert index.alike(scope="lobby", agent="a", hashes=variant, now=101.0) == []  # one's own texts do not count
+
+
+def test_an_agents_recent_text_counts_even_when_an_older_one_is_more_alike():
+    """Rules with a short and a long window read one answer: of each agent, every text that no newer text of its
+    matches in similarity, so a short window still sees an agent whose most alike text is older than it."""
+    index = Index(rows=1, window_seconds=1800)
+    variant = "earn 500 tokens a day with this one weird trick join now"  # WAVE with 1 word of 12 changed
+    index.add(scope="lobby", agent="a", hashes=word_set(WAVE), now=0.0)
+    index.add(scope="lobby", agent="a", hashes=word_set(variant), now=600.0)
+    index.add(scope="lobby", agent="a", hashes=word_set(f"{WAVE} so really today"), now=300.0)  # older, less alike
+    found = index.alike(scope="lobby", agent="z", hashes=word_set(WAVE), now=610.0)
+    assert [(item.agent, round(item.similarity, 6), item.at) for item in found] == [
+        ("a", round(ONE_WORD_CHANGED, 6), 600.0),
+        ("a", 1.0, 0.0),
+    ]
+    in_last_minute = {item.agent for item in found if item.similarity >= 0.7 and item.at >= 610.0 - 60}
+    assert in_last_minute == {"a"}
 
 
 def test_every_word_weighs_the_same_however_common_it_is_in_the_room():
@@ -121,6 +140,27 @@ def test_the_redis_index_weighs_and_finds_exactly_as_the_process_index():
             shared.add(scope="lobby", agent=agent, hashes=hashes, now=now)
             local.add(scope="lobby", agent=agent, hashes=hashes, now=now)
         assert compared > 50
+
+
+@pytest.mark.parametrize("where", ["process", pytest.param("redis", marks=pytest.mark.services)])
+def test_a_wave_of_copies_shows_every_agent_up_to_the_candidate_cap(where):
+    """Copies share every band's bucket: each band brings the newest texts the bands before it did not, so the
+    lookup sees up to ``MAX_CANDIDATES`` agents, not the same ``MAX_CANDIDATES_PER_BAND`` in every band."""
+    from tests.services import fresh_redis_db
+
+    with contextlib.ExitStack() as stack:
+        if where == "redis":
+            url = stack.enter_context(fresh_redis_db())
+            index: Index | near_duplicates.RedisIndex = near_duplicates.RedisIndex(
+                rows=1, window_seconds=600, url=url, timeouts={}
+            )
+        else:
+            index = Index(rows=1, window_seconds=600)
+        for number in range(near_duplicates.MAX_CANDIDATES + 20):
+            index.add(scope="lobby", agent=f"a{number}", hashes=word_set(WAVE), now=1000.0 + number)
+        found = index.alike(scope="lobby", agent="z", hashes=word_set(WAVE), at_least=0.3, now=1200.0)
+    assert len({item.agent for item in found}) == near_duplicates.MAX_CANDIDATES
+    assert all(item.similarity == 1.0 for item in found)
 
 
 def test_pruning_by_weight_leaves_out_no_text_that_alike():

@@ -117,4 +117,4 @@ def test_the_recommended_rules_of_the_docs_import(tmp_path):
     text = (ROOT / "docs" / "moderation.md").read_text()
     recommended = text.split("### Recommended rules", 1)[1].split("```json", 1)[1].split("```", 1)[0]
     run("import", write(tmp_path, json.loads(recommended)))
-    assert Rule.objects.count() == 5
+    assert Rule.objects.count() == 6
