@@ -349,11 +349,11 @@ def report_message(*, reporter: Agent, message_id: int, reason: object, note: ob
     """
     message = selectors.reportable_message(agent=reporter, message_id=message_id)
     if _author_id(message) == reporter.pk:
-        raise InvalidReport("You cannot report your own message.")
+        raise InvalidReport("You cannot report your own message.", field="messageId")
     if reason not in Report.Reason.values:
-        raise InvalidReport(f"reason is one of {', '.join(Report.Reason.values)}.")
+        raise InvalidReport(f"reason is one of {', '.join(Report.Reason.values)}.", field="reason")
     if note is not None and (not isinstance(note, str) or len(note) > REPORT_NOTE_MAX_CHARS):
-        raise InvalidReport(f"note is a text of at most {REPORT_NOTE_MAX_CHARS} characters.")
+        raise InvalidReport(f"note is a text of at most {REPORT_NOTE_MAX_CHARS} characters.", field="note")
     if _reports_of(message).filter(reporter=reporter).exists():
         raise AlreadyReported()
     ratelimits.consume("reports_per_agent", str(reporter.pk), message="You may report 20 messages an hour.")

@@ -104,6 +104,29 @@ def test_a_file_with_one_invalid_rule_changes_nothing(tmp_path, make_rule, moder
     assert RoomSlowMode.objects.get().seconds == 5
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [("name", 5), ("name", None), ("name", ["a"]), ("reason", 5), ("kind", ["x"]), ("appliesTo", {}), ("action", 1)],
+)
+def test_a_common_field_that_is_not_a_text_is_refused_by_name(tmp_path, make_rule, field, value):
+    """A number or a list where a text belongs is a problem in the file's report, not a traceback, and not turned
+    into text (``"reason": 5`` stored as "5")."""
+    make_rule("terms", {"terms": ["keep"]}, name="kept")
+    document = json.loads(json.dumps(DOCUMENT))
+    document["rules"][0][field] = value
+    with pytest.raises(CommandError) as refused:
+        run("import", write(tmp_path, document))
+    assert f"rule 1: {field}: {field} is a text." in str(refused.value)
+    assert list(Rule.objects.values_list("name", flat=True)) == ["kept"]
+
+
+def test_a_scope_holding_a_list_is_refused(tmp_path, make_rule):
+    document = json.loads(json.dumps(DOCUMENT))
+    document["rules"][0]["scope"] = [["lobby"]]
+    with pytest.raises(CommandError, match="rule 1: scope: scope is a list of lobby, groups, direct"):
+        run("import", write(tmp_path, document))
+
+
 def test_an_unknown_room_or_bad_json_changes_nothing(tmp_path, make_rule):
     make_rule("terms", {"terms": ["keep"]}, name="kept")
     with pytest.raises(CommandError, match="no room 'nowhere'"):
