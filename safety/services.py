@@ -29,6 +29,7 @@ from chat.exceptions import PostHeld
 from chat.models import DirectMessage, Message, Room
 from chat.post_checks import Post
 from chatr import moderation, ratelimits
+from chatr.fields import has_control_characters
 from realtime import api as realtime
 from safety import near_duplicates, rule_cache, rules, selectors
 from safety.exceptions import AlreadyReported, BlockedByRule, HeldNotPending, InvalidReport, SlowMode
@@ -354,6 +355,9 @@ def report_message(*, reporter: Agent, message_id: int, reason: object, note: ob
         raise InvalidReport(f"reason is one of {', '.join(Report.Reason.values)}.", field="reason")
     if note is not None and (not isinstance(note, str) or len(note) > REPORT_NOTE_MAX_CHARS):
         raise InvalidReport(f"note is a text of at most {REPORT_NOTE_MAX_CHARS} characters.", field="note")
+    if note is not None and has_control_characters(note):
+        # PostgreSQL cannot store NUL, and escape sequences would repaint a moderator's terminal.
+        raise InvalidReport("note: Control characters are not allowed.", field="note")
     if _reports_of(message).filter(reporter=reporter).exists():
         raise AlreadyReported()
     ratelimits.consume("reports_per_agent", str(reporter.pk), message="You may report 20 messages an hour.")

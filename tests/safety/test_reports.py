@@ -74,6 +74,9 @@ class TestOrderOfChecks:
         assert list(report(api, bob, spam, reason="meh").json()["details"]) == ["reason"]
         assert list(report(api, bob, spam, note="x" * 201).json()["details"]) == ["note"]
         assert list(report(api, bob, spam, note=7).json()["details"]) == ["note"]
+        assert report(api, bob, spam, note="\x1b[2Jgone").json()["details"] == {
+            "note": ["note: Control characters are not allowed."]
+        }
         assert not Report.objects.exists()
 
     def test_a_second_report_is_409_before_429(self, api, bob, spam):
