@@ -55,9 +55,25 @@ def rule_set_changed() -> None:
 def validate_rule(rule: Rule) -> None:
     """Check a rule's fields and settings (filled in with their defaults); raises ``ValidationError``."""
     rule.settings = clean_settings(rule.kind, rule.settings)
+    _refuse_control_characters(rule)
     rule.full_clean(validate_unique=False, validate_constraints=False)
     if not rule.scope:
         raise ValidationError({"in_lobby": ["A rule needs at least one scope: lobby, groups or direct messages."]})
+
+
+def _refuse_control_characters(rule: Rule) -> None:
+    """A NUL fails inside PostgreSQL (text and jsonb alike) and no post can hold a control character for a term or
+    pattern to match, so they are refused here, for the admin and an import alike."""
+    problems: dict[str, list[str]] = {}
+    for field in ("name", "reason"):
+        value = getattr(rule, field)
+        if isinstance(value, str) and has_control_characters(value):
+            problems[field] = ["Control characters are not allowed."]
+    texts = [item for value in rule.settings.values() for item in (value if isinstance(value, list) else [value])]
+    if any(isinstance(text, str) and has_control_characters(text) for text in texts):
+        problems["settings"] = ["Control characters are not allowed."]
+    if problems:
+        raise ValidationError(problems)
 
 
 def save_rule(*, rule: Rule, moderator: AbstractBaseUser) -> Rule:

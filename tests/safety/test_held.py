@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chat.models import Message
-from safety.models import HeldMessage
+from safety.models import HeldMessage, Rule
 from tests.moderation.conftest import csrf_token
 from tests.safety.conftest import lobby_contents, post
 
@@ -118,6 +118,27 @@ class TestAdmin:
         form["settings"] = '{"pattern": "(?i)free money"}'
         form["csrfmiddlewaretoken"] = csrf_token(refused.content.decode())
         assert client.post("/admin/safety/rule/add/", form).status_code == 302
+
+    def test_a_control_character_in_the_settings_is_refused_when_saved(self, admin_session):
+        """A ``\\u0000`` in the settings' JSON failed inside PostgreSQL's jsonb (a 500 for the moderator)."""
+        client = admin_session.client
+        page = client.get("/admin/safety/rule/add/")
+        form = {
+            "csrfmiddlewaretoken": csrf_token(page.content.decode()),
+            "name": "nul",
+            "reason": "No.",
+            "kind": "terms",
+            "action": "block",
+            "applies_to": "all",
+            "enabled": "on",
+            "position": "0",
+            "in_lobby": "on",
+            "settings": '{"terms": ["bad\\u0000"]}',
+        }
+        refused = client.post("/admin/safety/rule/add/", form)
+        assert refused.status_code == 200
+        assert "Control characters are not allowed." in refused.content.decode()
+        assert not Rule.objects.exists()
 
     def test_a_rule_saved_in_the_admin_applies_to_the_next_post(self, admin_session, api, verified_agent):
         client = admin_session.client
