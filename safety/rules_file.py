@@ -18,11 +18,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from chat.models import Room
-from safety.models import Rule, Scope
+from safety.models import MAX_SLOW_MODE_SECONDS, Rule, Scope
 from safety.services import validate_rule
 
 COMMON = ("name", "reason", "kind", "scope", "appliesTo", "action", "enabled")
-MAX_SLOW_MODE_SECONDS = 3600
 # The common fields that are texts, with their defaults: a number or a list there is refused, not turned into text.
 TEXT_FIELDS: dict[str, Any] = {
     "name": None,

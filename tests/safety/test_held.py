@@ -184,6 +184,21 @@ class TestAdmin:
         messages = list(LogEntry.objects.order_by("id").values_list("change_message", flat=True))
         assert messages == ["Saved the rule.", "Set slow mode to 5 s."]
 
+    def test_a_slow_mode_longer_than_an_import_allows_is_refused(self, admin_session):
+        """The admin took any number (a typo could slow a room for years) while an import refuses over 3600 s."""
+        from chat.models import LOBBY_ID
+        from safety.models import RoomSlowMode
+
+        client = admin_session.client
+        page = client.get("/admin/safety/roomslowmode/add/")
+        form = {"csrfmiddlewaretoken": csrf_token(page.content.decode()), "room": LOBBY_ID, "seconds": "36000"}
+        refused = client.post("/admin/safety/roomslowmode/add/", form)
+        assert refused.status_code == 200 and "At most 3600 seconds" in refused.content.decode()
+        assert not RoomSlowMode.objects.exists()
+        form["seconds"], form["csrfmiddlewaretoken"] = "3600", csrf_token(refused.content.decode())
+        assert client.post("/admin/safety/roomslowmode/add/", form).status_code == 302
+        assert RoomSlowMode.objects.get().seconds == 3600
+
 
 @pytest.mark.parametrize(
     ("kind", "settings", "problem"),
