@@ -361,18 +361,21 @@ def _add_tools(server: MCPServer) -> None:
     @server.tool(annotations=WRITE)
     async def report_message(
         ctx: Context,
+        # The id's range and the note's length are left to the service: the SDK would refuse them before the key
+        # and the message are checked, answering validation_error where REST answers 401, 404, then invalid_report.
         message_id: Annotated[
             int,
             Field(
                 description="The id of the message to report (not your own): a room message you can read, or a "
                 "direct message you received.",
-                ge=1,
             ),
         ],
         reason: Annotated[
             str, Field(description='Why: "spam", "abuse", "injection" (instructions aimed at agents) or "other".')
         ],
-        note: Annotated[str | None, Field(description="Optional details for the moderators.", max_length=200)] = None,
+        note: Annotated[
+            str | None, Field(description="Optional details for the moderators, at most 200 characters.")
+        ] = None,
     ) -> CallToolResult:
         """Report a message to the moderators; enough reports hide it at once pending review. Once per
         message; 20 reports an hour. Needs your key."""

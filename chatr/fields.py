@@ -37,6 +37,12 @@ _LEADING = re.compile(f"[{_WHITE_SPACE}{_DEFAULT_IGNORABLE}{_BLANK_LOOKING}]+")
 _MODIFIER = re.compile("[\u034f\u200d\ufe00-\ufe0f\U000e0020-\U000e007f\U000e0100-\U000e01ef]")
 
 
+def has_control_characters(text: str) -> bool:
+    """True if ``text`` holds a character ``StrictCharField`` refuses: for texts a service checks itself, on every
+    surface (MCP's arguments never pass the REST body parser, which refuses only NUL)."""
+    return _CONTROLS.search(text) is not None
+
+
 def is_blank(text: str) -> bool:
     """True if ``text`` shows nothing: empty, or only whitespace and characters that render as nothing."""
     return _INVISIBLE.sub("", text) == ""

@@ -24,10 +24,13 @@ class SlowMode(RateLimited):
 
 
 class InvalidReport(InvalidInput):
+    """``field`` names what was wrong in ``details``: the body's ``reason`` or ``note``, or ``messageId`` for one's own
+    message, so a client can point at the right input."""
+
     code = "invalid_report"
 
-    def __init__(self, message: str) -> None:
-        super().__init__({"reason": [message]}, message)
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__({field: [message]}, message)
 
 
 class AlreadyReported(Conflict):

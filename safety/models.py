@@ -1,5 +1,6 @@
 """House rules, held messages, reports and room slow mode (contract §13)."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -73,6 +74,10 @@ class RuleSetVersion(models.Model):
         return f"rule set v{self.version}"
 
 
+# The longest slow mode a moderator may set, in the admin or by import (a flood rule's ``seconds`` has the same bound).
+MAX_SLOW_MODE_SECONDS = 3600
+
+
 class RoomSlowMode(models.Model):
     """A room's slow mode: one post per ``seconds`` per agent, set by a moderator or switched on by a flood rule."""
 
@@ -87,6 +92,12 @@ class RoomSlowMode(models.Model):
 
     def __str__(self) -> str:
         return f"slow mode in {self.room_id}"
+
+    def clean(self) -> None:
+        """The admin's form calls this, so the admin refuses what an import refuses (a bound checked here needs no
+        migration, unlike a field validator)."""
+        if self.seconds is not None and self.seconds > MAX_SLOW_MODE_SECONDS:
+            raise ValidationError({"seconds": [f"At most {MAX_SLOW_MODE_SECONDS} seconds (0 switches slow mode off)."]})
 
 
 class HeldMessage(models.Model):

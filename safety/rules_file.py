@@ -18,11 +18,18 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from chat.models import Room
-from safety.models import Rule, Scope
+from safety.models import MAX_SLOW_MODE_SECONDS, Rule, Scope
 from safety.services import validate_rule
 
 COMMON = ("name", "reason", "kind", "scope", "appliesTo", "action", "enabled")
-MAX_SLOW_MODE_SECONDS = 3600
+# The common fields that are texts, with their defaults: a number or a list there is refused, not turned into text.
+TEXT_FIELDS: dict[str, Any] = {
+    "name": None,
+    "reason": None,
+    "kind": None,
+    "appliesTo": Rule.AppliesTo.ALL.value,
+    "action": Rule.Action.BLOCK.value,
+}
 
 
 def export() -> dict[str, Any]:
@@ -89,21 +96,25 @@ def _rule(item: Any, position: int) -> Rule:
     missing = [key for key in ("name", "reason", "kind") if key not in item]
     if missing:
         raise ValidationError({key: ["This field is required."] for key in missing})
+    texts = {key: item.get(key, default) for key, default in TEXT_FIELDS.items()}
+    not_texts = [key for key, value in texts.items() if not isinstance(value, str)]
+    if not_texts:
+        raise ValidationError({key: [f"{key} is a text."] for key in not_texts})
     scope = item.get("scope", ["lobby", "groups"])
-    if not isinstance(scope, list) or not set(scope) <= set(Scope.values):
+    if not isinstance(scope, list) or not all(isinstance(one, str) and one in Scope.values for one in scope):
         raise ValidationError({"scope": [f"scope is a list of {', '.join(Scope.values)}."]})
     enabled = item.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ValidationError({"enabled": ["enabled is true or false."]})
     return Rule(
-        name=item["name"],
-        reason=item["reason"],
-        kind=item["kind"],
+        name=texts["name"],
+        reason=texts["reason"],
+        kind=texts["kind"],
         in_lobby=Scope.LOBBY in scope,
         in_groups=Scope.GROUPS in scope,
         in_direct=Scope.DIRECT in scope,
-        applies_to=item.get("appliesTo", Rule.AppliesTo.ALL),
-        action=item.get("action", Rule.Action.BLOCK),
+        applies_to=texts["appliesTo"],
+        action=texts["action"],
         enabled=enabled,
         position=position,
         settings={key: value for key, value in item.items() if key not in COMMON},

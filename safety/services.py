@@ -29,6 +29,7 @@ from chat.exceptions import PostHeld
 from chat.models import DirectMessage, Message, Room
 from chat.post_checks import Post
 from chatr import moderation, ratelimits
+from chatr.fields import has_control_characters
 from realtime import api as realtime
 from safety import near_duplicates, rule_cache, rules, selectors
 from safety.exceptions import AlreadyReported, BlockedByRule, HeldNotPending, InvalidReport, SlowMode
@@ -54,9 +55,25 @@ def rule_set_changed() -> None:
 def validate_rule(rule: Rule) -> None:
     """Check a rule's fields and settings (filled in with their defaults); raises ``ValidationError``."""
     rule.settings = clean_settings(rule.kind, rule.settings)
+    _refuse_control_characters(rule)
     rule.full_clean(validate_unique=False, validate_constraints=False)
     if not rule.scope:
         raise ValidationError({"in_lobby": ["A rule needs at least one scope: lobby, groups or direct messages."]})
+
+
+def _refuse_control_characters(rule: Rule) -> None:
+    """A NUL fails inside PostgreSQL (text and jsonb alike) and no post can hold a control character for a term or
+    pattern to match, so they are refused here, for the admin and an import alike."""
+    problems: dict[str, list[str]] = {}
+    for field in ("name", "reason"):
+        value = getattr(rule, field)
+        if isinstance(value, str) and has_control_characters(value):
+            problems[field] = ["Control characters are not allowed."]
+    texts = [item for value in rule.settings.values() for item in (value if isinstance(value, list) else [value])]
+    if any(isinstance(text, str) and has_control_characters(text) for text in texts):
+        problems["settings"] = ["Control characters are not allowed."]
+    if problems:
+        raise ValidationError(problems)
 
 
 def save_rule(*, rule: Rule, moderator: AbstractBaseUser) -> Rule:
@@ -349,11 +366,14 @@ def report_message(*, reporter: Agent, message_id: int, reason: object, note: ob
     """
     message = selectors.reportable_message(agent=reporter, message_id=message_id)
     if _author_id(message) == reporter.pk:
-        raise InvalidReport("You cannot report your own message.")
+        raise InvalidReport("You cannot report your own message.", field="messageId")
     if reason not in Report.Reason.values:
-        raise InvalidReport(f"reason is one of {', '.join(Report.Reason.values)}.")
+        raise InvalidReport(f"reason is one of {', '.join(Report.Reason.values)}.", field="reason")
     if note is not None and (not isinstance(note, str) or len(note) > REPORT_NOTE_MAX_CHARS):
-        raise InvalidReport(f"note is a text of at most {REPORT_NOTE_MAX_CHARS} characters.")
+        raise InvalidReport(f"note is a text of at most {REPORT_NOTE_MAX_CHARS} characters.", field="note")
+    if note is not None and has_control_characters(note):
+        # PostgreSQL cannot store NUL, and escape sequences would repaint a moderator's terminal.
+        raise InvalidReport("note: Control characters are not allowed.", field="note")
     if _reports_of(message).filter(reporter=reporter).exists():
         raise AlreadyReported()
     ratelimits.consume("reports_per_agent", str(reporter.pk), message="You may report 20 messages an hour.")

@@ -81,6 +81,14 @@ def test_skill_md_uses_the_request_host_or_chatr_public_url(client, settings):
     assert 'API = "https://agents.example.net"' in text and "chat.example.org" not in text
 
 
+def test_skill_md_names_the_fields_a_blocked_post_answers_with(client):
+    """The house rules' paragraph links ``/api/rules`` (contract §13) and names the fields of a
+    ``blocked_by_rule`` answer as they are sent (``rule`` and ``reason``; there is no ``name``)."""
+    text = " ".join(client.get("/skill.md").content.decode().split())
+    assert "/api/rules` lists the rules" in text
+    assert "`403 blocked_by_rule` naming the rule in `rule`, with its `reason`" in text
+
+
 def test_the_openapi_schema_validates_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     schema = (tmp_path / "schema.yaml").read_text()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chatr_client import Chatr, ConflictError, MessageHeldError, PermissionDeniedError
+from chatr_client import BlockedByRuleError, Chatr, ConflictError, MessageHeldError, PermissionDeniedError
 
 from tests.client.conftest import RELAXED, Cli, unique_name
 from tests.server import ROOT, ServerProcess, sqlite_server
@@ -58,6 +58,8 @@ def test_rules_report_and_a_held_post_through_the_library(ruled_server: ServerPr
     with pytest.raises(PermissionDeniedError) as blocked:
         alice.post("some spam")
     assert blocked.value.code == "blocked_by_rule"
+    assert isinstance(blocked.value, BlockedByRuleError)  # still a PermissionDeniedError, as before
+    assert (blocked.value.rule, blocked.value.reason) == ("no-spam", "No spam here.")
     with pytest.raises(MessageHeldError) as held:
         alice.post("please review me")
     assert held.value.status == 202 and held.value.rule == "review" and held.value.held_id.startswith("h")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chat.models import Message
-from safety.models import HeldMessage
+from safety.models import HeldMessage, Rule
 from tests.moderation.conftest import csrf_token
 from tests.safety.conftest import lobby_contents, post
 
@@ -119,6 +119,27 @@ class TestAdmin:
         form["csrfmiddlewaretoken"] = csrf_token(refused.content.decode())
         assert client.post("/admin/safety/rule/add/", form).status_code == 302
 
+    def test_a_control_character_in_the_settings_is_refused_when_saved(self, admin_session):
+        """A ``\\u0000`` in the settings' JSON failed inside PostgreSQL's jsonb (a 500 for the moderator)."""
+        client = admin_session.client
+        page = client.get("/admin/safety/rule/add/")
+        form = {
+            "csrfmiddlewaretoken": csrf_token(page.content.decode()),
+            "name": "nul",
+            "reason": "No.",
+            "kind": "terms",
+            "action": "block",
+            "applies_to": "all",
+            "enabled": "on",
+            "position": "0",
+            "in_lobby": "on",
+            "settings": '{"terms": ["bad\\u0000"]}',
+        }
+        refused = client.post("/admin/safety/rule/add/", form)
+        assert refused.status_code == 200
+        assert "Control characters are not allowed." in refused.content.decode()
+        assert not Rule.objects.exists()
+
     def test_a_rule_saved_in_the_admin_applies_to_the_next_post(self, admin_session, api, verified_agent):
         client = admin_session.client
         page = client.get("/admin/safety/rule/add/")
@@ -162,6 +183,21 @@ class TestAdmin:
         assert client.post("/admin/safety/roomslowmode/add/", form).status_code == 302
         messages = list(LogEntry.objects.order_by("id").values_list("change_message", flat=True))
         assert messages == ["Saved the rule.", "Set slow mode to 5 s."]
+
+    def test_a_slow_mode_longer_than_an_import_allows_is_refused(self, admin_session):
+        """The admin took any number (a typo could slow a room for years) while an import refuses over 3600 s."""
+        from chat.models import LOBBY_ID
+        from safety.models import RoomSlowMode
+
+        client = admin_session.client
+        page = client.get("/admin/safety/roomslowmode/add/")
+        form = {"csrfmiddlewaretoken": csrf_token(page.content.decode()), "room": LOBBY_ID, "seconds": "36000"}
+        refused = client.post("/admin/safety/roomslowmode/add/", form)
+        assert refused.status_code == 200 and "At most 3600 seconds" in refused.content.decode()
+        assert not RoomSlowMode.objects.exists()
+        form["seconds"], form["csrfmiddlewaretoken"] = "3600", csrf_token(refused.content.decode())
+        assert client.post("/admin/safety/roomslowmode/add/", form).status_code == 302
+        assert RoomSlowMode.objects.get().seconds == 3600
 
 
 @pytest.mark.parametrize(

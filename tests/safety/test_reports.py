@@ -68,6 +68,17 @@ class TestOrderOfChecks:
         assert unknown.status_code == 400 and unknown.json()["code"] == "invalid_report"
         assert report(api, bob, spam, note="x" * 201).json()["code"] == "invalid_report"
 
+    def test_the_details_name_what_was_wrong(self, api, author, bob, spam):
+        """A client shows the error beside the input that caused it: ``details`` names that input."""
+        assert report(api, author, spam).json()["details"] == {"messageId": ["You cannot report your own message."]}
+        assert list(report(api, bob, spam, reason="meh").json()["details"]) == ["reason"]
+        assert list(report(api, bob, spam, note="x" * 201).json()["details"]) == ["note"]
+        assert list(report(api, bob, spam, note=7).json()["details"]) == ["note"]
+        assert report(api, bob, spam, note="\x1b[2Jgone").json()["details"] == {
+            "note": ["note: Control characters are not allowed."]
+        }
+        assert not Report.objects.exists()
+
     def test_a_second_report_is_409_before_429(self, api, bob, spam):
         assert report(api, bob, spam).status_code == 201
         again = report(api, bob, spam)

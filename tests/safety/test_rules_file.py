@@ -104,6 +104,50 @@ def test_a_file_with_one_invalid_rule_changes_nothing(tmp_path, make_rule, moder
     assert RoomSlowMode.objects.get().seconds == 5
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [("name", 5), ("name", None), ("name", ["a"]), ("reason", 5), ("kind", ["x"]), ("appliesTo", {}), ("action", 1)],
+)
+def test_a_common_field_that_is_not_a_text_is_refused_by_name(tmp_path, make_rule, field, value):
+    """A number or a list where a text belongs is a problem in the file's report, not a traceback, and not turned
+    into text (``"reason": 5`` stored as "5")."""
+    make_rule("terms", {"terms": ["keep"]}, name="kept")
+    document = json.loads(json.dumps(DOCUMENT))
+    document["rules"][0][field] = value
+    with pytest.raises(CommandError) as refused:
+        run("import", write(tmp_path, document))
+    assert f"rule 1: {field}: {field} is a text." in str(refused.value)
+    assert list(Rule.objects.values_list("name", flat=True)) == ["kept"]
+
+
+@pytest.mark.parametrize(
+    "rule, field",
+    [
+        ({"name": "nul\x00"}, "name"),
+        ({"reason": "esc\x1b[2J"}, "reason"),
+        ({"kind": "terms", "terms": ["bad\x00"], "domains": None, "mode": None}, "settings"),
+        ({"kind": "pattern", "pattern": "a\x00b", "domains": None, "mode": None}, "settings"),
+    ],
+)
+def test_a_control_character_in_a_rule_is_refused(tmp_path, make_rule, rule, field):
+    """PostgreSQL cannot store a NUL (the import died inside the database with a traceback), and no post holds a
+    control character for a term or pattern to match."""
+    make_rule("terms", {"terms": ["keep"]}, name="kept")
+    document = json.loads(json.dumps(DOCUMENT))
+    document["rules"][0].update(rule)
+    document["rules"][0] = {key: value for key, value in document["rules"][0].items() if value is not None}
+    with pytest.raises(CommandError, match=f"rule 1 .*: {field}: Control characters are not allowed."):
+        run("import", write(tmp_path, document))
+    assert list(Rule.objects.values_list("name", flat=True)) == ["kept"]
+
+
+def test_a_scope_holding_a_list_is_refused(tmp_path, make_rule):
+    document = json.loads(json.dumps(DOCUMENT))
+    document["rules"][0]["scope"] = [["lobby"]]
+    with pytest.raises(CommandError, match="rule 1: scope: scope is a list of lobby, groups, direct"):
+        run("import", write(tmp_path, document))
+
+
 def test_an_unknown_room_or_bad_json_changes_nothing(tmp_path, make_rule):
     make_rule("terms", {"terms": ["keep"]}, name="kept")
     with pytest.raises(CommandError, match="no room 'nowhere'"):

@@ -91,6 +91,19 @@ def test_rules_imported_by_another_process_apply_within_a_second(server, tmp_pat
     unknown = mcp.call(server.url, "report_message", {"message_id": 999999, "reason": "nope"}, key=mcp_agent["apiKey"])
     assert mcp.error(unknown)["code"] == "message_not_found"  # 404 before 400, as over REST
 
+    # REST's order holds over MCP for what the tool's schema could refuse first: 401, 404, then invalid_report.
+    long_note = {"reason": "spam", "note": "x" * 201}
+    keyless = mcp.call(server.url, "report_message", {"message_id": 0, **long_note})
+    assert mcp.error(keyless)["code"] == "unauthorized"
+    for missing in (0, 2**63):
+        nowhere = mcp.call(server.url, "report_message", {"message_id": missing, **long_note}, key=mcp_agent["apiKey"])
+        assert mcp.error(nowhere)["code"] == "message_not_found"
+    too_long = mcp.call(server.url, "report_message", {"message_id": first_id, **long_note}, key=mcp_agent["apiKey"])
+    assert mcp.error(too_long)["code"] == "invalid_report" and list(mcp.error(too_long)["details"]) == ["note"]
+    # MCP's arguments skip the REST parser that refuses NUL: the service refuses it (PostgreSQL cannot store it).
+    nul = {"message_id": first_id, "reason": "spam", "note": "a\x00b"}
+    assert mcp.error(mcp.call(server.url, "report_message", nul, key=mcp_agent["apiKey"]))["code"] == "invalid_report"
+
     import_rules(server, tmp_path, {"rules": []})
     time.sleep(1.0)  # the same bound the other way: rules removed apply to the next post a second later
     assert say("spam is fine again").status_code == 201

@@ -6,6 +6,7 @@ from chatr_client._core import RetryPolicy
 from chatr_client._sync import Chatr
 from chatr_client.errors import (
     AuthenticationError,
+    BlockedByRuleError,
     ChatrError,
     ConflictError,
     ConnectionFailedError,
@@ -41,6 +42,7 @@ __all__ = [
     "AgentList",
     "AsyncChatr",
     "AuthenticationError",
+    "BlockedByRuleError",
     "Chatr",
     "ChatrError",
     "ConflictError",

@@ -44,6 +44,17 @@ class PermissionDeniedError(ChatrError):
     """403: ``agent_banned``, ``not_a_member``, ``url_not_allowed``, ``moltbook_not_claimed``, …"""
 
 
+class BlockedByRuleError(PermissionDeniedError):
+    """403 ``blocked_by_rule``: a house rule refused the post (contract §13), nothing was stored. ``rule`` names the
+    rule and ``reason`` is its reason for authors, as ``rules()`` lists them, so an agent can say which rule it broke
+    without parsing ``message``."""
+
+    def __init__(self, message: str, *, rule: str | None, reason: str | None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.rule = rule
+        self.reason = reason
+
+
 class NotFoundError(ChatrError):
     """404: an unknown agent, group or message."""
 
@@ -98,5 +109,15 @@ def error_from_response(status: int, body: Any, headers: Any = None) -> ChatrErr
     if retry_after is None and headers is not None and headers.get("Retry-After", "").isdigit():
         retry_after = int(headers["Retry-After"])
     details = data.get("details") if isinstance(data.get("details"), dict) else None
+    if status == 403 and code == "blocked_by_rule":
+        rule, reason = data.get("rule"), data.get("reason")
+        return BlockedByRuleError(
+            str(message),
+            rule=rule if isinstance(rule, str) else None,
+            reason=reason if isinstance(reason, str) else None,
+            code=str(code),
+            status=status,
+            details=details,
+        )
     cls = _BY_STATUS.get(status, ChatrError)
     return cls(str(message), code=str(code), status=status, retry_after=retry_after, details=details)
