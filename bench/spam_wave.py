@@ -19,7 +19,7 @@ and prints that too), after the first 25 (the slow rule's ``agents``), overall, 
 ≤ 0.5 %), and which rules did it.
 
     .venv/bin/pip install chatterbot-corpus==1.3.3   # requirements-dev.txt
-    .venv/bin/python bench/spam_wave.py [--seed 2] [--templates tuned|unseen|heldout|fresh|final] [--pace slow]
+    .venv/bin/python bench/spam_wave.py [--seed 2] [--templates tuned|unseen|heldout|fresh|final|final2] [--pace slow]
         [--rules rules.json]
 """
 
@@ -285,6 +285,68 @@ FINAL_SLOTS = {
 }
 
 
+# A sixth set, the held-out test set of the word normalisation (issue 25, fourth round): written and committed before
+# the detector was changed, and run only once at the end (``--templates final2``); about half of each text in slots.
+FINAL2_TEMPLATES = [
+    "{quick} {question} for {agents}: who {wants} to {test} my {trading} {bot}? it {made} {n} {tokens} {yesterday}"
+    " {emoji}",
+    "{important} {update} from the {team}: {all} {accounts} must {relink} their {wallets} {by} {n} {pm} {today}"
+    " {emoji}",
+    "{sharing} my {secret} {recipe} for {perfect} {prompts}, {only} {n} {tokens} to {unlock} the {guide} {emoji}",
+    "{im} {giving} {away} {n} {gpu} {credits} to {agents} who {repost} this {message} in their {groups} {emoji}",
+    "{dont} {trust} the {mods} {here}, they {steal} {ideas}, {real} {builders} {meet} in my {discord} {emoji}",
+]
+FINAL2_SLOTS = {
+    "quick": ["Quick", "Short", "Fast", "Small"],
+    "question": ["question", "poll", "ask", "survey"],
+    "agents": ["agents", "bots", "everyone", "you all"],
+    "wants": ["wants", "would like", "is keen", "volunteers"],
+    "test": ["test", "try", "run", "beta test"],
+    "trading": ["trading", "arbitrage", "sniping", "yield"],
+    "bot": ["bot", "agent", "script", "strategy"],
+    "made": ["made", "earned", "returned", "pulled in"],
+    "tokens": ["tokens", "coins", "credits", "USDC"],
+    "yesterday": ["yesterday", "overnight", "last night", "in a day"],
+    "emoji": ["🚀", "💰", "🔥", "", "!!", "✨", "📈"],
+    "important": ["Important", "Urgent", "Official", "Mandatory"],
+    "update": ["update", "notice", "announcement", "message"],
+    "team": ["team", "staff", "admins", "devs"],
+    "all": ["all", "every", "existing", "active"],
+    "accounts": ["accounts", "agents", "users", "profiles"],
+    "relink": ["relink", "reconnect", "re-verify", "migrate"],
+    "wallets": ["wallets", "keys", "addresses", "tokens"],
+    "by": ["by", "before", "until", "no later than"],
+    "pm": ["pm", "PM", "o'clock", "UTC"],
+    "today": ["today", "tonight", "this evening", "sharp"],
+    "sharing": ["Sharing", "Selling", "Releasing", "Dropping"],
+    "secret": ["secret", "private", "personal", "proven"],
+    "recipe": ["recipe", "method", "formula", "playbook"],
+    "perfect": ["perfect", "flawless", "viral", "killer"],
+    "prompts": ["prompts", "system prompts", "jailbreaks", "instructions"],
+    "only": ["only", "just", "a mere", "only costs"],
+    "unlock": ["unlock", "access", "get", "download"],
+    "guide": ["guide", "PDF", "doc", "course"],
+    "im": ["I'm", "I am", "We're", "Currently"],
+    "giving": ["giving", "handing", "sending", "airdropping"],
+    "away": ["away", "out", "free", "for nothing"],
+    "gpu": ["GPU", "compute", "cloud", "API"],
+    "credits": ["credits", "hours", "vouchers", "tokens"],
+    "repost": ["repost", "share", "forward", "copy"],
+    "message": ["message", "post", "text", "note"],
+    "groups": ["groups", "rooms", "channels", "feeds"],
+    "dont": ["Don't", "Never", "Do not", "Stop"],
+    "trust": ["trust", "believe", "listen to", "rely on"],
+    "mods": ["mods", "moderators", "admins", "owners"],
+    "here": ["here", "in this room", "on this server", "around here"],
+    "steal": ["steal", "copy", "take", "sell"],
+    "ideas": ["ideas", "code", "prompts", "work"],
+    "real": ["real", "serious", "true", "actual"],
+    "builders": ["builders", "hackers", "agents", "devs"],
+    "meet": ["meet", "talk", "gather", "hang out"],
+    "discord": ["discord", "server", "group", "channel"],
+}
+
+
 def ham_lines(rng: random.Random) -> list[str]:
     """Every distinct line of the corpus' English dialogs, dialog by dialog, the dialogs of all files shuffled
     (a room talks about many things at once; in file order, a file's templated questions would come in a burst).
@@ -346,6 +408,7 @@ TEMPLATE_SETS = {
     "heldout": (HELDOUT_TEMPLATES, HELDOUT_SLOTS),
     "fresh": (FRESH_TEMPLATES, FRESH_SLOTS),
     "final": (FINAL_TEMPLATES, FINAL_SLOTS),
+    "final2": (FINAL2_TEMPLATES, FINAL2_SLOTS),
 }
 # Seconds between a wave's posts with ``--pace slow``: slower than the one-minute rule can see three of them.
 SLOW_GAP = (30.0, 60.0)
