@@ -1,0 +1,187 @@
+"""Mention frames are built only while someone may watch a mentions feed (``realtime.watched``), and still every
+stream gets every item exactly once, whenever it opens (contract §12; issue 22)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+
+import pytest
+import requests
+from asgiref.sync import sync_to_async
+
+from chat import selectors, services
+from chat.models import Notification, Room
+from realtime import api as realtime
+from realtime import hub
+from tests.chat.test_stream import STREAM_ENV
+from tests.e2e.clients import headers, register
+from tests.server import sqlite_server
+from tests.sse import Frame, sse_frames
+
+
+def test_the_hub_counts_the_kinds_of_channels_watched_in_this_process():
+    # Kinds without a registered feed: subscribing reads no database.
+    async def watch() -> list[tuple[bool, bool]]:
+        seen = [(realtime.watched("quiet"), realtime.watched("other"))]
+        elsewhere = await hub.subscribe("other:x")
+        seen.append((realtime.watched("quiet"), realtime.watched("other")))
+        first = await hub.subscribe("quiet:a")
+        second = await hub.subscribe("quiet:a")
+        third = await hub.subscribe("quiet:b")
+        seen.append((realtime.watched("quiet"), realtime.watched("other")))
+        for subscription in (first, third, elsewhere):
+            hub.unsubscribe(subscription)
+        seen.append((realtime.watched("quiet"), realtime.watched("other")))  # the second still watches "quiet:a"
+        hub.unsubscribe(second)
+        hub.unsubscribe(second)  # twice: counted once
+        seen.append((realtime.watched("quiet"), realtime.watched("other")))
+        return seen
+
+    assert asyncio.run(watch()) == [(False, False), (False, True), (True, True), (True, False), (False, False)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_no_viewer_the_items_are_stored_and_a_later_stream_reads_them(make_agent):
+    Room.objects.get_or_create(pk="lobby", defaults={"kind": Room.Kind.LOBBY, "name": "Lobby"})
+    alice, bob = make_agent("alice", verified=True).agent, make_agent("bob").agent
+    lobby = selectors.lobby()
+    target = services.post_room_message(agent=bob, room=lobby, content="the question")
+    assert not realtime.watched("mentions")
+    reply = services.post_room_message(agent=alice, room=lobby, content="@bob an answer", reply_to=target.pk)
+
+    async def open_and_post() -> tuple[list[bytes], list[int]]:
+        subscription = await hub.subscribe(realtime.mentions_channel(bob.pk), agent_id=bob.pk)
+        try:
+            assert realtime.watched("mentions")
+            backlog = await sync_to_async(_feed_messages, thread_sensitive=False)(bob)
+            live = await sync_to_async(services.post_room_message, thread_sensitive=False)(
+                agent=alice, room=lobby, content="@bob again"
+            )
+            frames = await asyncio.wait_for(subscription.next_frames(), timeout=5)
+            return frames, [*backlog, live.pk]
+        finally:
+            hub.unsubscribe(subscription)
+
+    frames, messages = asyncio.run(open_and_post())
+    assert messages[0] == reply.pk  # told once (a reply that also mentions), read from the feed
+    feed = list(Notification.objects.filter(agent=bob).order_by("pk").values_list("pk", "message_id"))
+    assert [message for _, message in feed] == messages
+    assert [realtime.frame_id(frame) for frame in frames] == [feed[-1][0]]  # the live one only, once
+
+
+def _feed_messages(agent) -> list[int]:
+    """What a stream resuming from the start reads: the messages of the agent's feed items."""
+    return [item.message_id for item in selectors.mentions_backlog(agent=agent, after=0)[0]]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    process = sqlite_server(tmp_path_factory.mktemp("chatr-mention-frames"), server="uvicorn", **STREAM_ENV)
+    yield process
+    process.stop()
+
+
+def _feed_ids(base: str, agent: dict) -> list[int]:
+    ids: list[int] = []
+    after = "0"
+    while True:
+        page = requests.get(
+            f"{base}/api/mentions", params={"after": after, "limit": 100}, headers=headers(agent), timeout=30
+        ).json()
+        ids += [int(item["id"]) for item in page["mentions"]]
+        if not page["mentions"]:
+            return ids
+        after = page["cursor"]
+
+
+def _item_ids(frame: Frame) -> list[int]:
+    if frame.type == "history":
+        return [int(item["id"]) for item in frame.data]
+    if frame.type == "mention":
+        return [int(frame.data["id"])]
+    return []
+
+
+def _read(base: str, agent: dict, *, until, resume: int | None = None) -> list[int]:
+    """The feed ids a mentions stream of ``agent`` gets (its history's, then live) until ``until(ids)`` holds or no
+    frame comes for 5 s."""
+    extra = {"Last-Event-ID": str(resume)} if resume is not None else {}
+    frames = sse_frames(base, path="/api/mentions/stream", timeout=5, **headers(agent), **extra)
+    ids: list[int] = []
+    try:
+        for frame in frames:
+            ids += _item_ids(frame)
+            if until(ids):
+                break
+    except requests.RequestException:
+        pass  # nothing more came
+    finally:
+        frames.close()
+    return ids
+
+
+@pytest.mark.e2e
+def test_a_mentions_stream_opened_at_any_moment_of_a_burst_gets_every_item_once_in_order(server):
+    """Posts that mention bob and reply to him are stored in batches while his mentions streams open and close:
+    short ones, each opened while no other mentions stream is open (so the server is deciding per batch whether
+    to build frames at all), some resuming with ``Last-Event-ID``; and two opened mid-burst that stay until the
+    last item. Each gets the items after its history (or its resume point) once, in feed order, and the two that
+    stay get every one of them up to the last."""
+    base = server.url
+    poster, bob, carol, dave = (register(base, name) for name in ("poster", "bob", "carol", "dave"))
+    answered = requests.post(f"{base}/api/messages", headers=headers(bob), json={"content": "ask me"}, timeout=30)
+    target = answered.json()["message"]["id"]
+    failures: list[str] = []
+    posts_per_worker, workers_count = 150, 4
+
+    def post_many(worker: int) -> None:
+        with requests.Session() as session:
+            for n in range(posts_per_worker):
+                body = {"content": f"@{bob['name']} @{carol['name']} @{dave['name']} w{worker} n{n}", "replyTo": target}
+                answer = session.post(f"{base}/api/messages", headers=headers(poster), json=body, timeout=30)
+                if answer.status_code != 201:
+                    failures.append(answer.text)
+
+    workers = [threading.Thread(target=post_many, args=(worker,)) for worker in range(workers_count)]
+    final: list[int] = []  # the feed's last id, once every post is stored
+    staying: list[tuple[int | None, list[int]]] = []
+
+    def stay(resume: int | None) -> None:
+        staying.append((resume, _read(base, bob, until=lambda ids: bool(final) and ids[-1:] >= final, resume=resume)))
+
+    for worker in workers:
+        worker.start()
+    short: list[tuple[int | None, list[int]]] = []  # (the Last-Event-ID it resumed from, the ids it got)
+    stayers: list[threading.Thread] = []
+    rng = random.Random(22)
+    while any(worker.is_alive() for worker in workers) and len(short) < 12:
+        time.sleep(rng.uniform(0, 0.05))
+        got = [ids for _, ids in short if ids]
+        resume = got[-1][len(got[-1]) // 2] if got and len(short) % 2 else None
+        deadline = time.monotonic() + rng.uniform(0.02, 0.15)
+        short.append((resume, _read(base, bob, until=lambda _, end=deadline: time.monotonic() > end, resume=resume)))
+        if len(short) == 3:  # mid-burst: two streams that stay to the end, one fresh, one resuming
+            stayers = [threading.Thread(target=stay, args=(start,)) for start in (None, resume or got[0][0])]
+            for stayer in stayers:
+                stayer.start()
+    for worker in workers:
+        worker.join()
+    assert failures == []
+    feed = _feed_ids(base, bob)
+    final.append(feed[-1])
+    for stayer in stayers:
+        stayer.join()
+    assert len(feed) == workers_count * posts_per_worker and feed == sorted(set(feed))  # one item a post, in order
+    assert len(short) >= 4 and any(resume is not None for resume, _ in short), short
+    assert len(staying) == 2
+    for resume, ids in short + staying:
+        if resume is not None:  # a resume starts right after its Last-Event-ID
+            assert ids[:1] == feed[feed.index(resume) + 1 :][:1], (resume, ids)
+        if ids:
+            start = feed.index(ids[0])
+            assert ids == feed[start : start + len(ids)], (ids, feed)  # nothing missed, nothing twice, in order
+    for _, ids in staying:
+        assert ids[-1] == feed[-1]  # ... and, for those that stayed, every item up to the last
