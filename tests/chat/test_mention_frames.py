@@ -11,6 +11,8 @@ import time
 import pytest
 import requests
 from asgiref.sync import sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from chat import selectors, services
 from chat.models import Notification, Room
@@ -18,6 +20,7 @@ from realtime import api as realtime
 from realtime import hub
 from tests.chat.test_stream import STREAM_ENV
 from tests.e2e.clients import headers, register
+from tests.realtime.capture import capture_events
 from tests.server import sqlite_server
 from tests.sse import Frame, sse_frames
 
@@ -70,6 +73,46 @@ def test_with_no_viewer_the_items_are_stored_and_a_later_stream_reads_them(make_
     feed = list(Notification.objects.filter(agent=bob).order_by("pk").values_list("pk", "message_id"))
     assert [message for _, message in feed] == messages
     assert [realtime.frame_id(frame) for frame in frames] == [feed[-1][0]]  # the live one only, once
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("watched_at_insert", [False, True])
+def test_a_viewer_that_appears_before_the_commit_gets_the_items_whether_ids_were_returned_or_read_back(
+    make_agent, settings, django_capture_on_commit_callbacks, watched_at_insert
+):
+    """Unwatched, the rows are written without ``RETURNING``; a viewer that appears before the commit (here: the
+    recording, which hears every channel) still gets each item with its feed id, read back after the commit."""
+    settings.CHATR_RATELIMITS = False
+    alice, bob, carol = (make_agent(name).agent for name in ("alice", "bob", "carol"))
+    lobby = selectors.lobby()
+    target = services.post_room_message(agent=carol, room=lobby, content="a question")
+    recording = capture_events()
+    captured = recording.__enter__() if watched_at_insert else []
+    try:
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+            message = services.post_room_message(
+                agent=alice, room=lobby, content="@bob @carol an answer", reply_to=target.pk
+            )
+            if not watched_at_insert:
+                captured = recording.__enter__()  # a viewer appears after the insert, before the commit
+    finally:
+        recording.__exit__(None, None, None)
+    inserts = [query["sql"] for query in queries.captured_queries if query["sql"].startswith('INSERT INTO "chat_notif')]
+    read_back = [query["sql"] for query in queries.captured_queries if query["sql"].startswith('SELECT "chat_notif')]
+    assert len(inserts) == 1 and ("RETURNING" in inserts[0]) == watched_at_insert
+    assert len(read_back) == (0 if watched_at_insert else 1)
+    stored = {
+        (str(agent_id), reason): pk
+        for pk, agent_id, reason in Notification.objects.filter(message=message).values_list("pk", "agent", "reason")
+    }
+    sent = {
+        (channel.partition(":")[2], event["data"]["reason"]): int(event["data"]["id"])
+        for channel, event in captured
+        if channel.startswith("mentions:")
+    }
+    assert sent == stored and set(sent) == {(str(bob.pk), "mention"), (str(carol.pk), "reply")}
+    items = [event["data"] for channel, event in captured if channel.startswith("mentions:")]
+    assert [item["message"]["id"] for item in items] == [str(message.pk)] * 2
 
 
 def _feed_messages(agent) -> list[int]:
