@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -207,9 +206,10 @@ class Conversation:
     mentions: list[Mentioned] = field(default_factory=list)
     reply_to: Message | None = None
 
-    @cached_property
+    @property
     def mention_data(self) -> list[dict[str, str]]:
-        """The message's ``mentions`` (contract §12), built once per post."""
+        """The message's ``mentions`` (contract §12): a new list each time (the writer asks once per post), of items
+        built once per cache entry. Not a ``cached_property``: its lock cost more than the list."""
         return [agent.data for agent in self.mentions]
 
 
