@@ -259,14 +259,15 @@ def record_all(posts: list[tuple[Message, Conversation]]) -> None:
     if not told:
         return
     # The feed ids are only needed for frames. While no one watches a mentions feed, the rows are written without
-    # ``RETURNING`` (a fifth of their cost on SQLite); should someone subscribe before the commit, they are read back.
+    # ``RETURNING`` (a good part of their cost on SQLite); should someone subscribe before the commit, they are read
+    # back after it.
     feed = _insert_notifications(told, returning=realtime.watched(MENTIONS))
     by_message = {message.pk: (message, reasons) for message, reasons in told}
 
     def publish() -> None:
         # After the commit, and only while someone may watch a mentions feed: a stream or wait that subscribes
         # after this check reads the feed after subscribing and finds these items there (``realtime.watched``).
-        # Built for no one, four frames a post were a tenth of its CPU time (docs/benchmarks.md, issue 22).
+        # Built for no one, they were a good part of a conversation post's extra CPU (docs/benchmarks.md, issue 22).
         if not realtime.watched(MENTIONS):
             return
         frames = []
