@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -25,9 +25,10 @@ from chatr.errors import ChatrError
 from realtime import api as realtime
 from realtime.api import versions
 from webhooks import services as webhook_services
-from webhooks.models import Endpoint
 
 MAX_MENTIONS = 10
+MENTIONS = "mentions"  # the kind of an agent's feed channel (``realtime.mentions_channel``)
+_UUID_ORDER = attrgetter("int")  # UUIDs by number: their text's order and the database's, compared in C
 
 # ``@`` at the start, or after a character that cannot be part of an address's local part (so
 # ``a@Bob.com`` mentions no one); the name runs to the first character outside the §3 name set.
@@ -49,12 +50,7 @@ def mentioned_names(content: str) -> list[str]:
     """The distinct names ``content`` mentions, lowercased, in order of first appearance (unresolved)."""
     if "@" not in content:
         return []
-    names: dict[str, None] = {}
-    for match in _MENTION.finditer(content):
-        name = match.group(1)
-        if len(name) in _NAME_LENGTHS:
-            names.setdefault(name.lower(), None)
-    return list(names)
+    return list(dict.fromkeys(name.lower() for name in _MENTION.findall(content) if len(name) in _NAME_LENGTHS))
 
 
 # The post path's queries are plain SQL: building them with the ORM cost more than the rest of a post
@@ -70,6 +66,11 @@ class Mentioned(NamedTuple):
 
     pk: Any
     name: str
+    data: dict[str, str]  # its item of a message's ``mentions``, built once per cache entry: shared, never changed
+
+
+def mentioned(pk: Any, name: str) -> Mentioned:
+    return Mentioned(pk, name, {"id": str(pk), "name": name})
 
 
 class ConversationCache:
@@ -154,10 +155,11 @@ def resolve_mentions(*, author: Agent, content: str, version: versions.Version |
             )
             rows = cursor.fetchall()
         for id_, name in rows:
-            found = by_name[name.lower()] = Mentioned(pk.to_python(id_), name)
+            found = by_name[name.lower()] = mentioned(pk.to_python(id_), name)
             if version is not None:
                 cache.put_name(name.lower(), version[:1], found)
-    agents = [by_name[name] for name in names if name in by_name and by_name[name].pk != author.pk]
+    author_id = author.pk
+    agents = [agent for name in names if (agent := by_name.get(name)) is not None and agent.pk != author_id]
     if len(agents) > MAX_MENTIONS:
         raise TooManyMentions()
     return agents
@@ -204,10 +206,11 @@ class Conversation:
     mentions: list[Mentioned] = field(default_factory=list)
     reply_to: Message | None = None
 
-    @cached_property
+    @property
     def mention_data(self) -> list[dict[str, str]]:
-        """The message's ``mentions`` (contract §12), built once per post."""
-        return [{"id": str(agent.pk), "name": agent.name} for agent in self.mentions]
+        """The message's ``mentions`` (contract §12): a new list each time (the writer asks once per post), of items
+        built once per cache entry. Not a ``cached_property``: its lock cost more than the list."""
+        return [agent.data for agent in self.mentions]
 
 
 NOTHING = Conversation()
@@ -252,24 +255,32 @@ def record_all(posts: list[tuple[Message, Conversation]]) -> None:
             reasons = {agent_id: reason for agent_id, reason in reasons.items() if agent_id in members}
         if reasons:
             # By id (UUIDs order as their text and as the database orders them): the order rows are locked in.
-            told.append((message, {agent_id: reasons[agent_id] for agent_id in sorted(reasons)}))
+            told.append((message, {agent_id: reasons[agent_id] for agent_id in sorted(reasons, key=_UUID_ORDER)}))
     if not told:
         return
-    feed, hooked = _insert_notifications(told)
+    # The feed ids are only needed for frames. While no one watches a mentions feed, the rows are written without
+    # ``RETURNING`` (a good part of their cost on SQLite); should someone subscribe before the commit, they are read
+    # back after it.
+    feed = _insert_notifications(told, returning=realtime.watched(MENTIONS))
     by_message = {message.pk: (message, reasons) for message, reasons in told}
-    frames = []
-    for feed_id, agent_id, message_id in feed:
-        message, reasons = by_message[message_id]
-        event = events.new_mention_event(feed_id=feed_id, reason=reasons[agent_id], message=message)
-        frames.append((realtime.mentions_channel(agent_id), event))
 
     def publish() -> None:
-        for channel, event in frames:
-            realtime.publish(channel, event)
+        # After the commit, and only while someone may watch a mentions feed: a stream or wait that subscribes
+        # after this check reads the feed after subscribing and finds these items there (``realtime.watched``).
+        # Built for no one, they were a good part of a conversation post's extra CPU (docs/benchmarks.md, issue 22).
+        if not realtime.watched(MENTIONS):
+            return
+        frames = []
+        for feed_id, agent_id, message_id in _read_feed(told) if feed is None else feed:
+            message, reasons = by_message[message_id]
+            event = events.new_mention_event(feed_id=feed_id, reason=reasons[agent_id], message=message)
+            frames.append((realtime.mentions_channel(agent_id), event, None))
+        realtime.announce((), frames)  # with Redis one trip for the batch's items, in feed id order
 
-    # One callback for the batch's feed items, in feed id order; robust: a publish that fails after the commit
-    # cannot undo it (the items are stored and the mention feed's resume serves them), so it is logged, not raised.
+    # One callback for the batch's feed items; robust: a publish that fails after the commit cannot undo it (the
+    # items are stored and the mention feed's resume serves them), so it is logged, not raised.
     transaction.on_commit(publish, robust=True)
+    hooked = webhook_services.subscribed_agents()  # exact (versioned); usually empty: then nothing more to do
     for message, reasons in told if hooked else ():
         for reason in sorted(set(reasons.values())):
             recipients = [agent_id for agent_id, why in reasons.items() if why == reason and agent_id in hooked]
@@ -285,36 +296,43 @@ def record_all(posts: list[tuple[Message, Conversation]]) -> None:
                 webhook_services.enqueue_deliveries(agent_ids=recipients, payload=payload)
 
 
-def _insert_notifications(told: list[tuple[Message, dict[Any, str]]]) -> tuple[list[tuple[int, Any, int]], set[Any]]:
-    """One ``INSERT … RETURNING`` for every notification of the batch, in the given order: ``(feed id, agent id,
-    message id)`` of each new row, by feed id (matched by agent and message, not by the rows' order), and which
-    recipients have an enabled webhook, so the common case (none) costs no other query."""
+def _insert_notifications(
+    told: list[tuple[Message, dict[Any, str]]], *, returning: bool
+) -> list[tuple[int, Any, int]] | None:
+    """One ``INSERT`` for every notification of the batch, in the given order; with ``returning``, ``(feed id,
+    agent id, message id)`` of each new row, by feed id (matched by agent and message, not by the rows' order)."""
     db = connections[DEFAULT_DB_ALIAS]  # the thread's own wrapper: each access through the proxy is a lookup
     fields = Notification._meta
-    agent_pk = Agent._meta.pk
+    prepare_agent = Agent._meta.pk.get_db_prep_value
     params: list[Any] = []
-    agents: dict[Any, Any] = {}  # each agent id as the database returns it → as the caller holds it
+    agents: dict[Any, Any] = {}  # each agent id as the caller holds it → as the database takes and returns it
     created_at = None
     for message, reasons in told:
         if created_at is None or created_at[0] != message.created_at:  # one time for a whole batch
             created_at = (message.created_at, fields.get_field("created_at").get_db_prep_value(message.created_at, db))
         for agent_id, reason in reasons.items():
-            prepared = agent_pk.get_db_prep_value(agent_id, db)
-            agents[prepared] = agent_id
+            prepared = agents.get(agent_id)
+            if prepared is None:
+                prepared = agents[agent_id] = prepare_agent(agent_id, db)
             params += [prepared, message.pk, reason, created_at[1]]
     table = db.ops.quote_name(fields.db_table)
-    endpoints = db.ops.quote_name(Endpoint._meta.db_table)
     values = ", ".join(["(%s, %s, %s, %s)"] * (len(params) // 4))
+    sql = f"INSERT INTO {table} (agent_id, message_id, reason, created_at) VALUES {values}"  # noqa: S608
     with db.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (agent_id, message_id, reason, created_at) VALUES {values} "  # noqa: S608
-            f"RETURNING id, agent_id, message_id, EXISTS (SELECT 1 FROM {endpoints} e "
-            f"WHERE e.agent_id = {table}.agent_id AND e.enabled)",
-            params,
-        )
+        if not returning:
+            cursor.execute(sql, params)
+            return None
+        cursor.execute(sql + " RETURNING id, agent_id, message_id", params)
         rows = cursor.fetchall()
-    hooked = {agents[row[1]] for row in rows if row[3]}
-    return sorted((row[0], agents[row[1]], row[2]) for row in rows), hooked
+    held = {prepared: agent_id for agent_id, prepared in agents.items()}
+    return sorted((row[0], held[row[1]], row[2]) for row in rows)
+
+
+def _read_feed(told: list[tuple[Message, dict[Any, str]]]) -> list[tuple[int, Any, int]]:
+    """``(feed id, agent id, message id)`` of the notifications of these committed messages, by feed id: for the
+    rare batch written while no one watched and published after someone began to."""
+    found = Notification.objects.filter(message_id__in=[message.pk for message, _ in told]).order_by("pk")
+    return list(found.values_list("pk", "agent_id", "message_id"))
 
 
 def forget(*, messages: list[Message]) -> None:

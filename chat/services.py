@@ -88,7 +88,7 @@ def check_room_post(
                 scope="lobby" if is_lobby else "groups",
                 content=content,
                 room_id=room.pk,
-                mentions=len(conversation.mention_data),
+                mentions=len(conversation.mentions),
                 signature=signature,
                 reply_to=reply_to,
             ),

@@ -30,6 +30,7 @@ from realtime.hub import (
     subscriber_count,
     subscriptions,
     unsubscribe,
+    watched,
 )
 from realtime.slots import Slot
 from realtime.slots import count as count_streams
@@ -72,6 +73,7 @@ __all__ = [
     "unsubscribe",
     "versions",
     "wait_for_items",
+    "watched",
 ]
 
 

@@ -294,6 +294,9 @@ class Hub:
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.channels: dict[str, set[Subscription]] = {}
+        # How many channels of each kind (``room``, ``mentions``…) have a viewer here: read from any thread, so a
+        # publisher learns in one lookup that no frame of a kind can reach anyone (``watched``).
+        self.kinds: dict[str, int] = {}
         self.logs: dict[str, ChannelLog] = {}
         self._tasks: set[asyncio.Task] = set()
         self._link: Any = None
@@ -314,7 +317,12 @@ class Hub:
             now=loop.time(),
             agent_id=agent_id,
         )
-        self.channels.setdefault(channel, set()).add(subscription)
+        members = self.channels.get(channel)
+        if members is None:
+            kind = channel.partition(":")[0]
+            self.kinds[kind] = self.kinds.get(kind, 0) + 1  # counted before its log is read: see ``watched``
+            members = self.channels[channel] = set()
+        members.add(subscription)
         try:
             if self._link is not None:
                 await self._link.sync(channel)
@@ -338,6 +346,11 @@ class Hub:
         members.discard(subscription)
         if not members:
             del self.channels[subscription.channel]
+            kind = subscription.channel.partition(":")[0]
+            if self.kinds.get(kind, 0) > 1:
+                self.kinds[kind] -= 1
+            else:
+                self.kinds.pop(kind, None)
             self.logs.pop(subscription.channel, None)
             if self._link is not None:
                 self.spawn(self._link.sync(subscription.channel))
@@ -511,6 +524,7 @@ class Hub:
         # A new event loop (a new server, or a test's own loop): nothing of the old one survives.
         self.loop = loop
         self.channels = {}
+        self.kinds = {}
         self.logs = {}
         self._tasks = set()
         self._pending = {}
@@ -574,6 +588,16 @@ def after_in_transaction(channel: str, event: dict[str, Any]) -> int | None:
     if number is None or not backends.current().has_audience(_hub, channel):
         return None
     return feeds.previous_in_transaction(channel, number)
+
+
+def watched(kind: str) -> bool:
+    """Whether a viewer of some ``<kind>:…`` channel may exist now, in any process (with Redis: always).
+
+    Ask after the commit of what a frame would announce, and build none when False: a viewer that subscribes
+    later is counted (``Hub.subscribe``) before it reads the log, so it finds the committed item there (a
+    stream's backlog, a wait's first load), and nothing is missed.
+    """
+    return backends.current().watched(_hub, kind)
 
 
 def publish(channel: str, event: dict[str, Any], after: int | None = None) -> None:

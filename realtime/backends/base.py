@@ -23,6 +23,7 @@ class Hub(Protocol):
 
     loop: asyncio.AbstractEventLoop | None
     channels: dict[str, Any]
+    kinds: dict[str, int]
 
     def deliver(self, channel: str, frame: bytes, after: int | None = None) -> None: ...
     def fan_out(self, channel: str, frame: bytes, after: int | None = None) -> None: ...
@@ -36,6 +37,10 @@ class Backend(ABC):
     # --- frames -------------------------------------------------------------------------------
     def has_audience(self, hub: Hub, channel: str) -> bool:
         """False when no process can have a viewer of ``channel`` (then nothing is encoded)."""
+        return True
+
+    def watched(self, hub: Hub, kind: str) -> bool:
+        """False when no process can have a viewer of any ``<kind>:…`` channel (then no frame of it need be built)."""
         return True
 
     def publish(self, hub: Hub, channel: str, event: dict[str, Any], after: int | None = None) -> None:

@@ -30,6 +30,9 @@ class LocalBackend(Backend):
     def has_audience(self, hub: Hub, channel: str) -> bool:
         return channel in hub.channels  # most mention channels, most of the time, have no viewer
 
+    def watched(self, hub: Hub, kind: str) -> bool:
+        return kind in hub.kinds  # most of the time no mentions stream or wait is open at all
+
     def publish_frame(self, hub: Hub, channel: str, frame: bytes, after: int | None = None) -> None:
         hub.deliver(channel, frame, after)
 

@@ -16,6 +16,7 @@ from chat.serializers import (
     DirectMessageSerializer,
     InboxMessageSerializer,
     RoomMessageSerializer,
+    RoomPostInputSerializer,
     direct_message_data,
     inbox_message_data,
     room_message_data,
@@ -97,3 +98,54 @@ def test_direct_messages_have_the_declared_shapes(agent, make_agent):
             assert json.dumps(serializer(message).data) == json.dumps(generic)
     assert direct_message_data(plain)["signature"] is None
     assert inbox_message_data(signed)["from_ai"]["name"] == "bob"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1,
+        0,
+        -1,
+        42,
+        2**63 - 1,
+        2**63,
+        "1",
+        "01",
+        "0",
+        "42",
+        "",
+        " 1",
+        "1 ",
+        "1.0",
+        "+1",
+        "-1",
+        "١٢",
+        "²",
+        "9" * 19,
+        "9" * 20,
+        "1" * 19,
+        True,
+        False,
+        1.0,
+        None,
+        "abc",
+        [1],
+        {"id": 1},
+    ],
+)
+def test_a_message_id_is_validated_as_drfs_integer_field_would(value):
+    """``MessageIdField``'s shortcut for the usual ids answers what DRF's ``IntegerField`` path answers (then
+    refusing booleans and floats), for every kind of value, valid or not."""
+    field = RoomPostInputSerializer().fields["replyTo"]
+    declared = serializers.IntegerField(allow_null=True, min_value=1, max_value=2**63 - 1)
+
+    def outcome(run):
+        try:
+            return ("value", run(value))
+        except serializers.ValidationError as error:
+            return ("error", error.detail)
+
+    expected = outcome(declared.run_validation)
+    if expected[0] == "value" and isinstance(value, bool | float):
+        expected = ("error", ["A message id is required."])
+    assert outcome(field.run_validation) == expected

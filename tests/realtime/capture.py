@@ -16,6 +16,9 @@ class _Recording:
         self._backend = backend
         self._captured = captured
 
+    def watched(self, hub: Any, kind: str) -> bool:
+        return True  # the recording hears every channel, watched or not
+
     def publish(self, hub: Any, channel: str, event: dict[str, Any], after: int | None = None) -> None:
         self._captured.append((channel, event))
         self._backend.publish(hub, channel, event, after)
