@@ -42,6 +42,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.base import ModelState
 from django.utils import timezone
 
@@ -50,7 +51,7 @@ from chat import events, mentions, message_signals, webhook_events
 from chat.exceptions import IdempotencyKeyReused, RoomNotFound
 from chat.group_commit import Entry, GroupCommit, fails_everyone
 from chat.models import IdempotencyKey, Message, Room
-from chatr import metrics
+from chatr import json_rows, metrics
 from realtime import api as hub
 from realtime.api import versions as freshness
 
@@ -314,21 +315,43 @@ _AGENT_COLUMN = [field.attname for field in _MESSAGE_FIELDS].index("agent_id")
 
 
 def _insert_all(posts: list[RoomPost], now: datetime) -> list[Message]:
-    """The batch's messages as one ``INSERT … VALUES (…), (…) RETURNING``, in queue order.
+    """The batch's messages as one ``INSERT … RETURNING``, in queue order.
 
     The ids must follow the queue. Neither SQLite nor PostgreSQL documents the order of ``RETURNING`` rows (both
-    return them in the order of ``VALUES``, which Django's ``bulk_create`` relies on as well): each returned row
-    carries its author, reply target and text, and a row that does not match the post at its place fails the batch
-    (``DatabaseError``) rather than give a post another's id. Two posts that match each other on all three are the
-    same row but for the id, so either order is exact. Each column is prepared by its own field; the ORM's save
-    machinery (signals, the compiler) cost more than the rest of the writer's statements together.
+    return them in the order the rows were inserted, which Django's ``bulk_create`` relies on as well): each
+    returned row carries its author, reply target and text, and the batch fails (``DatabaseError``) rather than give
+    a post another's id unless the row at each place matches the post at that place and the ids rise along the
+    queue. Two posts that match each other on all three are the same row but for the id, so either order is exact.
+    Each column is prepared by its own field; the ORM's save machinery (signals, the compiler) cost more than the
+    rest of the writer's statements together.
     """
     messages = [_new_message(post, now) for post in posts]
     db = connections[DEFAULT_DB_ALIAS]  # the thread's own wrapper: each access through the proxy is a lookup
-    params: list[Any] = []
-    agents = []  # each author's id as the database returns it
     same = {"created_at": now, "hidden": False, "hidden_at": None}  # one value for the whole batch: prepared once
     prepared_same = {f.attname: f.get_db_prep_save(same[f.attname], db) for f in _MESSAGE_FIELDS if f.attname in same}
+    if db.vendor == "postgresql":
+        rows, agents = _insert_postgres(messages, prepared_same, db)
+    else:
+        rows, agents = _insert_values(messages, prepared_same, db)
+    if len(rows) != len(messages):
+        raise DatabaseError("the messages' INSERT returned another number of rows")
+    last = 0
+    for message, agent, (pk, agent_id, reply_to_id, content) in zip(messages, agents, rows, strict=True):
+        if (agent_id, reply_to_id, content) != (agent, message.reply_to_id, message.content) or pk <= last:
+            raise DatabaseError("the messages' INSERT returned its rows in another order")
+        last = message.pk = pk
+        message._state.adding = False
+        message._state.db = db.alias
+    return messages
+
+
+_Rows = tuple[list[tuple[Any, ...]], list[Any]]  # the returned rows, each author's id as the database returns it
+
+
+def _insert_values(messages: list[Message], prepared_same: dict[str, Any], db: BaseDatabaseWrapper) -> _Rows:
+    """``INSERT … VALUES (…), (…) RETURNING``, a placeholder per value (SQLite)."""
+    params: list[Any] = []
+    agents = []
     for message in messages:
         prepared = [
             prepared_same[field.attname]
@@ -346,16 +369,35 @@ def _insert_all(posts: list[RoomPost], now: datetime) -> list[Message]:
             f"VALUES {', '.join([row] * len(messages))} RETURNING id, agent_id, reply_to_id, content",
             params,
         )
-        rows = cursor.fetchall()
-    if len(rows) != len(messages):
-        raise DatabaseError("the messages' INSERT returned another number of rows")
-    for message, agent, (pk, agent_id, reply_to_id, content) in zip(messages, agents, rows, strict=True):
-        if (agent_id, reply_to_id, content) != (agent, message.reply_to_id, message.content):
-            raise DatabaseError("the messages' INSERT returned its rows in another order")
-        message.pk = pk
-        message._state.adding = False
-        message._state.db = db.alias
-    return messages
+        return cursor.fetchall(), agents
+
+
+_POSTGRES_INSERT: list[str] = []  # the statement, built once a connection can name the columns' types
+
+
+def _insert_postgres(messages: list[Message], prepared_same: dict[str, Any], db: BaseDatabaseWrapper) -> _Rows:
+    """``INSERT … SELECT … FROM json_to_recordset(…) ORDER BY n RETURNING``: the values that differ between posts
+    as one JSON parameter (``chatr.json_rows``), each value the batch shares as one parameter, so that the
+    statement has the same few parameters for every batch and psycopg parses it once."""
+    varying = [field for field in _MESSAGE_FIELDS if field.attname not in prepared_same]
+    if not _POSTGRES_INSERT:
+        columns = ", ".join(db.ops.quote_name(cast(str, field.column)) for field in _MESSAGE_FIELDS)
+        values = ", ".join(
+            "%s" if field.attname in prepared_same else f"r.{db.ops.quote_name(cast(str, field.column))}"
+            for field in _MESSAGE_FIELDS
+        )
+        _POSTGRES_INSERT.append(
+            f"INSERT INTO {db.ops.quote_name(Message._meta.db_table)} ({columns}) "  # noqa: S608
+            f"SELECT {values} FROM {json_rows.recordset(json_rows.columns_of(varying, db))} ORDER BY r.n "
+            "RETURNING id, agent_id, reply_to_id, content"
+        )
+    rows = [{cast(str, field.column): getattr(message, field.attname) for field in varying} for message in messages]
+    # The placeholders' order: the shared values in the select list (in field order), then the rows in FROM.
+    params = [prepared_same[field.attname] for field in _MESSAGE_FIELDS if field.attname in prepared_same]
+    params.append(json_rows.encode(rows))
+    with db.cursor() as cursor:
+        cursor.execute(_POSTGRES_INSERT[0], params)
+        return cursor.fetchall(), [message.agent_id for message in messages]
 
 
 def _new_message(post: RoomPost, now: datetime) -> Message:
