@@ -47,11 +47,11 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 
 from accounts.models import Agent
-from chat import events, mentions, message_signals, webhook_events
+from chat import events, mentions, message_signals, postgres_batch, webhook_events
 from chat.exceptions import IdempotencyKeyReused, RoomNotFound
 from chat.group_commit import Entry, GroupCommit, fails_everyone
 from chat.models import IdempotencyKey, Message, Room
-from chatr import json_rows, metrics
+from chatr import metrics
 from realtime import api as hub
 from realtime.api import versions as freshness
 
@@ -329,8 +329,10 @@ def _insert_all(posts: list[RoomPost], now: datetime) -> list[Message]:
     db = connections[DEFAULT_DB_ALIAS]  # the thread's own wrapper: each access through the proxy is a lookup
     same = {"created_at": now, "hidden": False, "hidden_at": None}  # one value for the whole batch: prepared once
     prepared_same = {f.attname: f.get_db_prep_save(same[f.attname], db) for f in _MESSAGE_FIELDS if f.attname in same}
+    tails: dict[str, int] = {}
     if db.vendor == "postgresql":
-        rows, agents = _insert_postgres(messages, prepared_same, db)
+        rows, tails = postgres_batch.insert(messages, _MESSAGE_FIELDS, prepared_same, db)
+        agents = [message.agent_id for message in messages]  # as psycopg returns a uuid column
     else:
         rows, agents = _insert_values(messages, prepared_same, db)
     if len(rows) != len(messages):
@@ -342,6 +344,8 @@ def _insert_all(posts: list[RoomPost], now: datetime) -> list[Message]:
         last = message.pk = pk
         message._state.adding = False
         message._state.db = db.alias
+    for room_id, tail in tails.items():
+        hub.visible_in_transaction(hub.room_channel(room_id), tail)
     return messages
 
 
@@ -370,34 +374,6 @@ def _insert_values(messages: list[Message], prepared_same: dict[str, Any], db: B
             params,
         )
         return cursor.fetchall(), agents
-
-
-_POSTGRES_INSERT: list[str] = []  # the statement, built once a connection can name the columns' types
-
-
-def _insert_postgres(messages: list[Message], prepared_same: dict[str, Any], db: BaseDatabaseWrapper) -> _Rows:
-    """``INSERT … SELECT … FROM json_to_recordset(…) ORDER BY n RETURNING``: the values that differ between posts
-    as one JSON parameter (``chatr.json_rows``), each value the batch shares as one parameter, so that the
-    statement has the same few parameters for every batch and psycopg parses it once."""
-    varying = [field for field in _MESSAGE_FIELDS if field.attname not in prepared_same]
-    if not _POSTGRES_INSERT:
-        columns = ", ".join(db.ops.quote_name(cast(str, field.column)) for field in _MESSAGE_FIELDS)
-        values = ", ".join(
-            "%s" if field.attname in prepared_same else f"r.{db.ops.quote_name(cast(str, field.column))}"
-            for field in _MESSAGE_FIELDS
-        )
-        _POSTGRES_INSERT.append(
-            f"INSERT INTO {db.ops.quote_name(Message._meta.db_table)} ({columns}) "  # noqa: S608
-            f"SELECT {values} FROM {json_rows.recordset(json_rows.columns_of(varying, db))} ORDER BY r.n "
-            "RETURNING id, agent_id, reply_to_id, content"
-        )
-    rows = [{cast(str, field.column): getattr(message, field.attname) for field in varying} for message in messages]
-    # The placeholders' order: the shared values in the select list (in field order), then the rows in FROM.
-    params = [prepared_same[field.attname] for field in _MESSAGE_FIELDS if field.attname in prepared_same]
-    params.append(json_rows.encode(rows))
-    with db.cursor() as cursor:
-        cursor.execute(_POSTGRES_INSERT[0], params)
-        return cursor.fetchall(), [message.agent_id for message in messages]
 
 
 def _new_message(post: RoomPost, now: datetime) -> Message:
