@@ -1,20 +1,23 @@
-"""A writer's batch of messages as one PostgreSQL statement (``chat.writer``), which also reads each room's tail.
+"""A writer's batch of messages as one round trip to PostgreSQL (``chat.writer``), which also reads each room's tail.
 
 The rows that differ between posts go as one JSON parameter (``chatr.json_rows``) and each value the batch shares
 as one parameter, so that the statement has the same few parameters for every batch and psycopg parses it once.
 
-The same statement reads each room's highest visible id before the batch: the id a viewer's hub needs as the
-first new message's previous one (``realtime.api.visible_in_transaction``), which was one more query, and one more
-round trip while the room's row is locked. A statement's sub-statements share one snapshot, taken when it begins:
-the writer has already locked the batch's rooms (``UPDATE`` of their rows) by then, so every message of those rooms
-committed before is in it, none can commit meanwhile, and the batch's own rows are not (its ``max`` is the tail
-before them).
+The same round trip first reads each room's highest visible id: the id a viewer's hub needs as the first new
+message's previous one (``realtime.api.visible_in_transaction``), which was one more round trip while the room's row
+was locked. It is a statement of its own before the ``INSERT``, in one query string (psycopg's client-side binding
+sends it by the simple protocol, which runs each statement with a snapshot of its own): its snapshot is taken after
+the writer locked the batch's rooms (``UPDATE`` of their rows), so every message of those rooms committed before is
+in it and none can commit meanwhile, and the batch's rows are not yet written. Read inside the ``INSERT``'s own
+statement instead (a CTE), the tail's index scan stepped over each of the batch's new rows, invisible to it, and
+cost PostgreSQL more than the extra statement.
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
+from django.db import DatabaseError
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 
@@ -28,18 +31,22 @@ def insert(
     messages: list[Message], fields: list[Field[Any, Any]], shared: dict[str, Any], db: BaseDatabaseWrapper
 ) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
     """Insert ``messages`` (``fields``' columns; ``shared``: attname → the prepared value every row has) in their
-    order: the returned ``(id, agent_id, reply_to_id, content)`` rows in id order, and each room's visible tail
-    before them (room id → id, 0 for none)."""
+    order: the returned ``(id, agent_id, reply_to_id, content)`` rows, and each room's visible tail before them
+    (room id → id, 0 for none)."""
     statement = _STATEMENTS.get(tuple(shared)) or _STATEMENTS.setdefault(tuple(shared), _statement(fields, shared, db))
     varying = [field for field in fields if field.attname not in shared]
     rows = [{cast(str, field.column): getattr(message, field.attname) for field in varying} for message in messages]
-    # The placeholders' order: the rows (the batch's CTE), then the shared values in the insert's select list.
-    params = [json_rows.encode(rows), *(shared[field.attname] for field in fields if field.attname in shared)]
+    rooms = list(dict.fromkeys(message.room_id for message in messages))
+    # The placeholders' order: the rooms (the tails' statement), the shared values in the insert's select list, the
+    # rows in its FROM.
+    params = [json_rows.encode(rooms), *(shared[field.attname] for field in fields if field.attname in shared)]
+    params.append(json_rows.encode(rows))
     with db.cursor() as cursor:
         cursor.execute(statement, params)
-        returned = cursor.fetchall()
-    tails = {room_id: tail or 0 for *_, room_id, tail in returned}
-    return [row[:4] for row in returned], tails
+        tails = {room_id: tail or 0 for room_id, tail in cursor.fetchall()}
+        if not cursor.nextset():
+            raise DatabaseError("the messages' INSERT returned nothing")
+        return cursor.fetchall(), tails
 
 
 def _statement(fields: list[Field[Any, Any]], shared: dict[str, Any], db: BaseDatabaseWrapper) -> str:
@@ -49,11 +56,9 @@ def _statement(fields: list[Field[Any, Any]], shared: dict[str, Any], db: BaseDa
     values = ", ".join("%s" if field.attname in shared else f"r.{quote(cast(str, field.column))}" for field in fields)
     varying = [field for field in fields if field.attname not in shared]
     return (
-        f"WITH batch AS (SELECT * FROM {json_rows.recordset(json_rows.columns_of(varying, db))}), "  # noqa: S608
-        f"inserted AS (INSERT INTO {table} ({columns}) SELECT {values} FROM batch r ORDER BY r.n "
-        "RETURNING id, agent_id, reply_to_id, content, room_id), "
-        f"tails AS (SELECT b.room_id, (SELECT max(m.id) FROM {table} m WHERE m.room_id = b.room_id AND NOT m.hidden) "
-        "AS tail FROM (SELECT DISTINCT room_id FROM batch) b) "
-        "SELECT i.id, i.agent_id, i.reply_to_id, i.content, i.room_id, t.tail "
-        "FROM inserted i JOIN tails t ON t.room_id = i.room_id ORDER BY i.id"
+        f"SELECT r.room_id, (SELECT max(m.id) FROM {table} m WHERE m.room_id = r.room_id AND NOT m.hidden) "  # noqa: S608
+        "FROM json_array_elements_text(%s::json) AS r(room_id); "
+        f"INSERT INTO {table} ({columns}) SELECT {values} "
+        f"FROM {json_rows.recordset(json_rows.columns_of(varying, db))} ORDER BY r.n "
+        "RETURNING id, agent_id, reply_to_id, content"
     )

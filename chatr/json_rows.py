@@ -37,8 +37,9 @@ def columns_of(fields: Sequence[Field[Any, Any]], db: BaseDatabaseWrapper) -> li
     return [(db.ops.quote_name(str(field.column)), _type(field, db)) for field in fields]
 
 
-def encode(rows: list[dict[str, Any]]) -> str:
-    """The rows (column name → value: text, numbers, booleans, ``None``, JSON values, UUIDs) as one JSON text."""
+def encode(rows: list[Any]) -> str:
+    """The rows (column name → value: text, numbers, booleans, ``None``, JSON values, UUIDs) as one JSON text; or
+    any list of such values (``json_array_elements_text`` reads one of text)."""
     return _ENCODE(rows)
 
 
