@@ -56,7 +56,8 @@ def _statement(fields: list[Field[Any, Any]], shared: dict[str, Any], db: BaseDa
     values = ", ".join("%s" if field.attname in shared else f"r.{quote(cast(str, field.column))}" for field in fields)
     varying = [field for field in fields if field.attname not in shared]
     return (
-        f"SELECT r.room_id, (SELECT max(m.id) FROM {table} m WHERE m.room_id = r.room_id AND NOT m.hidden) "  # noqa: S608
+        "SELECT r.room_id, "  # noqa: S608 - names from the model
+        f"(SELECT max(m.id) FROM {table} m WHERE m.room_id = r.room_id AND NOT m.hidden) "
         "FROM json_array_elements_text(%s::json) AS r(room_id); "
         f"INSERT INTO {table} ({columns}) SELECT {values} "
         f"FROM {json_rows.recordset(json_rows.columns_of(varying, db))} ORDER BY r.n "

@@ -11,7 +11,8 @@ Statements: one per kind of row for the whole batch (issue 22) — one ``INSERT`
 ``UPDATE`` per room of its count, one ``INSERT … RETURNING`` of its messages, one of its notifications, one
 ``executemany`` of the keys' answers; the webhook outbox rows (group rooms) and the search rows (PostgreSQL,
 through ``messages_posted``, sent once for the batch) follow the messages. Frames are built from the objects the
-writer holds and published from one ``on_commit`` callback.
+writer holds and published from one ``on_commit`` callback. On PostgreSQL the messages go as one JSON parameter,
+in the same round trip as the read of each room's previous visible id (``chat.postgres_batch``).
 
 Order: the rooms' rows are updated before the batch's messages are inserted, which locks them until commit on
 PostgreSQL, and the messages are inserted in queue order (each returned row is checked against the post at its
