@@ -15,6 +15,7 @@ cost PostgreSQL more than the extra statement.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 from django.db import DatabaseError
@@ -28,11 +29,17 @@ _STATEMENTS: dict[tuple[str, ...], str] = {}  # by the shared columns: built onc
 
 
 def insert(
-    messages: list[Message], fields: list[Field[Any, Any]], shared: dict[str, Any], db: BaseDatabaseWrapper
-) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
+    messages: list[Message],
+    fields: list[Field[Any, Any]],
+    shared: dict[str, Any],
+    db: BaseDatabaseWrapper,
+    *,
+    ahead: Sequence[tuple[str, list[Any]]] = (),
+) -> tuple[list[tuple[Any, ...]], dict[str, int], list[int]]:
     """Insert ``messages`` (``fields``' columns; ``shared``: attname → the prepared value every row has) in their
-    order: the returned ``(id, agent_id, reply_to_id, content)`` rows, and each room's visible tail before them
-    (room id → id, 0 for none)."""
+    order, after the statements ``ahead`` (the rooms' ``UPDATE``s that lock them) in the same query string: the
+    returned ``(id, agent_id, reply_to_id, content)`` rows, each room's visible tail before them (room id → id, 0
+    for none), and the rows each statement ahead changed."""
     statement = _STATEMENTS.get(tuple(shared)) or _STATEMENTS.setdefault(tuple(shared), _statement(fields, shared, db))
     varying = [field for field in fields if field.attname not in shared]
     rows = [{cast(str, field.column): getattr(message, field.attname) for field in varying} for message in messages]
@@ -41,12 +48,20 @@ def insert(
     # rows in its FROM.
     params = [json_rows.encode(rooms), *(shared[field.attname] for field in fields if field.attname in shared)]
     params.append(json_rows.encode(rows))
+    if ahead:
+        statement = "; ".join([*(sql for sql, _ in ahead), statement])
+        params = [*(param for _, each in ahead for param in each), *params]
+    counted = []
     with db.cursor() as cursor:
         cursor.execute(statement, params)
+        for _ in ahead:
+            counted.append(cursor.rowcount)
+            if not cursor.nextset():
+                raise DatabaseError("the batch's statements returned fewer results")
         tails = {room_id: tail or 0 for room_id, tail in cursor.fetchall()}
         if not cursor.nextset():
             raise DatabaseError("the messages' INSERT returned nothing")
-        return cursor.fetchall(), tails
+        return cursor.fetchall(), tails, counted
 
 
 def _statement(fields: list[Field[Any, Any]], shared: dict[str, Any], db: BaseDatabaseWrapper) -> str:
