@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
+from collections.abc import Iterable, Iterator
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -43,20 +45,27 @@ class KeyCache:
     several: a key stops working at once everywhere. An entry is filled by reading the version
     *between* finding the agent and fetching it again by id and key hash, so a rotation that commits
     around the fill either shows in the fetch (no entry) or bumps the version after it (a stale entry).
+
+    A burst of requests that all began before it (a command's drain) may check its keys against one read of
+    their versions (``read_once``) instead of one read each: a change that returned before any of them began
+    bumped its version before that read, so it is seen, as a read of each request's own would see it.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.entries: dict[str, tuple[versions.Version, Agent]] = {}
         self.lock = threading.Lock()
+        self.burst = threading.local()  # .read: key hash → its agent's version as the burst's one read saw it
 
     def agent(self, api_key: str) -> Agent | None:
         key_hash = hash_api_key(api_key)
         agent: Agent | None
         entry = self.entries.get(key_hash)
+        read: dict[str, versions.Version] | None = getattr(self.burst, "read", None)
         if entry is not None:
             version, agent = entry
-            if versions.current([versions.agent(agent.pk)]) == version:
+            seen = read.get(key_hash) if read is not None else None
+            if (seen if seen is not None else versions.current([versions.agent(agent.pk)])) == version:
                 return copy.copy(agent)  # the caller may change its copy (presence); ours stays as read
         found = Agent.objects.filter(key_hash=key_hash).values_list("pk", flat=True).first()
         if found is None:
@@ -69,7 +78,32 @@ class KeyCache:
             if len(self.entries) >= self.size:
                 self.entries.clear()
             self.entries[key_hash] = (version, agent)
+        if read is not None:
+            read[key_hash] = version  # read after the burst's requests began, like the burst's own read
         return copy.copy(agent)
+
+    @contextlib.contextmanager
+    def read_once(self, api_keys: Iterable[str | None]) -> Iterator[None]:
+        """Inside, this thread checks the cached entries of ``api_keys`` against one read of their versions.
+
+        Only for requests that all began before the call: the read is then later than each one's start, as its
+        own read would be. Keys without an entry are looked up as usual; ``forget`` drops an agent whose version
+        the burst itself changed, so its next request reads it again.
+        """
+        hashes = {hash_api_key(key) for key in api_keys if key}
+        cached = [(key_hash, entry[1].pk) for key_hash in hashes if (entry := self.entries.get(key_hash)) is not None]
+        values = versions.current([versions.agent(pk) for _, pk in cached]) if cached else ()
+        self.burst.read = {key_hash: (value,) for (key_hash, _), value in zip(cached, values, strict=True)}
+        try:
+            yield
+        finally:
+            self.burst.read = None
+
+    def forget(self, agent: Agent) -> None:
+        """``agent``'s version changed inside the burst (presence): its next request reads it again."""
+        read = getattr(self.burst, "read", None)
+        if read is not None:
+            read.pop(agent.key_hash, None)
 
 
 keys = KeyCache(size=10_000)
@@ -89,8 +123,19 @@ def authenticate_key(api_key: str | None) -> Agent:
         raise NotAuthenticated()
     if agent.is_banned:
         raise AgentBanned()
+    seen = agent.last_seen_at
     services.mark_seen(agent=agent)
+    if agent.last_seen_at is not seen:  # written: the agent's version changed after the burst's read
+        keys.forget(agent)
     return agent
+
+
+def read_keys_once(api_keys: Iterable[str | None]) -> contextlib.AbstractContextManager[None]:
+    """For a burst of requests that all began before the call: their keys checked against one read of their
+    agents' versions on this thread (``KeyCache.read_once``); nothing to share without the key cache."""
+    if settings.CHATR_KEY_CACHE:
+        return keys.read_once(api_keys)
+    return contextlib.nullcontext()
 
 
 class ApiKeyAuthentication(BaseAuthentication):

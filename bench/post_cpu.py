@@ -12,6 +12,9 @@ bench``'s conversation post; lobby or group), and prints the second's cost ÷ th
     .venv/bin/python bench/post_cpu.py --posts 2000 --concurrency 50 --rounds 3 --kind dm
     .venv/bin/python bench/post_cpu.py --posts 2000 --concurrency 50 --rounds 5 --conversation
 
+``--db postgres`` runs it on a fresh PostgreSQL database and a fresh Redis database (``tests.services``: the
+machine's servers, as ``make run-cluster`` uses them); PostgreSQL's and Redis's own CPU is not counted.
+
 ``--tree`` measures another checkout with this driver (before and after a change: two worktrees, the same
 driver, in the same minutes).
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -110,7 +114,20 @@ def main() -> None:
     parser.add_argument("--kind", choices=("lobby", "dm", "group"), default="lobby")
     parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout to measure (default: this one)")
     parser.add_argument("--conversation", action="store_true", help="also posts with 3 mentions and a reply")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        if args.db == "postgres":
+            sys.path.insert(0, str(ROOT))
+            from tests.services import fresh_postgres_database, fresh_redis_db
+
+            os.environ["DATABASE_URL"] = stack.enter_context(fresh_postgres_database())
+            os.environ["REDIS_URL"] = stack.enter_context(fresh_redis_db())
+            sys.path.remove(str(ROOT))
+        measure_tree(args)
+
+
+def measure_tree(args: argparse.Namespace) -> None:
     os.chdir(args.tree)
     sys.path.insert(0, str(args.tree.resolve()))
 

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,18 @@ def service_cpu(name: str) -> dict[int, float]:
 def service_cpu_since(name: str, before: dict[int, float]) -> float:
     """CPU seconds a service spent since ``before`` (a backend that exited meanwhile is not counted)."""
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in service_cpu(name).items())
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's children that have exited (each ``wrk`` once it is reaped)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy() -> float:
+    """CPU seconds every core spent on anything but idling, since boot (other work on the machine included)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 def run_wrk(servers: list[ServerProcess], keys: list[str], connections: int, seconds: float) -> list[dict]:
@@ -187,8 +200,10 @@ def main() -> None:
                 )  # fmt: skip
             cpu, wall = cpu_seconds(processes), time.monotonic()
             services = {name: service_cpu(name) for name in ("postgres", "redis-server")}
+            wrk_cpu, busy = children_cpu(), machine_busy()
             per_process = run_wrk(servers, keys, args.connections, args.seconds)
             elapsed = time.monotonic() - wall
+            wrk_cpu, busy = children_cpu() - wrk_cpu, machine_busy() - busy
             server_cpu = cpu_seconds(processes) - cpu
             posts = sum(run["requests"] for run in per_process)
             report["throughput"] = {
@@ -203,6 +218,10 @@ def main() -> None:
                     f"{name}_cpu_us_per_post": round(1e6 * service_cpu_since(name, before) / max(1, posts))
                     for name, before in services.items()
                 },
+                "wrk_cpu_us_per_post": round(1e6 * wrk_cpu / max(1, posts)),
+                # everything the machine's cores did, other work than this run's included: the cores' share left
+                "machine_cpu_us_per_post": round(1e6 * busy / max(1, posts)),
+                "machine_busy_percent": round(100 * busy / elapsed / (os.cpu_count() or 1), 1),
                 "per_process": per_process,
             }
             if profiler is not None:

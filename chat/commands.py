@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from accounts.authentication import authenticate_key, count_agent_request, key_of
+from accounts.authentication import authenticate_key, count_agent_request, key_of, read_keys_once
 from accounts.models import Agent
 from chat import selectors, writer
 from chat.aiclient import DirectMessagesView, GroupMessagesView, direct_message, group_room
@@ -46,7 +46,7 @@ class MessageCommand(Command):
         """The view's steps before the post, in its order: authenticate (then, on ``/ai``, count the request), the
         body's errors, the Idempotency-Key; the agent, the key and the validated data."""
         headers = incoming.headers
-        agent = authenticate_key(key_of(headers.get("authorization"), headers.get("x-api-key")))
+        agent = authenticate_key(presented(incoming))
         incoming.agent_id = agent.pk
         if self.counts_requests:
             count_agent_request(agent)
@@ -83,11 +83,13 @@ class RoomPostCommand(MessageCommand):
     def run_all(self, incomings: list[Incoming]) -> list[Outcome | Exception]:
         """Each request prepared in its own context, then every checked post stored by one writer call."""
         prepared: list[KeyedAnswer | PendingPost | Exception] = []
-        for incoming in incomings:
-            try:
-                prepared.append(incoming.within(self.prepare, incoming))
-            except Exception as error:
-                prepared.append(error)
+        # Every request of the burst began before this point: one read of their keys' versions serves them all.
+        with read_keys_once(presented(incoming) for incoming in incomings):
+            for incoming in incomings:
+                try:
+                    prepared.append(incoming.within(self.prepare, incoming))
+                except Exception as error:
+                    prepared.append(error)
         pending = [each for each in prepared if isinstance(each, PendingPost)]
         stored = iter(writer.store_all([each.post for each in pending]))
         outcomes: list[Outcome | Exception] = []
@@ -113,6 +115,11 @@ class RoomPostCommand(MessageCommand):
             room=self.room_of(incoming),
             data=data,
         )
+
+
+def presented(incoming: Incoming) -> str | None:
+    """The key the request presents, as ``accounts.authentication.presented_key`` reads a Django request's."""
+    return key_of(incoming.headers.get("authorization"), incoming.headers.get("x-api-key"))
 
 
 def answered(outcome: KeyedAnswer) -> Outcome:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from chatr.offloop import run_off_loop
 from realtime import versions
-from realtime.feeds import Feed
+from realtime.feeds import Feed, visible_in_transaction
 from realtime.feeds import register as register_feed
 from realtime.frames import PING, RETRY, encode, event_id, frame_id
 from realtime.hub import (
@@ -72,6 +72,7 @@ __all__ = [
     "take_wait_slot",
     "unsubscribe",
     "versions",
+    "visible_in_transaction",
     "wait_for_items",
     "watched",
 ]

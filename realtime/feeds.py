@@ -13,7 +13,7 @@ knows no app: chat registers its rooms, inboxes and mentions in its ``AppConfig.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from django.db import connection
 
@@ -80,17 +80,31 @@ def previous_in_transaction(channel: str, number: int) -> int | None:
     feed = feed_for(channel)
     if feed is None:
         return None
-    hooks = connection.run_on_commit
-    memo: dict[str, int] | None = None
-    if connection.in_atomic_block:
-        kept = getattr(connection, "chatr_channel_tails", None)
-        if kept is not None and kept[0] is hooks:
-            memo = kept[1]
-        else:
-            memo = {}
-            connection.chatr_channel_tails = (hooks, memo)  # type: ignore[attr-defined]
+    memo = _tails()
     tail = memo.get(channel) if memo is not None else None
     previous = tail if tail is not None and tail < number else feed.previous(number)
     if memo is not None:
         memo[channel] = number
     return previous
+
+
+def visible_in_transaction(channel: str, tail: int) -> None:
+    """``channel``'s highest visible id (0: none), read in the transaction after its publisher locked the channel's
+    ids and before it stored any: the first new item's previous id, so ``previous_in_transaction`` asks no query.
+    For a publisher that reads it in a statement it runs anyway. Outside a transaction there is nothing to keep."""
+    memo = _tails()
+    if memo is not None and channel not in memo:
+        memo[channel] = tail
+
+
+def _tails() -> dict[str, int] | None:
+    """The current transaction's memo of each channel's last id (``None`` outside a transaction)."""
+    if not connection.in_atomic_block:
+        return None
+    hooks = connection.run_on_commit
+    kept = getattr(connection, "chatr_channel_tails", None)
+    if kept is not None and kept[0] is hooks:
+        return cast(dict[str, int], kept[1])
+    memo: dict[str, int] = {}
+    connection.chatr_channel_tails = (hooks, memo)  # type: ignore[attr-defined]
+    return memo

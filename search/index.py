@@ -13,9 +13,17 @@ from typing import Any
 from django.db import connections, router
 
 from chat.models import Message
+from chatr import json_rows
 from search.text import document
 
-_ROW = "(%s, %s, %s, to_tsvector('simple', %s))"
+_INSERT = (
+    "INSERT INTO chat_message_search (message_id, room_id, agent_id, document) "  # noqa: S608
+    "SELECT r.message_id, r.room_id, r.agent_id, to_tsvector('simple', r.document) FROM "
+    + json_rows.recordset(
+        [("message_id", "bigint"), ("room_id", "varchar"), ("agent_id", "uuid"), ("document", "text")]
+    )
+    + " ON CONFLICT (message_id) DO NOTHING"
+)
 _ROWS_A_STATEMENT = 500
 
 
@@ -48,20 +56,17 @@ def add(*, messages: list[Message]) -> None:
     connection = _postgres(Message)
     if connection is None or not messages:
         return
-    # One statement and one execution for a writer's whole batch (``executemany`` ran the INSERT once a message);
-    # rows of placeholders, not arrays: psycopg dumps an array parameter in Python, element by element. A large
-    # restore goes in chunks, so that no statement grows without bound.
+    # One statement and one execution for a writer's whole batch (``executemany`` ran the INSERT once a message),
+    # its rows as one JSON parameter (``chatr.json_rows``: a statement psycopg parses once, not one placeholder a
+    # value). A large restore goes in chunks, so that no statement grows without bound.
     with connection.cursor() as cursor:
         for start in range(0, len(messages), _ROWS_A_STATEMENT):
-            chunk = messages[start : start + _ROWS_A_STATEMENT]
-            params: list[object] = []
-            for message in chunk:
-                params += (message.pk, message.room_id, message.agent_id, document(message.content))
-            cursor.execute(
-                "INSERT INTO chat_message_search (message_id, room_id, agent_id, document) "  # noqa: S608
-                f"VALUES {', '.join([_ROW] * len(chunk))} ON CONFLICT (message_id) DO NOTHING",
-                params,
-            )
+            rows = [
+                {"message_id": message.pk, "room_id": message.room_id, "agent_id": message.agent_id,
+                 "document": document(message.content)}
+                for message in messages[start : start + _ROWS_A_STATEMENT]
+            ]  # fmt: skip
+            cursor.execute(_INSERT, [json_rows.encode(rows)])
 
 
 def remove(*, messages: list[Message]) -> None:

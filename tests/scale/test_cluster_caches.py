@@ -1,7 +1,12 @@
-"""The in-process caches of a group post (chat.memberships, webhooks.subscribers) stay exact across processes: a
-change made through one server is seen by the other's next post, through the versions in Redis (issue 22)."""
+"""The in-process caches of a post (accounts' key cache, chat.memberships, webhooks.subscribers) stay exact across
+processes: a change made through one server is seen by the other's next post, through the versions in Redis (issue
+22), also when that post is one of a burst the drain checks against one read of the versions."""
 
 from __future__ import annotations
+
+import re
+import threading
+import time
 
 import psycopg
 import pytest
@@ -16,7 +21,9 @@ pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
 @pytest.fixture(scope="module")
 def cluster():
-    with postgres_redis_servers(**E2E_ENV, CHATR_RATELIMITS="off", CHATR_WEBHOOK_ALLOW_PRIVATE="1") as servers:
+    with postgres_redis_servers(
+        **E2E_ENV, CHATR_RATELIMITS="off", CHATR_WEBHOOK_ALLOW_PRIVATE="1", CHATR_METRICS="1"
+    ) as servers:
         yield servers, servers[0].env["DATABASE_URL"]
 
 
@@ -72,3 +79,60 @@ def test_a_webhook_set_on_one_process_gets_the_next_group_message_posted_on_the_
             [carol["id"], group_id],
         ).fetchall()
     assert rows == [("carol listens",)], posted
+
+
+def bursts(base: str) -> tuple[float, float]:
+    """The lobby post command's drain: how many bursts it answered, and how many requests they held."""
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    found = {
+        kind: re.search(rf'chatr_command_burst_{kind}\{{route="api/messages"\}} (\S+)', text)
+        for kind in ("count", "sum")
+    }
+    return tuple(float(match.group(1)) if match else 0.0 for match in found.values())  # type: ignore[return-value]
+
+
+def test_a_key_rotated_on_one_process_is_refused_by_each_later_request_of_the_others_bursts(cluster):
+    """Posts keep the other process's drain busy, so that the victim's requests come in bursts checked against one
+    read of the versions; every one that starts after the rotation returned is refused, the new key works."""
+    (first, second), _ = cluster
+    victim, crowd = register(first.url, "victim"), [register(first.url, "crowd") for _ in range(6)]
+    stop = threading.Event()
+    victims: list[tuple[float, int]] = []  # (started, status) of each of the victim's posts on the other process
+
+    def hammer(agent: dict, record: bool) -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                started = time.monotonic()
+                answer = session.post(
+                    f"{second.url}/api/messages", headers=headers(agent), json={"content": "busy"}, timeout=30
+                )
+                if record:
+                    victims.append((started, answer.status_code))
+
+    threads = [threading.Thread(target=hammer, args=(victim, True)) for _ in range(4)]
+    threads += [threading.Thread(target=hammer, args=(agent, False)) for agent in crowd]
+    before = bursts(second.url)
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while sum(status == 201 for _, status in victims) < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        rotated = requests.post(f"{first.url}/api/keys/rotate", headers=headers(victim), timeout=30)
+        returned = time.monotonic()
+        assert rotated.status_code == 200, rotated.text
+        while sum(started > returned for started, _ in victims) < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+    after = bursts(second.url)
+    assert (after[1] - before[1]) / (after[0] - before[0]) > 1.5  # bursts held several requests each
+    assert sum(status == 201 for started, status in victims if started < returned) >= 40
+    later = [status for started, status in victims if started > returned]
+    assert len(later) >= 40 and set(later) == {401}
+    fresh = requests.post(
+        f"{second.url}/api/messages", headers=headers({"apiKey": rotated.json()["apiKey"]}), json={"content": "new"}
+    )
+    assert fresh.status_code == 201, fresh.text

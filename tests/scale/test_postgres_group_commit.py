@@ -8,9 +8,11 @@ from __future__ import annotations
 import re
 import threading
 
+import psycopg
 import pytest
 import requests
 
+from search.text import document
 from tests.e2e.clients import headers, register
 from tests.scale.tools import Reader
 from tests.server import postgres_redis_servers
@@ -122,14 +124,29 @@ def test_a_burst_through_the_post_command_keeps_the_order_across_processes_and_a
 
 
 def test_posts_stored_together_keep_every_character_mention_and_reply_target(two_postgres_servers):
-    """The writer sends a batch's messages to PostgreSQL as one array a column: text that array syntax quotes
-    (quotes, backslashes, braces, commas, NULL, new lines), mentions and reply targets come back as posted."""
+    """The writer sends a batch's messages to PostgreSQL as one JSON text (``chatr.json_rows``): text that JSON
+    escapes or that looks like JSON or SQL (quotes, backslashes, a written ``\\u0000``, braces, brackets, NULL, new
+    lines, tabs, line separators, characters beyond the BMP, placeholders), mentions and reply targets come back as
+    posted, and each is found by search (whose rows go the same way)."""
     servers = two_postgres_servers
     agents = [register(servers[index % 2].url, "arr") for index in range(POSTERS)]
     target = requests.post(
         f"{servers[0].url}/api/messages", json={"content": "the target"}, headers=headers(agents[0]), timeout=10
     ).json()["message"]["id"]
-    tricky = ['a "quoted" word', "back\\slash \\\\ two", "{braces}, commas", "NULL", "line\nbreak", "🦞 é ß", "'"]
+    tricky = [
+        'a "quoted" word',
+        "back\\slash \\\\ two",
+        "{braces}, commas",
+        "NULL",
+        "line\nbreak",
+        "🦞 é ß",
+        "'",
+        "\\u0000 written out",
+        '{"content": "json", "n": [1, 2]}',
+        "tab\there\r\nand\u2028separators",
+        "%s %(name)s %% $1 ?",
+        "𝄞 astral",
+    ]
     start = threading.Barrier(POSTERS)
     answers: list[dict] = []
 
@@ -171,3 +188,14 @@ def test_posts_stored_together_keep_every_character_mention_and_reply_target(two
         assert (message["replyTo"] or {}).get("id") in {None, target}
     sent = {f"{tricky[(index + n) % len(tricky)]} {index}-{n}" for index in range(POSTERS) for n in range(POSTS_EACH)}
     assert {message["content"].split(" ", 1)[1] for message in (stored[a["id"]] for a in answers)} == sent
+    with psycopg.connect(servers[0].env["DATABASE_URL"], autocommit=True) as connection:
+        indexed = dict(
+            connection.execute(
+                "SELECT s.message_id, s.document = to_tsvector('simple', %s) FROM chat_message_search s "
+                "WHERE s.message_id = %s",
+                [document(answer["content"]), int(answer["id"])],
+            ).fetchone()
+            or (answer["id"], None)
+            for answer in answers
+        )
+    assert set(indexed.values()) == {True}, indexed  # every message's row, with its own words
