@@ -47,7 +47,12 @@ class Room(models.Model):
 
 
 class Message(models.Model):
-    """A message in a room. ``hidden`` messages are gone for readers but kept for moderators."""
+    """A message in a room. ``hidden`` messages are gone for readers but kept for moderators.
+
+    Its id sequence is shared with direct messages (``chat.ids``). On SQLite a migration that rebuilds this table
+    (most ``AlterField``s, a ``NOT NULL`` ``AddField``) resets that sequence to the highest *room* id: such a
+    migration must end with a ``RunPython`` calling ``chat.ids.move_past`` with the highest direct message id.
+    """
 
     id = models.BigAutoField(primary_key=True)
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages", db_index=False)
