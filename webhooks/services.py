@@ -216,17 +216,14 @@ def deliver_webhook(delivery_id: int) -> str:
 
 def stop_deliveries(*, agent: Agent) -> int:
     """Give up every pending delivery to ``agent``'s webhook (it was banned or its key revoked)."""
-    now = timezone.now()
-    return Delivery.objects.filter(endpoint__agent=agent, status=Delivery.Status.PENDING).update(
-        status=Delivery.Status.FAILED, completed_at=now, locked_until=None
-    )
+    return withdraw_deliveries(agent_id=agent.pk)
 
 
-def withdraw_deliveries(*, agent_id: Any, matching: dict[str, Any]) -> int:
-    """Give up the pending deliveries to ``agent_id``'s webhook whose payload matches (``{"type": "message",
-    "message__id": "57"}``: keys are paths into the payload): what they tell was taken back (a hidden direct
-    message). An attempt already in flight ends as it ends; nothing is tried again. Returns how many."""
-    lookups = {f"payload__{path}": value for path, value in matching.items()}
+def withdraw_deliveries(*, agent_id: Any, matching: dict[str, Any] | None = None) -> int:
+    """Give up the pending deliveries to ``agent_id``'s webhook, or only those whose payload matches
+    (``{"type": "message", "message__id": "57"}``: keys are paths into the payload; a hidden direct message). An
+    attempt already in flight ends as it ends; nothing is tried again. Returns how many."""
+    lookups = {f"payload__{path}": value for path, value in (matching or {}).items()}
     return Delivery.objects.filter(endpoint__agent_id=agent_id, status=Delivery.Status.PENDING, **lookups).update(
         status=Delivery.Status.FAILED, completed_at=timezone.now(), locked_until=None
     )
