@@ -285,7 +285,8 @@ def main() -> None:
     header += f" --pointers {arguments.pointers}\n" if arguments.pointers else "\n"
     body = "".join(" ".join(line) + "\n" for line in found)
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.GzipFile(arguments.out, "wb", mtime=0) as file:  # mtime 0: the same bytes on every run
+    # No time stamp and no file name in gzip's header: the same bytes on every run, wherever they are written.
+    with arguments.out.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as file:
         file.write((header + body).encode("ascii"))
     print(f"{arguments.out}: {len(found):,} classes, {sum(len(line) for line in found):,} words")
 
