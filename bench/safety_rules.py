@@ -12,12 +12,16 @@ Prints the process CPU time of one check (p50/p90/p99/max; what the check costs,
 the wall-clock time beside it, and the index's memory (tracemalloc). The near-duplicate rules' lowest similarity is
 0.3, the recommended one: one row per LSH band, so the most candidates per check.
 
-    .venv/bin/python bench/safety_rules.py --posts 5000
+``--vocabulary english`` draws the posts' words from the synonym classes' words (``safety/data/synonyms.txt.gz``)
+instead of random letters, so that every word is one the near-duplicate word set folds (``safety.synonyms``).
+
+    .venv/bin/python bench/safety_rules.py --posts 5000 [--vocabulary random|english]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import random
 import statistics
@@ -27,7 +31,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout this script is in
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatr.settings")
 
 import django
@@ -38,9 +42,17 @@ from safety import near_duplicates  # noqa: E402
 from safety.kinds import clean_settings  # noqa: E402
 from safety.rules import CompiledRule, RuleSet, Subject, hosts_of  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent.parent
 WORDS = [
     "".join(random.Random(n).choices(string.ascii_lowercase, k=random.Random(n + 1).randint(2, 9))) for n in range(5000)
 ]
+
+
+def english_words() -> list[str]:
+    """5,000 words of the synonym classes, each one that folds (read here as text, so any checkout can use it)."""
+    with gzip.open(ROOT / "safety" / "data" / "synonyms.txt.gz", "rt", encoding="ascii") as file:
+        listed = sorted({word for line in file if not line.startswith("#") for word in line.split()})
+    return random.Random(5).sample(listed, 5000)
 
 
 def rules() -> tuple[CompiledRule, ...]:
@@ -108,7 +120,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=5000)
     parser.add_argument("--recent", type=int, default=100_000)
+    parser.add_argument("--vocabulary", choices=["random", "english"], default="random")
     arguments = parser.parse_args()
+    if arguments.vocabulary == "english":
+        WORDS[:] = english_words()
     rng = random.Random(1)
     rule_set = RuleSet(version=1, rules=rules())
     tracemalloc.start()

@@ -1,8 +1,10 @@
 """Near-duplicate texts within a time window: the spam-wave detector behind ``near_duplicate`` rules.
 
 Texts are compared by the plain Jaccard similarity of their *word sets* after folding (``safety.text``),
-with every number read as one word ``0``; emoji and punctuation separate words (the server's documented
-choice, contract §13). So variants that change a few words, a number or an emoji stay alike, and the order
+with every number read as one word ``0`` and every word of a WordNet synonym class as that class's one word
+(``safety.synonyms``: "buy" and "purchase" read as one word, "huge" and "massive" as another); emoji and
+punctuation separate words (the server's documented choice, contract §13). So variants that
+change a few words, a number or an emoji, or swap a word for a dictionary synonym, stay alike, and the order
 of words does not matter. Texts under ``MIN_WORDS`` words are never near-duplicates.
 
 Every word weighs the same. Weighing words by how rare they are in the room (an earlier choice) made a
@@ -41,6 +43,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
+from safety import synonyms
 from safety.text import words
 
 MIN_WORDS = 5
@@ -80,8 +83,8 @@ def word_set(text: str) -> frozenset[int] | None:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _hash(word: str) -> int:
-    # Cached: a room's common words are hashed once, and every entry holding one shares a single int object.
-    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+    # Cached: a room's common words are folded and hashed once, and every entry holding one shares a single int.
+    return int.from_bytes(hashlib.blake2b(synonyms.fold_word(word).encode(), digest_size=8).digest(), "little")
 
 
 def signature(hashes: frozenset[int], bins: int) -> list[int]:
@@ -273,7 +276,8 @@ class RedisIndex:
         self.rows = rows
         self.window_seconds = window_seconds
         self._client = redis.Redis.from_url(url, **timeouts)
-        self._prefix = f"chatr:nd:{rows}:"
+        # Processes that fold words with different synonym files hash them differently: they keep apart.
+        self._prefix = f"chatr:nd:{synonyms.version()}:{rows}:"
         self._numbers = itertools.count()
 
     def _keys(self, scope: str, hashes: frozenset[int]) -> list[str]:

@@ -63,13 +63,14 @@ def test_every_word_weighs_the_same_however_common_it_is_in_the_room():
     first = word_set("Stop what you are doing and read the pinned message in my profile, it changes everything")
     second = word_set("Pause what you are doing and open the latest note in my bio, it explains everything")
     assert first is not None and second is not None
-    assert jaccard(first, second) == pytest.approx(10 / 22)
+    # 10 of 22 words as written; "read" and "pause" fold together (safety.synonyms): 11 of 21.
+    assert jaccard(first, second) == pytest.approx(11 / 21)
     found = index.alike(scope="lobby", agent="z", hashes=second, now=2.0)
     assert found and max(item.similarity for item in found) < 0.3  # the room's texts share a few words only
     index.add(scope="lobby", agent="s", hashes=first, now=2.0)
     found = index.alike(scope="lobby", agent="z", hashes=second, at_least=0.3, now=3.0)
     assert [(item.agent, round(item.similarity, 6)) for item in found if item.similarity >= 0.3] == [
-        ("s", round(10 / 22, 6))
+        ("s", round(11 / 21, 6))
     ]
 
 

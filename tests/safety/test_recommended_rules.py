@@ -51,6 +51,28 @@ def test_a_fast_wave_is_held_from_its_fourth_post(api, make_agent, recommended):
     assert {answer.json()["held"]["rule"] for answer in answers[3:]} == {"spam-waves"}
 
 
+def test_a_fast_wave_that_swaps_every_word_it_can_for_a_synonym_is_held_from_its_fourth_post(
+    api, make_agent, recommended
+):
+    """Each variant swaps five of its nine words for dictionary synonyms: as written, any two share 4 of 14 words
+    (0.29, under the rule's 0.3); read through the synonym classes they are the same text."""
+    swaps = [
+        ("beautiful", "huge", "car", "fast", "home"),
+        ("lovely", "massive", "automobile", "quick", "dwelling"),
+        ("gorgeous", "enormous", "auto", "rapid", "residence"),
+        ("pretty", "vast", "motorcar", "swift", "abode"),
+        ("beautiful", "massive", "auto", "swift", "home"),
+    ]
+    with time_machine.travel("2026-12-01 12:00:00Z", tick=False) as clock:
+        answers = []
+        for looks, size, car, speed, house in swaps:
+            text = f"A {looks} {size} {car} for a {speed} buyer, {house} included"
+            answers.append(post(api, make_agent(), text))
+            clock.shift(5)
+    assert [answer.status_code for answer in answers] == [201, 201, 201, 202, 202]
+    assert {answer.json()["held"]["rule"] for answer in answers[3:]} == {"spam-waves"}
+
+
 def test_a_slow_wave_of_fresh_agents_is_held_once_enough_agents_posted_it(api, make_agent, recommended):
     """One post every 45 s: never three in a minute, so only the slow rule can see it. The texts are almost
     copies, which share every LSH bucket: the lookup must still find every agent, not the same newest few."""
