@@ -9,10 +9,11 @@ together and waits for each, leading a batch whenever one of its posts is the qu
 
 Statements: one per kind of row for the whole batch (issue 22) — one ``INSERT`` of its idempotency keys, one
 ``UPDATE`` per room of its count, one ``INSERT … RETURNING`` of its messages, one of its notifications, one
-``executemany`` of the keys' answers; the webhook outbox rows (group rooms) and the search rows (PostgreSQL,
-through ``messages_posted``, sent once for the batch) follow the messages. Frames are built from the objects the
-writer holds and published from one ``on_commit`` callback. On PostgreSQL the messages go as one JSON parameter,
-in the same round trip as the read of each room's previous visible id (``chat.postgres_batch``).
+``executemany`` of the keys' answers; the webhook outbox rows (group rooms) follow the messages. On PostgreSQL the
+messages go as one JSON parameter, in the same round trip as the read of each room's previous visible id, and the
+rows other apps write with them (the search index's, asked for by ``messages_inserting``) in the ``INSERT``'s own
+statement (``chat.postgres_batch``). Frames are built from the objects the writer holds and published from one
+``on_commit`` callback.
 
 Order: the rooms' rows are updated before the batch's messages are inserted, which locks them until commit on
 PostgreSQL, and the messages are inserted in queue order (each returned row is checked against the post at its
@@ -364,8 +365,17 @@ def _insert_all(posts: list[RoomPost], now: datetime, *, ahead: list[_RoomUpdate
     tails: dict[str, int] = {}
     counted: list[int] = []
     if db.vendor == "postgresql":
+        # Other apps' rows (the search index's) in the INSERT's own statement: no round trip of their own while the
+        # rooms are locked.
+        answers = message_signals.messages_inserting.send(sender=Message, messages=messages)
+        with_rows = [cast(message_signals.RowsWithMessages, each) for _, each in answers if each is not None]
         rows, tails, counted = postgres_batch.insert(
-            messages, _MESSAGE_FIELDS, prepared_same, db, ahead=[(sql, params) for _, sql, params in ahead]
+            messages,
+            _MESSAGE_FIELDS,
+            prepared_same,
+            db,
+            ahead=[(sql, params) for _, sql, params in ahead],
+            with_rows=with_rows,
         )
         agents = [message.agent_id for message in messages]  # as psycopg returns a uuid column
     else:
