@@ -1,8 +1,8 @@
 """The writer's batch on PostgreSQL writes the search index's rows in its messages' ``INSERT`` statement
 (``chat.message_signals.messages_inserting``): a plain batch holds its room's lock for that one statement and the
-``COMMIT``, each message's search row is its own, and a batch the writer refuses (a returned row that is not the
-post queued at its place) fails as a whole and leaves none of its rows, the search rows included. Run in a process
-of its own on a fresh PostgreSQL database (``tests/scale/writer_probe.py``)."""
+``COMMIT`` (and asks Redis nothing meanwhile), each message's search row is its own, and a batch the writer refuses
+(a returned row that is not the post queued at its place) fails as a whole and leaves none of its rows, the search
+rows included. Run in a process of its own on a fresh PostgreSQL database (``tests/scale/writer_probe.py``)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ import sys
 import pytest
 
 from tests.server import ROOT, ServerProcess
-from tests.services import fresh_postgres_database
+from tests.services import fresh_postgres_database, private_redis
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
 
 def probe(scenario: str) -> dict:
-    with fresh_postgres_database() as database_url:
-        env = {"DATABASE_URL": database_url, "CHATR_RATELIMITS": "off"}
+    with fresh_postgres_database() as database_url, private_redis() as redis:
+        env = {"DATABASE_URL": database_url, "REDIS_URL": redis.url, "CHATR_RATELIMITS": "off"}
         ServerProcess(env).migrate()
         env = {**{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}, **env}
         done = subprocess.run(
@@ -46,6 +46,9 @@ def test_a_plain_batch_writes_its_messages_and_their_search_rows_in_one_statemen
     assert (begin, commit) == ("BEGIN", "COMMIT")
     assert 'UPDATE "chat_room"' in statement and 'INSERT INTO "chat_message"' in statement
     assert "INSERT INTO chat_message_search" in statement
+    # Nor does it ask Redis anything while it holds the lock (the lobby has no webhooks: no subscribers' version
+    # read): its only commands are the announce's after the commit, the versions' bump and the frames.
+    assert set(plain["redis"]) == {"mset", "publish"}
     # With a mention the agents' rows are locked between the room's UPDATE and the INSERT: the search rows still
     # go in the INSERT's statement, and no statement of their own follows.
     mention = result["mention"]

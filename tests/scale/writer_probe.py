@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatr.settings")
 os.environ.setdefault("CHATR_RATELIMITS", "off")
 
 import django
+import redis
 
 django.setup()
 
@@ -77,17 +79,30 @@ def agents(count: int) -> list[object]:
     ]
 
 
+def redis_calls() -> Counter[str]:
+    """Commands the Redis server (this probe's alone) has answered so far, by name."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return Counter()
+    stats = redis.Redis.from_url(url).info("commandstats")
+    return Counter({name.removeprefix("cmdstat_"): int(each["calls"]) for name, each in stats.items()})
+
+
 def plain() -> dict:
     authors = agents(3)
     batch([(authors[0], "warm-up")])  # the process's caches (lobby, webhook subscribers) filled before
     result: dict = {}
     for name, texts in (("plain", PLAIN), ("mention", ["hello @probe1", "and a plain one"])):
+        calls = redis_calls()
         with CaptureQueriesContext(connection) as queries:
             entries = batch([(authors[n % 3], text) for n, text in enumerate(texts)])
+        calls = redis_calls() - calls
+        calls.pop("info", None)
         result[name] = {
             "errors": [repr(entry.error) for entry in entries if entry.error is not None],
             "ids": [entry.result.message.pk for entry in entries if entry.result and entry.result.message],
             "statements": [query["sql"] for query in queries.captured_queries],
+            "redis": dict(calls),
         }
     result["indexed"] = indexed()
     result["contents"] = dict(Message.objects.values_list("pk", "content"))
