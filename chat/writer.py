@@ -448,8 +448,9 @@ def _new_message(post: RoomPost, now: datetime) -> Message:
 
 def _announce_on_commit(messages: list[Message], *, own_transaction: bool) -> None:
     """Once the batch commits: its rooms' versions bumped and each message framed (from the message the writer
-    holds, its author, mentions and reply target included) and published on its room, all in one
-    ``hub.announce`` (with Redis one trip for the batch), the messages counted.
+    holds, its author, mentions and reply target included; each room's id before it is read now, the frame built
+    after the commit) and published on its room, all in one ``hub.announce`` (with Redis one trip for the batch),
+    the messages counted.
 
     In a caller's transaction (``own_transaction`` False) the versions are bumped now as well: that transaction may
     never commit (a test's), and what it wrote must still not be served from an older answer inside it. The
@@ -461,15 +462,17 @@ def _announce_on_commit(messages: list[Message], *, own_transaction: bool) -> No
     scopes = [freshness.room(room_id) for room_id in rooms]
     if not own_transaction:
         freshness.changed(*scopes)
-    announced = []
+    placed = []
     for message in messages:
-        channel, event = hub.room_channel(message.room_id), events.message_event(message)
-        announced.append((channel, event, hub.after_in_transaction(channel, event)))  # each room's id before, now
+        channel = hub.room_channel(message.room_id)
+        placed.append((channel, message, hub.after_id_in_transaction(channel, message.pk)))  # the id before, now
 
     kinds = Counter(rooms[message.room_id] for message in messages)
 
     def publish() -> None:
-        hub.announce(scopes, announced)
+        # The frames are built here, after the commit: on PostgreSQL the rooms' rows are locked until it, and
+        # the other processes' batches wait for them.
+        hub.announce(scopes, [(channel, events.message_event(message), after) for channel, message, after in placed])
         for kind, count in kinds.items():
             metrics.MESSAGES_POSTED.labels(kind).inc(count)
 
