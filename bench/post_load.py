@@ -7,10 +7,18 @@ ports. Agents post to the lobby in turn (one room: every post takes the same roo
     .venv/bin/python bench/post_load.py --db sqlite --processes 1
     .venv/bin/python bench/post_load.py --db postgres --processes 2
     .venv/bin/python bench/post_load.py --db postgres --processes 1 --profile /tmp/post.txt
+    .venv/bin/python bench/post_load.py --db postgres --processes 2 --account   # where the time and CPU go
 
 Throughput: one ``wrk`` per server process (``--connections`` split over them), for ``--seconds``.
 Latency: ``--rate`` requests/s spread over the processes, each measured from its scheduled start (so a
 slow server cannot hide queueing), over keep-alive connections from an asyncio client.
+
+``--account`` (PostgreSQL) adds, for the throughput run: each server process's CPU, the chatr database's backends'
+CPU apart from PostgreSQL's other processes, the posts each commit stored (messages inserted ÷ the lobby row's
+updates, from PostgreSQL's table statistics: one update a batch), and what the writing backends were doing, sampled
+from ``pg_stat_activity`` every few milliseconds: waiting for the lobby row's lock, running a statement (or its
+``COMMIT``'s WAL flush), or holding the lock while idle in their transaction (waiting for the server process's next
+statement: its round trip and its Python work between statements).
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import psutil
@@ -70,6 +80,83 @@ def machine_busy() -> float:
     """CPU seconds every core spent on anything but idling, since boot (other work on the machine included)."""
     times = psutil.cpu_times()
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+class Accounting:
+    """``--account``: the database's side of a run (see the module's docstring), from a connection of its own."""
+
+    def __init__(self, database_url: str, interval: float = 0.004) -> None:
+        import psycopg
+
+        self.connection = psycopg.connect(database_url, autocommit=True)
+        self.interval = interval
+        self.states: Counter[str] = Counter()
+        self.samples = 0
+        self.waiting_sum = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self.backend_cpu: dict[int, float] = {}
+        self.counts: tuple[int, int] = (0, 0)
+
+    def backends(self) -> list[int]:
+        rows = self.connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+        return [pid for (pid,) in rows]
+
+    def table_counts(self) -> tuple[int, int]:
+        """(messages inserted, lobby row updates) so far, as PostgreSQL's statistics have them."""
+        self.connection.execute("SELECT pg_stat_clear_snapshot()")
+        row = self.connection.execute(
+            "SELECT (SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'chat_message'), "
+            "(SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'chat_room')"
+        ).fetchone()
+        return int(row[0] or 0), int(row[1] or 0)
+
+    def start(self) -> None:
+        self.backend_cpu = {pid: seconds for pid, seconds in service_cpu("postgres").items() if pid in self.backends()}
+        self.counts = self.table_counts()
+        self._thread.start()
+
+    def _sample(self) -> None:
+        query = (
+            "SELECT state, wait_event_type, wait_event, backend_xid IS NOT NULL FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        while not self._stop.wait(self.interval):
+            waiting = 0
+            for state, wait_type, wait_event, writing in self.connection.execute(query).fetchall():
+                if wait_type == "Lock":
+                    kind = "waiting for a lock"
+                    waiting += 1
+                elif state == "idle in transaction":
+                    kind = "idle in a transaction (lock held)" if writing else "idle in a transaction (no write yet)"
+                elif state == "active":
+                    kind = f"running, {'holding the lock' if writing else 'no write yet'}" + (
+                        f" (wait {wait_type}/{wait_event})" if wait_type else ""
+                    )
+                else:
+                    kind = state or "unknown"
+                self.states[kind] += 1
+            self.samples += 1
+            self.waiting_sum += waiting
+
+    def stop(self, posts: int) -> dict:
+        self._stop.set()
+        self._thread.join()
+        now = {pid: seconds for pid, seconds in service_cpu("postgres").items()}
+        mine = sum(now[pid] - before for pid, before in self.backend_cpu.items() if pid in now)
+        time.sleep(1.5)  # backends report their table statistics at most once a second, when idle
+        inserted, updates = (after - before for after, before in zip(self.table_counts(), self.counts, strict=True))
+        per_sample = {kind: round(count / max(1, self.samples), 3) for kind, count in self.states.most_common()}
+        return {
+            "chatr_backends_cpu_us_per_post": round(1e6 * mine / max(1, posts)),
+            "posts_per_commit": round(inserted / max(1, updates), 2),
+            "commits": updates,
+            "samples": self.samples,
+            "backends_by_state_mean": per_sample,
+            "waiting_for_lock_mean": round(self.waiting_sum / max(1, self.samples), 3),
+        }
 
 
 def run_wrk(servers: list[ServerProcess], keys: list[str], connections: int, seconds: float) -> list[dict]:
@@ -157,6 +244,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--profile", help="py-spy the first server during the throughput run; write here")
     parser.add_argument("--profile-idle", action="store_true", help="profile every thread's waits too, not CPU")
+    parser.add_argument("--account", action="store_true", help="PostgreSQL: where the run's time and CPU went")
     args = parser.parse_args()
     if args.db == "sqlite" and args.processes != 1:
         parser.error("SQLite serves one process; use --db postgres for several")
@@ -198,6 +286,10 @@ def main() -> None:
                     ],
                     stdout=subprocess.DEVNULL,
                 )  # fmt: skip
+            accounting = Accounting(db_env["DATABASE_URL"]) if args.account and args.db == "postgres" else None
+            if accounting is not None:
+                accounting.start()
+            each_cpu = [cpu_seconds([process]) for process in processes]
             cpu, wall = cpu_seconds(processes), time.monotonic()
             services = {name: service_cpu(name) for name in ("postgres", "redis-server")}
             wrk_cpu, busy = children_cpu(), machine_busy()
@@ -205,6 +297,7 @@ def main() -> None:
             elapsed = time.monotonic() - wall
             wrk_cpu, busy = children_cpu() - wrk_cpu, machine_busy() - busy
             server_cpu = cpu_seconds(processes) - cpu
+            each_cpu = [cpu_seconds([process]) - before for process, before in zip(processes, each_cpu, strict=True)]
             posts = sum(run["requests"] for run in per_process)
             report["throughput"] = {
                 "rps": round(sum(run["rps"] for run in per_process), 1),
@@ -223,7 +316,10 @@ def main() -> None:
                 "machine_cpu_us_per_post": round(1e6 * busy / max(1, posts)),
                 "machine_busy_percent": round(100 * busy / elapsed / (os.cpu_count() or 1), 1),
                 "per_process": per_process,
+                "server_cpu_us_per_post_each": [round(1e6 * seconds / max(1, posts)) for seconds in each_cpu],
             }
+            if accounting is not None:
+                report["throughput"]["account"] = accounting.stop(posts)
             if profiler is not None:
                 profiler.wait()
             if args.rate:

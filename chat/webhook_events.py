@@ -26,11 +26,15 @@ def enqueue_batch_deliveries(*, messages: Sequence[Message | DirectMessage]) -> 
     A direct message goes to its recipient; a group message to every member but its sender; the
     lobby has no webhooks. The members who may receive one (those with an enabled endpoint) are one query for
     the whole batch, and none when no agent has an enabled endpoint (``webhook_services.subscribed_agents``).
+    A batch of lobby messages asks nothing, not even which agents have an endpoint (with Redis, a round trip
+    while the writer holds the lobby's lock).
     """
+    groups = {message.room_id for message in messages if isinstance(message, Message) and _in_group(message)}
+    if not groups and not any(isinstance(message, DirectMessage) for message in messages):
+        return []
     hooked = webhook_services.subscribed_agents()
     if not hooked:
         return []
-    groups = {message.room_id for message in messages if isinstance(message, Message) and _in_group(message)}
     members: dict[str, list[Any]] = {room_id: [] for room_id in groups}
     if groups:
         hooked_members = Membership.objects.filter(room_id__in=groups, agent__webhook__enabled=True)

@@ -9,10 +9,11 @@ together and waits for each, leading a batch whenever one of its posts is the qu
 
 Statements: one per kind of row for the whole batch (issue 22) — one ``INSERT`` of its idempotency keys, one
 ``UPDATE`` per room of its count, one ``INSERT … RETURNING`` of its messages, one of its notifications, one
-``executemany`` of the keys' answers; the webhook outbox rows (group rooms) and the search rows (PostgreSQL,
-through ``messages_posted``, sent once for the batch) follow the messages. Frames are built from the objects the
-writer holds and published from one ``on_commit`` callback. On PostgreSQL the messages go as one JSON parameter,
-in the same round trip as the read of each room's previous visible id (``chat.postgres_batch``).
+``executemany`` of the keys' answers; the webhook outbox rows (group rooms) follow the messages. On PostgreSQL the
+messages go as one JSON parameter, in the same round trip as the read of each room's previous visible id, and the
+rows other apps write with them (the search index's, asked for by ``messages_inserting``) in the ``INSERT``'s own
+statement (``chat.postgres_batch``). Frames are built from the objects the writer holds and published from one
+``on_commit`` callback.
 
 Order: the rooms' rows are updated before the batch's messages are inserted, which locks them until commit on
 PostgreSQL, and the messages are inserted in queue order (each returned row is checked against the post at its
@@ -364,8 +365,17 @@ def _insert_all(posts: list[RoomPost], now: datetime, *, ahead: list[_RoomUpdate
     tails: dict[str, int] = {}
     counted: list[int] = []
     if db.vendor == "postgresql":
+        # Other apps' rows (the search index's) in the INSERT's own statement: no round trip of their own while the
+        # rooms are locked.
+        answers = message_signals.messages_inserting.send(sender=Message, messages=messages)
+        with_rows = [cast(message_signals.RowsWithMessages, each) for _, each in answers if each is not None]
         rows, tails, counted = postgres_batch.insert(
-            messages, _MESSAGE_FIELDS, prepared_same, db, ahead=[(sql, params) for _, sql, params in ahead]
+            messages,
+            _MESSAGE_FIELDS,
+            prepared_same,
+            db,
+            ahead=[(sql, params) for _, sql, params in ahead],
+            with_rows=with_rows,
         )
         agents = [message.agent_id for message in messages]  # as psycopg returns a uuid column
     else:
@@ -438,8 +448,9 @@ def _new_message(post: RoomPost, now: datetime) -> Message:
 
 def _announce_on_commit(messages: list[Message], *, own_transaction: bool) -> None:
     """Once the batch commits: its rooms' versions bumped and each message framed (from the message the writer
-    holds, its author, mentions and reply target included) and published on its room, all in one
-    ``hub.announce`` (with Redis one trip for the batch), the messages counted.
+    holds, its author, mentions and reply target included; each room's id before it is read now, the frame built
+    after the commit) and published on its room, all in one ``hub.announce`` (with Redis one trip for the batch),
+    the messages counted.
 
     In a caller's transaction (``own_transaction`` False) the versions are bumped now as well: that transaction may
     never commit (a test's), and what it wrote must still not be served from an older answer inside it. The
@@ -451,15 +462,17 @@ def _announce_on_commit(messages: list[Message], *, own_transaction: bool) -> No
     scopes = [freshness.room(room_id) for room_id in rooms]
     if not own_transaction:
         freshness.changed(*scopes)
-    announced = []
+    placed = []
     for message in messages:
-        channel, event = hub.room_channel(message.room_id), events.message_event(message)
-        announced.append((channel, event, hub.after_in_transaction(channel, event)))  # each room's id before, now
+        channel = hub.room_channel(message.room_id)
+        placed.append((channel, message, hub.after_id_in_transaction(channel, message.pk)))  # the id before, now
 
     kinds = Counter(rooms[message.room_id] for message in messages)
 
     def publish() -> None:
-        hub.announce(scopes, announced)
+        # The frames are built here, after the commit: on PostgreSQL the rooms' rows are locked until it, and
+        # the other processes' batches wait for them.
+        hub.announce(scopes, [(channel, events.message_event(message), after) for channel, message, after in placed])
         for kind, count in kinds.items():
             metrics.MESSAGES_POSTED.labels(kind).inc(count)
 

@@ -17,6 +17,7 @@ from realtime.frames import PING, RETRY, encode, event_id, frame_id
 from realtime.hub import (
     Overflow,
     Subscription,
+    after_id_in_transaction,
     after_in_transaction,
     announce,
     attach,
@@ -46,6 +47,7 @@ __all__ = [
     "Slot",
     "Subscription",
     "TooManyWaits",
+    "after_id_in_transaction",
     "after_in_transaction",
     "announce",
     "attach",

@@ -585,7 +585,13 @@ def after_in_transaction(channel: str, event: dict[str, Any]) -> int | None:
 
     For publishers that collect a batch's events and publish them from one commit callback."""
     number = frames.event_id(event)
-    if number is None or not backends.current().has_audience(_hub, channel):
+    return None if number is None else after_id_in_transaction(channel, number)
+
+
+def after_id_in_transaction(channel: str, number: int) -> int | None:
+    """``after_in_transaction`` for the event with id ``number``, before the event itself is built: a publisher
+    holding a lock until its commit builds the event after it."""
+    if not backends.current().has_audience(_hub, channel):
         return None
     return feeds.previous_in_transaction(channel, number)
 

@@ -13,7 +13,9 @@ class SearchConfig(AppConfig):
 
         # Search listens to chat; chat never calls search (its writes do not know the index exists).
         post_save.connect(index.message_saved, sender=Message, dispatch_uid="search.index.message_saved")
-        message_signals.messages_posted.connect(index.messages_posted, dispatch_uid="search.index.messages_posted")
+        message_signals.messages_inserting.connect(
+            index.messages_inserting, dispatch_uid="search.index.messages_inserting"
+        )
         message_signals.messages_hidden.connect(index.messages_hidden, dispatch_uid="search.index.messages_hidden")
         message_signals.messages_restored.connect(
             index.messages_restored, dispatch_uid="search.index.messages_restored"

@@ -1,9 +1,9 @@
 """Keeps PostgreSQL's search table in step with the messages, in the message's own transaction (contract §12).
 
 Connected in ``SearchConfig.ready`` to what chat announces — Django's ``post_save`` for a new message,
-chat's ``messages_hidden`` and ``messages_restored`` — so chat writes messages without knowing that
-search exists. On SQLite the FTS5 triggers of search's migration do this in the same statement as the
-message's own write, so these are no-ops there.
+chat's ``messages_inserting`` (the writer's batch), ``messages_hidden`` and ``messages_restored`` — so chat writes
+messages without knowing that search exists. On SQLite the FTS5 triggers of search's migration do this in the same
+statement as the message's own write, so these are no-ops there.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import connections, router
 
+from chat.message_signals import RowsWithMessages
 from chat.models import Message
 from chatr import json_rows
 from search.text import document
@@ -25,6 +26,14 @@ _INSERT = (
     + " ON CONFLICT (message_id) DO NOTHING"
 )
 _ROWS_A_STATEMENT = 500
+# The writer's batch, in its INSERT's statement (``chat.message_signals.RowsWithMessages``): the documents as one JSON
+# array in the batch's order, joined to the new messages by their place in it.
+_WITH_POSTED = (
+    "INSERT INTO chat_message_search (message_id, room_id, agent_id, document) "
+    "SELECT p.id, p.room_id, p.agent_id, to_tsvector('simple', d.document) "
+    "FROM posted p JOIN ROWS FROM (json_array_elements_text(%s::json)) WITH ORDINALITY AS d(document, n) USING (n) "
+    "ON CONFLICT (message_id) DO NOTHING"
+)
 
 
 def _postgres(model: type[Message]) -> Any:
@@ -38,9 +47,12 @@ def message_saved(*, sender: type[Message], instance: Message, created: bool, **
         add(messages=[instance])
 
 
-def messages_posted(*, sender: type[Message], messages: list[Message], **_: Any) -> None:
-    """Messages the writer stored (no ``post_save``: it inserts them in one statement each)."""
-    add(messages=messages)
+def messages_inserting(*, sender: type[Message], messages: list[Message], **_: Any) -> RowsWithMessages | None:
+    """The writer's batch (no ``post_save``: it inserts them in one statement), indexed in that statement: new
+    messages are visible."""
+    if _postgres(Message) is None or not messages:
+        return None
+    return RowsWithMessages(_WITH_POSTED, (json_rows.encode([document(message.content) for message in messages]),))
 
 
 def messages_restored(*, sender: type[Message], messages: list[Message], **_: Any) -> None:
