@@ -6,7 +6,7 @@ inflection of (WordNet's morphology), synsets that WordNet ties together (an adj
 a verb group) count as one, and classes are the connected words, grown strongest link first and never past 200
 base words. ``scripts/usage_word_classes.py`` then adds usage: words that a sentence model (all-MiniLM-L6-v2)
 places among each other's ten nearest at cosine ≥ 0.65 join, where one of the two classes holds at most ten
-words and no WordNet antonyms meet ("login / password", "email / mail", "everyone / everybody"). Only folded
+words and no WordNet antonyms meet ("email / inbox", "phone / smartphone", "everyone / everybody"). Only folded
 words (as ``safety.text.words`` yields them: lower case, no diacritics) are listed; anything else, numbers,
 names and function words among them, reads as written. Nothing of the model is needed here: only the file.
 
