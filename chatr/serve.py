@@ -20,8 +20,6 @@ from typing import Any
 
 import uvicorn
 
-from safety import synonyms
-
 
 def tune(sock: socket.socket, *, user_timeout_seconds: float) -> None:
     """Set the half-open connection defences on a listening TCP socket (Linux; elsewhere what exists)."""
@@ -88,9 +86,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     sock = bind_shared(args.host, args.port) if args.reuse_port else config.bind_socket()
     tune(sock, user_timeout_seconds=settings.CHATR_TCP_USER_TIMEOUT_SECONDS)
-    # The synonym classes (about 50 ms of CPU, 20 MiB) load now, not inside the first post that a near-duplicate
-    # rule checks; a moderator may add such a rule at any time, so whether one exists yet does not matter.
-    synonyms.preload()
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -10,10 +10,10 @@ words and no WordNet antonyms meet ("email / inbox", "phone / smartphone", "ever
 words (as ``safety.text.words`` yields them: lower case, no diacritics) are listed; anything else, numbers,
 names and function words among them, reads as written. Nothing of the model is needed here: only the file.
 
-The file is read once per process: ``python -m chatr.serve`` reads it before it serves (``preload``), any other
-process on its first fold, never at import. Every process folds with the same file,
-and the Redis index's keys carry ``version()`` so that processes folding with different files never compare
-their texts (docs/moderation.md, "Rule kinds").
+The file is read once per process: the ASGI application reads it before it serves (``preload``, named in
+``settings.CHATR_WARM_UP``), any other process on its first fold, never at import. Every process folds with the
+same file, and the Redis index's keys carry ``version()`` so that processes folding with different files never
+compare their texts (docs/moderation.md, "Rule kinds").
 """
 
 from __future__ import annotations

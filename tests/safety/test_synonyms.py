@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -91,16 +94,12 @@ def test_the_redis_keys_name_the_synonym_file():
     assert index._keys("lobby", word_set("one two three four five"))[0].startswith(f"chatr:nd:{synonyms.version()}:")
 
 
-def test_the_server_reads_the_file_before_it_serves(monkeypatch):
-    """No post pays for reading the classes: ``python -m chatr.serve`` reads them before uvicorn starts."""
-    import uvicorn
-
-    from chatr import serve
-
-    loaded_when_serving = []
-    monkeypatch.setattr(
-        uvicorn.Server, "run", lambda self, sockets: loaded_when_serving.append(synonyms._load.cache_info().currsize)
+def test_the_server_reads_the_file_before_it_serves():
+    """No request pays for reading the classes: loading the ASGI application (what uvicorn serves) reads them."""
+    code = (
+        "from safety import synonyms; assert synonyms._load.cache_info().currsize == 0; import chatr.asgi; "
+        "print(synonyms._load.cache_info().currsize)"
     )
-    synonyms._load.cache_clear()
-    serve.main(["--port", "0", "--no-access-log"])
-    assert loaded_when_serving == [1]
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatr.settings"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True)
+    assert done.stdout.strip() == "1"
