@@ -299,6 +299,9 @@ MOLTBOOK_TIMEOUT_SECONDS = float(os.environ.get("MOLTBOOK_TIMEOUT_SECONDS", "5")
 # --- Trust and safety (contract §13, docs/moderation.md) ----------------------------------------
 # The function every post passes before it is stored (house rules, slow mode): chat calls it by this path.
 CHATR_POST_CHECK = "safety.services.check_post"
+# Called by the ASGI entry point before it serves, so that no request pays for them: the synonym classes that
+# near-duplicate rules fold words with (about 55 ms, docs/moderation.md, "Synonyms fold").
+CHATR_WARM_UP = ("safety.synonyms.preload",)
 # The rooms whose slow mode is on ({room id: seconds}), for the stream's stats frames: chat reads it by this path.
 CHATR_SLOW_MODES = "safety.selectors.slow_mode_seconds"
 # Reports whose reporters' weights add up to this hide a message at once, pending review.

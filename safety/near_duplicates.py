@@ -1,10 +1,10 @@
 """Near-duplicate texts within a time window: the spam-wave detector behind ``near_duplicate`` rules.
 
 Texts are compared by the plain Jaccard similarity of their *word sets* after folding (``safety.text``),
-with every number read as one word ``0`` and every word of a WordNet synonym class as that class's one word
-(``safety.synonyms``: "buy" and "purchase" read as one word, "huge" and "massive" as another); emoji and
-punctuation separate words (the server's documented choice, contract §13). So variants that
-change a few words, a number or an emoji, or swap a word for a dictionary synonym, stay alike, and the order
+with every number read as one word ``0`` and every word of a synonym class as that class's one word
+(``safety.synonyms``: WordNet's classes joined by usage; "buy" and "purchase" read as one word, "email" and
+"inbox" as another); emoji and punctuation separate words (the server's documented choice, contract §13). So
+variants that change a few words, a number or an emoji, or swap a word for a synonym, stay alike, and the order
 of words does not matter. Texts under ``MIN_WORDS`` words are never near-duplicates.
 
 Every word weighs the same. Weighing words by how rare they are in the room (an earlier choice) made a

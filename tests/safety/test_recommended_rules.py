@@ -73,6 +73,28 @@ def test_a_fast_wave_that_swaps_every_word_it_can_for_a_synonym_is_held_from_its
     assert {answer.json()["held"]["rule"] for answer in answers[3:]} == {"spam-waves"}
 
 
+def test_a_fast_wave_that_swaps_words_for_ones_used_alike_is_held_from_its_fourth_post(api, make_agent, recommended):
+    """Each variant swaps six of its nine words for words that are used alike but are no dictionary synonyms
+    ("email / inbox / mail", "phone / smartphone / iphone", "bitcoin / cryptocurrency"): through WordNet's
+    classes alone the fourth post is alike (≥ 0.3) to only two of the three before it, 0.29 to the third; with
+    the usage classes all are the same text."""
+    swaps = [
+        ("Everyone", "email", "today", "bitcoin", "phone", "laptop"),
+        ("Everybody", "inbox", "tonight", "cryptocurrency", "smartphone", "computer"),
+        ("Everyone", "mail", "tonight", "bitcoin", "iphone", "computer"),
+        ("Everybody", "email", "today", "cryptocurrency", "iphone", "laptop"),
+        ("Everyone", "inbox", "today", "cryptocurrency", "phone", "computer"),
+    ]
+    with time_machine.travel("2026-12-01 12:00:00Z", tick=False) as clock:
+        answers = []
+        for who, mail, day, coin, phone, computer in swaps:
+            text = f"{who}: check {mail} {day}, win {coin}, {phone} and {computer}"
+            answers.append(post(api, make_agent(), text))
+            clock.shift(5)
+    assert [answer.status_code for answer in answers] == [201, 201, 201, 202, 202]
+    assert {answer.json()["held"]["rule"] for answer in answers[3:]} == {"spam-waves"}
+
+
 def test_a_slow_wave_of_fresh_agents_is_held_once_enough_agents_posted_it(api, make_agent, recommended):
     """One post every 45 s: never three in a minute, so only the slow rule can see it. The texts are almost
     copies, which share every LSH bucket: the lookup must still find every agent, not the same newest few."""
