@@ -1,12 +1,11 @@
 """What chat tells other apps about room messages leaving or coming back, without knowing who listens.
 
 Sent inside the writing transaction, so a receiver's writes (the search index on PostgreSQL) commit or
-roll back with the change itself. A message the writer stores (one INSERT, no ``Model.save``) is announced
-by ``messages_posted``; one saved through the ORM by Django's ``post_save`` with ``created=True``.
-
-On PostgreSQL the writer also asks, before its batch's ``INSERT``, for rows to write in that same statement
-(``messages_inserting``): a receiver returns ``RowsWithMessages``, run as a data-modifying part of the ``INSERT``'s
-own statement, so that the rows cost no round trip of their own while the batch holds its rooms' locks.
+roll back with the change itself. A message saved through the ORM is announced by Django's ``post_save`` with
+``created=True``. The writer's batch (one INSERT, no ``Model.save``) asks instead, on PostgreSQL, before its
+``INSERT``, for rows to write in that same statement (``messages_inserting``): a receiver returns
+``RowsWithMessages``, run as a data-modifying part of the ``INSERT``'s own statement, so that the rows cost no round
+trip of their own while the batch holds its rooms' locks (on SQLite, search's triggers index in the statement).
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from typing import Any
 
 from django.dispatch import Signal
 
-# messages: list[Message], stored by the writer in this transaction.
-messages_posted = Signal()
 # messages: list[Message], hidden by a moderator in this transaction.
 messages_hidden = Signal()
 # messages: list[Message], restored by a moderator in this transaction.

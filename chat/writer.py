@@ -207,7 +207,6 @@ def _write_together(pending: list[_Entry], now: datetime, *, careful: bool, own_
         mentions.record_all(
             [(message, entry.post.conversation) for message, entry in zip(messages, fresh, strict=True)]
         )
-        message_signals.messages_posted.send(sender=Message, messages=messages)
         _announce_on_commit(messages, own_transaction=own_transaction)
         _fill_answers(
             [

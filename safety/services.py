@@ -399,16 +399,17 @@ def report_message(*, reporter: Agent, message_id: int, reason: object, note: ob
     return report
 
 
+def _decide_open_reports(message: Message | DirectMessage, status: str) -> int:
+    """Close the message's open reports with ``status``; how many there were."""
+    return _reports_of(message).filter(status=Report.Status.OPEN).update(status=status, decided_at=timezone.now())
+
+
 def uphold_reports(*, message: Message | DirectMessage, moderator: AbstractBaseUser, ban: bool = False) -> int:
     """Confirm the reports of a message: it stays hidden (or is hidden now); ``ban`` bans its author (a direct
     message's sender) too."""
     moderation.require_permission(moderator, "safety.change_report")
     with transaction.atomic():
-        decided = (
-            _reports_of(message)
-            .filter(status=Report.Status.OPEN)
-            .update(status=Report.Status.UPHELD, decided_at=timezone.now())
-        )
+        decided = _decide_open_reports(message, Report.Status.UPHELD)
         if isinstance(message, DirectMessage):
             chat_services.hide_direct_message(message=message, moderator=moderator)
             author = message.sender
@@ -425,11 +426,7 @@ def reject_reports(*, message: Message | DirectMessage, moderator: AbstractBaseU
     """The reports were wrong: the message comes back with its id, and its reporters' records show it."""
     moderation.require_permission(moderator, "safety.change_report")
     with transaction.atomic():
-        decided = (
-            _reports_of(message)
-            .filter(status=Report.Status.OPEN)
-            .update(status=Report.Status.REJECTED, decided_at=timezone.now())
-        )
+        decided = _decide_open_reports(message, Report.Status.REJECTED)
         if isinstance(message, DirectMessage):
             chat_services.restore_direct_message(message=message, moderator=moderator)
         else:
