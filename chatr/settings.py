@@ -139,6 +139,10 @@ CHATR_COMMANDS = env_bool("CHATR_COMMANDS", default=True)
 # A command that can answer several requests at once (chatr.commands.Drain) has them queued and answered by one
 # request thread per burst; off (CHATR_COMMAND_DRAIN=off), each of its requests takes a request thread of its own.
 CHATR_COMMAND_DRAIN = env_bool("CHATR_COMMAND_DRAIN", default=True)
+# After a burst of several requests a drain waits for more while they keep arriving, at most the gap between two
+# and the longest wait in all (microseconds; CHATR_GATHER_MAX_US=0: no wait): bigger writer batches under load.
+CHATR_GATHER_GAP_US = int(os.environ.get("CHATR_GATHER_GAP_US", "300"))
+CHATR_GATHER_MAX_US = int(os.environ.get("CHATR_GATHER_MAX_US", "2000"))
 # Called with the running event loop before each HTTP request is routed (services publish from the
 # request threads through that loop).
 CHATR_ASGI_LOOP_HOOKS = ["realtime.api.attach"]

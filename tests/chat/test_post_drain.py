@@ -67,11 +67,16 @@ def read_all(sent: list[http.client.HTTPConnection]) -> list[tuple[int, dict[str
     return answers
 
 
-def burst_count(url: str, route: str = "api/messages") -> float:
-    """How many bursts a command's drain answered (``chatr_command_burst``)."""
+def burst_metric(url: str, which: str, route: str = "api/messages") -> float:
+    """Of a command's drain (``chatr_command_burst``): the bursts it answered (``count``) or requests (``sum``)."""
     text = requests.get(f"{url}/metrics", timeout=10).text
-    found = re.search(rf'chatr_command_burst_count\{{route="{re.escape(route)}"\}} (\S+)', text)
+    found = re.search(rf'chatr_command_burst_{which}\{{route="{re.escape(route)}"\}} (\S+)', text)
     return float(found.group(1)) if found else 0.0
+
+
+def burst_count(url: str, route: str = "api/messages") -> float:
+    """How many bursts a command's drain answered."""
+    return burst_metric(url, "count", route)
 
 
 def stored(database: Path) -> dict[int, str]:
