@@ -1,24 +1,45 @@
-"""Throwaway: chatr.run --processes P through one port, wrk posts at several connection counts."""
-import os, sys, time, json, tempfile
+"""Throwaway driver (issue 22, 2026-12-05): ``python -m chatr.run --processes P`` through one port on a fresh
+PostgreSQL database, ``wrk`` posting at each connection count; bench/scaling.py --posts does the same in rounds.
+
+    .venv/bin/python bench/results/gather-2026-12-05/oneport.py 200,300,400 1,2
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
-T = os.environ.get("TREE", "/work/main"); sys.path.insert(0, T + "/bench"); os.chdir(T)
-import scaling, compare, redis, subprocess
-conns = [int(c) for c in sys.argv[1].split(",")]; procs = [int(p) for p in sys.argv[2].split(",")]
+
+import redis
+
+TREE = os.environ.get("TREE", str(Path(__file__).resolve().parents[3]))
+sys.path.insert(0, TREE + "/bench")
+os.chdir(TREE)
+import compare  # noqa: E402
+import scaling  # noqa: E402
+
+connection_counts = [int(count) for count in sys.argv[1].split(",")]
 work = Path(tempfile.mkdtemp())
-for p in procs:
-    db, rurl = scaling.fresh_database(), f"{scaling.REDIS_BASE}/15"
-    redis.Redis.from_url(rurl).flushdb()
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=T, env={**env, "DATABASE_URL": db}, check=True)
-    t = scaling.Cluster(work, p, db, rurl)
+for processes in [int(count) for count in sys.argv[2].split(",")]:
+    database, redis_url = scaling.fresh_database(), f"{scaling.REDIS_BASE}/15"
+    redis.Redis.from_url(redis_url).flushdb()
+    env = {name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"}
+    migrate = [sys.executable, "manage.py", "migrate", "-v", "0"]
+    subprocess.run(migrate, cwd=TREE, env={**env, "DATABASE_URL": database}, check=True)
+    target = scaling.Cluster(work, processes, database, redis_url)
     try:
-        t.start()
-        keys = compare.populate(t.url, agents=200, messages=0)
-        e = {"CHATR_BENCH_KEYS": ",".join(keys)}
-        compare.wrk(t.url, 3, script="post.lua", env=e, connections=50)
-        for c in conns:
-            l0 = os.getloadavg()[0]
-            r = compare.wrk(t.url, 8, script="post.lua", env=e, connections=c)
-            print(f"procs {p} conn {c} gather {os.environ.get('AB_GATHER_US', '0')}: {r['rps']:.0f} req/s p99 {r['p99_ms']} not201 {r['not_201']} load {l0:.1f}", flush=True)
+        target.start()
+        keys = compare.populate(target.url, agents=200, messages=0)
+        post_env = {"CHATR_BENCH_KEYS": ",".join(keys)}
+        compare.wrk(target.url, 3, script="post.lua", env=post_env, connections=50)
+        for connections in connection_counts:
+            load = os.getloadavg()[0]
+            result = compare.wrk(target.url, 8, script="post.lua", env=post_env, connections=connections)
+            print(
+                f"processes {processes}, {connections} connections: {result['rps']:.0f} req/s, "
+                f"p99 {result['p99_ms']} ms, not 201 {result['not_201']}, load {load:.1f}",
+                flush=True,
+            )
     finally:
-        t.stop(); scaling.drop_database(db)
+        target.stop()
+        scaling.drop_database(database)
