@@ -83,10 +83,16 @@ def count(subject: str) -> int:
 
 
 def renew_held() -> None:
-    """Extend the lease of every slot this process holds (sync)."""
+    """Extend the lease of every slot this process holds (sync).
+
+    The store takes back a held slot whose lease ran out, so the renewal keeps the lock while it calls the store:
+    ``release`` forgets a slot under the same lock before it gives it back, and a slot given back between the
+    renewal's reading of ``_held`` and its call would otherwise be taken again for a whole lease. ``take`` and
+    ``release`` wait for one store round trip at most, every third of a lease.
+    """
     with _held_lock:
         held = {slot.key: slot.token for slot in _held}
-    backends.current().renew_slots(held, seconds=settings.CHATR_STREAM_SLOT_SECONDS)
+        backends.current().renew_slots(held, seconds=settings.CHATR_STREAM_SLOT_SECONDS)
 
 
 async def renew_held_forever() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -9,6 +10,8 @@ from django.core.cache import cache
 
 from realtime import api as realtime
 from realtime import backends, slots
+from realtime.backends.local import LocalBackend
+from realtime.backends.redis import RedisBackend
 from tests.services import fresh_redis_db
 from tests.waiting import wait_until
 
@@ -97,3 +100,37 @@ def test_a_release_by_a_holder_whose_lease_was_taken_over_frees_nothing(backend,
     realtime.release_slot(lapsed)
     assert realtime.count_streams("192.0.2.12") == 1
     realtime.release_slot(successor)
+
+
+class LateRenewalLocalBackend(LocalBackend):
+    """The in-process store, reached by a renewal only a while after it read the held slots (as a renewal thread
+    preempted between the two on a busy machine)."""
+
+    def renew_slots(self, held: dict[str, str], *, seconds: float) -> None:
+        time.sleep(0.2)
+        super().renew_slots(held, seconds=seconds)
+
+
+class LateRenewalRedisBackend(RedisBackend):
+    """Redis, reached by a renewal only a while after it read the held slots."""
+
+    def renew_slots(self, held: dict[str, str], *, seconds: float) -> None:
+        time.sleep(0.2)
+        super().renew_slots(held, seconds=seconds)
+
+
+def test_a_slot_given_back_while_the_leases_are_renewed_stays_given_back(backend, settings):
+    """The renewal takes back a slot whose lease ran out (its stream is still open); it must not take back one that
+    ``release`` gave back after the renewal read the held slots, which kept a closed stream's slot for a whole lease
+    (seen once in CI: an address's open streams still counted a vanished one)."""
+    settings.CHATR_REALTIME_BACKEND = f"{__name__}.LateRenewal{type(backend).__name__}"
+    settings.CHATR_MAX_STREAMS_PER_IP = 2
+    slot = realtime.take_stream_slot("192.0.2.30")
+    assert slot is not None
+    renewing = threading.Thread(target=slots.renew_held)
+    renewing.start()
+    time.sleep(0.05)  # the renewal has read the held slots and is on its way to the store
+    realtime.release_slot(slot)
+    renewing.join()
+    assert realtime.count_streams("192.0.2.30") == 0
+    assert realtime.take_stream_slot("192.0.2.30") is not None
