@@ -122,7 +122,7 @@ class LateRenewalRedisBackend(RedisBackend):
 def test_a_slot_given_back_while_the_leases_are_renewed_stays_given_back(backend, settings):
     """The renewal takes back a slot whose lease ran out (its stream is still open); it must not take back one that
     ``release`` gave back after the renewal read the held slots, which kept a closed stream's slot for a whole lease
-    (seen once in CI: an address's open streams still counted a vanished one)."""
+    (found while chasing a CI failure of ``test_stream_redis``, which turned out to have another cause)."""
     settings.CHATR_REALTIME_BACKEND = f"{__name__}.LateRenewal{type(backend).__name__}"
     settings.CHATR_MAX_STREAMS_PER_IP = 2
     slot = realtime.take_stream_slot("192.0.2.30")
