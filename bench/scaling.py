@@ -21,6 +21,7 @@ bound by that wait, not by the processes (docs/benchmarks.md). ≈ 80 s a round.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -71,7 +73,10 @@ def drop_database(url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
-def measure(processes: int, args: argparse.Namespace, workdir: Path) -> dict:
+@contextlib.contextmanager
+def cluster(processes: int, workdir: Path) -> Iterator[Cluster]:
+    """``processes`` servers through one port, started on a fresh migrated database and a flushed Redis database;
+    stopped and the database dropped afterwards."""
     database_url, redis_url = fresh_database(), f"{REDIS_BASE}/15"
     redis.Redis.from_url(redis_url).flushdb()
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
@@ -82,9 +87,17 @@ def measure(processes: int, args: argparse.Namespace, workdir: Path) -> dict:
         check=True,
     )
     target = Cluster(workdir, processes, database_url, redis_url)
-    report: dict = {"processes": processes, "load_before": os.getloadavg()[0]}
     try:
         target.start()
+        yield target
+    finally:
+        target.stop()
+        drop_database(database_url)
+
+
+def measure(processes: int, args: argparse.Namespace, workdir: Path) -> dict:
+    report: dict = {"processes": processes, "load_before": os.getloadavg()[0]}
+    with cluster(processes, workdir) as target:
         keys = compare.populate(target.url, agents=200, messages=120)
         for name, path in compare.PAGES.items():
             report[name] = compare.wrk(target.url + path, args.wrk_seconds)
@@ -93,28 +106,14 @@ def measure(processes: int, args: argparse.Namespace, workdir: Path) -> dict:
         target.stop()
         plan = compare.Plan(stream_seconds=args.seconds)
         report["fanout"] = compare.run_fanout(target, plan, args.readers, args.rate)
-    finally:
-        target.stop()
-        drop_database(database_url)
     report["load_after"] = os.getloadavg()[0]
     return report
 
 
 def post_sweep(processes: int, args: argparse.Namespace, workdir: Path) -> dict:
     """Posts a second through one port at each of ``args.connections``, on a fresh database."""
-    database_url, redis_url = fresh_database(), f"{REDIS_BASE}/15"
-    redis.Redis.from_url(redis_url).flushdb()
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"],
-        cwd=compare.ROOT,
-        env={**env, "DATABASE_URL": database_url},
-        check=True,
-    )
-    target = Cluster(workdir, processes, database_url, redis_url)
     report: dict = {"processes": processes, "runs": []}
-    try:
-        target.start()
+    with cluster(processes, workdir) as target:
         keys = compare.populate(target.url, agents=200, messages=0)
         post_env = {"CHATR_BENCH_KEYS": ",".join(keys)}
         compare.wrk(target.url, 3, script="post.lua", env=post_env)  # warm up: connections, caches
@@ -129,9 +128,6 @@ def post_sweep(processes: int, args: argparse.Namespace, workdir: Path) -> dict:
                 machine_busy_percent=round(100 * (1 - idle / elapsed / (os.cpu_count() or 1)), 1),
             )
             report["runs"].append(result)
-    finally:
-        target.stop()
-        drop_database(database_url)
     report["capacity"] = max(run["rps"] for run in report["runs"])
     return report
 

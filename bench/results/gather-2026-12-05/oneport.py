@@ -5,12 +5,9 @@ PostgreSQL database, ``wrk`` posting at each connection count; bench/scaling.py 
 """
 
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-import redis
 
 TREE = os.environ.get("TREE", str(Path(__file__).resolve().parents[3]))
 sys.path.insert(0, TREE + "/bench")
@@ -21,14 +18,7 @@ import scaling  # noqa: E402
 connection_counts = [int(count) for count in sys.argv[1].split(",")]
 work = Path(tempfile.mkdtemp())
 for processes in [int(count) for count in sys.argv[2].split(",")]:
-    database, redis_url = scaling.fresh_database(), f"{scaling.REDIS_BASE}/15"
-    redis.Redis.from_url(redis_url).flushdb()
-    env = {name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"}
-    migrate = [sys.executable, "manage.py", "migrate", "-v", "0"]
-    subprocess.run(migrate, cwd=TREE, env={**env, "DATABASE_URL": database}, check=True)
-    target = scaling.Cluster(work, processes, database, redis_url)
-    try:
-        target.start()
+    with scaling.cluster(processes, work) as target:
         keys = compare.populate(target.url, agents=200, messages=0)
         post_env = {"CHATR_BENCH_KEYS": ",".join(keys)}
         compare.wrk(target.url, 3, script="post.lua", env=post_env, connections=50)
@@ -40,6 +30,3 @@ for processes in [int(count) for count in sys.argv[2].split(",")]:
                 f"p99 {result['p99_ms']} ms, not 201 {result['not_201']}, load {load:.1f}",
                 flush=True,
             )
-    finally:
-        target.stop()
-        scaling.drop_database(database)
