@@ -45,6 +45,8 @@ Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 App = Callable[..., Awaitable[None]]
 
 MAX_VARIANTS_PER_PATH = 32
+# Header names are compared lowercased: Django's pages give them as set ("Content-Length"), the API lowercased.
+_BODY_HEADERS = frozenset({b"content-length", b"content-type"})
 _PER_REQUEST_HEADERS = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset"})
 _SKIP_HEADERS = (b"authorization", b"x-api-key")
 # Accept values under which a negotiating view gives its default rendering, the one kept.
@@ -73,7 +75,7 @@ class Answer:
     def __post_init__(self) -> None:
         self.headers = finished(self.headers)
         self.not_modified_headers = finished(
-            [(name, value) for name, value in self.headers if name not in (b"content-length", b"content-type")]
+            [(name, value) for name, value in self.headers if name.lower() not in _BODY_HEADERS]
         )
 
 
@@ -148,8 +150,8 @@ class ResponseCache:
             body = b"".join(captured["body"])
             headers = captured["headers"]
             etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
-            if captured["status"] == 200 and not any(name == b"set-cookie" for name, _ in headers):
-                kept = [(name, value) for name, value in headers if name not in _PER_REQUEST_HEADERS]
+            if captured["status"] == 200 and not any(name.lower() == b"set-cookie" for name, _ in headers):
+                kept = [(name, value) for name, value in headers if name.lower() not in _PER_REQUEST_HEADERS]
                 answer = Answer(version, 200, [*kept, (b"etag", etag)], body, etag, time.monotonic())
                 self._keep(key, answer)
                 headers = [*headers, (b"etag", etag)]

@@ -101,6 +101,7 @@ class ServerProcess:
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         self.process: subprocess.Popen | None = None
         self.log_path = Path(env.get("CHATR_TEST_LOG", f"/tmp/chatr-test-server-{self.port}.log"))
+        self._spawned = False
 
     @property
     def url(self) -> str:
@@ -140,7 +141,10 @@ class ServerProcess:
     def spawn(self) -> ServerProcess:
         """Start the process without waiting for it to answer (``wait_ready`` does)."""
         check_marked_e2e()
-        log = self.log_path.open("ab")
+        # A new server starts a new log (a port's path outlives the run: tests read it for tracebacks);
+        # a restart appends, so the log tells both lives of the server.
+        log = self.log_path.open("ab" if self._spawned else "wb")
+        self._spawned = True
         self.process = subprocess.Popen(
             self.command(),
             cwd=ROOT,

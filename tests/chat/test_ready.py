@@ -144,3 +144,33 @@ def test_answers_from_the_cache_still_count_against_the_per_ip_limit(limited_ser
     assert [r.headers["X-RateLimit-Remaining"] for r in responses[:4]] == ["3", "2", "1", "0"]
     assert responses[4].json()["code"] == "rate_limited" and responses[4].json()["retry_after"] >= 1
     assert "ETag" in responses[3].headers
+
+
+def _exchange(connection, request: bytes) -> bytes:
+    """One request on an open connection; the answer's head (a 304 has no body, so the head is all of it)."""
+    connection.sendall(request)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+@pytest.mark.parametrize("path", ["/", "/api/messages?limit=5"])
+def test_a_304_carries_no_content_length_and_keeps_the_connection(server, path):
+    """A 304 from a kept answer has no body: announcing the 200's Content-Length left uvicorn waiting for bytes
+    that never came (a traceback, and the keep-alive connection closed under the client)."""
+    import socket
+
+    etag = requests.get(f"{server.url}{path}", timeout=10).headers["ETag"]
+    offset = server.log_path.stat().st_size
+    conditional = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: {etag}\r\n\r\n".encode()
+    with socket.create_connection((server.host, server.port), timeout=10) as connection:
+        first = _exchange(connection, conditional)
+        second = _exchange(connection, conditional)  # the same connection still serves
+    for head in (first, second):
+        assert head.startswith(b"HTTP/1.1 304 ")
+        assert b"\r\ncontent-length:" not in head.lower()
+    assert "Traceback" not in server.log_path.read_bytes()[offset:].decode(errors="replace")
