@@ -44,6 +44,7 @@ from chatr.response_cache import ResponseCache
 from chatr.routes import table
 
 logger = logging.getLogger("django.request")
+tasks_logger = logging.getLogger("chatr.pipeline")
 Scope = dict[str, Any]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 EXCHANGE = edge.EXCHANGE  # the scope key of the request's edge.Exchange
@@ -206,13 +207,33 @@ class StreamChain(ASGIHandler):
             # Also when the server cancels us (daphne kills an application some time after its
             # client left): ``asyncio.wait`` leaves the tasks running, and a stream would live on.
             for task in (listening, answering):
-                if not task.done():
-                    task.cancel()
+                await ended(task)
+            for task in (listening, answering):
                 with contextlib.suppress(asyncio.CancelledError, RequestAborted):
-                    await task
+                    await task  # done: its error, if any, is the request's
             if answering.done() and not answering.cancelled() and answering.exception() is None:
                 _close_quietly(answering.result())
             body_file.close()
+
+
+RECANCEL_SECONDS = 1.0
+
+
+async def ended(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` until it has ended.
+
+    Once is not always enough: Python 3.11's ``asyncio.wait_for`` returns its future's result when the future
+    completes in the turn its caller is cancelled, and redis-py writes every command through it (with a
+    socket timeout): a stream whose client left while its process subscribed through Redis went on, serving
+    the closed connection for ever (uvicorn's ``send`` is silent after a disconnect) and keeping the address's
+    stream slot.
+    """
+    task.cancel()
+    await asyncio.wait([task], timeout=RECANCEL_SECONDS)
+    while not task.done():
+        tasks_logger.info("a request's task went on after its cancel (some code swallowed it): cancelled again")
+        task.cancel()
+        await asyncio.wait([task], timeout=RECANCEL_SECONDS)
 
 
 def _close_quietly(response: HttpResponseBase) -> None:

@@ -278,8 +278,12 @@ class ChannelLayerLink:
         arrived = asyncio.get_running_loop().create_future()
         self._barriers[token] = arrived
         try:
-            await asyncio.wait_for(send(target, {"type": "chatr.barrier", "token": token}), timeout=timeout)
-            await asyncio.wait_for(arrived, timeout=timeout)
+            # ``asyncio.timeout``, not ``wait_for``: Python 3.11's ``wait_for`` returns the result when its future
+            # completes in the turn its caller is cancelled, so a stream whose client left as the marker came
+            # back lived on (writing to a closed connection, its slot held).
+            async with asyncio.timeout(timeout):
+                await send(target, {"type": "chatr.barrier", "token": token})
+                await arrived
         finally:
             self._barriers.pop(token, None)
 
@@ -306,7 +310,8 @@ class ChannelLayerLink:
                 self._receiver.cancel()
                 self._receiver = None
             try:
-                await asyncio.wait_for(layer.flush(), timeout=5)  # drop the old connections
+                async with asyncio.timeout(5):
+                    await layer.flush()  # drop the old connections
             except Exception:
                 logger.warning("closing the old channel layer connections failed", exc_info=True)
         for channel in lost:
