@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from chatr.response_cache import ResponseCache, Rule
+from tests.loops import run
 
 
 def _view(headers: list[tuple[bytes, bytes]], body: bytes = b"<p>hello</p>"):
@@ -30,7 +29,7 @@ def _ask(cache: ResponseCache, rule: Rule, render, extra: list[tuple[bytes, byte
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": list(extra)}
-    asyncio.run(cache.serve(scope, None, send, rule, render))
+    run(cache.serve(scope, None, send, rule, render))
     return sent
 
 

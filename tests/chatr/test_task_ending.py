@@ -7,6 +7,7 @@ import contextlib
 import time
 
 from chatr import pipeline
+from tests.loops import run
 
 
 def test_a_task_that_swallows_the_first_cancel_is_cancelled_again(monkeypatch, caplog):
@@ -25,7 +26,7 @@ def test_a_task_that_swallows_the_first_cancel_is_cancelled_again(monkeypatch, c
         await asyncio.wait_for(pipeline.ended(task), timeout=5)
         return task
 
-    task = asyncio.run(scenario())
+    task = run(scenario())
     assert task.cancelled() and cancels == [1]
     assert "swallowed" in caplog.text  # the log says that some code swallows cancels
 
@@ -39,7 +40,7 @@ def test_a_task_that_ends_at_the_first_cancel_is_not_waited_for():
         assert task.cancelled()
         return time.monotonic() - started
 
-    assert asyncio.run(scenario()) < pipeline.RECANCEL_SECONDS / 2
+    assert run(scenario()) < pipeline.RECANCEL_SECONDS / 2
 
 
 def test_an_ended_task_is_left_as_it_is():
@@ -49,4 +50,4 @@ def test_an_ended_task_is_left_as_it_is():
         await pipeline.ended(task)
         return task
 
-    assert asyncio.run(scenario()).result() == "done"
+    assert run(scenario()).result() == "done"

@@ -13,6 +13,7 @@ import asyncio
 import pytest
 
 from realtime.backends.redis import ChannelLayerLink
+from tests.loops import run
 
 
 async def _sent(target: str, message: dict) -> None:
@@ -32,7 +33,7 @@ def test_a_cancel_in_the_turn_the_marker_arrives_still_cancels():
             await barrier
         assert link._barriers == {}
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_marker_that_never_comes_back_times_out():
@@ -42,4 +43,4 @@ def test_a_marker_that_never_comes_back_times_out():
             await link._barrier(None, "room.lobby", send=_sent, timeout=0.05)
         assert link._barriers == {}
 
-    asyncio.run(scenario())
+    run(scenario())
