@@ -16,9 +16,9 @@ def test_a_task_that_swallows_the_first_cancel_is_cancelled_again(monkeypatch, c
 
     async def stubborn() -> None:
         with contextlib.suppress(asyncio.CancelledError):  # as wait_for does when its future completed meanwhile
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()  # nothing ever sets it: only a cancel ends this await
         cancels.append(1)
-        await asyncio.sleep(3600)  # "serving" a connection that is gone
+        await asyncio.Event().wait()  # "serving" a connection that is gone
 
     async def scenario() -> asyncio.Task:
         task = asyncio.ensure_future(stubborn())
@@ -33,7 +33,7 @@ def test_a_task_that_swallows_the_first_cancel_is_cancelled_again(monkeypatch, c
 
 def test_a_task_that_ends_at_the_first_cancel_is_not_waited_for():
     async def scenario() -> float:
-        task = asyncio.ensure_future(asyncio.sleep(3600))
+        task = asyncio.ensure_future(asyncio.Event().wait())
         await asyncio.sleep(0)
         started = time.monotonic()
         await pipeline.ended(task)
